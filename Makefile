@@ -1,0 +1,41 @@
+# leuknode: the front door.
+#
+# Targets:
+#   make deps    install the Debian packages the build needs (apt-get, only when dpkg -s says one is missing)
+#   make build   deps + release build of the leuknode binary (.build/release/leuknode)
+#   make test    deps + build + the whole test suite (ends with the test runner's summary line)
+#   make run     deps + build + the embedded demo: a three-node federation on loopback on synthetic cells
+#   make bench   deps + build + the CNN benchmark table (leuknode bench)
+#   make clean   remove build products and the demo folder
+
+SHELL := /bin/bash
+APT_PACKAGES := libsodium-dev libleveldb-dev libopenblas-dev libstb-dev libtiff-dev pkg-config
+SWIFT ?= swift
+JOBS ?= $(shell nproc)
+BIN := .build/release/leuknode
+
+.PHONY: deps build test run bench clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release -j $(JOBS) --product leuknode
+
+test: deps
+	$(SWIFT) build --build-tests -j $(JOBS)
+	$(SWIFT) test --skip-build --parallel --num-workers 2 2>&1 | tee .build/test-output.txt; test $${PIPESTATUS[0]} -eq 0
+
+run: build
+	$(BIN) demo
+
+bench: build
+	$(BIN) bench
+
+clean:
+	rm -rf .build .leuknode-demo

@@ -1,0 +1,81 @@
+// swift-tools-version:6.2
+// leuknode: federated leukemia screening. See docs/architecture.md for the module picture;
+// every dependency arrow points down, and each C library sits in exactly one shim target.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+/// Hot numeric code is compiled optimised even in debug builds, so tests and `swift run` stay usable.
+let numeric: [SwiftSetting] = strict + [.unsafeFlags(["-Ounchecked", "-wmo"])]
+
+let nio: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
+let package = Package(
+    name: "leuknode",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "leuknode", targets: ["leuknode"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    ],
+    targets: [
+        // C libraries, one cage each.
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CLevelDB", providers: [.apt(["libleveldb-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CStbImage", pkgConfig: "stb", providers: [.apt(["libstb-dev"])]),
+        .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
+
+        // Foundations.
+        .target(name: "LeukCore", swiftSettings: strict),
+        .target(name: "LeukCrypto", dependencies: ["LeukCore", "CSodium"], swiftSettings: strict),
+        .target(name: "LeukStore", dependencies: ["LeukCore", "LeukCrypto", "CLevelDB"], swiftSettings: strict),
+
+        // Images and the CNN.
+        .target(name: "LeukData", dependencies: ["LeukCore", "CStbImage", "CTIFF"], swiftSettings: numeric),
+        .target(name: "LeukTensor", dependencies: ["LeukCore", "COpenBLAS"], swiftSettings: numeric),
+        .target(name: "LeukModel", dependencies: ["LeukCore", "LeukTensor", "LeukData"], swiftSettings: numeric),
+
+        // Federation: pure core, wire format, NIO shell.
+        .target(name: "LeukGossip", dependencies: ["LeukCore"], swiftSettings: strict),
+        .target(name: "LeukWire", dependencies: ["LeukCore", "LeukCrypto"], swiftSettings: strict),
+        .target(name: "LeukNet", dependencies: ["LeukCore", "LeukCrypto", "LeukWire", "LeukGossip", nio, nioPosix, logging],
+                swiftSettings: strict),
+
+        // The clinic and the node that wires everything.
+        .target(name: "LeukClinic", dependencies: ["LeukCore", "LeukCrypto", "LeukStore"], swiftSettings: strict),
+        .target(name: "LeukNode", dependencies: [
+            "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukModel", "LeukGossip", "LeukWire", "LeukNet",
+            "LeukClinic", logging,
+        ], swiftSettings: strict),
+        .target(name: "LeukAPI", dependencies: [
+            "LeukCore", "LeukNode", "LeukClinic", logging,
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ], swiftSettings: strict),
+
+        .executableTarget(name: "leuknode", dependencies: [
+            "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukTensor", "LeukModel", "LeukGossip", "LeukWire",
+            "LeukNet", "LeukClinic", "LeukNode", "LeukAPI", logging,
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+
+        // Tests: one target per library target.
+        .testTarget(name: "LeukCryptoTests", dependencies: ["LeukCrypto", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukStoreTests", dependencies: ["LeukStore", "LeukCrypto", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "CLITests", dependencies: ["LeukCore"], swiftSettings: strict),
+    ]
+)

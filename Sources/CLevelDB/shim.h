@@ -1,0 +1,4 @@
+#ifndef LEUKNODE_CLEVELDB_SHIM_H
+#define LEUKNODE_CLEVELDB_SHIM_H
+#include <leveldb/c.h>
+#endif

@@ -1,0 +1,1 @@
+// LeukAPI: The local HTTP API (Hummingbird) that the CLI and the portal talk to.

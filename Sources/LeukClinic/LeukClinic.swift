@@ -1,0 +1,1 @@
+// LeukClinic: Users, sessions, diagnoses, appointments, messages and the audit log.

@@ -1,0 +1,1 @@
+// LeukData: Image decoding (stb, libtiff), preprocessing, dataset layouts, splits, augmentation and synthetic cells.

@@ -1,0 +1,1 @@
+// LeukModel: CNN layers, LeukNet architectures, training, metrics and safetensors model files.

@@ -1,0 +1,1 @@
+// LeukNode: Wires trainer, gossip shell, clinic and store into one running node; lifecycle and config.

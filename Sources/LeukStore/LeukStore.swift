@@ -1,0 +1,1 @@
+// LeukStore: LevelDB wrapper, typed keyspaces, versioned codecs, encryption at rest.

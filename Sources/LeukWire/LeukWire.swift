@@ -1,0 +1,1 @@
+// LeukWire: Wire messages and their binary codec: handshake messages, frames, signed model updates.

@@ -1,0 +1,20 @@
+import ArgumentParser
+
+/// The `leuknode` command line. Each subcommand is one type named for its verb, in its own file;
+/// `run()` builds a request and hands it to a library module.
+@main
+struct Leuknode: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "leuknode",
+        abstract: "A federated leukemia-screening node: train on local blood-smear images, average models with admitted peers, diagnose and book follow-ups.",
+        version: LeuknodeVersion.current,
+        subcommands: [
+            Init.self,
+            Id.self,
+        ]
+    )
+}
+
+enum LeuknodeVersion {
+    static let current = "0.1.0"
+}
