@@ -10,7 +10,12 @@ let strict: [SwiftSetting] = [
 ]
 
 /// Hot numeric code is compiled optimised even in debug builds, so tests and `swift run` stay usable.
-let numeric: [SwiftSetting] = strict + [.unsafeFlags(["-Ounchecked", "-wmo"])]
+/// `-wmo` only in release: in debug builds it breaks SwiftPM's index store, which test discovery needs
+/// ("index output filenames do not match input source files").
+let numeric: [SwiftSetting] = strict + [
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .debug)),
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
 
 let nio: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
@@ -76,6 +81,8 @@ let package = Package(
         // Tests: one target per library target.
         .testTarget(name: "LeukCryptoTests", dependencies: ["LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukStoreTests", dependencies: ["LeukStore", "LeukCrypto", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukTensorTests", dependencies: ["LeukTensor"], swiftSettings: strict),
+        .testTarget(name: "LeukModelTests", dependencies: ["LeukModel", "LeukTensor", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["LeukCore"], swiftSettings: strict),
     ]
 )
