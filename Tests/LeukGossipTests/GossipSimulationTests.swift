@@ -115,7 +115,8 @@ import Testing
                                       initialParameters: x0, sampleCounts: Array(repeating: 10, count: n))
         let start = sim.statistics().consensusDistance
         for _ in 0..<12 { _ = sim.runRound() }
-        let persistedModel = try #require(sim.instance(of: 3)?.snapshot())
+        let stateAtCrash = try #require(sim.instance(of: 3))
+        #expect(stateAtCrash.round > 10)
         sim.crash(node: 3)
         var stats: [SimulationRoundStatistics] = []
         for _ in 0..<30 { stats.append(sim.runRound()) }
@@ -125,11 +126,14 @@ import Testing
             .first { $0.id == sim.nodeIDs[3] }!.updatesReceived
         sim.restart(node: 3)
         let resumed = try #require(sim.instance(of: 3))
-        #expect(resumed.round >= 10 && resumed.round <= 12)  // from the snapshot of round 10, not from scratch
+        // It resumes from the snapshot persisted at round 10: not from scratch, and without what came after.
+        #expect(resumed.round == 10)
         #expect(resumed.parameters != x0[3])
-        #expect(ParameterMath.distance(resumed.parameters, x0[3]) > 0 || persistedModel.parameters == x0[3])
-        let afterRestart = sim.statistics().consensusDistance
-        #expect(roundsUntilConsensus(&sim, fraction: 1e-6, of: afterRestart, maxRounds: 800) != nil)
+        #expect(resumed.parameters != stateAtCrash.parameters)
+        // Back to full consensus (measured against the first start: a restart spread is already small and
+        // Float parameters bottom out near 1e-7 of their magnitude).
+        #expect(sim.statistics().liveNodes == n)
+        #expect(roundsUntilConsensus(&sim, fraction: 1e-6, of: start, maxRounds: 800) != nil)
         let receivedAfter = sim.instance(of: sim.adjacency[3][0])!.peerStatuses(now: sim.now)
             .first { $0.id == sim.nodeIDs[3] }!.updatesReceived
         #expect(receivedAfter > receivedBefore)  // its new versions were not taken for replays
