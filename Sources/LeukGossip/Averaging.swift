@@ -55,12 +55,24 @@ public enum ParameterMath {
         var mean = [Double](repeating: 0, count: first.count)
         let total = weights.reduce(0, +)
         guard total > 0 else { return nil }
-        for (v, w) in zip(vectors, weights) {
-            precondition(v.count == mean.count, "weighted mean of vectors of unequal length")
-            let share = w / total
-            for k in 0..<v.count { mean[k] += share * Double(v[k]) }
+        mean.withUnsafeMutableBufferPointer { m in
+            for (v, w) in zip(vectors, weights) {
+                precondition(v.count == m.count, "weighted mean of vectors of unequal length")
+                let share = w / total
+                v.withUnsafeBufferPointer { x in
+                    for k in 0..<x.count { m[k] += share * Double(x[k]) }
+                }
+            }
         }
         return mean
+    }
+
+    /// True when every value is finite (no NaN, no infinity).
+    public static func allFinite(_ values: [Float]) -> Bool {
+        values.withUnsafeBufferPointer { buffer in
+            for v in buffer where !v.isFinite { return false }
+            return true
+        }
     }
 
     /// Consensus distance (as in Kong et al. 2021): `sqrt(1/n * sum_i |x_i - mean|^2)` with the plain mean.
@@ -74,10 +86,15 @@ public enum ParameterMath {
     public static func rootMeanSquareDistance(_ vectors: [[Float]], to target: [Double]) -> Double {
         guard !vectors.isEmpty else { return 0 }
         var sum = 0.0
-        for v in vectors {
-            for k in 0..<v.count {
-                let d = Double(v[k]) - target[k]
-                sum += d * d
+        target.withUnsafeBufferPointer { t in
+            for v in vectors {
+                precondition(v.count == t.count, "distance between vectors of \(v.count) and \(t.count) parameters")
+                v.withUnsafeBufferPointer { x in
+                    for k in 0..<x.count {
+                        let d = Double(x[k]) - t[k]
+                        sum += d * d
+                    }
+                }
             }
         }
         return (sum / Double(vectors.count)).squareRoot()

@@ -110,14 +110,16 @@ public struct GossipInstance: Sendable {
         var directives: [GossipDirective] = []
         guard peer != selfID else { return directives }
         var record = peers[peer] ?? PeerRecord(counters: PeerScoreCounters(decayedAt: now))
-        record.isUp = true
         record.counters.decay(to: now, configuration.scoring)
-        peers[peer] = record
-
         if record.counters.isBanned(at: now) {
+            peers[peer] = record
             reject(peer, .banned, now: now, into: &directives)
             return directives
         }
+        // A message can only arrive over an open connection, so the peer is up even if the shell's
+        // `onPeerUp` has not been seen yet.
+        record.isUp = true
+        peers[peer] = record
         if let reason = validate(message, from: peer, newestVersion: record.newestVersion) {
             reject(peer, reason, now: now, into: &directives)
             return directives
@@ -142,7 +144,7 @@ public struct GossipInstance: Sendable {
                 "local training returned \(newParameters.count) parameters, the model has \(parameters.count); step ignored")))
             return directives
         }
-        guard newParameters.allSatisfy(\.isFinite) else {
+        guard ParameterMath.allFinite(newParameters) else {
             directives.append(.log(GossipLogEvent(level: .warning, message:
                 "local training returned a NaN or infinite parameter; step ignored")))
             return directives
@@ -259,7 +261,7 @@ public struct GossipInstance: Sendable {
         if message.parameters.count > configuration.maxParameterCount { return .oversize }
         if message.parameters.count != parameters.count { return .wrongParameterCount }
         if message.sampleCount < 0 || message.degree < 0 { return .invalidSampleCount }
-        if !message.parameters.allSatisfy(\.isFinite) { return .nonFinite }
+        if !ParameterMath.allFinite(message.parameters) { return .nonFinite }
         if let newestVersion, message.version <= newestVersion { return .replay }
         return nil
     }

@@ -121,6 +121,8 @@ public struct GossipSimulator: Sendable {
     private var queue = EventQueue<Event>()
     private var indexByID: [NodeID: Int] = [:]
     private var group: [Int]?
+    /// The conditions in force: `setup.network` until `setNetwork` changes them.
+    public private(set) var network: NetworkConditions
     private var blockedUntil: [Pair: Timestamp] = [:]
     private var bytesThisRound: [Int]
     private var sentThisRound = 0
@@ -149,6 +151,7 @@ public struct GossipSimulator: Sendable {
             throw SimulationSetupError(description: "every node must start with the same number of parameters")
         }
         self.setup = setup
+        network = setup.network
         var master = SeededGenerator(seed: setup.seed)
         adjacency = setup.topology.adjacency(nodeCount: n, rng: &master)
         nodeIDs = (0..<n).map { Self.nodeID(index: $0) }
@@ -249,12 +252,8 @@ public struct GossipSimulator: Sendable {
 
     public mutating func heal() { group = nil }
 
-    public mutating func setNetwork(_ conditions: NetworkConditions) {
-        // `setup` is a let for replay clarity; conditions can change mid-run through this copy.
-        networkOverride = conditions
-    }
-    private var networkOverride: NetworkConditions?
-    private var network: NetworkConditions { networkOverride ?? setup.network }
+    /// Changes the network conditions from now on (e.g. a burst of loss). `setup` keeps the initial ones.
+    public mutating func setNetwork(_ conditions: NetworkConditions) { network = conditions }
 
     /// The node's process dies: its state is lost except its last persisted snapshot; neighbours
     /// notice after `failureDetectionDelay`.
