@@ -77,13 +77,8 @@ public final class Database: @unchecked Sendable {
         leveldb_readoptions_set_verify_checksums(readOptions, 1)
         var error: UnsafeMutablePointer<CChar>?
         handle = leveldb_open(options, path, &error)
-        if let message = Self.take(&error) {
-            leveldb_options_destroy(options)
-            leveldb_writeoptions_destroy(syncWrite)
-            leveldb_writeoptions_destroy(asyncWrite)
-            leveldb_readoptions_destroy(readOptions)
-            throw Self.classify(message, path: path)
-        }
+        // Every stored property is set by now, so a throw runs `deinit`, which frees the options.
+        if let message = Self.take(&error) { throw Self.classify(message, path: path) }
     }
 
     deinit {
