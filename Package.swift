@@ -76,6 +76,6 @@ let package = Package(
         // Tests: one target per library target.
         .testTarget(name: "LeukCryptoTests", dependencies: ["LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukStoreTests", dependencies: ["LeukStore", "LeukCrypto", "LeukCore"], swiftSettings: strict),
-        .testTarget(name: "CLITests", dependencies: ["LeukCore"], swiftSettings: strict),
+        .testTarget(name: "CLITests", dependencies: ["LeukCore", "LeukStore"], swiftSettings: strict),
     ]
 )
