@@ -50,6 +50,37 @@ import Testing
         #expect(mixingRounds >= bound / 2)
     }
 
+    /// Unequal sample counts: W is reversible with respect to pi ~ n, and the deviation from the
+    /// sample-weighted mean obeys |e_k| <= sqrt(pi_max / pi_min) * lambda^k * |e_0| in the plain norm.
+    @Test func weightedAveragingMeetsTheReversibleSpectralBound() throws {
+        let n = 32
+        let x0 = gaussianVectors(count: n, width: 4, seed: 25)
+        var rng = SeededGenerator(seed: 26)
+        let counts = (0..<n).map { _ in 10 + Int(rng.next() % 990) }
+        var sim = try GossipSimulator(setup: SimulationSetup(topology: .randomRegular(degree: 4), gossip: Self.synchronous, seed: 27),
+                                      initialParameters: x0, sampleCounts: counts)
+        let weights = counts.map(Double.init)
+        let w = MetropolisHastings.mixingMatrix(adjacency: sim.adjacency, sampleCounts: counts)
+        let lambda = secondLargestEigenvalueModulus(w, weights: weights)
+        let ratio = weights.max()! / weights.min()!
+        let eps = 1e-5
+        let bound = Int(((log(eps) - 0.5 * log(ratio)) / log(lambda)).rounded(.up))
+        let target = try #require(ParameterMath.weightedMean(x0, weights: weights))
+        let start = ParameterMath.rootMeanSquareDistance(x0, to: target)
+        var mixingRounds: Int?
+        for _ in 0..<(bound + 10) {
+            let stats = sim.runRound()
+            let finals = (0..<n).compactMap { sim.parameters(of: $0) }
+            if ParameterMath.rootMeanSquareDistance(finals, to: target) <= eps * start {
+                mixingRounds = stats.round - 1
+                break
+            }
+        }
+        print("weighted spectral test: lambda2 = \(lambda), pi ratio = \(ratio), bound k* = \(bound), mixing rounds = \(mixingRounds ?? -1)")
+        let rounds = try #require(mixingRounds)
+        #expect(rounds <= bound)
+    }
+
     @Test func consensusReturnsAfterAFiftyFiftyPartitionHeals() throws {
         let n = 64
         let x0 = (0..<n).map { i in gaussianVectors(count: 1, width: 4, seed: UInt64(100 + i), offset: i < n / 2 ? 3 : -3)[0] }
