@@ -123,8 +123,12 @@ import Testing
         var sim = try GossipSimulator(setup: SimulationSetup(topology: .randomRegular(degree: 4), network: lossy, seed: 52),
                                       initialParameters: x0, sampleCounts: counts)
         let start = sim.statistics().consensusDistance
+        _ = sim.runRound()
+        let early = try #require(sim.runRound().meanNeighborDistance)
         let reached = roundsUntilConsensus(&sim, fraction: 1e-6, of: start, maxRounds: 1500)
         #expect(reached != nil)
+        let late = try #require(sim.statistics().meanNeighborDistance)
+        #expect(late < 1e-4 * early)  // what `leuknode status` shows as neighbor_distance falls
         let dropped = (0..<n).compactMap { sim.instance(of: $0) }.reduce(0) { $0 + ($1.rejected[.replay] ?? 0) }
         print("lossy run: consensus in \(reached ?? -1) rounds, \(dropped) out-of-order states refused as replays")
         #expect(dropped > 0)  // delays above one interval did reorder states...
