@@ -127,8 +127,8 @@ public enum ReportGenerator {
     public static func confusionHeatmap(_ result: SimulationResult) -> ConfusionHeatmap {
         let perNode = result.federated.perNode
         let summed = perNode.count > 1 && result.federated.mean.confusion.total == perNode.reduce(0) { $0 + $1.confusion.total }
-        let scope = summed ? " (summed over \(perNode.count) nodes)" : ""
-        return ConfusionHeatmap(title: "Final federated model: confusion matrix" + scope,
+        return ConfusionHeatmap(title: "Confusion matrix: final federated model",
+                                subtitle: summed ? "summed over the \(perNode.count) nodes' models" : nil,
                                 confusion: result.federated.mean.confusion)
     }
 

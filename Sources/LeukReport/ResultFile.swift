@@ -48,7 +48,7 @@ extension SimulationResult {
         do {
             result = try JSONDecoder().decode(SimulationResult.self, from: data)
         } catch let error as DecodingError {
-            throw describe(error, source: source)
+            throw describe(error, source: source, data: data)
         } catch {
             throw .invalidJSON(path: source, reason: String(describing: error))
         }
@@ -91,7 +91,7 @@ extension SimulationResult {
         }
     }
 
-    private static func describe(_ error: DecodingError, source: String) -> ResultFileError {
+    private static func describe(_ error: DecodingError, source: String, data: Data) -> ResultFileError {
         switch error {
         case .keyNotFound(let key, let context):
             return .missingKey(path: source, key: keyPath(context.codingPath + [key]))
@@ -101,12 +101,30 @@ extension SimulationResult {
             return .wrongType(path: source, key: keyPath(context.codingPath), expected: "\(typeName(type)), not null")
         case .dataCorrupted(let context):
             if context.codingPath.isEmpty {
-                let underlying = context.underlyingError.map { String(describing: $0) } ?? context.debugDescription
-                return .invalidJSON(path: source, reason: underlying)
+                return .invalidJSON(path: source, reason: syntaxProblem(in: data) ?? context.debugDescription)
             }
             return .invalidValue(path: source, key: keyPath(context.codingPath), reason: context.debugDescription)
         @unknown default:
             return .invalidJSON(path: source, reason: String(describing: error))
+        }
+    }
+
+    /// Where the JSON syntax breaks. JSONDecoder on Linux only says "not valid JSON"; the older
+    /// parser behind JSONSerialization names the offset, which is turned into a line and column here.
+    static func syntaxProblem(in data: Data) -> String? {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return nil
+        } catch {
+            guard var message = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String else { return nil }
+            if let range = message.range(of: "character "),
+               let offset = Int(message[range.upperBound...].prefix { $0.isNumber }), offset <= data.count {
+                let before = data.prefix(offset)
+                let line = before.count { $0 == UInt8(ascii: "\n") } + 1
+                let column = offset - (before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
+                message += " (line \(line), column \(column))"
+            }
+            return message
         }
     }
 

@@ -69,7 +69,7 @@ struct ReportGeneratorTests {
         let confusion = try #require(ParsedXML.parse(try read("confusion.svg")))
         let summed = result.federated.mean.confusion.matrix.flatMap { $0 }.map(String.init)
         #expect(confusion.withClass("count").map(\.text) == summed)
-        #expect(confusion.withClass("title").first?.text.contains("summed over 3 nodes") == true)
+        #expect(confusion.withClass("subtitle").first?.text == "summed over the 3 nodes' models")
         let roc = try #require(ParsedXML.parse(try read("roc.svg")))
         let auc = try #require(try MetricsComputation.rocAUC(labels: result.federatedScores!.map(\.label),
                                                              scores: result.federatedScores!.map(\.score)))

@@ -119,6 +119,20 @@ struct ResultJSONTests {
                 == .invalidValue(path: "r.json", key: "federated.mean.confusion", reason: "row 0 has 3 columns for 2 labels"))
     }
 
+    @Test func syntaxErrorsSayWhere() {
+        do {
+            _ = try SimulationResult.decode(Data("{\"a\":\n 1,,}".utf8), source: "s.json")
+            Issue.record("broken JSON decoded")
+        } catch {
+            guard case .invalidJSON(let path, let reason) = error else {
+                Issue.record("expected invalidJSON, got \(error)")
+                return
+            }
+            #expect(path == "s.json")
+            #expect(reason.hasSuffix("(line 2, column 4)"), "\(reason)")  // the second comma
+        }
+    }
+
     @Test func missingAndNonJSONFilesGetClearErrors() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("leukreport-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

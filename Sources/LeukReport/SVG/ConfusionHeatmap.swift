@@ -3,25 +3,35 @@
 /// that share.
 public struct ConfusionHeatmap: Sendable {
     public var title: String
+    /// A second, smaller title line (for example how the matrix was pooled); `nil` for none.
+    public var subtitle: String?
     public var confusion: ConfusionMatrix
     public var cellSize: Double
 
-    public init(title: String, confusion: ConfusionMatrix, cellSize: Double = 130) {
+    public init(title: String, subtitle: String? = nil, confusion: ConfusionMatrix, cellSize: Double = 130) {
         self.title = title
+        self.subtitle = subtitle
         self.confusion = confusion
         self.cellSize = cellSize
     }
 
     public func render() -> String {
         let classes = confusion.labels.count
-        let left = 150.0, top = 86.0
-        let width = left + Double(classes) * cellSize + 60
+        let gridWidth = 150 + Double(classes) * cellSize + 60
+        let footnote = "n = \(confusion.total); shading and percentages are shares of each true-class row"
+        let width = max(gridWidth, TextMetrics.width(of: title, size: 16, bold: true) + 40,
+                        TextMetrics.width(of: subtitle ?? "", size: 12) + 40, TextMetrics.width(of: footnote, size: 11) + 30)
+        let left = 150 + (width - gridWidth) / 2
+        let top = subtitle == nil ? 86.0 : 112.0
         let height = top + Double(classes) * cellSize + 70
         var svg = SVGDocument(width: width, height: height)
         svg.text(title, x: width / 2, y: 28, size: 16, anchor: .middle, weight: "bold", extra: [("class", "title")])
+        if let subtitle {
+            svg.text(subtitle, x: width / 2, y: 48, size: 12, anchor: .middle, fill: "#555", extra: [("class", "subtitle")])
+        }
         svg.text("Predicted class", x: left + Double(classes) * cellSize / 2, y: top - 36, size: 13, anchor: .middle,
                  extra: [("class", "x-label")])
-        svg.text("True class", x: 26, y: top + Double(classes) * cellSize / 2, size: 13, anchor: .middle, rotate: -90,
+        svg.text("True class", x: left - 124, y: top + Double(classes) * cellSize / 2, size: 13, anchor: .middle, rotate: -90,
                  extra: [("class", "y-label")])
         for (index, label) in confusion.labels.enumerated() {
             svg.text(label, x: left + (Double(index) + 0.5) * cellSize, y: top - 10, size: 13, anchor: .middle,
@@ -44,8 +54,7 @@ public struct ConfusionHeatmap: Sendable {
                          y: y + cellSize / 2 + 20, size: 12, anchor: .middle, fill: ink, extra: [("class", "share")])
             }
         }
-        svg.text("n = \(confusion.total); shading and percentages are shares of each true-class row",
-                 x: width / 2, y: height - 22, size: 11, anchor: .middle, fill: "#555", extra: [("class", "note")])
+        svg.text(footnote, x: width / 2, y: height - 22, size: 11, anchor: .middle, fill: "#555", extra: [("class", "note")])
         return svg.render()
     }
 

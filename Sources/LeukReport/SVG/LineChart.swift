@@ -56,12 +56,13 @@ public struct LineChart: Sendable {
     public var integerX: Bool
     /// When set, the linear y axis covers at least this range (e.g. accuracy never zooms past 0...1).
     public var yClamp: ClosedRange<Double>?
+    /// Width of the plot with its axes; the legend column to its right comes on top of this.
     public var width: Double
     public var height: Double
 
     public init(title: String, xLabel: String, yLabel: String, series: [Series], bands: [Band] = [],
                 referenceLines: [ReferenceLine] = [], logScaleY: Bool = false, integerX: Bool = true,
-                yClamp: ClosedRange<Double>? = nil, width: Double = 780, height: Double = 440) {
+                yClamp: ClosedRange<Double>? = nil, width: Double = 600, height: Double = 440) {
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
@@ -75,8 +76,14 @@ public struct LineChart: Sendable {
         self.height = height
     }
 
-    /// Plot-area margins: room for tick labels on the left and below, the legend on the right.
-    static let marginLeft = 78.0, marginRight = 210.0, marginTop = 48.0, marginBottom = 58.0
+    /// Plot-area margins: room for tick labels on the left and below; the legend on the right gets
+    /// what its longest entry needs.
+    static let marginLeft = 78.0, marginTop = 48.0, marginBottom = 58.0
+
+    var legendNames: [String] { series.map(\.name) + bands.map(\.name) + referenceLines.map(\.name) }
+
+    /// The chart's full width: the requested width plus whatever the legend needs beyond the default.
+    var marginRight: Double { max(150, 34 + 16 + TextMetrics.width(of: legendNames.max { $0.count < $1.count } ?? "", size: 12) + 12) }
 
     /// The axes the chart will draw, exposed so tests can check tick placement without parsing SVG.
     public func axes() -> (x: AxisScale, y: AxisScale) {
@@ -100,10 +107,13 @@ public struct LineChart: Sendable {
     }
 
     public func render() -> String {
-        var svg = SVGDocument(width: width, height: height)
+        // `width` is the plot-plus-axes width; the legend column is added to it.
+        let marginRight = marginRight
+        let totalWidth = width + marginRight
+        var svg = SVGDocument(width: totalWidth, height: height)
         let (xAxis, yAxis) = axes()
         let plotLeft = Self.marginLeft, plotTop = Self.marginTop
-        let plotWidth = width - Self.marginLeft - Self.marginRight
+        let plotWidth = width - Self.marginLeft - 20
         let plotHeight = height - Self.marginTop - Self.marginBottom
         func px(_ x: Double) -> Double? { xAxis.fraction(of: x).map { plotLeft + $0 * plotWidth } }
         func py(_ y: Double) -> Double? { yAxis.fraction(of: y).map { plotTop + (1 - $0) * plotHeight } }
@@ -199,6 +209,14 @@ public struct LineChart: Sendable {
 }
 
 /// Colours that stay distinguishable for the common colour-vision deficiencies (Okabe-Ito).
+/// A rough text-width estimate for layout (DejaVu Sans averages about 0.6 em per character), so
+/// titles and legends get room without measuring fonts.
+enum TextMetrics {
+    static func width(of text: String, size: Double, bold: Bool = false) -> Double {
+        Double(text.count) * size * (bold ? 0.66 : 0.6)
+    }
+}
+
 public enum ChartPalette {
     public static let blue = "#0072B2"
     public static let orange = "#E69F00"
