@@ -61,6 +61,13 @@ public struct NodeMetricsGroup: Codable, Sendable, Hashable {
         self.perNode = perNode
     }
 
+    /// The group with `mean` computed by `MetricsComputation.mean(of:)`, so every writer averages
+    /// the same way. `nil` for no nodes or for nodes whose confusion matrices disagree on labels.
+    public init?(perNode: [EvaluationMetrics]) {
+        guard let mean = MetricsComputation.mean(of: perNode) else { return nil }
+        self.init(mean: mean, perNode: perNode)
+    }
+
     enum CodingKeys: String, CodingKey {
         case mean
         case perNode = "per_node"
@@ -69,7 +76,8 @@ public struct NodeMetricsGroup: Codable, Sendable, Hashable {
 
 /// One federated round: how far apart the nodes' models are and how well they do on the test set.
 public struct RoundRecord: Codable, Sendable, Hashable {
-    /// 1-based round number (the state after this round's training and averaging).
+    /// Round number: the state after this round's training and averaging (1 is the first round;
+    /// a writer may add round 0 for the state before any averaging).
     public var round: Int
     /// Mean distance between the nodes' parameter vectors (the writer documents which norm); falls
     /// towards 0 as the nodes agree, hence the log-scale plot.

@@ -81,7 +81,8 @@ extension ReportGenerator {
             lines.append("")
         }
         lines.append("Percentages are of the common held-out test set. Response times are single-image diagnosis "
-            + "percentiles in milliseconds (n/a when not measured).")
+            + "percentiles in milliseconds (n/a when not measured). In the mean rows, rates and AUC are means over "
+            + "the nodes' models, while `n` and the confusion matrix are summed over them.")
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -37,7 +37,7 @@ struct ReportGeneratorTests {
                                      dataset: "synthetic | <odd> name", threads: 2, wallSeconds: 3.25,
                                      partition: "dirichlet", architecture: "leuknet-s", peakRSSMiB: 88.5),
             centralized: central,
-            localOnly: NodeMetricsGroup(mean: try #require(MetricsComputation.mean(of: local)), perNode: local),
+            localOnly: try #require(NodeMetricsGroup(perNode: local)),
             federated: NodeMetricsGroup(mean: try #require(MetricsComputation.mean(of: federated)), perNode: federated),
             rounds: rounds, bytesPerNodePerRound: 2 * 1024 * 1024,
             federatedScores: zip(labels, federatedScores[0]).map { ScoredSample(label: $0, score: $1) })
