@@ -117,6 +117,24 @@ struct ReportGeneratorTests {
         #expect(ReportGenerator.rocChart(result)?.auc == 1)
     }
 
+    @Test func degenerateRoundsStillGiveWellFormedPlots() throws {
+        let root = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        var result = try sampleResult()
+        result.rounds = []
+        var files = try ReportGenerator.generate(result: result, to: root.path)
+        #expect(files.notes == ["the result has no rounds; the round plots are empty"])
+        // Every consensus distance 0 (identical models): nothing to draw on a log axis, but a valid file.
+        result.rounds = [RoundRecord(round: 1, consensusDistance: 0, meanAccuracy: 0.9)]
+        files = try ReportGenerator.generate(result: result, to: root.path)
+        for name in files.written where name.hasSuffix(".svg") {
+            let text = try String(contentsOfFile: root.appendingPathComponent(name).path, encoding: .utf8)
+            #expect(ParsedXML.parse(text) != nil, "\(name) is not well-formed")
+        }
+        let consensus = try String(contentsOfFile: root.appendingPathComponent("consensus.svg").path, encoding: .utf8)
+        #expect(try #require(ParsedXML.parse(consensus)).withClass("note").first?.text.contains("1 value(s)") == true)
+    }
+
     @Test func errorsNameTheFileAndTheKey() throws {
         let root = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
