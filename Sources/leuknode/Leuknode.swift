@@ -12,6 +12,7 @@ struct Leuknode: AsyncParsableCommand {
             Init.self,
             Id.self,
             Peer.self,
+            Report.self,
         ]
     )
 }
