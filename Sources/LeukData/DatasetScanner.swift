@@ -17,7 +17,10 @@ public enum DatasetScanner {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw .notADirectory(path: directory)
         }
-        let groups = try manifest.map { path throws(DatasetError) in try Manifest.read(path: path) } ?? [:]
+        // An explicit manifest wins; otherwise DIR/manifest.csv (what `dataset split` writes) is used.
+        let implicit = join(directory, "manifest.csv")
+        let manifestPath = manifest ?? (FileManager.default.fileExists(atPath: implicit) ? implicit : nil)
+        let groups = try manifestPath.map { path throws(DatasetError) in try Manifest.read(path: path) } ?? [:]
         var files: [String] = []
         var ignored = 0
         try walk(root: directory, relative: "", depth: 0, files: &files, ignored: &ignored)
@@ -126,7 +129,7 @@ enum Manifest {
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = Substring(rawLine).trimmingSpaces
             if line.isEmpty || line.hasPrefix("#") { continue }
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { unquote($0.trimmingSpaces) }
+            let fields = splitCSV(line)
             guard fields.count == 2 else { throw .manifest(path: path, line: number + 1, reason: "expected 2 columns (file,group), found \(fields.count)") }
             if number == 0 && fields[0].lowercased() == "file" && fields[1].lowercased() == "group" { continue }
             guard !fields[0].isEmpty, !fields[1].isEmpty else { throw .manifest(path: path, line: number + 1, reason: "empty file or group") }
@@ -138,8 +141,24 @@ enum Manifest {
         return groups
     }
 
-    private static func unquote(_ s: String) -> String {
-        if s.count >= 2, s.hasPrefix("\""), s.hasSuffix("\"") { return String(s.dropFirst().dropLast()) }
-        return s
+    /// Splits one CSV line; double quotes protect commas, `""` inside quotes is a quote.
+    static func splitCSV(_ line: String) -> [String] {
+        var fields: [String] = [], current = "", quoted = false
+        var chars = line.makeIterator()
+        while let ch = chars.next() {
+            if quoted {
+                if ch == "\"" {
+                    if let nextChar = chars.next() {
+                        if nextChar == "\"" { current.append("\"") } else { quoted = false; if nextChar == "," { fields.append(current); current = "" } else { current.append(nextChar) } }
+                    } else { quoted = false }
+                } else { current.append(ch) }
+            } else if ch == "\"" && current.isEmpty {
+                quoted = true
+            } else if ch == "," {
+                fields.append(current); current = ""
+            } else { current.append(ch) }
+        }
+        fields.append(current)
+        return fields.map { Substring($0).trimmingSpaces }
     }
 }
