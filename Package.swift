@@ -76,6 +76,7 @@ let package = Package(
         // Tests: one target per library target.
         .testTarget(name: "LeukCryptoTests", dependencies: ["LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukStoreTests", dependencies: ["LeukStore", "LeukCrypto", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukDataTests", dependencies: ["LeukData", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["LeukCore"], swiftSettings: strict),
     ]
 )
