@@ -1,7 +1,5 @@
-import Dispatch
 import Foundation
 import LeukCore
-import Synchronization
 
 /// One mini-batch, ready for the CNN.
 public struct Batch: Sendable {
@@ -113,52 +111,57 @@ public final class BatchStream: Sendable, Sequence {
         }
     }
 
-    /// A bounded single-producer, single-consumer queue. Semaphores count free slots and ready
-    /// batches; the mutex guards the queue and the flags.
-    private final class Channel: Sendable {
-        private struct State {
-            var queue: [Batch] = []
-            var finished = false
-            var cancelled = false
-        }
-        private let state = Mutex(State())
-        private let slots: DispatchSemaphore
-        private let ready = DispatchSemaphore(value: 0)
+    /// A bounded single-producer, single-consumer queue guarded by one condition lock.
+    /// `@unchecked Sendable` is safe because every stored mutable property is read and written
+    /// only while `condition` is locked. (Dispatch semaphores are not used: libdispatch traps
+    /// when a semaphore is released with a count below its initial value.)
+    private final class Channel: @unchecked Sendable {
+        private let condition = NSCondition()
+        private let capacity: Int
+        private var queue: [Batch] = []
+        private var finished = false
+        private var cancelled = false
 
-        init(capacity: Int) { slots = DispatchSemaphore(value: capacity) }
+        init(capacity: Int) { self.capacity = capacity }
 
         /// Waits for room; false when the consumer cancelled.
         func waitForSlot() -> Bool {
-            slots.wait()
-            return !state.withLock { $0.cancelled }
+            condition.lock()
+            defer { condition.unlock() }
+            while queue.count >= capacity && !cancelled { condition.wait() }
+            return !cancelled
         }
 
         func push(_ batch: Batch) {
-            state.withLock { $0.queue.append(batch) }
-            ready.signal()
+            condition.lock()
+            queue.append(batch)
+            condition.broadcast()
+            condition.unlock()
         }
 
         func finish() {
-            state.withLock { $0.finished = true }
-            ready.signal()
+            condition.lock()
+            finished = true
+            condition.broadcast()
+            condition.unlock()
         }
 
         func pop() -> Batch? {
-            ready.wait()
-            let batch: Batch? = state.withLock { state in
-                if state.cancelled || state.queue.isEmpty { return nil }
-                return state.queue.removeFirst()
-            }
-            if batch != nil { slots.signal() } else { ready.signal() } // keep later pops from blocking at the end
+            condition.lock()
+            defer { condition.unlock() }
+            while queue.isEmpty && !finished && !cancelled { condition.wait() }
+            if cancelled || queue.isEmpty { return nil }
+            let batch = queue.removeFirst()
+            condition.broadcast()
             return batch
         }
 
         func cancel() {
-            let already = state.withLock { state -> Bool in
-                defer { state.cancelled = true }
-                return state.cancelled
-            }
-            if !already { slots.signal(); ready.signal() }
+            condition.lock()
+            cancelled = true
+            queue.removeAll()
+            condition.broadcast()
+            condition.unlock()
         }
     }
 }

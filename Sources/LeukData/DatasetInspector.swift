@@ -1,8 +1,21 @@
 /// Everything `leuknode dataset inspect` reports about a dataset folder.
 public struct DatasetReport: Sendable, Codable, Equatable {
-    public struct ClassCount: Sendable, Codable, Equatable { public var name: String; public var images: Int }
-    public struct SizeCount: Sendable, Codable, Equatable { public var width: Int; public var height: Int; public var images: Int }
-    public struct FormatCount: Sendable, Codable, Equatable { public var format: String; public var images: Int }
+    public struct ClassCount: Sendable, Codable, Equatable {
+        public var name: String
+        public var images: Int
+        public init(name: String, images: Int) { self.name = name; self.images = images }
+    }
+    public struct SizeCount: Sendable, Codable, Equatable {
+        public var width: Int
+        public var height: Int
+        public var images: Int
+        public init(width: Int, height: Int, images: Int) { self.width = width; self.height = height; self.images = images }
+    }
+    public struct FormatCount: Sendable, Codable, Equatable {
+        public var format: String
+        public var images: Int
+        public init(format: String, images: Int) { self.format = format; self.images = images }
+    }
 
     public var directory: String
     /// True when at least two classes each have at least one decodable image.

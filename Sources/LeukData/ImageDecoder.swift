@@ -26,6 +26,12 @@ public enum ImageDecoder {
         if bytes.isEmpty { throw .empty(file: name) }
         if bytes.count > limits.maxFileBytes { throw .fileTooLarge(file: name, bytes: bytes.count, limit: limits.maxFileBytes) }
         guard let format = ImageFormat.sniff(bytes) else { throw .unsupportedFormat(file: name) }
+        // Our own header read first: precise limits errors, and truncation stb would pad with zeros.
+        switch HeaderReader.read(bytes, format: format) {
+        case .truncated(let why): throw .corrupt(file: name, format: format, reason: "truncated: \(why)")
+        case .dimensions(let facts): try checkDimensions(width: facts.width, height: facts.height, bytes: bytes.count, name: name, limits: limits)
+        case .unknown: break
+        }
         let (width, height, channels): (Int, Int, Int)
         switch format {
         case .png, .jpeg, .bmp: (width, height, channels) = try stbInfo(bytes: bytes, name: name, format: format)
@@ -34,14 +40,18 @@ public enum ImageDecoder {
         guard width > 0, height > 0 else {
             throw .corrupt(file: name, format: format, reason: "header claims \(width)x\(height) pixels")
         }
+        try checkDimensions(width: width, height: height, bytes: bytes.count, name: name, limits: limits)
+        return ImageHeader(format: format, width: width, height: height, channels: channels)
+    }
+
+    private static func checkDimensions(width: Int, height: Int, bytes: Int, name: String, limits: DecodeLimits) throws(ImageError) {
         if width > limits.maxDimension || height > limits.maxDimension {
             throw .dimensionsTooLarge(file: name, width: width, height: height, limit: limits.maxDimension)
         }
         let decodedBytes = width * height * 4
-        if decodedBytes > limits.bombCheckAboveBytes && decodedBytes / bytes.count > limits.maxExpansionRatio {
-            throw .decompressionBomb(file: name, width: width, height: height, fileBytes: bytes.count)
+        if decodedBytes > limits.bombCheckAboveBytes && decodedBytes / max(bytes, 1) > limits.maxExpansionRatio {
+            throw .decompressionBomb(file: name, width: width, height: height, fileBytes: bytes)
         }
-        return ImageHeader(format: format, width: width, height: height, channels: channels)
     }
 
     // MARK: stb_image
@@ -163,4 +173,8 @@ public struct ImageHeader: Sendable, Equatable {
     public var height: Int
     /// Channels in the file (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA; TIFF reports samples per pixel).
     public var channels: Int
+
+    public init(format: ImageFormat, width: Int, height: Int, channels: Int) {
+        self.format = format; self.width = width; self.height = height; self.channels = channels
+    }
 }

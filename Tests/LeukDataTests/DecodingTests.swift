@@ -84,6 +84,11 @@ struct DecodingTests {
 
         let jpeg = try ImageEncoder.jpeg(smooth(width: 16, height: 16))
         #expect(throws: ImageError.self) { try ImageDecoder.decode(bytes: Array(jpeg.prefix(40)), name: "cut.jpg") }
+        // stb_image would pad a JPEG cut inside its scan data with grey; the missing end marker gives it away.
+        do { _ = try ImageDecoder.decode(bytes: Array(jpeg.prefix(jpeg.count - 12)), name: "short.jpg"); Issue.record("short JPEG decoded") } catch {
+            guard case .corrupt("short.jpg", .jpeg, let reason) = error else { Issue.record("wrong case \(error)"); return }
+            #expect(reason.contains("truncated"))
+        }
         let bmp = try ImageEncoder.bmp(pattern(width: 16, height: 16))
         #expect(throws: ImageError.self) { try ImageDecoder.decode(bytes: Array(bmp.prefix(30)), name: "cut.bmp") }
         #expect(throws: ImageError.self) { try ImageDecoder.decode(bytes: Array(bmp.prefix(bmp.count - 100)), name: "short.bmp") }

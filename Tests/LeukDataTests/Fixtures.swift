@@ -19,7 +19,7 @@ final class TemporaryDirectory {
     func write(_ relative: String, _ bytes: [UInt8]) -> String {
         let full = file(relative)
         try! FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: full, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: full, contents: Data(bytes))
         return full
     }
 }
