@@ -106,3 +106,40 @@ public enum DatasetInspector {
         return sets.sorted { $0[0] < $1[0] }
     }
 }
+
+extension Dataset {
+    /// The same dataset with byte-identical files joined into one group (and with them every
+    /// other file of their groups), so that a split can never put one picture on both sides.
+    /// Public datasets do contain copies: the Aria et al. (2021) set has 40 duplicate pairs.
+    /// Unreadable files are left as they are (decoding reports them later).
+    public func groupingExactDuplicates(threads: Int = 2, limits: DecodeLimits = .standard) -> Dataset {
+        let samples = self.samples
+        let hashes = parallelMap(count: samples.count, threads: threads) { i -> UInt64? in
+            (try? FileBytes.read(path: samples[i].path, limit: limits.maxFileBytes)).map(fastHash)
+        }
+        var byHash: [UInt64: [Int]] = [:]
+        for (i, hash) in hashes.enumerated() { if let hash { byHash[hash, default: []].append(i) } }
+        // Union-find over group names; the canonical name of a merged group is its smallest member.
+        var parent: [String: String] = [:]
+        func root(_ g: String) -> String {
+            var g = g
+            while let p = parent[g], p != g { g = p }
+            return g
+        }
+        func union(_ a: String, _ b: String) {
+            let (ra, rb) = (root(a), root(b))
+            if ra != rb { if ra < rb { parent[rb] = ra } else { parent[ra] = rb } }
+        }
+        for bucket in byHash.values where bucket.count > 1 {
+            let contents = bucket.map { try? FileBytes.read(path: samples[$0].path, limit: limits.maxFileBytes) }
+            for a in 0..<bucket.count {
+                for b in (a + 1)..<bucket.count where contents[a] != nil && contents[a] == contents[b] {
+                    union(samples[bucket[a]].group, samples[bucket[b]].group)
+                }
+            }
+        }
+        var out = self
+        for i in out.samples.indices { out.samples[i].group = root(out.samples[i].group) }
+        return out
+    }
+}

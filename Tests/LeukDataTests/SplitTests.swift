@@ -105,3 +105,26 @@ struct SplitTests {
         #expect(throws: DatasetError.self) { try PartitionWriter.write([data.samples], classes: data.classes, to: out.path) }
     }
 }
+
+@Suite("Duplicates")
+struct DuplicateGroupingTests {
+    @Test func identicalFilesShareAGroupAndNeverStraddleASplit() throws {
+        let dir = TemporaryDirectory()
+        let copy = try ImageEncoder.png(pattern(width: 4, height: 4, seed: 99))
+        for i in 0..<30 { dir.write("hem/h\(i).png", try ImageEncoder.png(pattern(width: 4, height: 4, seed: i))) }
+        for i in 0..<30 { dir.write("all/a\(i).png", try ImageEncoder.png(pattern(width: 4, height: 4, seed: 100 + i))) }
+        dir.write("all/dup-1.png", copy)
+        dir.write("all/dup-2.png", copy)
+        dir.write("all/dup-3.png", copy)
+        let data = try DatasetScanner.scan(directory: dir.path, labelMap: nil).groupingExactDuplicates()
+        let dupGroups = Set(data.samples.filter { $0.path.contains("dup-") }.map(\.group))
+        #expect(dupGroups == ["all/dup-1.png"])
+        #expect(Set(data.samples.map(\.group)).count == 61)
+        for seed in 0..<5 {
+            let split = Splitter.split(data, fractions: (0.5, 0, 0.5), seed: UInt64(seed))
+            let trainHasCopy = split.train.contains { $0.path.contains("dup-") }
+            let testHasCopy = split.test.contains { $0.path.contains("dup-") }
+            #expect(trainHasCopy != testHasCopy)
+        }
+    }
+}
