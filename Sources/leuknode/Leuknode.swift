@@ -13,6 +13,7 @@ struct Leuknode: AsyncParsableCommand {
             Id.self,
             Peer.self,
             Report.self,
+            DatasetCommand.self,
         ]
     )
 }
