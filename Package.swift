@@ -77,5 +77,10 @@ let package = Package(
         .testTarget(name: "LeukCryptoTests", dependencies: ["LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukStoreTests", dependencies: ["LeukStore", "LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukWireTests", dependencies: ["LeukWire", "LeukCrypto", "LeukCore"], exclude: ["Golden"], swiftSettings: strict),
+        .testTarget(name: "LeukNetTests", dependencies: [
+            "LeukNet", "LeukWire", "LeukCrypto", "LeukCore",
+            nio, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio"),
+        ], swiftSettings: strict),
     ]
 )
