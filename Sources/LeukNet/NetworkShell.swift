@@ -146,7 +146,7 @@ public actor NetworkShell {
     public private(set) var refusedConnectionCount = 0
 
     enum Signal: Sendable {
-        case opened(UInt64, any Channel, ConnectionDirection, TrafficCounter, dialled: NodeID?)
+        case opened(UInt64, any Channel, ConnectionDirection, TrafficCounter, dialled: NodeID?, address: String)
         case session(UInt64, SessionEvent)
         case closed(UInt64)
         case verified(Result<ModelUpdate, UpdateRejection>, from: NodeID)
@@ -157,12 +157,11 @@ public actor NetworkShell {
         let direction: ConnectionDirection
         let counter: TrafficCounter
         let dialled: NodeID?
+        /// The peer's address, taken when the connection opened (a closed socket no longer knows it).
+        let address: String
         var peer: NodeID?
         /// Why an established session failed, reported when it closes.
         var failure: ChannelFailure?
-        var address: String {
-            channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
-        }
     }
 
     struct DialTarget {
@@ -215,7 +214,7 @@ public actor NetworkShell {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture { try self.install(on: channel, direction: .inbound, dialled: nil) }
+                channel.eventLoop.makeCompletedFuture { try self.install(on: channel, direction: .inbound, dialled: nil, address: nil) }
             }
         do {
             let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
@@ -240,7 +239,7 @@ public actor NetworkShell {
     }
 
     /// Adds the handler stack to a fresh channel; runs on its event loop.
-    private nonisolated func install(on channel: any Channel, direction: ConnectionDirection, dialled: NodeID?) throws {
+    private nonisolated func install(on channel: any Channel, direction: ConnectionDirection, dialled: NodeID?, address: String?) throws {
         let id = nextConnectionID.withLock { value -> UInt64 in
             value += 1
             return value
@@ -249,7 +248,8 @@ public actor NetworkShell {
         let clock = configuration.clock
         let role: PeerSessionHandler.Role = direction == .outbound ? .initiator(expectedPeer: dialled) : .responder
         let sink = signalSink
-        sink.yield(.opened(id, channel, direction, counter, dialled: dialled))
+        let remote = address ?? channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+        sink.yield(.opened(id, channel, direction, counter, dialled: dialled, address: remote))
         let handlers = PeerPipeline.handlers(role: role, configuration: handshakeConfiguration(now: { clock.now() }),
                                              maximumFrameBytes: configuration.maximumFrameBytes,
                                              timers: configuration.timers, counter: counter)
@@ -326,11 +326,12 @@ public actor NetworkShell {
         target.dialling = true
         dialTargets[peer] = target
         if records[peer]?.state != .connected { records[peer, default: PeerRecord()].state = .connecting }
+        let address = "\(target.host):\(target.port)"
         let bootstrap = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
             .channelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture { try self.install(on: channel, direction: .outbound, dialled: peer) }
+                channel.eventLoop.makeCompletedFuture { try self.install(on: channel, direction: .outbound, dialled: peer, address: address) }
             }
         do {
             _ = try await bootstrap.connect(host: target.host, port: target.port).get()
@@ -429,8 +430,8 @@ public actor NetworkShell {
 
     private func handle(_ signal: Signal) {
         switch signal {
-        case let .opened(id, channel, direction, counter, dialled):
-            connections[id] = Connection(channel: channel, direction: direction, counter: counter, dialled: dialled, peer: nil, failure: nil)
+        case let .opened(id, channel, direction, counter, dialled, address):
+            connections[id] = Connection(channel: channel, direction: direction, counter: counter, dialled: dialled, address: address)
         case let .session(id, event):
             handleSession(event, connection: id)
         case let .closed(id):
