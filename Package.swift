@@ -10,7 +10,7 @@ let strict: [SwiftSetting] = [
 ]
 
 /// Hot numeric code is compiled optimised even in debug builds, so tests and `swift run` stay usable.
-let numeric: [SwiftSetting] = strict + [.unsafeFlags(["-Ounchecked", "-wmo"])]
+let numeric: [SwiftSetting] = strict + [.unsafeFlags(["-Ounchecked"])]
 
 let nio: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")

@@ -1,1 +1,0 @@
-// LeukStore: LevelDB wrapper, typed keyspaces, versioned codecs, encryption at rest.
