@@ -1,6 +1,6 @@
-public import LeukCore
+import LeukCore
 import LeukCrypto
-public import LeukWire
+import LeukWire
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -42,7 +42,17 @@ public enum NetworkBenchmark {
 
     public static func run(_ options: Options = Options()) async throws -> Report {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        defer { try? group.syncShutdownGracefully() }
+        do {
+            let report = try await measure(options, group: group)
+            try await group.shutdownGracefully()
+            return report
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    static func measure(_ options: Options, group: MultiThreadedEventLoopGroup) async throws -> Report {
         let server = NodeIdentity.generate()
         let client = NodeIdentity.generate()
         let sink = FrameSink()

@@ -138,7 +138,7 @@ public enum UpdateRejection: LeukUserFacingError, Hashable {
 public enum SignedModelUpdate {
     static let formatVersion: UInt16 = 1
     /// The envelope's bytes beyond the header's variable fields and the parameters, for overhead figures.
-    public static let fixedOverheadBytes = 4 + 2 + 32 + 8 * 7 + 1 + 4 + 2 + 4 + 32 + Signature.byteCount
+    public static let fixedOverheadBytes = 4 + 2 + 32 + 8 * 6 + 1 + 4 + 2 + 4 + 32 + Signature.byteCount
 
     /// SHA-256 of the parameters' little-endian float32 bytes.
     public static func parameterDigest(_ parameters: [Float]) -> [UInt8] {

@@ -11,6 +11,7 @@ struct Leuknode: AsyncParsableCommand {
         subcommands: [
             Init.self,
             Id.self,
+            NetBench.self,
         ]
     )
 }

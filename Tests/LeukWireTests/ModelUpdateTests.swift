@@ -104,6 +104,12 @@ import Testing
         }
     }
 
+    @Test func fixedOverheadMatchesTheEncoding() {
+        // The fixture has a sensitivity (8 bytes), a 10-byte architecture name and two parents.
+        let variable = 8 + "leukcnn-v1".utf8.count + 2 * 32
+        #expect(envelope.count - Fixtures.parameters.count * 4 - variable == SignedModelUpdate.fixedOverheadBytes)
+    }
+
     @Test func rejectionCodesAreDistinct() {
         let all: [UpdateRejection] = [.malformed(field: "f", why: "w"), .tooLarge(field: "f", size: 2, limit: 1), .unknownAuthor(Fixtures.alice.id),
                                       .badSignature, .notNewer(version: 1, held: 1), .timestampInFuture(seconds: 1), .digestMismatch, .nonFinite(index: 0)]
