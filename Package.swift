@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "LeukWireTests", dependencies: ["LeukWire", "LeukCrypto", "LeukCore"], exclude: ["Golden"], swiftSettings: strict),
         .testTarget(name: "LeukNetTests", dependencies: [
             "LeukNet", "LeukWire", "LeukCrypto", "LeukCore",
-            nio, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio"),
+            nio, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio"), logging,
         ], swiftSettings: strict),
     ]
 )

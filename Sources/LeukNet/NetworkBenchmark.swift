@@ -59,6 +59,7 @@ public enum NetworkBenchmark {
         let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.recvAllocator, value: PeerPipeline.receiveAllocator)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let configuration = HandshakeConfiguration(identity: server) { $0.id == client.id }
@@ -76,6 +77,7 @@ public enum NetworkBenchmark {
             let established = group.next().makePromise(of: Void.self)
             let channel = try await ClientBootstrap(group: group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.recvAllocator, value: PeerPipeline.receiveAllocator)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let configuration = HandshakeConfiguration(identity: client) { $0.id == server.id }

@@ -91,6 +91,9 @@ public struct PeerStatus: Sendable, Equatable {
 
 public enum NetworkError: LeukUserFacingError, Equatable {
     case notConnected(NodeID)
+    /// The peer has not yet taken the previous frame off our socket buffer: this update is not
+    /// queued behind it (the gossip core sends a newer one next round).
+    case peerBusy(NodeID)
     case sendFailed(NodeID, String)
     case notStarted
     case bindFailed(String)
@@ -98,6 +101,7 @@ public enum NetworkError: LeukUserFacingError, Equatable {
     public var description: String {
         switch self {
         case let .notConnected(peer): return "peer \(peer.short) is not connected"
+        case let .peerBusy(peer): return "peer \(peer.short) is still receiving an earlier frame"
         case let .sendFailed(peer, why): return "sending to peer \(peer.short) failed: \(why)"
         case .notStarted: return "the network shell is not listening"
         case let .bindFailed(why): return "could not listen: \(why)"
@@ -144,6 +148,9 @@ public actor NetworkShell {
     private var records: [NodeID: PeerRecord] = [:]
     private var heldVersions: [NodeID: UInt64] = [:]
     public private(set) var refusedConnectionCount = 0
+    /// The latest refused connections, newest last, for the operator's status view.
+    public private(set) var recentRefusals: [RefusedConnection] = []
+    static let recentRefusalLimit = 100
 
     enum Signal: Sendable {
         case opened(UInt64, any Channel, ConnectionDirection, TrafficCounter, dialled: NodeID?, address: String)
@@ -213,6 +220,7 @@ public actor NetworkShell {
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.recvAllocator, value: PeerPipeline.receiveAllocator)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try self.install(on: channel, direction: .inbound, dialled: nil, address: nil) }
             }
@@ -329,6 +337,7 @@ public actor NetworkShell {
         let address = "\(target.host):\(target.port)"
         let bootstrap = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.recvAllocator, value: PeerPipeline.receiveAllocator)
             .connectTimeout(.seconds(5))
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try self.install(on: channel, direction: .outbound, dialled: peer, address: address) }
@@ -356,25 +365,40 @@ public actor NetworkShell {
 
     /// Sends a sealed update to one connected peer; returns when the bytes are handed to the socket.
     public func send(_ update: SealedModelUpdate, to peer: NodeID) async throws(NetworkError) {
-        guard let id = sessionByPeer[peer], let connection = connections[id] else { throw .notConnected(peer) }
+        let write = try startWrite(update, to: peer)
         do {
-            try await connection.channel.writeAndFlush(Frame.modelUpdate(update.bytes)).get()
-            records[peer, default: PeerRecord()].updatesSent += 1
+            try await write.get()
         } catch {
             throw .sendFailed(peer, "\(error)")
         }
     }
 
-    /// Sends to every connected peer; returns those it reached.
+    /// Queues the frame on the peer's channel; fails at once when the peer is gone or still busy.
+    private func startWrite(_ update: SealedModelUpdate, to peer: NodeID) throws(NetworkError) -> EventLoopFuture<Void> {
+        guard let id = sessionByPeer[peer], let connection = connections[id] else { throw .notConnected(peer) }
+        guard connection.channel.isWritable else { throw .peerBusy(peer) }
+        records[peer, default: PeerRecord()].updatesSent += 1
+        return connection.channel.writeAndFlush(Frame.modelUpdate(update.bytes))
+    }
+
+    /// Sends to every connected peer at once, so a slow peer delays no other; returns those reached.
     @discardableResult
     public func broadcast(_ update: SealedModelUpdate) async -> [NodeID] {
-        var reached: [NodeID] = []
+        var writes: [(NodeID, EventLoopFuture<Void>)] = []
         for peer in sessionByPeer.keys.sorted() {
             do {
-                try await send(update, to: peer)
-                reached.append(peer)
+                writes.append((peer, try startWrite(update, to: peer)))
             } catch {
                 logger.debug("broadcast skipped a peer", metadata: ["peer": "\(peer.short)", "error": "\(error)"])
+            }
+        }
+        var reached: [NodeID] = []
+        for (peer, write) in writes {
+            do {
+                try await write.get()
+                reached.append(peer)
+            } catch {
+                logger.debug("broadcast write failed", metadata: ["peer": "\(peer.short)", "error": "\(error)"])
             }
         }
         return reached
@@ -395,10 +419,13 @@ public actor NetworkShell {
             let current = live[peer] ?? (0, 0)
             live[peer] = (current.0 + connection.counter.bytesReceived, current.1 + connection.counter.bytesSent)
         }
+        let now = configuration.clock.now()
         return records.keys.sorted().map { peer in
             let r = records[peer]!
+            // A connected peer answers keep-alives, so it was seen just now.
+            let lastSeen = r.state == .connected ? now : r.lastSeen
             let (inLive, outLive) = live[peer] ?? (0, 0)
-            return PeerStatus(peer: peer, address: r.address, state: r.state, lastSeen: r.lastSeen,
+            return PeerStatus(peer: peer, address: r.address, state: r.state, lastSeen: lastSeen,
                               bytesReceived: r.closedBytesReceived + inLive, bytesSent: r.closedBytesSent + outLive,
                               updatesReceived: r.updatesReceived, updatesSent: r.updatesSent, rejections: r.rejections)
         }
@@ -496,8 +523,11 @@ public actor NetworkShell {
                 records[dialled, default: PeerRecord()].state = .refused
             }
             logger.notice("connection refused", metadata: ["address": "\(connection.address)", "reason": "\(failure)"])
-            eventSink.yield(.refused(RefusedConnection(fingerprint: fingerprint, peer: stranger ?? connection.dialled,
-                                                       address: connection.address, direction: connection.direction, reason: failure)))
+            let refusal = RefusedConnection(fingerprint: fingerprint, peer: stranger ?? connection.dialled,
+                                            address: connection.address, direction: connection.direction, reason: failure)
+            recentRefusals.append(refusal)
+            if recentRefusals.count > Self.recentRefusalLimit { recentRefusals.removeFirst(recentRefusals.count - Self.recentRefusalLimit) }
+            eventSink.yield(.refused(refusal))
         }
     }
 
@@ -530,7 +560,10 @@ public actor NetworkShell {
             return
         }
         sessionByPeer[peer] = nil
-        if record.state == .connected { record.state = .disconnected }
+        if record.state == .connected {
+            record.state = .disconnected
+            record.lastSeen = configuration.clock.now()
+        }
         records[peer] = record
         eventSink.yield(.peerDisconnected(peer, reason: connection.failure))
         if dialTargets[peer] != nil && !shuttingDown {

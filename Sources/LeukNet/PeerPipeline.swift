@@ -66,6 +66,10 @@ final class SessionEventForwarder: ChannelInboundHandler {
 /// Builds the handler stack of one peer connection, socket end first:
 /// traffic counter, idle timer, record decoder, session (handshake + secret streams).
 public enum PeerPipeline {
+    /// Socket reads grow up to 1 MiB when large frames stream in (NIO's default stops at 64 KiB),
+    /// so a model update arrives in a few reads instead of hundreds.
+    public static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 64 * 1024, maximum: 1024 * 1024)
+
     public static func handlers(role: PeerSessionHandler.Role, configuration: HandshakeConfiguration,
                                 maximumFrameBytes: Int, timers: SessionTimers, counter: TrafficCounter) -> [any ChannelHandler] {
         let decoderRole: SessionRecordDecoder.Role

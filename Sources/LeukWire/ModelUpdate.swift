@@ -54,6 +54,13 @@ public struct ModelUpdate: Sendable, Equatable {
     /// The author's Ed25519 signature over the header, kept so the update can be stored and relayed
     /// with its proof.
     public let signature: [UInt8]
+
+    /// The signed envelope again, byte for byte as the author sealed it (the encoding is canonical):
+    /// what a node stores, and what it relays without being able to alter it.
+    public func envelopeBytes() -> [UInt8] {
+        let header = SignedModelUpdate.encodeHeader(author: author, metadata: metadata, parameterCount: parameters.count, digest: parameterDigest)
+        return SignedModelUpdate.assemble(header: header, signature: signature, parameters: parameters)
+    }
 }
 
 /// Bounds a receiver enforces before it allocates anything a peer asked for.
@@ -179,6 +186,10 @@ public enum SignedModelUpdate {
         let digest = parameterDigest(parameters)
         let header = encodeHeader(author: author.publicKey.nodeID, metadata: metadata, parameterCount: parameters.count, digest: digest)
         let signature = author.sign(header, context: .modelUpdate)
+        return assemble(header: header, signature: signature, parameters: parameters)
+    }
+
+    static func assemble(header: [UInt8], signature: [UInt8], parameters: [Float]) -> [UInt8] {
         var w = BinaryWriter(capacity: 4 + header.count + 64 + parameters.count * 4)
         w.write(UInt32(header.count))
         w.writeFixed(header)

@@ -2,6 +2,7 @@ import LeukCore
 import LeukCrypto
 import LeukNet
 import LeukWire
+import Logging
 import NIOCore
 import NIOPosix
 import Testing
@@ -32,11 +33,13 @@ actor EventLog {
 }
 
 @Suite(.serialized) struct LoopbackShellTests {
+    static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
     func shell(_ identity: NodeIdentity, admitting others: [NodeIdentity]) -> (NetworkShell, AllowList) {
         let allow = AllowList(others.map(\.id))
         let config = NetworkConfiguration(identity: identity, host: "127.0.0.1", port: 0,
                                           backoff: ReconnectBackoff(initial: .milliseconds(50), maximum: .milliseconds(400)))
-        return (NetworkShell(configuration: config, admission: allow), allow)
+        return (NetworkShell(configuration: config, admission: allow, logger: Self.quiet), allow)
     }
 
     func update(version: UInt64, by author: NodeIdentity, count: Int = 1000) -> SealedModelUpdate {
@@ -119,7 +122,7 @@ actor EventLog {
 
         // Bob comes back on the same port; Alice's backoff loop finds him again.
         let config = NetworkConfiguration(identity: Keys.bob, host: "127.0.0.1", port: port)
-        let b2 = NetworkShell(configuration: config, admission: AllowList([Keys.alice.id]))
+        let b2 = NetworkShell(configuration: config, admission: AllowList([Keys.alice.id]), logger: Self.quiet)
         _ = try await b2.start()
         var connectedCount = 0
         let deadline = monotonicNanoseconds() + 5_000_000_000
@@ -148,6 +151,34 @@ actor EventLog {
         #expect(await b.connectedPeers == [Keys.alice.id])
         try await a.send(update(version: 1, by: Keys.alice), to: Keys.bob.id)
         #expect(await logB.wait { if case .received = $0 { true } else { false } } != nil)
+        await a.shutdown()
+        await b.shutdown()
+    }
+
+    @Test func coolDownDisconnectsAndRefusesUntilItEnds() async throws {
+        let (a, _) = shell(Keys.alice, admitting: [Keys.bob])
+        let (b, _) = shell(Keys.bob, admitting: [Keys.alice])
+        let logA = EventLog(a.events), logB = EventLog(b.events)
+        _ = try await a.start()
+        let portB = try await b.start()
+        await a.connect(to: Keys.bob.id, host: "127.0.0.1", port: portB)
+        #expect(await logB.wait { if case .peerConnected = $0 { true } else { false } } != nil)
+
+        let start = monotonicNanoseconds()
+        await b.disconnect(peer: Keys.alice.id, coolDown: .milliseconds(800))
+        #expect(await logA.wait { if case .peerDisconnected(Keys.bob.id, _) = $0 { true } else { false } } != nil)
+        #expect(await b.peers().first { $0.peer == Keys.alice.id }?.state == .coolingDown)
+        // Alice redials with backoff; Bob refuses her while the cool-down lasts...
+        #expect(await logB.wait { if case .refused = $0 { true } else { false } } != nil)
+        #expect(await b.connectedPeers.isEmpty)
+        // ...and admits her again after it.
+        var reconnected = false
+        while !reconnected && monotonicNanoseconds() - start < 5_000_000_000 {
+            try await Task.sleep(for: .milliseconds(20))
+            reconnected = await b.connectedPeers == [Keys.alice.id]
+        }
+        #expect(reconnected)
+        #expect(monotonicNanoseconds() - start >= 800_000_000)
         await a.shutdown()
         await b.shutdown()
     }

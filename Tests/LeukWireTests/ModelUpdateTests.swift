@@ -22,6 +22,7 @@ import Testing
         #expect(update.metadata == Fixtures.metadata)
         #expect(update.parameters == Fixtures.parameters)
         #expect(update.parameterDigest == SHA256Hasher.hash(Fixtures.parameters.withUnsafeBytes { Array($0) }))
+        #expect(update.envelopeBytes() == envelope)
     }
 
     @Test func replayIsRejectedAsNotNewer() {
