@@ -229,13 +229,16 @@ public final class PeerSessionHandler: ChannelDuplexHandler, RemovableChannelHan
             return fail(.handshake(.unexpectedMessage("a record before the session was open")), context: context)
         }
         guard !receiver.isFinished else { return fail(.dataAfterFinal, context: context) }
-        var plaintext = [UInt8](repeating: 0, count: record.readableBytes - SecretStream.overhead)
-        let opened: Result<SecretStreamTag, CryptoError> = record.withUnsafeReadableBytes { ciphertext in
-            plaintext.withUnsafeMutableBytes { destination in
-                Result { () throws(CryptoError) -> SecretStreamTag in try receiver.open(ciphertext, into: destination) }
+        let count = record.readableBytes - SecretStream.overhead
+        var opened = false
+        // Decrypted straight into the array's storage: no zero-filling pass over a large frame.
+        let plaintext = [UInt8](unsafeUninitializedCapacity: count) { storage, initialized in
+            record.withUnsafeReadableBytes { ciphertext in
+                opened = (try? receiver.open(ciphertext, into: UnsafeMutableRawBufferPointer(storage))) != nil
             }
+            initialized = count
         }
-        guard case .success = opened else { return fail(.decryptionFailed, context: context) }
+        guard opened else { return fail(.decryptionFailed, context: context) }
         let frame: Frame
         do { frame = try Frame.decode(plaintext) } catch {
             return fail(.malformedFrame(error), context: context)
