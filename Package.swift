@@ -88,5 +88,10 @@ let package = Package(
         .testTarget(name: "LeukReportTests", dependencies: ["LeukReport", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["LeukCore", "LeukStore"], swiftSettings: strict),
         .testTarget(name: "LeukDataTests", dependencies: ["LeukData", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukWireTests", dependencies: ["LeukWire", "LeukCrypto", "LeukCore"], exclude: ["Golden"], swiftSettings: strict),
+        .testTarget(name: "LeukNetTests", dependencies: [
+            "LeukNet", "LeukWire", "LeukCrypto", "LeukCore",
+            nio, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio"), logging,
+        ], swiftSettings: strict),
     ]
 )
