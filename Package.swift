@@ -64,6 +64,8 @@ let package = Package(
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukModel", "LeukGossip", "LeukWire", "LeukNet",
             "LeukClinic", logging,
         ], swiftSettings: strict),
+        // Result types, metrics and SVG plots shared by `simulate` and `report`.
+        .target(name: "LeukReport", dependencies: ["LeukCore"], swiftSettings: strict),
         .target(name: "LeukAPI", dependencies: [
             "LeukCore", "LeukNode", "LeukClinic", logging,
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -73,7 +75,7 @@ let package = Package(
 
         .executableTarget(name: "leuknode", dependencies: [
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukTensor", "LeukModel", "LeukGossip", "LeukWire",
-            "LeukNet", "LeukClinic", "LeukNode", "LeukAPI", logging,
+            "LeukNet", "LeukClinic", "LeukNode", "LeukAPI", "LeukReport", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
@@ -83,6 +85,13 @@ let package = Package(
         .testTarget(name: "LeukTensorTests", dependencies: ["LeukTensor"], swiftSettings: strict),
         .testTarget(name: "LeukModelTests", dependencies: ["LeukModel", "LeukTensor", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukGossipTests", dependencies: ["LeukGossip", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukReportTests", dependencies: ["LeukReport", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["LeukCore", "LeukStore"], swiftSettings: strict),
+        .testTarget(name: "LeukDataTests", dependencies: ["LeukData", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukWireTests", dependencies: ["LeukWire", "LeukCrypto", "LeukCore"], exclude: ["Golden"], swiftSettings: strict),
+        .testTarget(name: "LeukNetTests", dependencies: [
+            "LeukNet", "LeukWire", "LeukCrypto", "LeukCore",
+            nio, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio"), logging,
+        ], swiftSettings: strict),
     ]
 )

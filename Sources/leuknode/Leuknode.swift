@@ -12,6 +12,9 @@ struct Leuknode: AsyncParsableCommand {
             Init.self,
             Id.self,
             Peer.self,
+            Report.self,
+            DatasetCommand.self,
+            NetBench.self,
             Bench.self,
         ]
     )
