@@ -15,6 +15,9 @@ struct Leuknode: AsyncParsableCommand {
             Report.self,
             DatasetCommand.self,
             NetBench.self,
+            Train.self,
+            Evaluate.self,
+            Diagnose.self,
             Bench.self,
         ]
     )
