@@ -18,12 +18,17 @@ public struct BenchmarkReport: Codable, Sendable {
     /// Peak resident memory of the whole process while training (VmHWM, reset before training where
     /// the kernel allows), MiB.
     public var trainPeakRssMib: Double
+    /// The same throughputs per second of process CPU time: steadier than wall time on a loaded,
+    /// shared machine (with one thread they equal wall-clock throughput on an idle one).
+    public var trainImagesPerCPUSecond: Double
+    public var inferImagesPerCPUSecond: Double
 
     enum CodingKeys: String, CodingKey {
         case architecture, batch, threads, runs
         case trainImagesPerS = "train_images_per_s", inferImagesPerS = "infer_images_per_s"
         case latencyMsP50 = "latency_ms_p50", latencyMsP99 = "latency_ms_p99"
         case trainPeakRssMib = "train_peak_rss_mib"
+        case trainImagesPerCPUSecond = "train_images_per_cpu_s", inferImagesPerCPUSecond = "infer_images_per_cpu_s"
     }
 
     public var table: String {
@@ -34,6 +39,7 @@ public struct BenchmarkReport: Codable, Sendable {
             String(format: "  latency_ms_p50       %10.3f", latencyMsP50),
             String(format: "  latency_ms_p99       %10.3f", latencyMsP99),
             String(format: "  train_peak_rss_mib   %10.1f", trainPeakRssMib),
+            String(format: "  (per CPU second: train %.1f, infer %.1f images)", trainImagesPerCPUSecond, inferImagesPerCPUSecond),
         ].joined(separator: "\n")
     }
 }
@@ -54,22 +60,24 @@ public enum Benchmark {
 
         resetPeakRSS()
         for _ in 0..<3 { model.trainStep(trainingBatch) }
-        var trainRates: [Double] = []
+        var trainRates: [Double] = [], trainCPURates: [Double] = []
         for _ in 0..<runs {
-            let start = monotonicNanoseconds()
+            let start = monotonicNanoseconds(), cpuStart = processCPUSeconds()
             for _ in 0..<trainStepsPerRun { model.trainStep(trainingBatch) }
             let seconds = Double(monotonicNanoseconds() - start) / 1e9
             trainRates.append(Double(batch * trainStepsPerRun) / seconds)
+            trainCPURates.append(Double(batch * trainStepsPerRun) / max(processCPUSeconds() - cpuStart, 1e-9))
         }
         let peak = peakRSSMiB()
 
         for _ in 0..<3 { _ = model.logits(inputs) }
-        var inferRates: [Double] = []
+        var inferRates: [Double] = [], inferCPURates: [Double] = []
         for _ in 0..<runs {
-            let start = monotonicNanoseconds()
+            let start = monotonicNanoseconds(), cpuStart = processCPUSeconds()
             for _ in 0..<inferBatchesPerRun { _ = model.logits(inputs) }
             let seconds = Double(monotonicNanoseconds() - start) / 1e9
             inferRates.append(Double(batch * inferBatchesPerRun) / seconds)
+            inferCPURates.append(Double(batch * inferBatchesPerRun) / max(processCPUSeconds() - cpuStart, 1e-9))
         }
 
         let one = Array(inputs[0..<model.inputCount])
@@ -85,7 +93,14 @@ public enum Benchmark {
             trainImagesPerS: median(trainRates), inferImagesPerS: median(inferRates),
             latencyMsP50: ResponseTimePercentiles.percentile(latencies, 50),
             latencyMsP99: ResponseTimePercentiles.percentile(latencies, 99),
-            trainPeakRssMib: peak)
+            trainPeakRssMib: peak, trainImagesPerCPUSecond: median(trainCPURates), inferImagesPerCPUSecond: median(inferCPURates))
+    }
+
+    /// CPU time of the whole process (all threads), seconds.
+    static func processCPUSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
     static func median(_ values: [Double]) -> Double { ResponseTimePercentiles.percentile(values, 50) }

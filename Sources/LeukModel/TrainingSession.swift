@@ -14,6 +14,9 @@ public struct TrainingOptions: Sendable {
     public var seed: UInt64 = 0
     /// Fraction held out (stratified, group-aware) for validation; 0 keeps the last model.
     public var validationFraction: Double = 0.2
+    /// Fraction held out as a test set (same stratified, group-aware split), evaluated once at the end
+    /// with the best model; 0 for none.
+    public var testFraction: Double = 0
     public var learningRate: Float = 0.01
     public var optimizer: OptimizerKind = .sgd()
     public var schedule: LearningRateSchedule = .constant
@@ -60,6 +63,8 @@ public struct TrainingSummary: Sendable, Codable {
     public var bestValidationLoss: Float?
     public var modelPath: String
     public var checkpointPath: String
+    /// Metrics of the saved model on the held-out test split, when one was asked for.
+    public var test: ClassificationMetrics?
 }
 
 /// Errors of a training run that are not model-file errors.
@@ -88,8 +93,9 @@ public enum TrainingSession {
         guard dataset.classes.count >= 2 else {
             throw TrainingError.tooFewImages("\(options.datasetDirectory): found classes \(dataset.classes); training needs at least two")
         }
-        let fractions = (train: 1 - options.validationFraction, validation: options.validationFraction, test: 0.0)
-        let split = options.validationFraction > 0
+        let fractions = (train: 1 - options.validationFraction - options.testFraction, validation: options.validationFraction,
+                         test: options.testFraction)
+        let split = options.validationFraction > 0 || options.testFraction > 0
             ? Splitter.split(dataset, fractions: fractions, seed: options.seed)
             : (train: dataset.samples, validation: [], test: [])
         let trainCache = ImageCache(samples: split.train, classes: dataset.classes, size: options.inputSize, threads: max(2, options.threads))
@@ -179,8 +185,14 @@ public enum TrainingSession {
             summaries.append(summary)
             report(.epoch(summary))
         }
+        var testMetrics: ClassificationMetrics?
+        if !split.test.isEmpty {
+            let best = try Model.load(from: options.outputPath, threads: options.threads)
+            testMetrics = try Evaluation.evaluate(best, datasetDirectory: options.datasetDirectory, labelMap: nil,
+                                                  samples: split.test, datasetClasses: dataset.classes).metrics
+        }
         return TrainingSummary(epochs: summaries, bestValidationLoss: bestLoss, modelPath: options.outputPath,
-                               checkpointPath: options.checkpointPath)
+                               checkpointPath: options.checkpointPath, test: testMetrics)
     }
 
     /// Mean loss and accuracy over a cache, in batches of 64, without augmentation.

@@ -67,7 +67,7 @@ struct DiagnoseReport {
             list.append(entry)
         }
         let object: [String: Any] = ["model_sha256": modelSHA256, "results": list]
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }
 }

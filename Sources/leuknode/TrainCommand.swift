@@ -23,6 +23,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
     @Option(help: "Seed for initialisation, split, shuffling and augmentation.") var seed: UInt64 = 0
     @Option(help: "Fraction held out for validation (0 keeps the last model).") var valSplit: Double = 0.2
+    @Option(help: "Fraction held out as a test set and evaluated at the end with the saved model (0 for none).") var testSplit: Double = 0
     @Option(help: "Learning rate.") var lr: Float?
     @Option(help: "Optimiser: sgd or adam.") var optimizer: String = "sgd"
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
@@ -42,6 +43,7 @@ struct Train: AsyncParsableCommand {
         guard batch >= 1, batch <= 4096 else { throw ValidationError("--batch must be between 1 and 4096") }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         guard valSplit >= 0, valSplit < 1 else { throw ValidationError("--val-split must be in [0, 1)") }
+        guard testSplit >= 0, valSplit + testSplit < 1 else { throw ValidationError("--test-split must be >= 0 and leave images to train on") }
         if let lr { guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") } }
         guard ["sgd", "adam"].contains(optimizer) else { throw ValidationError("--optimizer must be sgd or adam") }
         guard ["constant", "step", "cosine"].contains(schedule) else { throw ValidationError("--schedule must be constant, step or cosine") }
@@ -61,6 +63,7 @@ struct Train: AsyncParsableCommand {
         options.threads = threads
         options.seed = seed
         options.validationFraction = valSplit
+        options.testFraction = testSplit
         options.optimizer = optimizer == "adam" ? .adam(weightDecay: weightDecay) : .sgd(momentum: momentum, weightDecay: weightDecay)
         options.learningRate = lr ?? (optimizer == "adam" ? 1e-3 : 0.01)
         switch schedule {
@@ -83,6 +86,7 @@ struct Train: AsyncParsableCommand {
         } else {
             let best = summary.bestValidationLoss.map { String(format: " (best validation loss %.4f)", $0) } ?? ""
             print("model: \(summary.modelPath)\(best)\ncheckpoint: \(summary.checkpointPath)")
+            if let test = summary.test { print("\ntest split:\n\(test.table)") }
         }
     }
 }
