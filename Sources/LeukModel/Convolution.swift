@@ -86,7 +86,8 @@ final class Conv2D: Layer {
     private let columns = FloatBuffer()
     private let columnGradient = FloatBuffer()
     private var lastInput: UnsafePointer<Float>?
-    private let chunk: Int
+    /// Images per im2col chunk; tests lower it to cross chunk boundaries with small batches.
+    var chunk: Int
 
     init(name: String, geometry: ConvGeometry) {
         self.name = name
@@ -171,7 +172,8 @@ final class ConvReLUPool: Layer {
     private let columns = FloatBuffer()
     private let columnGradient = FloatBuffer()
     private var lastInput: UnsafePointer<Float>?
-    private let chunk: Int
+    /// Images per im2col chunk; tests lower it to cross chunk boundaries with small batches.
+    var chunk: Int
 
     init(name: String, geometry: ConvGeometry) {
         precondition(geometry.outHeight % 2 == 0 && geometry.outWidth % 2 == 0, "ConvReLUPool needs an even output size")

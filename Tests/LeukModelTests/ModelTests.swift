@@ -58,6 +58,13 @@ func randomBatch(count: Int, size: Int, classes: Int, seed: UInt64) -> TrainingB
         #expect(model.parameterDescriptions.map(\.shape) == expected.map(\.1))
     }
 
+    @Test func leukNetMParameterCount() throws {
+        let model = try Model(architecture: .leuknetM, classes: ["hem", "all"])
+        #expect(model.parameterCount == 504_066)
+        #expect(model.parameterDescriptions.first?.name == "conv1.weight")
+        #expect(model.parameterDescriptions[2].name == "gn1.weight")
+    }
+
     @Test(arguments: [Architecture.leuknetS, .leuknetM])
     func engineMatchesAnIndependentNCHWReference(architecture: Architecture) throws {
         let size = 16
