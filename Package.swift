@@ -61,7 +61,8 @@ let package = Package(
             "LeukClinic", logging,
         ], swiftSettings: strict),
         .target(name: "LeukAPI", dependencies: [
-            "LeukCore", "LeukNode", "LeukClinic", logging,
+            "LeukCore", "LeukNode", "LeukClinic", logging, nio, nioPosix,
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -77,5 +78,12 @@ let package = Package(
         .testTarget(name: "LeukCryptoTests", dependencies: ["LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukStoreTests", dependencies: ["LeukStore", "LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukClinicTests", dependencies: ["LeukClinic", "LeukStore", "LeukCrypto", "LeukCore"],
+                    swiftSettings: strict),
+        .testTarget(name: "LeukAPITests", dependencies: [
+            "LeukAPI", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore", logging,
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ], swiftSettings: strict),
     ]
 )
