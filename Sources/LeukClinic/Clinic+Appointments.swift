@@ -77,7 +77,9 @@ extension Clinic {
         }
         guard let slot = slots[slotID] else { throw .notFound("slot", slotID) }
         if caller.role == .doctor && slot.doctorID != caller.userID {
-            throw .invalid("slot \(slotID) belongs to another doctor", hint: "doctors book their own slots; list them with `leuknode slot list`")
+            throw denied(ClinicError(.forbidden, "slot \(slotID) belongs to another doctor",
+                                     hint: "doctors book their own slots; list them with `leuknode slot list --doctor YOU`"),
+                         action: "appointment.book", patientID: patient.id, by: caller)
         }
         let reason = (reason ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         try checkNote(reason)
@@ -112,7 +114,7 @@ extension Clinic {
     /// doctor's) leaves it `rescheduled` until the doctor confirms.
     public func reschedule(by caller: Caller, appointment id: String, toSlot slotID: String) throws(ClinicError) -> AppointmentInfo {
         var appointment = try participantAppointment(by: caller, id: id, action: "appointment.reschedule", doctorOnly: false)
-        guard appointment.state.holdsSlot else {
+        guard appointment.state.isOpen else {
             throw ClinicError(.conflict, "appointment \(id) is \(appointment.state.rawValue) and cannot be rescheduled", hint: "book a new one")
         }
         guard let slot = slots[slotID] else { throw .notFound("slot", slotID) }
@@ -133,7 +135,7 @@ extension Clinic {
     /// The patient or the doctor cancels; the slot is free again.
     public func cancel(by caller: Caller, appointment id: String, reason: String? = nil) throws(ClinicError) -> AppointmentInfo {
         var appointment = try participantAppointment(by: caller, id: id, action: "appointment.cancel", doctorOnly: false)
-        guard appointment.state.holdsSlot else {
+        guard appointment.state.isOpen else {
             throw ClinicError(.conflict, "appointment \(id) is already \(appointment.state.rawValue)")
         }
         if let reason { try checkNote(reason) }
@@ -151,9 +153,7 @@ extension Clinic {
                               hint: appointment.state == .requested || appointment.state == .rescheduled ? "confirm it first" : nil)
         }
         appointment.state = .completed
-        let result = try save(appointment, by: caller, action: "appointment.complete")
-        slotHolder[appointment.slotID] = nil
-        return result
+        return try save(appointment, by: caller, action: "appointment.complete")
     }
 
     /// Patients see their own appointments, doctors theirs, admins one patient's under break-glass.
@@ -206,8 +206,10 @@ extension Clinic {
             throw .invalid("the message has \(text.count) characters, more than the limit of \(configuration.maxMessageLength)")
         }
         let now = clock.now()
-        // Keys sort by time within the thread; the random tail keeps two messages in one nanosecond apart.
-        let sequence = AuditRecord.key(now.nanosecondsSinceEpoch) + "-" + Hex.encode(randomBytes(4))
+        // Keys sort by send order within the thread: a stamp that follows the clock but never repeats
+        // or goes back within this process; the random tail keeps keys unique across restarts.
+        lastMessageStamp = max(now.nanosecondsSinceEpoch, lastMessageStamp + 1)
+        let sequence = AuditRecord.key(lastMessageStamp) + "-" + Hex.encode(randomBytes(4))
         let key = appointment.id + "/" + sequence
         let message = MessageRecord(id: RecordID.make("msg"), appointmentID: appointment.id, senderID: caller.userID, sentAt: now, body: text)
         try commit(AuditEvent(action: "message.send", patientID: appointment.patientID, targetID: message.id,

@@ -89,6 +89,8 @@ public actor Clinic {
     /// admin id -> patient id -> emergency access grant (in memory only: it lapses on restart).
     var grants: [String: [String: Grant]] = [:]
     var audit: AuditChain
+    /// The newest message key stamp handed out (see `sendMessage`).
+    var lastMessageStamp: UInt64 = 0
     var dummyHash: String?
 
     /// Opens the clinic on `store`, loading users, sessions, slots, appointments and diagnosis

@@ -276,13 +276,17 @@ public enum AppointmentState: String, Sendable, Codable, CaseIterable {
     case cancelled
     case completed
 
-    /// States that hold their slot: a slot is free when no appointment in one of these states uses it.
-    public var holdsSlot: Bool {
+    /// Still to happen: it can be confirmed, moved or cancelled.
+    public var isOpen: Bool {
         switch self {
         case .requested, .confirmed, .rescheduled: return true
         case .cancelled, .completed: return false
         }
     }
+
+    /// Whether the appointment keeps its slot. Only cancelling gives a slot back: a completed
+    /// appointment used it up.
+    public var holdsSlot: Bool { self != .cancelled }
 }
 
 struct AppointmentRecord: StoreRecord, Equatable {
