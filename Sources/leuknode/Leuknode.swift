@@ -11,6 +11,14 @@ struct Leuknode: AsyncParsableCommand {
         subcommands: [
             Init.self,
             Id.self,
+            User.self,
+            Login.self,
+            Logout.self,
+            DiagnosisCommand.self,
+            Appointment.self,
+            Slot.self,
+            Message.self,
+            Audit.self,
         ]
     )
 }
