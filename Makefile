@@ -29,7 +29,7 @@ build: deps
 
 test: deps
 	$(SWIFT) build --build-tests -j $(JOBS)
-	$(SWIFT) test --skip-build --parallel --num-workers 2 2>&1 | tee .build/test-output.txt; test $${PIPESTATUS[0]} -eq 0
+	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; test $${PIPESTATUS[0]} -eq 0
 
 run: build
 	$(BIN) demo

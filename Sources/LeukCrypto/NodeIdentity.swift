@@ -49,7 +49,7 @@ public struct PublicIdentity: Hashable, Sendable {
 }
 
 /// A short, human-checkable digest of an identity key, read aloud over the phone to confirm a
-/// contact: 80 bits of BLAKE2b in five groups of four base32 letters ("k7qa-3mzx-...").
+/// contact: 80 bits of BLAKE2b in four groups of four base32 letters ("b7nl-r5hj-erl5-5cd3").
 public struct Fingerprint: Hashable, Sendable, CustomStringConvertible {
     public let text: String
 

@@ -11,6 +11,10 @@ struct Leuknode: AsyncParsableCommand {
         subcommands: [
             Init.self,
             Id.self,
+            Peer.self,
+            Report.self,
+            DatasetCommand.self,
+            NetBench.self,
             User.self,
             Login.self,
             Logout.self,

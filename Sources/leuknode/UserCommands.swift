@@ -95,7 +95,7 @@ struct Logout: AsyncParsableCommand {
             let client = try options.client(.session)
             do {
                 try await client.callIgnoringBody(.post, "/v1/logout")
-            } catch let error as APIClientError where error.status == 401 {
+            } catch let error as LeukAPI.APIClientError where error.status == 401 {
                 // Already expired or revoked on the node: forgetting the token is all that is left.
             }
             SessionFile.remove()
