@@ -67,7 +67,8 @@ let package = Package(
         // Result types, metrics and SVG plots shared by `simulate` and `report`.
         .target(name: "LeukReport", dependencies: ["LeukCore"], swiftSettings: strict),
         .target(name: "LeukAPI", dependencies: [
-            "LeukCore", "LeukNode", "LeukClinic", logging,
+            "LeukCore", "LeukNode", "LeukClinic", logging, nio, nioPosix,
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -92,6 +93,13 @@ let package = Package(
         .testTarget(name: "LeukNetTests", dependencies: [
             "LeukNet", "LeukWire", "LeukCrypto", "LeukCore",
             nio, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio"), logging,
+        ], swiftSettings: strict),
+        .testTarget(name: "LeukClinicTests", dependencies: ["LeukClinic", "LeukStore", "LeukCrypto", "LeukCore"],
+                    swiftSettings: strict),
+        .testTarget(name: "LeukAPITests", dependencies: [
+            "LeukAPI", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore", logging,
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], swiftSettings: strict),
     ]
 )

@@ -15,6 +15,14 @@ struct Leuknode: AsyncParsableCommand {
             Report.self,
             DatasetCommand.self,
             NetBench.self,
+            User.self,
+            Login.self,
+            Logout.self,
+            DiagnosisCommand.self,
+            Appointment.self,
+            Slot.self,
+            Message.self,
+            Audit.self,
         ]
     )
 }
