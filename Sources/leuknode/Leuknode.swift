@@ -11,7 +11,18 @@ struct Leuknode: AsyncParsableCommand {
         subcommands: [
             Init.self,
             Id.self,
+            Peer.self,
+            Report.self,
             DatasetCommand.self,
+            NetBench.self,
+            User.self,
+            Login.self,
+            Logout.self,
+            DiagnosisCommand.self,
+            Appointment.self,
+            Slot.self,
+            Message.self,
+            Audit.self,
         ]
     )
 }
