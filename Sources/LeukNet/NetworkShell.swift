@@ -207,9 +207,10 @@ public actor NetworkShell {
 
     // MARK: Listening
 
-    /// Binds the listener and starts processing; returns the bound port.
+    /// Binds the listener and starts processing; returns the bound port (the same one if called again).
     @discardableResult
     public func start() async throws(NetworkError) -> Int {
+        if let port = listener?.localAddress?.port { return port }
         if signalTask == nil {
             let stream = signals
             signalTask = Task { [weak self] in
@@ -411,6 +412,9 @@ public actor NetworkShell {
     }
 
     public var connectedPeers: [NodeID] { sessionByPeer.keys.sorted() }
+
+    /// Open TCP connections, sessions and handshakes in progress alike.
+    public var openConnectionCount: Int { connections.count }
 
     public func peers() -> [PeerStatus] {
         var live: [NodeID: (UInt64, UInt64)] = [:]

@@ -146,7 +146,15 @@ actor EventLog {
         await b.connect(to: Keys.alice.id, host: "127.0.0.1", port: portA)
         #expect(await logA.wait { if case .peerConnected = $0 { true } else { false } } != nil)
         #expect(await logB.wait { if case .peerConnected = $0 { true } else { false } } != nil)
-        try await Task.sleep(for: .milliseconds(300))
+        // Both dialled, so two connections existed; each side must close the same one.
+        var settled = false
+        let deadline = monotonicNanoseconds() + 5_000_000_000
+        while !settled && monotonicNanoseconds() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            let countA = await a.openConnectionCount, countB = await b.openConnectionCount
+            settled = countA == 1 && countB == 1
+        }
+        #expect(settled)
         #expect(await a.connectedPeers == [Keys.bob.id])
         #expect(await b.connectedPeers == [Keys.alice.id])
         try await a.send(update(version: 1, by: Keys.alice), to: Keys.bob.id)
