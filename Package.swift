@@ -12,6 +12,10 @@ let strict: [SwiftSetting] = [
 /// Hot numeric code is compiled optimised even in debug builds, so tests and `swift run` stay usable.
 let numeric: [SwiftSetting] = strict + [.unsafeFlags(["-Ounchecked"])]
 
+/// The gossip core checks untrusted input, so it keeps its checks (-O, not -Ounchecked), but it is
+/// optimised even in debug builds because the simulator runs it for thousands of node-rounds.
+let checkedFast: [SwiftSetting] = strict + [.unsafeFlags(["-O"])]
+
 let nio: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
@@ -49,7 +53,7 @@ let package = Package(
         .target(name: "LeukModel", dependencies: ["LeukCore", "LeukTensor", "LeukData"], swiftSettings: numeric),
 
         // Federation: pure core, wire format, NIO shell.
-        .target(name: "LeukGossip", dependencies: ["LeukCore"], swiftSettings: strict),
+        .target(name: "LeukGossip", dependencies: ["LeukCore"], swiftSettings: checkedFast),
         .target(name: "LeukWire", dependencies: ["LeukCore", "LeukCrypto"], swiftSettings: strict),
         .target(name: "LeukNet", dependencies: ["LeukCore", "LeukCrypto", "LeukWire", "LeukGossip", nio, nioPosix, logging],
                 swiftSettings: strict),
@@ -60,6 +64,8 @@ let package = Package(
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukModel", "LeukGossip", "LeukWire", "LeukNet",
             "LeukClinic", logging,
         ], swiftSettings: strict),
+        // Result types, metrics and SVG plots shared by `simulate` and `report`.
+        .target(name: "LeukReport", dependencies: ["LeukCore"], swiftSettings: strict),
         .target(name: "LeukAPI", dependencies: [
             "LeukCore", "LeukNode", "LeukClinic", logging,
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -69,14 +75,19 @@ let package = Package(
 
         .executableTarget(name: "leuknode", dependencies: [
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukTensor", "LeukModel", "LeukGossip", "LeukWire",
-            "LeukNet", "LeukClinic", "LeukNode", "LeukAPI", logging,
+            "LeukNet", "LeukClinic", "LeukNode", "LeukAPI", "LeukReport", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
         // Tests: one target per library target.
         .testTarget(name: "LeukCryptoTests", dependencies: ["LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukStoreTests", dependencies: ["LeukStore", "LeukCrypto", "LeukCore"], swiftSettings: strict),
-        .testTarget(name: "CLITests", dependencies: ["LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukTensorTests", dependencies: ["LeukTensor"], swiftSettings: strict),
+        .testTarget(name: "LeukModelTests", dependencies: ["LeukModel", "LeukTensor", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukGossipTests", dependencies: ["LeukGossip", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukReportTests", dependencies: ["LeukReport", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "CLITests", dependencies: ["LeukCore", "LeukStore"], swiftSettings: strict),
+        .testTarget(name: "LeukDataTests", dependencies: ["LeukData", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukWireTests", dependencies: ["LeukWire", "LeukCrypto", "LeukCore"], exclude: ["Golden"], swiftSettings: strict),
         .testTarget(name: "LeukNetTests", dependencies: [
             "LeukNet", "LeukWire", "LeukCrypto", "LeukCore",

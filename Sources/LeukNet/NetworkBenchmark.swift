@@ -130,7 +130,7 @@ public enum NetworkBenchmark {
         let throughput = Double(options.frameBytes * options.frames) / seconds / 1e6
 
         // Overhead: one real signed update of the given size, counted at the socket.
-        let metadata = ModelUpdateMetadata(version: 1, timestamp: SystemWallClock().now(), sampleCount: 10_000, pushSumWeight: 0.5,
+        let metadata = ModelUpdateMetadata(version: 1, timestamp: SystemWallClock().now(), sampleCount: 10_000, round: 3, degree: 2,
                                            metrics: ValidationMetrics(accuracy: 0.9, loss: 0.3, sensitivity: 0.9, specificity: 0.9),
                                            architecture: "leukcnn-v1", parents: [[UInt8](repeating: 1, count: 32), [UInt8](repeating: 2, count: 32)])
         let parameters = [Float](repeating: 0.01, count: options.parameterCount)

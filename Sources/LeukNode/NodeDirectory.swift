@@ -72,7 +72,7 @@ public struct NodeDirectory: Sendable {
     }
 
     /// Opens the node's database and record store. Blocking; not for an event loop.
-    public func openStore(identity: NodeIdentity) throws(StoreError) -> RecordStore {
+    public func openStore(identity: NodeIdentity?) throws(StoreError) -> RecordStore {
         let database = try Database(path: databasePath, createIfMissing: false)
         return try RecordStore(database: database, identity: identity)
     }

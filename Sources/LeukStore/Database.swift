@@ -11,6 +11,7 @@ public enum StoreError: LeukUserFacingError, Equatable {
     case io(path: String, detail: String)
     case recordCorrupt(key: String, detail: String)
     case unsupportedRecordVersion(key: String, version: Int)
+    case locked(key: String)
     case closed
 
     public var description: String {
@@ -22,6 +23,7 @@ public enum StoreError: LeukUserFacingError, Equatable {
         case let .io(p, d): return "database I/O error in \(p): \(d)"
         case let .recordCorrupt(k, d): return "record '\(k)' is unreadable: \(d)"
         case let .unsupportedRecordVersion(k, v): return "record '\(k)' has format version \(v), newer than this leuknode reads"
+        case let .locked(k): return "record '\(k)' is encrypted and the node's key was not unlocked"
         case .closed: return "the database is closed"
         }
     }
@@ -37,6 +39,7 @@ public enum StoreError: LeukUserFacingError, Equatable {
         case .io: return "check the disk and the directory permissions"
         case .recordCorrupt: return "restore the data directory from backup; see docs/operations.md"
         case .unsupportedRecordVersion: return "upgrade leuknode"
+        case .locked: return "unlock the key file (--passphrase-stdin) for commands that read encrypted records"
         case .closed: return nil
         }
     }

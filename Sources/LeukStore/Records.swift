@@ -33,7 +33,8 @@ public struct Keyspace: Hashable, Sendable {
 /// (associated data), so swapping two records' values is detected.
 public final class RecordStore: Sendable {
     public let database: Database
-    private let dataKey: SymmetricKey
+    /// `nil` when opened without the node's secret key: plain keyspaces work, sensitive ones refuse.
+    private let dataKey: SymmetricKey?
     static let dataKeyKey = Array("meta/data-key".utf8)
 
     /// Envelope flags: the byte after the record's version.
@@ -42,9 +43,14 @@ public final class RecordStore: Sendable {
         case sealed = 1
     }
 
-    /// Opens the store, creating and sealing a data key on first use.
-    public init(database: Database, identity: NodeIdentity) throws(StoreError) {
+    /// Opens the store, creating and sealing a data key on first use. Without an identity (a CLI that
+    /// only lists peers of a passphrase-protected node, say) sensitive keyspaces stay locked.
+    public init(database: Database, identity: NodeIdentity?) throws(StoreError) {
         self.database = database
+        guard let identity else {
+            dataKey = nil
+            return
+        }
         if let sealed = try database.get(Self.dataKeyKey) {
             do {
                 var raw = try SealedBox.open(sealed, with: identity.agreement, what: "the database's data key")
@@ -66,6 +72,7 @@ public final class RecordStore: Sendable {
         var writer = BinaryWriter()
         record.encode(to: &writer)
         if space.sensitive {
+            guard let dataKey else { preconditionFailure("sensitive keyspace '\(space.name)' written without the node key") }
             var plain = writer.bytes
             defer { wipe(&plain) }
             return [R.formatVersion, Envelope.sealed.rawValue] + dataKey.seal(plain, associatedData: space.key(id))
@@ -84,6 +91,7 @@ public final class RecordStore: Sendable {
             guard !space.sensitive else { throw .recordCorrupt(key: name, detail: "stored unencrypted in an encrypted keyspace") }
             payload = Array(bytes[2...])
         case .sealed?:
+            guard let dataKey else { throw .locked(key: name) }
             do { payload = try dataKey.open(Array(bytes[2...]), associatedData: space.key(id), what: name) } catch {
                 throw .recordCorrupt(key: name, detail: error.description)
             }

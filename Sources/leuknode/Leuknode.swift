@@ -11,6 +11,9 @@ struct Leuknode: AsyncParsableCommand {
         subcommands: [
             Init.self,
             Id.self,
+            Peer.self,
+            Report.self,
+            DatasetCommand.self,
             NetBench.self,
         ]
     )

@@ -43,7 +43,7 @@ actor EventLog {
     }
 
     func update(version: UInt64, by author: NodeIdentity, count: Int = 1000) -> SealedModelUpdate {
-        let metadata = ModelUpdateMetadata(version: version, timestamp: SystemWallClock().now(), sampleCount: 100, pushSumWeight: 0.5,
+        let metadata = ModelUpdateMetadata(version: version, timestamp: SystemWallClock().now(), sampleCount: 100, round: 3, degree: 2,
                                            metrics: ValidationMetrics(accuracy: 0.9, loss: 0.2), architecture: "test", parents: [])
         return SealedModelUpdate(metadata: metadata, parameters: (0..<count).map { Float($0) / 100 }, author: author.signing)
     }

@@ -1,1 +1,0 @@
-// LeukData: Image decoding (stb, libtiff), preprocessing, dataset layouts, splits, augmentation and synthetic cells.

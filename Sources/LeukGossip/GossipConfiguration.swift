@@ -1,0 +1,97 @@
+/// Timers, bounds and robustness options of one gossip node. Defaults are documented in
+/// network/PROTOCOL.md ("Gossip averaging"); change them there too.
+public struct GossipConfiguration: Sendable, Equatable {
+    /// How often a node mixes what it holds from its neighbours and publishes its own state.
+    public var gossipInterval: Duration
+    /// Each tick is scheduled `gossipInterval * (1 + u)` ahead with `u` uniform in
+    /// `[-tickJitter, tickJitter]`, so nodes drift apart instead of gossiping in lock-step.
+    /// Zero gives exactly periodic ticks (used by the synchronous spectral-gap test).
+    public var tickJitter: Double
+    /// A neighbour's latest state is mixed in only while it is younger than this. A partitioned or
+    /// silent peer thus stops pulling the model towards an old state; its weight goes to the node itself.
+    public var stateTimeToLive: Duration
+    /// Largest parameter vector accepted; anything else is refused before it is looked at.
+    public var maxParameterCount: Int
+    /// Byzantine robustness: how each neighbour's difference to the own model is clipped before mixing.
+    public var clipping: ClippingRule
+    /// Emit `.persist` every this many rounds. Persisting is what lets a restarted node resume from
+    /// its averaged model and keep refusing replays; more often costs more writes.
+    public var persistEveryRounds: Int
+    public var scoring: ScoringParameters
+
+    public init(
+        gossipInterval: Duration = .seconds(1),
+        tickJitter: Double = 0.1,
+        stateTimeToLive: Duration = .seconds(5),
+        maxParameterCount: Int = 64 * 1024 * 1024,
+        clipping: ClippingRule = .none,
+        persistEveryRounds: Int = 10,
+        scoring: ScoringParameters = ScoringParameters()
+    ) {
+        self.gossipInterval = gossipInterval
+        self.tickJitter = max(0, min(tickJitter, 0.9))
+        self.stateTimeToLive = stateTimeToLive
+        self.maxParameterCount = maxParameterCount
+        self.clipping = clipping
+        self.persistEveryRounds = max(1, persistEveryRounds)
+        self.scoring = scoring
+    }
+}
+
+/// Centred clipping of neighbour differences (ClippedGossip, He, Karimireddy and Jaggi 2022):
+/// `x_i += sum_j W_ij * clip(x_j - x_i, tau)` with `clip(v, tau) = v * min(1, tau / |v|)`.
+/// A Byzantine neighbour can then move a node by at most `W_ij * tau` per round, whatever it sends.
+public enum ClippingRule: Sendable, Equatable {
+    /// Plain averaging: one bad neighbour can drag the node anywhere.
+    case none
+    /// A fixed radius `tau` in parameter space (L2).
+    case fixed(radius: Double)
+    /// `tau` is the `quantile`-th smallest L2 distance to the neighbours mixed this round (0.5 = the
+    /// median). A simple stand-in for the paper's adaptive rule: as long as fewer than `1 - quantile`
+    /// of a node's neighbours are Byzantine, the radius is set by honest distances.
+    case adaptive(quantile: Double)
+}
+
+/// Peer scoring after gossipsub v1.1: counters per peer, decayed over time, combined into a score;
+/// invalid messages count squared. A peer whose score falls below `banThreshold` is disconnected
+/// and ignored for `coolDown`. Scores survive disconnects and restarts (they are in the snapshot).
+public struct ScoringParameters: Sendable, Equatable {
+    /// Reward per valid, fresh state received (gossipsub P2), counted up to `validDeliveryCap`.
+    public var validDeliveryWeight: Double
+    public var validDeliveryCap: Double
+    /// Applied to the square of the decayed invalid-message counter (gossipsub P4). Negative.
+    public var invalidMessageWeight: Double
+    /// Applied to the square of the decayed replay counter (a behaviour penalty, gossipsub P7). Negative.
+    /// Small, because an honest peer's message can arrive out of order and look like a replay.
+    public var replayWeight: Double
+    /// Counters are multiplied by `decay` once per `decayInterval` (applied continuously) and snap to
+    /// zero below `decayToZero`.
+    public var decay: Double
+    public var decayInterval: Duration
+    public var decayToZero: Double
+    /// Below this score a peer is disconnected and its messages are ignored (gossipsub graylist).
+    public var banThreshold: Double
+    public var coolDown: Duration
+
+    public init(
+        validDeliveryWeight: Double = 1,
+        validDeliveryCap: Double = 10,
+        invalidMessageWeight: Double = -10,
+        replayWeight: Double = -1,
+        decay: Double = 0.5,
+        decayInterval: Duration = .seconds(30),
+        decayToZero: Double = 0.01,
+        banThreshold: Double = -50,
+        coolDown: Duration = .seconds(60)
+    ) {
+        self.validDeliveryWeight = validDeliveryWeight
+        self.validDeliveryCap = validDeliveryCap
+        self.invalidMessageWeight = invalidMessageWeight
+        self.replayWeight = replayWeight
+        self.decay = decay
+        self.decayInterval = decayInterval
+        self.decayToZero = decayToZero
+        self.banThreshold = banThreshold
+        self.coolDown = coolDown
+    }
+}

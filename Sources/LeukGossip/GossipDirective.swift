@@ -1,0 +1,102 @@
+public import LeukCore
+
+/// What the instance asks its shell to do. The shell executes every case (an exhaustive `switch`
+/// with no `default:`), in the order given.
+public enum GossipDirective: Sendable, Equatable {
+    /// Send this state to this peer (the shell signs it, frames it and writes it to the channel).
+    case send(to: NodeID, message: GossipMessage)
+    /// Call `onTick` again after this delay.
+    case scheduleTick(after: Duration)
+    /// Store this snapshot durably; `GossipInstance(configuration:selfID:restoring:)` resumes from it.
+    case persist(GossipSnapshot)
+    /// Close the connection to this peer and do not reconnect before `until` (score below threshold).
+    case disconnect(peer: NodeID, until: Timestamp)
+    /// One gossip round finished: for the node's one-line-per-round log and for statistics.
+    case roundCompleted(GossipRoundSummary)
+    /// Something worth a log line.
+    case log(GossipLogEvent)
+}
+
+/// Why a message was refused. The raw values are the keys of `rejected` in `leuknode status --json`.
+public enum RejectionReason: String, Sendable, Hashable, CaseIterable, Comparable {
+    // Detected by the shell / wire layer and reported through `onInvalidMessage`.
+    case badSignature = "bad_signature"
+    case badDigest = "bad_digest"
+    case malformed = "malformed"
+    case oversize = "oversize"
+    // Detected by the core in `onMessage`.
+    case authorMismatch = "author_mismatch"
+    case wrongParameterCount = "wrong_parameter_count"
+    case nonFinite = "non_finite"
+    case invalidSampleCount = "invalid_sample_count"
+    case replay = "replay"
+    case banned = "banned"
+
+    /// How the refusal scores the sender: invalid messages cost the most (squared counter), replays a
+    /// little (they can be honest reordering), and messages from a banned peer nothing more.
+    public enum Penalty: Sendable { case invalid, replay, none }
+
+    public var penalty: Penalty {
+        switch self {
+        case .badSignature, .badDigest, .malformed, .oversize, .authorMismatch, .wrongParameterCount, .nonFinite,
+             .invalidSampleCount:
+            return .invalid
+        case .replay: return .replay
+        case .banned: return .none
+        }
+    }
+
+    public static func < (a: RejectionReason, b: RejectionReason) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// A summary of one gossip round of one node.
+public struct GossipRoundSummary: Sendable, Equatable {
+    public var round: UInt64
+    /// The version of the state published this round.
+    public var version: UInt64
+    /// How many neighbour states were mixed in (fresh, not banned).
+    public var mixedPeers: Int
+    /// L2 distance the mixing moved the own parameters.
+    public var parameterShift: Double
+    /// Mean L2 distance to the latest state of each peer, after mixing; `nil` with no peer state.
+    public var neighborDistance: Double?
+    /// How many neighbour differences were shortened by clipping this round.
+    public var clippedPeers: Int
+}
+
+public struct GossipLogEvent: Sendable, Equatable {
+    public enum Level: String, Sendable { case debug, info, warning }
+    public var level: Level
+    public var message: String
+    public var peer: NodeID?
+
+    public init(level: Level, message: String, peer: NodeID? = nil) {
+        self.level = level
+        self.message = message
+        self.peer = peer
+    }
+}
+
+/// Everything a node needs to resume after a restart: its model, its version high-water mark (so
+/// peers do not take its new states for replays), the newest version seen from each author (so old
+/// states cannot be replayed to it), and its peers' scores (so a restart does not forgive a bad peer).
+public struct GossipSnapshot: Sendable, Equatable {
+    public var parameters: [Float]
+    public var sampleCount: Int
+    public var version: UInt64
+    public var round: UInt64
+    public var newestVersionByAuthor: [NodeID: UInt64]
+    public var scores: [NodeID: PeerScoreCounters]
+
+    public init(
+        parameters: [Float], sampleCount: Int, version: UInt64, round: UInt64,
+        newestVersionByAuthor: [NodeID: UInt64], scores: [NodeID: PeerScoreCounters]
+    ) {
+        self.parameters = parameters
+        self.sampleCount = sampleCount
+        self.version = version
+        self.round = round
+        self.newestVersionByAuthor = newestVersionByAuthor
+        self.scores = scores
+    }
+}

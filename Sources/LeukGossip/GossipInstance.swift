@@ -1,0 +1,379 @@
+public import LeukCore
+
+/// The pure gossip-averaging state machine of one node (Instance + Directives).
+///
+/// It never reads a clock, never sleeps, never touches a socket and never uses a global random
+/// generator: time and a `SeededGenerator` come in with each event, and what must happen in the world
+/// comes out as `[GossipDirective]` for a shell (the NIO shell in LeukNet, or `GossipSimulator`) to
+/// execute. The algorithm (asynchronous decentralised averaging with sample-weighted
+/// Metropolis-Hastings weights, optional centred clipping, gossipsub-style peer scoring) is described
+/// in network/PROTOCOL.md, "Gossip averaging".
+public struct GossipInstance: Sendable {
+    public let configuration: GossipConfiguration
+    public let selfID: NodeID
+    /// The node's current model: the result of the last mix or the last local training step.
+    public private(set) var parameters: [Float]
+    /// Training samples behind the node's own model; its averaging weight. At least 1.
+    public private(set) var sampleCount: Int
+    /// The version of the last state published (0 before the first).
+    public private(set) var version: UInt64
+    /// Gossip rounds (ticks) completed.
+    public private(set) var round: UInt64
+    public private(set) var updatesSent: Int = 0
+    public private(set) var updatesReceived: Int = 0
+    /// Refusals by reason, over all peers.
+    public private(set) var rejected: [RejectionReason: Int] = [:]
+
+    private var peers: [NodeID: PeerRecord] = [:]
+
+    /// What the instance keeps per peer, including peers that are down (their score and the newest
+    /// version seen survive a disconnect).
+    struct PeerRecord: Sendable {
+        var isUp = false
+        var latest: ReceivedState?
+        var newestVersion: UInt64?
+        var counters: PeerScoreCounters
+        var rejected: [RejectionReason: Int] = [:]
+        var updatesReceived = 0
+    }
+
+    struct ReceivedState: Sendable {
+        var parameters: [Float]
+        var sampleCount: Int
+        var degree: Int
+        var version: UInt64
+        var receivedAt: Timestamp
+    }
+
+    /// A fresh node with its initial (or locally trained) model.
+    public init(configuration: GossipConfiguration, selfID: NodeID, initialParameters: [Float], sampleCount: Int) {
+        self.configuration = configuration
+        self.selfID = selfID
+        self.parameters = initialParameters
+        self.sampleCount = max(sampleCount, 1)
+        self.version = 0
+        self.round = 0
+    }
+
+    /// A node resuming from its last `.persist` snapshot.
+    public init(configuration: GossipConfiguration, selfID: NodeID, restoring snapshot: GossipSnapshot) {
+        self.init(configuration: configuration, selfID: selfID, initialParameters: snapshot.parameters,
+                  sampleCount: snapshot.sampleCount)
+        version = snapshot.version
+        round = snapshot.round
+        for (id, counters) in snapshot.scores where id != selfID {
+            peers[id] = PeerRecord(counters: counters)
+        }
+        for (id, newest) in snapshot.newestVersionByAuthor where id != selfID {
+            peers[id, default: PeerRecord(counters: PeerScoreCounters(decayedAt: .zero))].newestVersion = newest
+        }
+    }
+
+    // MARK: - Events
+
+    /// The node starts (or restarts): schedules the first tick.
+    public mutating func onStart(now: Timestamp, rng: inout SeededGenerator) -> [GossipDirective] {
+        var directives: [GossipDirective] = []
+        directives.append(.scheduleTick(after: nextTickDelay(&rng)))
+        return directives
+    }
+
+    /// Time to gossip: mix the fresh neighbour states into the own model, publish the result to every
+    /// connected, non-banned peer, and schedule the next tick.
+    public mutating func onTick(now: Timestamp, rng: inout SeededGenerator) -> [GossipDirective] {
+        var directives: [GossipDirective] = []
+        refreshScores(now: now, into: &directives)
+
+        let mix = mixFreshStates(now: now)
+        round += 1
+        version = nextVersion(now: now)
+        let message = GossipMessage(author: selfID, version: version, round: round, sampleCount: sampleCount,
+                                    degree: degree, parameters: parameters)
+        for id in peers.keys.sorted() {
+            guard let record = peers[id], record.isUp, !record.counters.isBanned(at: now) else { continue }
+            directives.append(.send(to: id, message: message))
+            updatesSent += 1
+        }
+        directives.append(.roundCompleted(GossipRoundSummary(
+            round: round, version: version, mixedPeers: mix.mixedPeers, parameterShift: mix.shift,
+            neighborDistance: neighborDistance, clippedPeers: mix.clippedPeers)))
+        if round % UInt64(configuration.persistEveryRounds) == 0 {
+            directives.append(.persist(snapshot()))
+        }
+        directives.append(.scheduleTick(after: nextTickDelay(&rng)))
+        return directives
+    }
+
+    /// A state arrived from a connected peer. It is checked (ban, author, size, finiteness, sample
+    /// count, replay) and, if accepted, kept as that peer's latest state until the next tick mixes it.
+    public mutating func onMessage(from peer: NodeID, message: GossipMessage, now: Timestamp) -> [GossipDirective] {
+        var directives: [GossipDirective] = []
+        guard peer != selfID else { return directives }
+        var record = peers[peer] ?? PeerRecord(counters: PeerScoreCounters(decayedAt: now))
+        record.counters.decay(to: now, configuration.scoring)
+        if record.counters.isBanned(at: now) {
+            peers[peer] = record
+            reject(peer, .banned, now: now, into: &directives)
+            return directives
+        }
+        // A message can only arrive over an open connection, so the peer is up even if the shell's
+        // `onPeerUp` has not been seen yet.
+        record.isUp = true
+        peers[peer] = record
+        if let reason = validate(message, from: peer, newestVersion: record.newestVersion) {
+            reject(peer, reason, now: now, into: &directives)
+            return directives
+        }
+        record.newestVersion = message.version
+        record.latest = ReceivedState(parameters: message.parameters, sampleCount: max(message.sampleCount, 1),
+                                      degree: max(message.degree, 0), version: message.version, receivedAt: now)
+        record.counters.validDeliveries += 1
+        record.updatesReceived += 1
+        peers[peer] = record
+        updatesReceived += 1
+        return directives
+    }
+
+    /// Local training replaced the model (and possibly the number of samples behind it). The new
+    /// parameters are published at the next tick. Refused with a warning if the shape changed or a
+    /// value is not finite; the model is then left as it was.
+    public mutating func onLocalTrainingStep(newParameters: [Float], sampleCount: Int, now: Timestamp) -> [GossipDirective] {
+        var directives: [GossipDirective] = []
+        guard newParameters.count == parameters.count else {
+            directives.append(.log(GossipLogEvent(level: .warning, message:
+                "local training returned \(newParameters.count) parameters, the model has \(parameters.count); step ignored")))
+            return directives
+        }
+        guard ParameterMath.allFinite(newParameters) else {
+            directives.append(.log(GossipLogEvent(level: .warning, message:
+                "local training returned a NaN or infinite parameter; step ignored")))
+            return directives
+        }
+        parameters = newParameters
+        self.sampleCount = max(sampleCount, 1)
+        return directives
+    }
+
+    /// The shell connected to a peer (after an admitted handshake).
+    public mutating func onPeerUp(_ peer: NodeID, now: Timestamp) -> [GossipDirective] {
+        var directives: [GossipDirective] = []
+        guard peer != selfID else { return directives }
+        peers[peer, default: PeerRecord(counters: PeerScoreCounters(decayedAt: now))].isUp = true
+        directives.append(.log(GossipLogEvent(level: .debug, message: "peer up", peer: peer)))
+        return directives
+    }
+
+    /// The connection to a peer is gone. Its state is no longer mixed; its score and the newest
+    /// version seen from it are kept.
+    public mutating func onPeerDown(_ peer: NodeID, now: Timestamp) -> [GossipDirective] {
+        var directives: [GossipDirective] = []
+        guard var record = peers[peer] else { return directives }
+        record.isUp = false
+        record.latest = nil
+        peers[peer] = record
+        directives.append(.log(GossipLogEvent(level: .debug, message: "peer down", peer: peer)))
+        return directives
+    }
+
+    /// The shell refused a frame from this peer before it became a `GossipMessage` (bad signature or
+    /// digest, undecodable, oversize). Counted and scored like the core's own refusals.
+    public mutating func onInvalidMessage(from peer: NodeID, reason: RejectionReason, now: Timestamp) -> [GossipDirective] {
+        var directives: [GossipDirective] = []
+        guard peer != selfID else { return directives }
+        peers[peer, default: PeerRecord(counters: PeerScoreCounters(decayedAt: now))].counters.decay(to: now, configuration.scoring)
+        reject(peer, reason, now: now, into: &directives)
+        return directives
+    }
+
+    // MARK: - Queries
+
+    /// Mean L2 distance between the own parameters and the latest state received from each peer that
+    /// is up; `nil` when no such state is held. This is `neighbor_distance` in `leuknode status`.
+    public var neighborDistance: Double? {
+        var total = 0.0, count = 0
+        for id in peers.keys.sorted() {
+            guard let record = peers[id], record.isUp, let latest = record.latest,
+                  latest.parameters.count == parameters.count else { continue }
+            total += ParameterMath.distance(parameters, latest.parameters)
+            count += 1
+        }
+        return count == 0 ? nil : total / Double(count)
+    }
+
+    /// Neighbours currently connected: the degree announced in every message.
+    public var degree: Int { peers.values.reduce(0) { $0 + ($1.isUp ? 1 : 0) } }
+
+    /// The current score of a peer (counters decayed to `now`); 0 for an unknown peer.
+    public func score(of peer: NodeID, now: Timestamp) -> Double {
+        guard var counters = peers[peer]?.counters else { return 0 }
+        counters.decay(to: now, configuration.scoring)
+        return counters.score(configuration.scoring)
+    }
+
+    /// Per-peer view for `leuknode status` and `peer list`, sorted by node id.
+    public func peerStatuses(now: Timestamp) -> [GossipPeerStatus] {
+        peers.keys.sorted().compactMap { id in
+            guard let record = peers[id] else { return nil }
+            var counters = record.counters
+            counters.decay(to: now, configuration.scoring)
+            let distance = record.latest.flatMap { latest in
+                latest.parameters.count == parameters.count ? ParameterMath.distance(parameters, latest.parameters) : nil
+            }
+            return GossipPeerStatus(
+                id: id, isUp: record.isUp, score: counters.score(configuration.scoring),
+                bannedUntil: counters.isBanned(at: now) ? counters.bannedUntil : nil,
+                newestVersion: record.newestVersion, lastReceivedAt: record.latest?.receivedAt,
+                distance: distance, updatesReceived: record.updatesReceived, rejected: record.rejected)
+        }
+    }
+
+    /// What `.persist` carries, available on demand (e.g. at shutdown).
+    public func snapshot() -> GossipSnapshot {
+        var newest: [NodeID: UInt64] = [:]
+        var scores: [NodeID: PeerScoreCounters] = [:]
+        for (id, record) in peers {
+            if let v = record.newestVersion { newest[id] = v }
+            scores[id] = record.counters
+        }
+        return GossipSnapshot(parameters: parameters, sampleCount: sampleCount, version: version, round: round,
+                              newestVersionByAuthor: newest, scores: scores)
+    }
+
+    // MARK: - Internals
+
+    /// Versions grow by at least one per published state and jump to the current time in
+    /// milliseconds when that is larger. A node restarted from an older snapshot therefore still
+    /// publishes versions above anything it sent before (as long as its clock did not go back by more
+    /// than the time since that snapshot), so its peers do not refuse its new states as replays.
+    func nextVersion(now: Timestamp) -> UInt64 {
+        max(version &+ 1, now.nanosecondsSinceEpoch / 1_000_000)
+    }
+
+    private func nextTickDelay(_ rng: inout SeededGenerator) -> Duration {
+        let jitter = configuration.tickJitter
+        guard jitter > 0 else { return configuration.gossipInterval }
+        let u = rng.nextUnitDouble() * 2 - 1
+        return configuration.gossipInterval * (1 + jitter * u)
+    }
+
+    private func validate(_ message: GossipMessage, from peer: NodeID, newestVersion: UInt64?) -> RejectionReason? {
+        if message.author != peer { return .authorMismatch }
+        if message.parameters.count > configuration.maxParameterCount { return .oversize }
+        if message.parameters.count != parameters.count { return .wrongParameterCount }
+        if message.sampleCount < 0 || message.degree < 0 { return .invalidSampleCount }
+        if !ParameterMath.allFinite(message.parameters) { return .nonFinite }
+        if let newestVersion, message.version <= newestVersion { return .replay }
+        return nil
+    }
+
+    private mutating func reject(_ peer: NodeID, _ reason: RejectionReason, now: Timestamp,
+                                 into directives: inout [GossipDirective]) {
+        rejected[reason, default: 0] += 1
+        guard var record = peers[peer] else { return }
+        record.rejected[reason, default: 0] += 1
+        switch reason.penalty {
+        case .invalid: record.counters.invalidMessages += 1
+        case .replay: record.counters.replays += 1
+        case .none: break
+        }
+        peers[peer] = record
+        directives.append(.log(GossipLogEvent(level: reason == .replay || reason == .banned ? .debug : .warning,
+                                              message: "refused a message: \(reason.rawValue)", peer: peer)))
+        banIfBelowThreshold(peer, now: now, into: &directives)
+    }
+
+    private mutating func banIfBelowThreshold(_ peer: NodeID, now: Timestamp, into directives: inout [GossipDirective]) {
+        guard var record = peers[peer], !record.counters.isBanned(at: now) else { return }
+        let score = record.counters.score(configuration.scoring)
+        guard score < configuration.scoring.banThreshold else { return }
+        let until = now.adding(configuration.scoring.coolDown)
+        record.counters.bannedUntil = until
+        record.latest = nil
+        peers[peer] = record
+        directives.append(.disconnect(peer: peer, until: until))
+        directives.append(.log(GossipLogEvent(level: .warning, message:
+            "score \(Int(score.rounded())) below \(Int(configuration.scoring.banThreshold)): ignored until \(until)", peer: peer)))
+    }
+
+    /// Decays every peer's counters and bans again a peer whose cool-down ended while its score is
+    /// still below the threshold.
+    private mutating func refreshScores(now: Timestamp, into directives: inout [GossipDirective]) {
+        for id in peers.keys.sorted() {
+            peers[id]?.counters.decay(to: now, configuration.scoring)
+            banIfBelowThreshold(id, now: now, into: &directives)
+        }
+    }
+
+    /// One mixing step: `x_i += sum_j W_ij * clip(x_j - x_i)` over the fresh states of connected,
+    /// non-banned peers, accumulated in double precision and rounded once.
+    private mutating func mixFreshStates(now: Timestamp) -> (mixedPeers: Int, shift: Double, clippedPeers: Int) {
+        var fresh: [ReceivedState] = []
+        for id in peers.keys.sorted() {
+            guard let record = peers[id], record.isUp, !record.counters.isBanned(at: now),
+                  let latest = record.latest, now.since(latest.receivedAt) <= configuration.stateTimeToLive,
+                  latest.parameters.count == parameters.count else { continue }
+            fresh.append(latest)
+        }
+        guard !fresh.isEmpty else { return (0, 0, 0) }
+        let ownDegree = max(degree, fresh.count)
+        let distances = fresh.map { ParameterMath.distance(parameters, $0.parameters) }
+        let radius = clippingRadius(distances)
+
+        var delta = [Double](repeating: 0, count: parameters.count)
+        var clipped = 0
+        parameters.withUnsafeBufferPointer { own in
+            delta.withUnsafeMutableBufferPointer { acc in
+                for (state, distance) in zip(fresh, distances) where distance > 0 {
+                    var w = MetropolisHastings.weight(ownSamples: sampleCount, ownDegree: ownDegree,
+                                                      peerSamples: state.sampleCount, peerDegree: state.degree)
+                    if let radius, distance > radius {
+                        w *= radius / distance
+                        clipped += 1
+                    }
+                    state.parameters.withUnsafeBufferPointer { other in
+                        for k in 0..<acc.count { acc[k] += w * (Double(other[k]) - Double(own[k])) }
+                    }
+                }
+            }
+        }
+        var shiftSquared = 0.0
+        parameters.withUnsafeMutableBufferPointer { own in
+            for k in 0..<own.count {
+                let updated = Float(Double(own[k]) + delta[k])
+                let moved = Double(updated) - Double(own[k])
+                shiftSquared += moved * moved
+                own[k] = updated
+            }
+        }
+        return (fresh.count, shiftSquared.squareRoot(), clipped)
+    }
+
+    private func clippingRadius(_ distances: [Double]) -> Double? {
+        switch configuration.clipping {
+        case .none:
+            return nil
+        case let .fixed(radius):
+            return max(radius, 0)
+        case let .adaptive(quantile):
+            let sorted = distances.sorted()
+            let q = max(0, min(quantile, 1))
+            let index = min(sorted.count - 1, Int((q * Double(sorted.count - 1)).rounded()))
+            return sorted[index]
+        }
+    }
+}
+
+/// One peer as the gossip core sees it.
+public struct GossipPeerStatus: Sendable, Equatable {
+    public var id: NodeID
+    public var isUp: Bool
+    public var score: Double
+    /// Set while the peer is banned (score below the threshold).
+    public var bannedUntil: Timestamp?
+    public var newestVersion: UInt64?
+    public var lastReceivedAt: Timestamp?
+    /// L2 distance between the own parameters and the peer's latest state.
+    public var distance: Double?
+    public var updatesReceived: Int
+    public var rejected: [RejectionReason: Int]
+}

@@ -1,0 +1,52 @@
+public import LeukCore
+internal import Foundation
+
+/// The decaying counters behind one peer's score (gossipsub v1.1 style). Stored in the snapshot.
+public struct PeerScoreCounters: Sendable, Equatable {
+    public var validDeliveries: Double
+    public var invalidMessages: Double
+    public var replays: Double
+    /// When the counters were last decayed.
+    public var decayedAt: Timestamp
+    /// Messages from this peer are ignored until then; `nil` when not banned.
+    public var bannedUntil: Timestamp?
+
+    public init(validDeliveries: Double = 0, invalidMessages: Double = 0, replays: Double = 0,
+                decayedAt: Timestamp, bannedUntil: Timestamp? = nil) {
+        self.validDeliveries = validDeliveries
+        self.invalidMessages = invalidMessages
+        self.replays = replays
+        self.decayedAt = decayedAt
+        self.bannedUntil = bannedUntil
+    }
+
+    /// Decays every counter to `now`: `c *= decay ^ (elapsed / decayInterval)`, zero below `decayToZero`.
+    mutating func decay(to now: Timestamp, _ p: ScoringParameters) {
+        guard now > decayedAt else { return }
+        let elapsed = Self.seconds(now.since(decayedAt))
+        let interval = max(Self.seconds(p.decayInterval), 1e-9)
+        let factor = pow(p.decay, elapsed / interval)
+        func shrink(_ c: Double) -> Double { let v = c * factor; return v < p.decayToZero ? 0 : v }
+        validDeliveries = shrink(validDeliveries)
+        invalidMessages = shrink(invalidMessages)
+        replays = shrink(replays)
+        decayedAt = now
+    }
+
+    /// The score from the (already decayed) counters.
+    func score(_ p: ScoringParameters) -> Double {
+        p.validDeliveryWeight * min(validDeliveries, p.validDeliveryCap)
+            + p.invalidMessageWeight * invalidMessages * invalidMessages
+            + p.replayWeight * replays * replays
+    }
+
+    func isBanned(at now: Timestamp) -> Bool {
+        guard let bannedUntil else { return false }
+        return now < bannedUntil
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        let (s, atto) = d.components
+        return Double(s) + Double(atto) * 1e-18
+    }
+}

@@ -1,0 +1,255 @@
+internal import LeukTensor
+import LeukCore
+
+/// Weights of a convolution stored for channels-last GEMMs: a (ky, kx, ci) x co matrix, so that
+/// `output[pixels x co] = im2col[pixels x patch] * weight[patch x co]`.
+/// PyTorch stores the same numbers as OIHW ([co, ci, ky, kx]); the two conversions live here.
+struct ConvolutionWeights {
+    let geometry: ConvGeometry
+    var weight: UnsafeMutablePointer<Float>
+    var bias: UnsafeMutablePointer<Float>
+    var weightGradient: UnsafeMutablePointer<Float>
+    var biasGradient: UnsafeMutablePointer<Float>
+
+    init(geometry: ConvGeometry) {
+        self.geometry = geometry
+        let dummy = UnsafeMutablePointer<Float>(bitPattern: 64)!
+        weight = dummy; bias = dummy; weightGradient = dummy; biasGradient = dummy
+    }
+
+    var weightCount: Int { geometry.patchSize * geometry.outChannels }
+
+    mutating func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>) {
+        weight = parameters; bias = parameters + weightCount
+        weightGradient = gradients; biasGradient = gradients + weightCount
+    }
+
+    func tensors(prefix: String) -> [ParameterTensorInfo] {
+        let g = geometry
+        return [
+            ParameterTensorInfo(name: "\(prefix).weight", shape: [g.outChannels, g.inChannels, g.kernel, g.kernel]),
+            ParameterTensorInfo(name: "\(prefix).bias", shape: [g.outChannels]),
+        ]
+    }
+
+    /// He-uniform weights (the network is all ReLU), zero biases.
+    func initialize(using generator: inout SeededGenerator) {
+        let bound = (6.0 / Float(geometry.patchSize)).squareRoot()
+        for i in 0..<weightCount { weight[i] = uniform(bound, &generator) }
+        for o in 0..<geometry.outChannels { bias[o] = 0 }
+    }
+
+    func exportCanonical(into destination: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        for o in 0..<g.outChannels {
+            for i in 0..<g.inChannels {
+                for ky in 0..<g.kernel {
+                    for kx in 0..<g.kernel {
+                        let canonical = ((o * g.inChannels + i) * g.kernel + ky) * g.kernel + kx
+                        let row = (ky * g.kernel + kx) * g.inChannels + i
+                        destination[canonical] = weight[row * g.outChannels + o]
+                    }
+                }
+            }
+        }
+        for o in 0..<g.outChannels { destination[weightCount + o] = bias[o] }
+    }
+
+    func importCanonical(from source: UnsafePointer<Float>) {
+        let g = geometry
+        for o in 0..<g.outChannels {
+            for i in 0..<g.inChannels {
+                for ky in 0..<g.kernel {
+                    for kx in 0..<g.kernel {
+                        let canonical = ((o * g.inChannels + i) * g.kernel + ky) * g.kernel + kx
+                        let row = (ky * g.kernel + kx) * g.inChannels + i
+                        weight[row * g.outChannels + o] = source[canonical]
+                    }
+                }
+            }
+        }
+        for o in 0..<g.outChannels { bias[o] = source[weightCount + o] }
+    }
+}
+
+/// A 2-D convolution (any kernel, stride, padding) with bias, on channels-last images.
+///
+/// im2col runs in chunks of a few images so the column matrix stays in cache and memory stays small;
+/// the backward pass recomputes the columns instead of keeping them for the whole batch.
+final class Conv2D: Layer {
+    let name: String
+    private(set) var params: ConvolutionWeights
+    let inputShape: FeatureShape
+    let outputShape: FeatureShape
+    private let output = FloatBuffer()
+    private let inputGradient = FloatBuffer()
+    private let columns = FloatBuffer()
+    private let columnGradient = FloatBuffer()
+    private var lastInput: UnsafePointer<Float>?
+    private let chunk: Int
+
+    init(name: String, geometry: ConvGeometry) {
+        self.name = name
+        self.params = ConvolutionWeights(geometry: geometry)
+        inputShape = FeatureShape(height: geometry.height, width: geometry.width, channels: geometry.inChannels)
+        outputShape = FeatureShape(height: geometry.outHeight, width: geometry.outWidth, channels: geometry.outChannels)
+        chunk = imagesPerChunk(pixels: geometry.outputPixels, patch: geometry.patchSize)
+    }
+
+    var geometry: ConvGeometry { params.geometry }
+    var parameterTensors: [ParameterTensorInfo] { params.tensors(prefix: name) }
+    func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>) {
+        params.bind(parameters: parameters, gradients: gradients)
+    }
+    func initializeParameters(using generator: inout SeededGenerator) { params.initialize(using: &generator) }
+    func exportCanonical(into destination: UnsafeMutablePointer<Float>) { params.exportCanonical(into: destination) }
+    func importCanonical(from source: UnsafePointer<Float>) { params.importCanonical(from: source) }
+
+    func forward(_ input: UnsafePointer<Float>, batch: Int, mode: PassMode) -> UnsafePointer<Float> {
+        let g = geometry
+        lastInput = input
+        let out = output.reserve(batch * outputShape.count)
+        let col = columns.reserve(min(chunk, batch) * g.outputPixels * g.patchSize)
+        var start = 0
+        while start < batch {
+            let count = min(chunk, batch - start)
+            let rows = count * g.outputPixels
+            Im2Col.gather(input + start * inputShape.count, images: count, geometry: g, into: col)
+            let dst = out + start * outputShape.count
+            BLAS.gemm(transposeA: false, transposeB: false, m: rows, n: g.outChannels, k: g.patchSize,
+                      a: col, lda: g.patchSize, b: params.weight, ldb: g.outChannels,
+                      beta: 0, c: dst, ldc: g.outChannels)
+            Elementwise.addBias(params.bias, rows: rows, columns: g.outChannels, to: dst)
+            start += count
+        }
+        return UnsafePointer(out)
+    }
+
+    func backward(_ outputGradient: UnsafePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafePointer<Float>? {
+        guard let input = lastInput else { preconditionFailure("Conv2D.backward before forward") }
+        let g = geometry
+        let col = columns.reserve(min(chunk, batch) * g.outputPixels * g.patchSize)
+        let dCol = needsInputGradient ? columnGradient.reserve(min(chunk, batch) * g.outputPixels * g.patchSize) : nil
+        let dX = needsInputGradient ? inputGradient.reserve(batch * inputShape.count) : nil
+        if let dX { dX.update(repeating: 0, count: batch * inputShape.count) }
+        var start = 0
+        while start < batch {
+            let count = min(chunk, batch - start)
+            let rows = count * g.outputPixels
+            let dY = outputGradient + start * outputShape.count
+            Elementwise.accumulateColumnSums(dY, rows: rows, columns: g.outChannels, into: params.biasGradient)
+            Im2Col.gather(input + start * inputShape.count, images: count, geometry: g, into: col)
+            BLAS.gemm(transposeA: true, transposeB: false, m: g.patchSize, n: g.outChannels, k: rows,
+                      a: col, lda: g.patchSize, b: dY, ldb: g.outChannels,
+                      beta: 1, c: params.weightGradient, ldc: g.outChannels)
+            if let dCol, let dX {
+                BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: g.patchSize, k: g.outChannels,
+                          a: dY, lda: g.outChannels, b: params.weight, ldb: g.outChannels,
+                          beta: 0, c: dCol, ldc: g.patchSize)
+                Im2Col.scatterAdd(dCol, images: count, geometry: g, into: dX + start * inputShape.count)
+            }
+            start += count
+        }
+        return dX.map { UnsafePointer($0) }
+    }
+}
+
+/// LeukNet-S's block: 3x3 convolution (stride 1, pad 1), bias, ReLU and 2x2 max-pool in one layer.
+///
+/// Bias, ReLU and pooling are fused into a single pass over each chunk's GEMM output, so the
+/// full-resolution activation is never stored: only the pooled output and one argmax byte per pooled
+/// value survive to the backward pass. This is the main memory and bandwidth saving of the engine.
+final class ConvReLUPool: Layer {
+    let name: String
+    private(set) var params: ConvolutionWeights
+    let inputShape: FeatureShape
+    let outputShape: FeatureShape
+    private let output = FloatBuffer()
+    private let argmax = ByteBuffer()
+    private let preActivation = FloatBuffer()
+    private let inputGradient = FloatBuffer()
+    private let columns = FloatBuffer()
+    private let columnGradient = FloatBuffer()
+    private var lastInput: UnsafePointer<Float>?
+    private let chunk: Int
+
+    init(name: String, geometry: ConvGeometry) {
+        precondition(geometry.outHeight % 2 == 0 && geometry.outWidth % 2 == 0, "ConvReLUPool needs an even output size")
+        self.name = name
+        self.params = ConvolutionWeights(geometry: geometry)
+        inputShape = FeatureShape(height: geometry.height, width: geometry.width, channels: geometry.inChannels)
+        outputShape = FeatureShape(height: geometry.outHeight / 2, width: geometry.outWidth / 2, channels: geometry.outChannels)
+        chunk = imagesPerChunk(pixels: geometry.outputPixels, patch: geometry.patchSize)
+    }
+
+    var geometry: ConvGeometry { params.geometry }
+    var parameterTensors: [ParameterTensorInfo] { params.tensors(prefix: name) }
+    func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>) {
+        params.bind(parameters: parameters, gradients: gradients)
+    }
+    func initializeParameters(using generator: inout SeededGenerator) { params.initialize(using: &generator) }
+    func exportCanonical(into destination: UnsafeMutablePointer<Float>) { params.exportCanonical(into: destination) }
+    func importCanonical(from source: UnsafePointer<Float>) { params.importCanonical(from: source) }
+
+    func forward(_ input: UnsafePointer<Float>, batch: Int, mode: PassMode) -> UnsafePointer<Float> {
+        let g = geometry
+        lastInput = input
+        let out = output.reserve(batch * outputShape.count)
+        let arg = argmax.reserve(batch * outputShape.count)
+        let chunkImages = min(chunk, batch)
+        let col = columns.reserve(chunkImages * g.outputPixels * g.patchSize)
+        let pre = preActivation.reserve(chunkImages * g.outputPixels * g.outChannels)
+        var start = 0
+        while start < batch {
+            let count = min(chunk, batch - start)
+            let rows = count * g.outputPixels
+            Im2Col.gather(input + start * inputShape.count, images: count, geometry: g, into: col)
+            BLAS.gemm(transposeA: false, transposeB: false, m: rows, n: g.outChannels, k: g.patchSize,
+                      a: col, lda: g.patchSize, b: params.weight, ldb: g.outChannels,
+                      beta: 0, c: pre, ldc: g.outChannels)
+            Pooling.maxPool2x2Forward(pre, images: count, height: g.outHeight, width: g.outWidth, channels: g.outChannels,
+                                      bias: params.bias, relu: true,
+                                      output: out + start * outputShape.count, argmax: arg + start * outputShape.count)
+            start += count
+        }
+        return UnsafePointer(out)
+    }
+
+    func backward(_ outputGradient: UnsafePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafePointer<Float>? {
+        guard let input = lastInput else { preconditionFailure("ConvReLUPool.backward before forward") }
+        let g = geometry
+        let chunkImages = min(chunk, batch)
+        let col = columns.reserve(chunkImages * g.outputPixels * g.patchSize)
+        let dPre = preActivation.reserve(chunkImages * g.outputPixels * g.outChannels)
+        let dCol = needsInputGradient ? columnGradient.reserve(chunkImages * g.outputPixels * g.patchSize) : nil
+        let dX = needsInputGradient ? inputGradient.reserve(batch * inputShape.count) : nil
+        if let dX { dX.update(repeating: 0, count: batch * inputShape.count) }
+        let arg = argmax.pointer
+        let c = g.outChannels
+        var start = 0
+        while start < batch {
+            let count = min(chunk, batch - start)
+            let rows = count * g.outputPixels
+            let pooledOffset = start * outputShape.count
+            // Bias gradient straight from the pooled gradient: only unclipped winners pass.
+            let dP = outputGradient + pooledOffset, a = arg + pooledOffset
+            for p in 0..<(count * outputShape.height * outputShape.width) {
+                for ch in 0..<c where a[p * c + ch] != Pooling.noGradient { params.biasGradient[ch] += dP[p * c + ch] }
+            }
+            Pooling.maxPool2x2Backward(dP, argmax: a, images: count, height: g.outHeight, width: g.outWidth,
+                                       channels: c, into: dPre)
+            Im2Col.gather(input + start * inputShape.count, images: count, geometry: g, into: col)
+            BLAS.gemm(transposeA: true, transposeB: false, m: g.patchSize, n: c, k: rows,
+                      a: col, lda: g.patchSize, b: dPre, ldb: c,
+                      beta: 1, c: params.weightGradient, ldc: c)
+            if let dCol, let dX {
+                BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: g.patchSize, k: c,
+                          a: dPre, lda: c, b: params.weight, ldb: c,
+                          beta: 0, c: dCol, ldc: g.patchSize)
+                Im2Col.scatterAdd(dCol, images: count, geometry: g, into: dX + start * inputShape.count)
+            }
+            start += count
+        }
+        return dX.map { UnsafePointer($0) }
+    }
+}

@@ -1,1 +1,0 @@
-// LeukModel: CNN layers, LeukNet architectures, training, metrics and safetensors model files.

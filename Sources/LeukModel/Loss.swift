@@ -1,0 +1,52 @@
+import Foundation
+
+/// Softmax cross-entropy with optional per-class weights, with PyTorch's `CrossEntropyLoss(weight:)`
+/// semantics: `loss = sum_i w[y_i] * -log p_i[y_i] / sum_i w[y_i]`.
+///
+/// Class weights let a node with few normal cells still pay for misclassifying them (specificity).
+struct SoftmaxCrossEntropy {
+    /// Computes the loss and writes `dLoss/dLogits` into `gradient` (rows x classes).
+    static func lossAndGradient(
+        logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int, classes: Int,
+        classWeights: [Float]?, gradient: UnsafeMutablePointer<Float>?
+    ) -> Float {
+        var totalWeight = 0.0
+        for i in 0..<batch { totalWeight += Double(classWeights?[Int(labels[i])] ?? 1) }
+        guard totalWeight > 0 else {
+            if let gradient { gradient.update(repeating: 0, count: batch * classes) }
+            return 0
+        }
+        var loss = 0.0
+        for i in 0..<batch {
+            let row = logits + i * classes
+            let label = Int(labels[i])
+            var maxLogit = row[0]
+            for k in 1..<classes where row[k] > maxLogit { maxLogit = row[k] }
+            var sum = 0.0
+            for k in 0..<classes { sum += Foundation.exp(Double(row[k] - maxLogit)) }
+            let logSum = Foundation.log(sum) + Double(maxLogit)
+            let weight = Double(classWeights?[label] ?? 1)
+            loss += weight * (logSum - Double(row[label]))
+            if let gradient {
+                let scale = weight / totalWeight
+                for k in 0..<classes {
+                    let p = Foundation.exp(Double(row[k]) - logSum)
+                    gradient[i * classes + k] = Float(scale * (p - (k == label ? 1 : 0)))
+                }
+            }
+        }
+        return Float(loss / totalWeight)
+    }
+
+    /// Row-wise softmax of `logits` into `probabilities`.
+    static func softmax(_ logits: UnsafePointer<Float>, batch: Int, classes: Int, into probabilities: UnsafeMutablePointer<Float>) {
+        for i in 0..<batch {
+            let row = logits + i * classes, out = probabilities + i * classes
+            var maxLogit = row[0]
+            for k in 1..<classes where row[k] > maxLogit { maxLogit = row[k] }
+            var sum = 0.0
+            for k in 0..<classes { sum += Foundation.exp(Double(row[k] - maxLogit)) }
+            for k in 0..<classes { out[k] = Float(Foundation.exp(Double(row[k] - maxLogit)) / sum) }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+/// What `leuknode simulate --json` prints and `leuknode report --from` reads (issue 7).
+///
+/// Contract keys, never to be renamed: `centralized`, `local_only` {`mean`, `per_node`},
+/// `federated` {`mean`, `per_node`}, `rounds` [{`round`, `consensus_distance`, `mean_accuracy`}],
+/// `bytes_per_node_per_round`. Added by this module: `config`, and the optional per-round
+/// `local_only_accuracy`, `min_accuracy`, `max_accuracy`, plus the optional `federated_scores` and
+/// `roc` from which the ROC curve of the final federated model is drawn. Optional keys are omitted
+/// from the JSON when absent.
+public struct SimulationResult: Codable, Sendable, Hashable {
+    /// How the run was set up, so a plot can always be traced back to the command that made it.
+    public var config: SimulationConfig
+    /// One model trained on the pooled data of every node.
+    public var centralized: EvaluationMetrics
+    /// Each node trained on its own data only, never averaging.
+    public var localOnly: NodeMetricsGroup
+    /// Each node's model after the last federated round.
+    public var federated: NodeMetricsGroup
+    /// One record per federated round, in order.
+    public var rounds: [RoundRecord]
+    /// Mean bytes one node sent per round (model exchanges and protocol messages).
+    public var bytesPerNodePerRound: Double
+    /// The final federated model's `all` probability for each test image, with the true label. When
+    /// several nodes' models are scored, the writer may pool their samples.
+    public var federatedScores: [ScoredSample]?
+    /// The final federated model's ROC curve, when the writer computed it instead of sending scores.
+    public var roc: [ROCPoint]?
+
+    public init(
+        config: SimulationConfig, centralized: EvaluationMetrics, localOnly: NodeMetricsGroup,
+        federated: NodeMetricsGroup, rounds: [RoundRecord], bytesPerNodePerRound: Double,
+        federatedScores: [ScoredSample]? = nil, roc: [ROCPoint]? = nil
+    ) {
+        self.config = config
+        self.centralized = centralized
+        self.localOnly = localOnly
+        self.federated = federated
+        self.rounds = rounds
+        self.bytesPerNodePerRound = bytesPerNodePerRound
+        self.federatedScores = federatedScores
+        self.roc = roc
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case config, centralized
+        case localOnly = "local_only"
+        case federated, rounds
+        case bytesPerNodePerRound = "bytes_per_node_per_round"
+        case federatedScores = "federated_scores"
+        case roc
+    }
+}
+
+/// `mean` over the nodes plus every node's own metrics (`per_node`, in node order).
+/// `MetricsComputation.mean(of:)` computes `mean` from `per_node` with the documented conventions.
+public struct NodeMetricsGroup: Codable, Sendable, Hashable {
+    public var mean: EvaluationMetrics
+    public var perNode: [EvaluationMetrics]
+
+    public init(mean: EvaluationMetrics, perNode: [EvaluationMetrics]) {
+        self.mean = mean
+        self.perNode = perNode
+    }
+
+    /// The group with `mean` computed by `MetricsComputation.mean(of:)`, so every writer averages
+    /// the same way. `nil` for no nodes or for nodes whose confusion matrices disagree on labels.
+    public init?(perNode: [EvaluationMetrics]) {
+        guard let mean = MetricsComputation.mean(of: perNode) else { return nil }
+        self.init(mean: mean, perNode: perNode)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case mean
+        case perNode = "per_node"
+    }
+}
+
+/// One federated round: how far apart the nodes' models are and how well they do on the test set.
+public struct RoundRecord: Codable, Sendable, Hashable {
+    /// Round number: the state after this round's training and averaging (1 is the first round;
+    /// a writer may add round 0 for the state before any averaging).
+    public var round: Int
+    /// Mean distance between the nodes' parameter vectors (the writer documents which norm); falls
+    /// towards 0 as the nodes agree, hence the log-scale plot.
+    public var consensusDistance: Double
+    /// Mean test accuracy of the nodes' federated models after this round.
+    public var meanAccuracy: Double
+    /// Mean test accuracy of the local-only models at the same amount of training, if tracked.
+    public var localOnlyAccuracy: Double?
+    /// Worst and best node's federated accuracy after this round, if tracked.
+    public var minAccuracy: Double?
+    public var maxAccuracy: Double?
+
+    public init(round: Int, consensusDistance: Double, meanAccuracy: Double, localOnlyAccuracy: Double? = nil,
+                minAccuracy: Double? = nil, maxAccuracy: Double? = nil) {
+        self.round = round
+        self.consensusDistance = consensusDistance
+        self.meanAccuracy = meanAccuracy
+        self.localOnlyAccuracy = localOnlyAccuracy
+        self.minAccuracy = minAccuracy
+        self.maxAccuracy = maxAccuracy
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case round
+        case consensusDistance = "consensus_distance"
+        case meanAccuracy = "mean_accuracy"
+        case localOnlyAccuracy = "local_only_accuracy"
+        case minAccuracy = "min_accuracy"
+        case maxAccuracy = "max_accuracy"
+    }
+}
+
+/// The settings of a simulation run (`config`).
+public struct SimulationConfig: Codable, Sendable, Hashable {
+    public var nodes: Int
+    public var rounds: Int
+    /// `ring`, `random-K` or `full`, as given to `--topology`.
+    public var topology: String
+    /// Dirichlet concentration of the class mix per node; `nil` when the split is not Dirichlet
+    /// (IID or one class per node; `partition` then says which).
+    public var dirichlet: Double?
+    public var seed: UInt64
+    /// `synthetic`, or the dataset directory.
+    public var dataset: String
+    /// Threads the training engine used.
+    public var threads: Int
+    /// Wall-clock duration of the whole run, in seconds.
+    public var wallSeconds: Double
+    /// Optional extras: the split kind (`dirichlet`, `iid`, `one-class-per-node`), network
+    /// architecture, and peak resident memory, to show how cost grows with the node count.
+    public var partition: String?
+    public var architecture: String?
+    public var peakRSSMiB: Double?
+
+    public init(nodes: Int, rounds: Int, topology: String, dirichlet: Double?, seed: UInt64, dataset: String,
+                threads: Int, wallSeconds: Double, partition: String? = nil, architecture: String? = nil,
+                peakRSSMiB: Double? = nil) {
+        self.nodes = nodes
+        self.rounds = rounds
+        self.topology = topology
+        self.dirichlet = dirichlet
+        self.seed = seed
+        self.dataset = dataset
+        self.threads = threads
+        self.wallSeconds = wallSeconds
+        self.partition = partition
+        self.architecture = architecture
+        self.peakRSSMiB = peakRSSMiB
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case nodes, rounds, topology, dirichlet, seed, dataset, threads
+        case wallSeconds = "wall_seconds"
+        case partition, architecture
+        case peakRSSMiB = "peak_rss_mib"
+    }
+}
+
+/// One test image as the final federated model saw it: true label (0 = `hem`, 1 = `all`) and the
+/// predicted probability of `all`.
+public struct ScoredSample: Codable, Sendable, Hashable {
+    public var label: Int
+    public var score: Double
+
+    public init(label: Int, score: Double) {
+        self.label = label
+        self.score = score
+    }
+}
+
+/// One point of a ROC curve (`{"fpr", "tpr", "threshold"}`); `threshold` is the score at or above
+/// which images are called `all` to reach this point (absent for the (0, 0) corner).
+public struct ROCPoint: Codable, Sendable, Hashable {
+    public var falsePositiveRate: Double
+    public var truePositiveRate: Double
+    public var threshold: Double?
+
+    public init(falsePositiveRate: Double, truePositiveRate: Double, threshold: Double? = nil) {
+        self.falsePositiveRate = falsePositiveRate
+        self.truePositiveRate = truePositiveRate
+        self.threshold = threshold
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case falsePositiveRate = "fpr"
+        case truePositiveRate = "tpr"
+        case threshold
+    }
+}

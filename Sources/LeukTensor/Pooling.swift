@@ -1,0 +1,112 @@
+/// 2x2, stride-2 max-pooling over channels-last images, optionally fused with a per-channel bias and
+/// ReLU so that a convolution's GEMM output is read once: `out = max(0, max(window) + bias)`.
+///
+/// The backward pass needs only one byte per output: which of the four window positions won
+/// (0 = top-left, 1 = top-right, 2 = bottom-left, 3 = bottom-right), or `Pooling.noGradient` when the
+/// fused ReLU clipped the value to zero (ReLU's gradient at and below zero is zero, as in PyTorch).
+/// Ties go to the first position in that scan order, again as in PyTorch.
+public enum Pooling {
+    public static let noGradient: UInt8 = 255
+
+    public static func maxPool2x2Forward(
+        _ input: UnsafePointer<Float>, images: Int, height: Int, width: Int, channels: Int,
+        bias: UnsafePointer<Float>?, relu: Bool,
+        output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>
+    ) {
+        let ph = height / 2, pw = width / 2, c = channels
+        var out = output, arg = argmax
+        for n in 0..<images {
+            let image = input + n * height * width * c
+            for y in 0..<ph {
+                for x in 0..<pw {
+                    let p0 = image + ((2 * y) * width + 2 * x) * c
+                    let p1 = p0 + c, p2 = p0 + width * c, p3 = p2 + c
+                    for ch in 0..<c {
+                        var best = p0[ch]
+                        var index: UInt8 = 0
+                        let v1 = p1[ch], v2 = p2[ch], v3 = p3[ch]
+                        if v1 > best { best = v1; index = 1 }
+                        if v2 > best { best = v2; index = 2 }
+                        if v3 > best { best = v3; index = 3 }
+                        if let bias { best += bias[ch] }
+                        if relu && !(best > 0) {
+                            out[ch] = 0
+                            arg[ch] = noGradient
+                        } else {
+                            out[ch] = best
+                            arg[ch] = index
+                        }
+                    }
+                    out += c
+                    arg += c
+                }
+            }
+        }
+    }
+
+    /// Routes each pooled gradient to the window position that won; every other input gradient is 0.
+    /// Overwrites `inputGradient` entirely.
+    public static func maxPool2x2Backward(
+        _ outputGradient: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>,
+        images: Int, height: Int, width: Int, channels: Int,
+        into inputGradient: UnsafeMutablePointer<Float>
+    ) {
+        let ph = height / 2, pw = width / 2, c = channels
+        if height % 2 != 0 || width % 2 != 0 {
+            inputGradient.update(repeating: 0, count: images * height * width * c)
+        }
+        var grad = outputGradient, arg = argmax
+        for n in 0..<images {
+            let image = inputGradient + n * height * width * c
+            for y in 0..<ph {
+                for x in 0..<pw {
+                    let p0 = image + ((2 * y) * width + 2 * x) * c
+                    let p1 = p0 + c, p2 = p0 + width * c, p3 = p2 + c
+                    for ch in 0..<c {
+                        let g = grad[ch], a = arg[ch]
+                        p0[ch] = a == 0 ? g : 0
+                        p1[ch] = a == 1 ? g : 0
+                        p2[ch] = a == 2 ? g : 0
+                        p3[ch] = a == 3 ? g : 0
+                    }
+                    grad += c
+                    arg += c
+                }
+            }
+        }
+    }
+}
+
+/// Small row/column kernels the layers share.
+public enum Elementwise {
+    /// `matrix[r][c] += bias[c]` for a row-major rows x columns matrix.
+    public static func addBias(_ bias: UnsafePointer<Float>, rows: Int, columns: Int, to matrix: UnsafeMutablePointer<Float>) {
+        var row = matrix
+        for _ in 0..<rows {
+            for c in 0..<columns { row[c] += bias[c] }
+            row += columns
+        }
+    }
+
+    /// `sums[c] += sum over rows of matrix[r][c]`.
+    public static func accumulateColumnSums(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, into sums: UnsafeMutablePointer<Float>) {
+        var row = matrix
+        for _ in 0..<rows {
+            for c in 0..<columns { sums[c] += row[c] }
+            row += columns
+        }
+    }
+
+    /// `output = max(0, input)`.
+    public static func relu(_ input: UnsafePointer<Float>, count: Int, into output: UnsafeMutablePointer<Float>) {
+        for i in 0..<count { output[i] = input[i] > 0 ? input[i] : 0 }
+    }
+
+    /// `inputGradient = outputGradient where output > 0, else 0`.
+    public static func reluBackward(
+        _ outputGradient: UnsafePointer<Float>, output: UnsafePointer<Float>, count: Int,
+        into inputGradient: UnsafeMutablePointer<Float>
+    ) {
+        for i in 0..<count { inputGradient[i] = output[i] > 0 ? outputGradient[i] : 0 }
+    }
+}

@@ -1,0 +1,192 @@
+import LeukCore
+import Testing
+@testable import LeukGossip
+
+@Suite struct GossipInstanceTests {
+    let me = testID(1), alice = testID(2), mallory = testID(3)
+
+    func instance(_ config: GossipConfiguration = GossipConfiguration(), parameters: [Float] = [0, 0], samples: Int = 10) -> GossipInstance {
+        GossipInstance(configuration: config, selfID: me, initialParameters: parameters, sampleCount: samples)
+    }
+
+    @Test func tickPublishesToConnectedPeersAndMixesFreshStates() {
+        var node = instance(GossipConfiguration(tickJitter: 0))
+        var rng = SeededGenerator(seed: 1)
+        _ = node.onPeerUp(alice, now: at(0))
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 1, parameters: [4, 8], samples: 10, degree: 1), now: at(0.5))
+        let directives = node.onTick(now: at(1), rng: &rng)
+        // Two nodes of degree 1 with equal samples: W = 1/2, so one mix lands halfway.
+        #expect(node.parameters == [2, 4])
+        #expect(directives.contains(.send(to: alice, message: GossipMessage(author: me, version: node.version, round: 1,
+                                                                            sampleCount: 10, degree: 1, parameters: [2, 4]))))
+        #expect(directives.last == .scheduleTick(after: .seconds(1)))
+        #expect(node.neighborDistance == ParameterMath.distance([2, 4], [4, 8]))
+    }
+
+    @Test func replayedOrOlderVersionIsRejected() {
+        var node = instance()
+        _ = node.onPeerUp(alice, now: at(0))
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 5, parameters: [1, 1]), now: at(1))
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 5, parameters: [9, 9]), now: at(2))
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 4, parameters: [9, 9]), now: at(3))
+        #expect(node.rejected[.replay] == 2)
+        #expect(node.updatesReceived == 1)
+        let status = node.peerStatuses(now: at(3)).first { $0.id == alice }
+        #expect(status?.newestVersion == 5)
+        #expect(status?.distance == ParameterMath.distance([0, 0], [1, 1]))
+        // A newer version is accepted.
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 6, parameters: [2, 2]), now: at(4))
+        #expect(node.updatesReceived == 2)
+    }
+
+    @Test func replayProtectionSurvivesRestartFromSnapshot() {
+        var node = instance()
+        var rng = SeededGenerator(seed: 2)
+        _ = node.onPeerUp(alice, now: at(0))
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 7, parameters: [1, 1]), now: at(1))
+        _ = node.onTick(now: at(2), rng: &rng)
+        let publishedBefore = node.version
+        var restored = GossipInstance(configuration: GossipConfiguration(), selfID: me, restoring: node.snapshot())
+        #expect(restored.parameters == node.parameters)
+        _ = restored.onPeerUp(alice, now: at(3))
+        _ = restored.onMessage(from: alice, message: state(from: alice, version: 7, parameters: [5, 5]), now: at(3))
+        #expect(restored.rejected[.replay] == 1)
+        _ = restored.onTick(now: at(3), rng: &rng)
+        #expect(restored.version > publishedBefore)
+    }
+
+    @Test func malformedStatesAreRejectedWithTheirReason() {
+        // A lenient threshold, so the sender is not banned half-way (banning is tested below).
+        var node = instance(GossipConfiguration(scoring: ScoringParameters(banThreshold: -1e9)))
+        _ = node.onPeerUp(alice, now: at(0))
+        _ = node.onMessage(from: alice, message: state(from: mallory, version: 1, parameters: [1, 1]), now: at(1))
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 2, parameters: [1, 1, 1]), now: at(1))
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 3, parameters: [.nan, 1]), now: at(1))
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 4, parameters: [1, .infinity]), now: at(1))
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 5, parameters: [1, 1], samples: -3), now: at(1))
+        #expect(node.rejected == [.authorMismatch: 1, .wrongParameterCount: 1, .nonFinite: 2, .invalidSampleCount: 1])
+        #expect(node.updatesReceived == 0)
+        #expect(node.neighborDistance == nil)
+    }
+
+    @Test func localTrainingReplacesTheModelButNotWithGarbage() {
+        var node = instance()
+        _ = node.onLocalTrainingStep(newParameters: [3, 4], sampleCount: 50, now: at(1))
+        #expect(node.parameters == [3, 4] && node.sampleCount == 50)
+        let wrongShape = node.onLocalTrainingStep(newParameters: [1], sampleCount: 50, now: at(2))
+        let nan = node.onLocalTrainingStep(newParameters: [.nan, 1], sampleCount: 50, now: at(3))
+        #expect(node.parameters == [3, 4])
+        #expect(wrongShape.count == 1 && nan.count == 1)
+    }
+
+    @Test func scoringBansAMisbehavingPeerForTheCoolDownAndRemembersAcrossReconnects() {
+        var node = instance(GossipConfiguration(tickJitter: 0))
+        var rng = SeededGenerator(seed: 3)
+        _ = node.onPeerUp(alice, now: at(0))
+        _ = node.onPeerUp(mallory, now: at(0))
+        let first = node.onInvalidMessage(from: mallory, reason: .badSignature, now: at(1))
+        let second = node.onInvalidMessage(from: mallory, reason: .badDigest, now: at(1))
+        #expect(!(first + second).contains { if case .disconnect = $0 { return true } else { return false } })
+        #expect(node.score(of: mallory, now: at(1)) == -40)
+        let third = node.onInvalidMessage(from: mallory, reason: .malformed, now: at(1))
+        #expect(third.contains(.disconnect(peer: mallory, until: at(61))))
+
+        // While banned: its states are refused, and nothing is sent to it.
+        _ = node.onMessage(from: mallory, message: state(from: mallory, version: 1, parameters: [100, 100]), now: at(2))
+        #expect(node.rejected[.banned] == 1)
+        let tick = node.onTick(now: at(3), rng: &rng)
+        #expect(!tick.contains { if case let .send(to, _) = $0 { return to == mallory } else { return false } })
+        #expect(tick.contains { if case let .send(to, _) = $0 { return to == alice } else { return false } })
+        #expect(node.parameters == [0, 0])
+
+        // A reconnect does not forgive it.
+        _ = node.onPeerDown(mallory, now: at(4))
+        _ = node.onPeerUp(mallory, now: at(5))
+        #expect(node.score(of: mallory, now: at(5)) < -50)
+        #expect(node.peerStatuses(now: at(5)).first { $0.id == mallory }?.bannedUntil == at(61))
+
+        // After the cool-down the counters have decayed (0.5 per 30 s) and it is heard again.
+        #expect(node.score(of: mallory, now: at(62)) > -50)
+        _ = node.onMessage(from: mallory, message: state(from: mallory, version: 2, parameters: [1, 1]), now: at(62))
+        #expect(node.updatesReceived == 1)
+    }
+
+    @Test func scoresSurviveARestart() {
+        var node = instance()
+        _ = node.onPeerUp(mallory, now: at(0))
+        for _ in 0..<3 { _ = node.onInvalidMessage(from: mallory, reason: .badSignature, now: at(1)) }
+        var restored = GossipInstance(configuration: GossipConfiguration(), selfID: me, restoring: node.snapshot())
+        _ = restored.onPeerUp(mallory, now: at(2))
+        _ = restored.onMessage(from: mallory, message: state(from: mallory, version: 1, parameters: [1, 1]), now: at(2))
+        #expect(restored.rejected[.banned] == 1)
+    }
+
+    @Test func centredClippingBoundsOneByzantineNeighbour() {
+        let radius = 0.5
+        var clipped = instance(GossipConfiguration(tickJitter: 0, clipping: .fixed(radius: radius)))
+        var plain = instance(GossipConfiguration(tickJitter: 0))
+        var rng = SeededGenerator(seed: 4)
+        for node in [0, 1] {
+            var n = node == 0 ? clipped : plain
+            _ = n.onPeerUp(alice, now: at(0))
+            _ = n.onPeerUp(mallory, now: at(0))
+            _ = n.onMessage(from: alice, message: state(from: alice, version: 1, parameters: [0.2, 0], samples: 10, degree: 2), now: at(0.5))
+            _ = n.onMessage(from: mallory, message: state(from: mallory, version: 1, parameters: [1e6, -1e6], samples: 10, degree: 2), now: at(0.5))
+            _ = n.onTick(now: at(1), rng: &rng)
+            if node == 0 { clipped = n } else { plain = n }
+        }
+        let clippedShift = ParameterMath.distance(clipped.parameters, [0, 0])
+        let plainShift = ParameterMath.distance(plain.parameters, [0, 0])
+        // Each neighbour weighs 1/3; the attacker's pull is cut to radius/3, the honest one (0.2) untouched.
+        #expect(clippedShift <= radius / 3 + 0.2 / 3 + 1e-6)
+        #expect(plainShift > 1e5)
+    }
+
+    @Test func adaptiveClippingUsesTheMedianNeighbourDistance() {
+        var node = instance(GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5)))
+        var rng = SeededGenerator(seed: 5)
+        let honest = [testID(10), testID(11), testID(12)]
+        for (k, id) in honest.enumerated() {
+            _ = node.onPeerUp(id, now: at(0))
+            _ = node.onMessage(from: id, message: state(from: id, version: 1, parameters: [Float(k + 1), 0], samples: 10, degree: 4), now: at(0.5))
+        }
+        _ = node.onPeerUp(mallory, now: at(0))
+        _ = node.onMessage(from: mallory, message: state(from: mallory, version: 1, parameters: [-1e9, 0], samples: 10, degree: 4), now: at(0.5))
+        let directives = node.onTick(now: at(1), rng: &rng)
+        // Distances 1, 2, 3, 1e9: the median pick (index 2 of 0...3, rounded) is 3, so the attacker
+        // pulls by at most 3/5 and the honest ones push by 1/5 + 2/5 + 3/5.
+        #expect(node.parameters[0] >= Float(6.0 / 5.0 - 3.0 / 5.0) - 1e-5)
+        #expect(directives.contains { if case let .roundCompleted(s) = $0 { return s.clippedPeers == 1 } else { return false } })
+    }
+
+    @Test func staleStatesAreNotMixed() {
+        var node = instance(GossipConfiguration(tickJitter: 0, stateTimeToLive: .seconds(5)))
+        var rng = SeededGenerator(seed: 6)
+        _ = node.onPeerUp(alice, now: at(0))
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 1, parameters: [4, 4]), now: at(0))
+        _ = node.onTick(now: at(10), rng: &rng)
+        #expect(node.parameters == [0, 0])
+    }
+
+    @Test func persistIsEmittedEveryConfiguredRound() {
+        var node = instance(GossipConfiguration(persistEveryRounds: 3))
+        var rng = SeededGenerator(seed: 7)
+        let persisted = (1...6).map { r in
+            node.onTick(now: at(Double(r)), rng: &rng).contains { if case .persist = $0 { return true } else { return false } }
+        }
+        #expect(persisted == [false, false, true, false, false, true])
+    }
+
+    @Test func metropolisHastingsWeightsAreReversibleInSampleCounts() {
+        let counts = [5, 50, 500], degrees = [1, 2, 3]
+        for i in 0..<3 {
+            for j in 0..<3 where i != j {
+                let wij = MetropolisHastings.weight(ownSamples: counts[i], ownDegree: degrees[i], peerSamples: counts[j], peerDegree: degrees[j])
+                let wji = MetropolisHastings.weight(ownSamples: counts[j], ownDegree: degrees[j], peerSamples: counts[i], peerDegree: degrees[i])
+                #expect(abs(Double(counts[i]) * wij - Double(counts[j]) * wji) < 1e-12)
+                #expect(wij <= 1 / Double(1 + degrees[i]))
+            }
+        }
+        #expect(MetropolisHastings.weight(ownSamples: 7, ownDegree: 4, peerSamples: 7, peerDegree: 2) == 1.0 / 5)
+    }
+}

@@ -1,0 +1,128 @@
+import Testing
+@testable import LeukTensor
+
+@Suite struct KernelTests {
+    @Test func gemmKnownAnswer() {
+        // [1 2 3; 4 5 6] * [7 8; 9 10; 11 12] = [58 64; 139 154]
+        let a: [Float] = [1, 2, 3, 4, 5, 6], b: [Float] = [7, 8, 9, 10, 11, 12]
+        var c = [Float](repeating: 0, count: 4)
+        c.withUnsafeMutableBufferPointer { cp in
+            BLAS.gemm(transposeA: false, transposeB: false, m: 2, n: 2, k: 3, a: a, lda: 3, b: b, ldb: 2, beta: 0, c: cp.baseAddress!, ldc: 2)
+        }
+        #expect(c == [58, 64, 139, 154])
+        // Transposed A: A^T is 3x2 stored as 2x3.
+        var d = [Float](repeating: 0, count: 9)
+        d.withUnsafeMutableBufferPointer { dp in
+            BLAS.gemm(transposeA: true, transposeB: false, m: 3, n: 3, k: 2, a: a, lda: 3, b: a, ldb: 3, beta: 0, c: dp.baseAddress!, ldc: 3)
+        }
+        #expect(d == [17, 22, 27, 22, 29, 36, 27, 36, 45])
+        #expect(BLAS.withThreadCount(2) { BLAS.threadCount } == 2)
+    }
+
+    @Test func im2colKnownAnswerWithPadding() {
+        // One 3x3 single-channel image 1..9, kernel 3, pad 1: the centre pixel's row is the whole image,
+        // the top-left pixel's row has zeros where the kernel hangs over the border.
+        let image: [Float] = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+        let g = ConvGeometry(height: 3, width: 3, inChannels: 1, outChannels: 1, kernel: 3, stride: 1, padding: 1)
+        var col = [Float](repeating: -1, count: 9 * 9)
+        col.withUnsafeMutableBufferPointer { Im2Col.gather(image, images: 1, geometry: g, into: $0.baseAddress!) }
+        #expect(Array(col[(4 * 9)..<(5 * 9)]) == [1, 2, 3, 4, 5, 6, 7, 8, 9])
+        #expect(Array(col[0..<9]) == [0, 0, 0, 0, 1, 2, 0, 4, 5])
+        #expect(Array(col[(8 * 9)..<(9 * 9)]) == [5, 6, 0, 8, 9, 0, 0, 0, 0])
+    }
+
+    @Test func im2colStrideTwoMultiChannel() {
+        // 4x4 image, 2 channels (channel 1 = -channel 0), kernel 2, stride 2, no padding.
+        var image = [Float](repeating: 0, count: 32)
+        for p in 0..<16 { image[2 * p] = Float(p); image[2 * p + 1] = -Float(p) }
+        let g = ConvGeometry(height: 4, width: 4, inChannels: 2, outChannels: 1, kernel: 2, stride: 2, padding: 0)
+        #expect(g.outHeight == 2 && g.outWidth == 2 && g.patchSize == 8)
+        var col = [Float](repeating: 0, count: 4 * 8)
+        col.withUnsafeMutableBufferPointer { Im2Col.gather(image, images: 1, geometry: g, into: $0.baseAddress!) }
+        // Output pixel (1, 0) covers input pixels 8, 9, 12, 13.
+        #expect(Array(col[16..<24]) == [8, -8, 9, -9, 12, -12, 13, -13])
+    }
+
+    @Test func scatterAddIsTheAdjointOfGather() {
+        var generator = TestRandom(seed: 3)
+        let g = ConvGeometry(height: 5, width: 6, inChannels: 3, outChannels: 1, kernel: 3, stride: 2, padding: 1)
+        let images = 2
+        let x = (0..<(images * 5 * 6 * 3)).map { _ in generator.next() }
+        let y = (0..<(images * g.outputPixels * g.patchSize)).map { _ in generator.next() }
+        var col = [Float](repeating: 0, count: y.count)
+        col.withUnsafeMutableBufferPointer { Im2Col.gather(x, images: images, geometry: g, into: $0.baseAddress!) }
+        var back = [Float](repeating: 0, count: x.count)
+        back.withUnsafeMutableBufferPointer { Im2Col.scatterAdd(y, images: images, geometry: g, into: $0.baseAddress!) }
+        let lhs = zip(col, y).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+        let rhs = zip(x, back).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+        #expect(abs(lhs - rhs) < 1e-3 * max(1, abs(lhs)))
+    }
+
+    @Test func maxPoolKnownAnswer() {
+        // 4x4 single channel:
+        //  1  2 | 5  3
+        //  4 -1 | 0  2
+        //  ----------
+        // -5 -6 | 7  7
+        // -7 -8 | 1  0
+        let input: [Float] = [1, 2, 5, 3, 4, -1, 0, 2, -5, -6, 7, 7, -7, -8, 1, 0]
+        var out = [Float](repeating: 0, count: 4)
+        var arg = [UInt8](repeating: 9, count: 4)
+        out.withUnsafeMutableBufferPointer { o in
+            arg.withUnsafeMutableBufferPointer { a in
+                Pooling.maxPool2x2Forward(input, images: 1, height: 4, width: 4, channels: 1, bias: nil, relu: false,
+                                          output: o.baseAddress!, argmax: a.baseAddress!)
+            }
+        }
+        #expect(out == [4, 5, -5, 7])
+        #expect(arg == [2, 0, 0, 0])  // the tie 7/7 goes to the first position
+        // Fused bias -4.5 and ReLU: 4-4.5 < 0 clipped, 5-4.5 = 0.5, -9.5 clipped, 2.5.
+        let bias: [Float] = [-4.5]
+        out.withUnsafeMutableBufferPointer { o in
+            arg.withUnsafeMutableBufferPointer { a in
+                Pooling.maxPool2x2Forward(input, images: 1, height: 4, width: 4, channels: 1, bias: bias, relu: true,
+                                          output: o.baseAddress!, argmax: a.baseAddress!)
+            }
+        }
+        #expect(out == [0, 0.5, 0, 2.5])
+        #expect(arg == [Pooling.noGradient, 0, Pooling.noGradient, 0])
+        // Backward routes each gradient to its winner only.
+        var dIn = [Float](repeating: 9, count: 16)
+        dIn.withUnsafeMutableBufferPointer { d in
+            Pooling.maxPool2x2Backward([10, 20, 30, 40], argmax: arg, images: 1, height: 4, width: 4, channels: 1, into: d.baseAddress!)
+        }
+        #expect(dIn == [0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 40, 0, 0, 0, 0, 0])
+    }
+
+    @Test func layoutRoundTrip() {
+        let nchw = (0..<(2 * 3 * 2 * 2)).map(Float.init)
+        var nhwc = [Float](repeating: 0, count: nchw.count)
+        nhwc.withUnsafeMutableBufferPointer { Layout.nchwToNHWC(nchw, images: 2, channels: 3, height: 2, width: 2, into: $0.baseAddress!) }
+        #expect(Array(nhwc[0..<6]) == [0, 4, 8, 1, 5, 9])
+        var back = [Float](repeating: 0, count: nchw.count)
+        back.withUnsafeMutableBufferPointer { Layout.nhwcToNCHW(nhwc, images: 2, channels: 3, height: 2, width: 2, into: $0.baseAddress!) }
+        #expect(back == nchw)
+    }
+
+    @Test func floatBufferGrowsAndZeroes() {
+        let buffer = FloatBuffer(capacity: 4)
+        buffer.pointer[3] = 7
+        #expect(buffer.reserve(4) == buffer.pointer)
+        #expect(buffer.pointer[3] == 7)
+        buffer.reserve(100)
+        #expect(buffer.capacity == 100)
+        buffer.zero(100)
+        #expect(buffer.array(100).allSatisfy { $0 == 0 })
+        #expect(Int(bitPattern: buffer.pointer) % 64 == 0)
+    }
+}
+
+/// A tiny deterministic generator for test data (values in [-1, 1)).
+struct TestRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    mutating func next() -> Float {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return Float(state >> 40) / Float(1 << 24) * 2 - 1
+    }
+}
