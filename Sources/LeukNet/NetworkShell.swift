@@ -517,11 +517,16 @@ public actor NetworkShell {
                 return
             }
             refusedConnectionCount += 1
+            var failure = failure
             var fingerprint: Fingerprint?
             var stranger: NodeID?
             if case let .handshake(.notAdmitted(identity)) = failure {
                 fingerprint = identity.fingerprint
                 stranger = identity.id
+                // The handshake only asks yes or no; say why when the answer was a cool-down.
+                if admission.admits(identity.id) && coolDowns.isCoolingDown(identity.id, now: configuration.clock.now()) {
+                    failure = .coolingDown(identity.id)
+                }
             }
             if let dialled = connection.dialled {
                 records[dialled, default: PeerRecord()].state = .refused

@@ -177,7 +177,10 @@ actor EventLog {
         #expect(await logA.wait { if case .peerDisconnected(Keys.bob.id, _) = $0 { true } else { false } } != nil)
         #expect(await b.peers().first { $0.peer == Keys.alice.id }?.state == .coolingDown)
         // Alice redials with backoff; Bob refuses her while the cool-down lasts...
-        #expect(await logB.wait { if case .refused = $0 { true } else { false } } != nil)
+        let refusal = await logB.wait { if case .refused = $0 { true } else { false } }
+        guard case let .refused(knock)? = refusal else { Issue.record("no refusal during the cool-down"); return }
+        #expect(knock.reason == .coolingDown(Keys.alice.id))
+        #expect(knock.fingerprint == Keys.alice.publicIdentity.fingerprint)
         #expect(await b.connectedPeers.isEmpty)
         // ...and admits her again after it.
         var reconnected = false
