@@ -193,4 +193,36 @@ actor EventLog {
         await a.shutdown()
         await b.shutdown()
     }
+
+    @Test func strangersHoldingHalfOpenHandshakesAreCapped() async throws {
+        let allow = AllowList([Keys.alice.id])
+        let config = NetworkConfiguration(identity: Keys.bob, host: "127.0.0.1", port: 0, maximumPendingHandshakes: 2)
+        let b = NetworkShell(configuration: config, admission: allow, logger: Self.quiet)
+        let logB = EventLog(b.events)
+        let port = try await b.start()
+        let group = MultiThreadedEventLoopGroup.singleton
+        var silent: [any Channel] = []
+        for _ in 0..<2 {
+            silent.append(try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get())
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        // A third silent stranger is over the cap: the node hangs up on it at once.
+        let knocked = monotonicNanoseconds()
+        let third = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()
+        try await third.closeFuture.get()
+        // Well before the 10 s handshake timeout that would close it anyway.
+        #expect(monotonicNanoseconds() - knocked < 3_000_000_000)
+        let stillOpen = silent.allSatisfy { $0.isActive }
+        #expect(stillOpen)
+
+        // Once the squatters leave, an admitted peer gets in as usual.
+        for channel in silent { try await channel.close() }
+        try await Task.sleep(for: .milliseconds(100))
+        let (a, _) = shell(Keys.alice, admitting: [Keys.bob])
+        _ = try await a.start()
+        await a.connect(to: Keys.bob.id, host: "127.0.0.1", port: port)
+        #expect(await logB.wait { if case .peerConnected(Keys.alice.id, _, _) = $0 { true } else { false } } != nil)
+        await a.shutdown()
+        await b.shutdown()
+    }
 }
