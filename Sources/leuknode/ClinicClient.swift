@@ -67,9 +67,24 @@ enum Credential {
 }
 
 extension ClinicOptions {
+    /// The plain values behind these flags, for code that is not itself a parsed command.
+    var context: ClinicContext { ClinicContext(dataDir: data.dataDir, json: json) }
+
+    func client(_ credential: Credential) throws -> APIClient { try context.client(credential) }
+
+    func output<T: Encodable>(_ value: T, human: (T) -> Void) throws { try context.output(value, human: human) }
+}
+
+/// Which node to talk to and how to print: what every clinic command needs once its flags are parsed.
+/// (A `ParsableArguments` value cannot be built by hand, so functions such as `diagnoseThroughNode`
+/// take this instead.)
+struct ClinicContext {
+    var dataDir: String?
+    var json: Bool
+
     /// A client for the running node's API, found through DATA_DIR/config.json.
     func client(_ credential: Credential) throws -> APIClient {
-        let directory = data.directory
+        let directory = NodeDirectory.resolve(dataDir)
         let config = try directory.loadConfig()
         var token: String?
         switch credential {

@@ -115,9 +115,7 @@ func diagnoseThroughNode(patient: String, images: [String], json: Bool, dataDir:
             case patient, modelSHA256 = "model_sha256", modelVersion = "model_version", results
         }
     }
-    var options = ClinicOptions()
-    options.data.dataDir = dataDir
-    options.json = json
+    let options = ClinicContext(dataDir: dataDir, json: json)
     try await reportingErrors {
         let client = try options.client(.session)
         var report = Report(patient: patient, modelSHA256: "", modelVersion: 0, results: [])

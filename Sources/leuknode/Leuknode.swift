@@ -23,6 +23,7 @@ struct Leuknode: AsyncParsableCommand {
             Slot.self,
             Message.self,
             Audit.self,
+            ClinicBench.self,
         ]
     )
 }
