@@ -24,6 +24,10 @@ struct Leuknode: AsyncParsableCommand {
             Message.self,
             Audit.self,
             ClinicBench.self,
+            Train.self,
+            Evaluate.self,
+            Diagnose.self,
+            Bench.self,
         ]
     )
 }
