@@ -14,6 +14,7 @@ struct Leuknode: AsyncParsableCommand {
             Peer.self,
             Report.self,
             DatasetCommand.self,
+            Simulate.self,
         ]
     )
 }
