@@ -62,10 +62,14 @@ let package = Package(
         .target(name: "LeukClinic", dependencies: ["LeukCore", "LeukCrypto", "LeukStore"], swiftSettings: strict),
         .target(name: "LeukNode", dependencies: [
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukModel", "LeukGossip", "LeukWire", "LeukNet",
-            "LeukClinic", logging,
+            "LeukClinic", "LeukExperiment", logging,
         ], swiftSettings: strict),
         // Result types, metrics and SVG plots shared by `simulate` and `report`.
         .target(name: "LeukReport", dependencies: ["LeukCore"], swiftSettings: strict),
+        // Federated training sessions, baselines and the in-process simulation (`simulate`).
+        .target(name: "LeukExperiment", dependencies: [
+            "LeukCore", "LeukData", "LeukTensor", "LeukModel", "LeukGossip", "LeukReport",
+        ], swiftSettings: numeric),
         .target(name: "LeukAPI", dependencies: [
             "LeukCore", "LeukNode", "LeukClinic", logging, nio, nioPosix,
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -76,7 +80,7 @@ let package = Package(
 
         .executableTarget(name: "leuknode", dependencies: [
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukTensor", "LeukModel", "LeukGossip", "LeukWire",
-            "LeukNet", "LeukClinic", "LeukNode", "LeukAPI", "LeukReport", logging,
+            "LeukNet", "LeukClinic", "LeukNode", "LeukAPI", "LeukReport", "LeukExperiment", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
@@ -88,6 +92,8 @@ let package = Package(
         .testTarget(name: "LeukGossipTests", dependencies: ["LeukGossip", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukReportTests", dependencies: ["LeukReport", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["LeukCore", "LeukStore"], swiftSettings: strict),
+        .testTarget(name: "LeukExperimentTests", dependencies: ["LeukExperiment", "LeukReport", "LeukGossip", "LeukData", "LeukCore"],
+                    swiftSettings: strict),
         .testTarget(name: "LeukDataTests", dependencies: ["LeukData", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukWireTests", dependencies: ["LeukWire", "LeukCrypto", "LeukCore"], exclude: ["Golden"], swiftSettings: strict),
         .testTarget(name: "LeukNetTests", dependencies: [

@@ -28,6 +28,7 @@ struct Leuknode: AsyncParsableCommand {
             Evaluate.self,
             Diagnose.self,
             Bench.self,
+            Simulate.self,
         ]
     )
 }
