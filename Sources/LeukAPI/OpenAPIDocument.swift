@@ -765,6 +765,131 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/NotFound"
+  /v1/status:
+    get:
+      summary: The node's federation status
+      description: Peers, the current model, training and gossip rounds, neighbour distance, updates sent and received, refusals. Operator token or admin session.
+      responses:
+        "200":
+          description: The status.
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/NodeStatus"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+  /v1/peers:
+    get:
+      summary: Admitted peers with live state
+      responses:
+        "200":
+          description: Every admitted peer.
+          content:
+            application/json:
+              schema:
+                type: array
+                items:
+                  $ref: "#/components/schemas/Peer"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+    post:
+      summary: Admit a peer by its contact string
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              required: [contact]
+              properties:
+                contact:
+                  type: string
+                  description: The peer's `leuk1:...@host:port` contact, as its `leuknode id` prints it.
+      responses:
+        "201":
+          description: Admitted; the node dials it.
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/Peer"
+        "400":
+          $ref: "#/components/responses/BadRequest"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+  /v1/peers/{id}:
+    delete:
+      summary: Revoke a peer; its connection closes at once
+      parameters:
+        - name: id
+          in: path
+          required: true
+          description: The peer's fingerprint or node id (at least 8 hex digits).
+          schema:
+            type: string
+      responses:
+        "200":
+          description: The revoked peer.
+          content:
+            application/json:
+              schema:
+                $ref: "#/components/schemas/Peer"
+        "400":
+          $ref: "#/components/responses/BadRequest"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+        "404":
+          $ref: "#/components/responses/NotFound"
+  /v1/model/history:
+    get:
+      summary: Lineage of the current model
+      description: Model versions, newest first, each with the institutions whose updates (at which versions) went into it.
+      parameters:
+        - name: limit
+          in: query
+          required: false
+          schema:
+            type: integer
+            minimum: 1
+            maximum: 10000
+      responses:
+        "200":
+          description: History entries, newest first.
+          content:
+            application/json:
+              schema:
+                type: array
+                items:
+                  $ref: "#/components/schemas/ModelHistoryEntry"
+        "400":
+          $ref: "#/components/responses/BadRequest"
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
+  /v1/model:
+    get:
+      summary: The current federated model (safetensors)
+      responses:
+        "200":
+          description: A safetensors file with PyTorch-compatible tensor names and leuknode metadata.
+          content:
+            application/octet-stream:
+              schema:
+                type: string
+                format: binary
+        "401":
+          $ref: "#/components/responses/Unauthorized"
+        "403":
+          $ref: "#/components/responses/Forbidden"
 components:
   securitySchemes:
     bearer:
@@ -826,6 +951,84 @@ components:
           schema:
             $ref: "#/components/schemas/Error"
   schemas:
+    Peer:
+      type: object
+      required: [id, fingerprint, address, state, bytes_in, bytes_out, score, rejected]
+      properties:
+        id: {type: string, description: "Ed25519 public key, hex"}
+        fingerprint: {type: string}
+        address: {type: string}
+        state: {type: string, enum: [connected, connecting, unreachable, refused, offline]}
+        last_seen: {type: string, format: date-time}
+        bytes_in: {type: integer}
+        bytes_out: {type: integer}
+        score: {type: number}
+        rejected: {type: object, additionalProperties: {type: integer}}
+    ModelHistoryEntry:
+      type: object
+      required: [version, round, sha256, architecture, sample_count, contributors, created_at]
+      properties:
+        version: {type: integer}
+        round: {type: integer}
+        sha256: {type: string}
+        architecture: {type: string}
+        sample_count: {type: integer}
+        contributors:
+          type: array
+          items:
+            type: object
+            properties:
+              author: {type: string}
+              version: {type: integer}
+        created_at: {type: string, format: date-time}
+        validation_accuracy: {type: number}
+        validation_loss: {type: number}
+    NodeStatus:
+      type: object
+      required: [peers, model, round, updates_sent, updates_received, rejected, refused_connections]
+      properties:
+        id: {type: string}
+        name: {type: string}
+        fingerprint: {type: string}
+        listen: {type: string}
+        peers:
+          type: array
+          items:
+            $ref: "#/components/schemas/Peer"
+        model:
+          type: object
+          properties:
+            version: {type: integer}
+            sha256: {type: string}
+            sample_count: {type: integer}
+            architecture: {type: string}
+            contributors:
+              type: array
+              items:
+                type: object
+                properties:
+                  id: {type: string}
+                  name: {type: string}
+                  version: {type: integer}
+        round: {type: integer, description: "local training rounds since start"}
+        gossip_round: {type: integer}
+        neighbor_distance: {type: number, nullable: true}
+        updates_sent: {type: integer}
+        updates_received: {type: integer}
+        rejected: {type: object, additionalProperties: {type: integer}}
+        refused_connections: {type: integer}
+        strangers:
+          type: array
+          items:
+            type: object
+            properties:
+              fingerprint: {type: string}
+              address: {type: string}
+              attempts: {type: integer}
+              last_attempt: {type: string, format: date-time}
+        last_loss: {type: number, nullable: true}
+        validation_accuracy: {type: number, nullable: true}
+        training: {type: string}
     Error:
       type: object
       required: [error]

@@ -61,3 +61,21 @@ import Darwin
 #endif
 
 import Foundation
+
+extension Timestamp {
+    /// ISO 8601 in UTC with seconds: the one date format of every JSON output and log line.
+    public var iso8601: String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: Date(timeIntervalSince1970: secondsSinceEpoch))
+    }
+
+    /// Parses ISO 8601 with or without fractional seconds; `nil` for anything else.
+    public init?(iso8601 text: String) {
+        let plain = ISO8601DateFormatter()
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = plain.date(from: text) ?? fractional.date(from: text) else { return nil }
+        self.init(secondsSinceEpoch: date.timeIntervalSince1970)
+    }
+}

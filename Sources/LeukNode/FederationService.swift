@@ -227,7 +227,7 @@ public actor FederationService {
         for (reason, count) in instance.rejected { rejected[reason.rawValue, default: 0] += count }
         let strangers = try registry.strangers().map {
             NodeStatus.Stranger(fingerprint: $0.fingerprint, address: $0.lastAddress, attempts: $0.attempts,
-                                lastAttempt: ISO8601.format($0.lastAttempt))
+                                lastAttempt: $0.lastAttempt.iso8601)
         }
         return NodeStatus(
             id: identity.id.hex, name: config.name, fingerprint: identity.publicIdentity.fingerprint.text, listen: config.listen,
@@ -334,7 +334,7 @@ public actor FederationService {
                     logger.error("could not persist gossip state: \(error)")
                 }
             case let .disconnect(peer, until):
-                logger.warning("peer \(peer.short) scored below the threshold: disconnected until \(ISO8601.format(until))")
+                logger.warning("peer \(peer.short) scored below the threshold: disconnected until \(until.iso8601)")
                 await shell.disconnect(peer: peer, reason: .coolDown, coolDown: until.since(clock.now()))
             case .roundCompleted:
                 break

@@ -11,10 +11,15 @@ struct Leuknode: AsyncParsableCommand {
         subcommands: [
             Init.self,
             Id.self,
+            Start.self,
+            Status.self,
             Peer.self,
-            Report.self,
+            ModelCommand.self,
             DatasetCommand.self,
-            NetBench.self,
+            Train.self,
+            Evaluate.self,
+            Diagnose.self,
+            Bench.self,
             User.self,
             Login.self,
             Logout.self,
@@ -23,12 +28,10 @@ struct Leuknode: AsyncParsableCommand {
             Slot.self,
             Message.self,
             Audit.self,
-            ClinicBench.self,
-            Train.self,
-            Evaluate.self,
-            Diagnose.self,
-            Bench.self,
             Simulate.self,
+            Report.self,
+            NetBench.self,
+            ClinicBench.self,
         ]
     )
 }
