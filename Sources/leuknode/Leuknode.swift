@@ -29,6 +29,7 @@ struct Leuknode: AsyncParsableCommand {
             Message.self,
             Audit.self,
             Simulate.self,
+            Demo.self,
             Report.self,
             NetBench.self,
             ClinicBench.self,
