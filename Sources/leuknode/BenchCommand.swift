@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LeukModel
+import LeukTensor
 
 /// `leuknode bench`: the CNN engine's throughput, latency and memory on synthetic input.
 struct Bench: AsyncParsableCommand {
@@ -25,6 +26,7 @@ struct Bench: AsyncParsableCommand {
         }
 
         func run() async throws {
+        BLASKernel.relaunchWithBetterKernelIfNeeded()
             let architecture = try Architecture(named: arch)
             let report = try await reportingErrors {
                 try Benchmark.run(architecture: architecture, threads: threads, runs: runs)
@@ -61,6 +63,7 @@ struct Bench: AsyncParsableCommand {
         }
 
         func run() async throws {
+        BLASKernel.relaunchWithBetterKernelIfNeeded()
             try await reportingErrors {
                 try ReferenceRun.run(modelPath: model, inputPath: input, outputPath: out, learningRate: lr, momentum: momentum,
                                      weightDecay: weightDecay, steps: steps, threads: threads)

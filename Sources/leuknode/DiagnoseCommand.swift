@@ -3,6 +3,7 @@ import Foundation
 import LeukCore
 import LeukCrypto
 import LeukModel
+import LeukTensor
 
 /// `leuknode diagnose`: classify cell images with a model file.
 struct Diagnose: AsyncParsableCommand {
@@ -35,6 +36,7 @@ struct Diagnose: AsyncParsableCommand {
             return
         }
         guard let model else { return }
+        BLASKernel.relaunchWithBetterKernelIfNeeded()
         let (loaded, digest) = try await reportingErrors {
             let bytes = try Data(contentsOf: URL(fileURLWithPath: model))
             let loaded = try Model.load(bytes: [UInt8](bytes), path: model, threads: threads)

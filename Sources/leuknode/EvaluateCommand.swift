@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LeukData
 import LeukModel
+import LeukTensor
 
 /// `leuknode evaluate`: screening metrics of a model on a labelled image folder.
 struct Evaluate: AsyncParsableCommand {
@@ -22,6 +23,7 @@ struct Evaluate: AsyncParsableCommand {
     }
 
     func run() async throws {
+        BLASKernel.relaunchWithBetterKernelIfNeeded()
         let outcome = try await reportingErrors {
             let loaded = try Model.load(from: model, threads: threads)
             return try Evaluation.evaluate(loaded, datasetDirectory: dataset, labelMap: try labelMap.map { try LabelMap(parsing: $0) },

@@ -3,6 +3,7 @@ import Foundation
 import LeukCore
 import LeukData
 import LeukModel
+import LeukTensor
 
 /// `leuknode train`: train a CNN on a labelled image folder and write the best model as safetensors.
 struct Train: AsyncParsableCommand {
@@ -54,6 +55,7 @@ struct Train: AsyncParsableCommand {
     }
 
     func run() async throws {
+        BLASKernel.relaunchWithBetterKernelIfNeeded()
         var options = TrainingOptions(datasetDirectory: dataset, outputPath: out)
         options.labelMap = try labelMap.map { try LabelMap(parsing: $0) }
         options.manifest = manifest
