@@ -36,7 +36,6 @@ struct Diagnose: AsyncParsableCommand {
             return
         }
         guard let model else { return }
-        BLASKernel.relaunchWithBetterKernelIfNeeded()
         let (loaded, digest) = try await reportingErrors {
             let bytes = try Data(contentsOf: URL(fileURLWithPath: model))
             let loaded = try Model.load(bytes: [UInt8](bytes), path: model, threads: threads)
