@@ -20,6 +20,8 @@ public enum ChannelFailure: LeukUserFacingError, Equatable {
     case peerReportedError(WireErrorCode, String)
     /// The peer sent data after ending its stream.
     case dataAfterFinal
+    /// An admitted peer knocked while it is disconnected for a cool-down (`disconnect(peer:coolDown:)`).
+    case coolingDown(NodeID)
 
     public var description: String {
         switch self {
@@ -33,6 +35,7 @@ public enum ChannelFailure: LeukUserFacingError, Equatable {
         case let .idleTimeout(seconds): return "nothing heard from the peer for \(seconds) s"
         case let .peerReportedError(code, message): return "the peer reported error \(code): \(message)"
         case .dataAfterFinal: return "the peer sent data after its final frame"
+        case let .coolingDown(peer): return "peer \(peer.short) is admitted but in a cool-down period"
         }
     }
 

@@ -4,6 +4,11 @@ import LeukWire
 import NIOCore
 import NIOPosix
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Figures behind network/PROTOCOL.md's performance section, measured on real loopback sockets with
 /// the production handler stack. Run by `leuknode bench-net`; never part of the test suite.
@@ -29,6 +34,10 @@ public enum NetworkBenchmark {
         public var handshakes: Int
         /// Payload bytes per second through one encrypted session (frames of `frameBytes`).
         public var throughputMegabytesPerSecond: Double
+        /// Wall time of the throughput run, and the CPU time the process spent in it (both ends,
+        /// all threads): on a busy machine the second shows what the channel itself costs.
+        public var throughputWallSeconds: Double
+        public var throughputCPUSeconds: Double
         public var frameBytes: Int
         public var frames: Int
         public var parameterCount: Int
@@ -107,6 +116,7 @@ public enum NetworkBenchmark {
         let channel = try await connect(counter: counter)
         let payload = [UInt8](repeating: 0x5A, count: options.frameBytes)
         sink.reset(expecting: options.frames, on: group.next())
+        let cpuBefore = processCPUSeconds()
         let start = monotonicNanoseconds()
         var inFlight: [EventLoopFuture<Void>] = []
         for _ in 0..<options.frames {
@@ -116,10 +126,11 @@ public enum NetworkBenchmark {
         for future in inFlight { try await future.get() }
         try await sink.done().get()
         let seconds = Double(monotonicNanoseconds() - start) / 1e9
+        let cpuSeconds = processCPUSeconds() - cpuBefore
         let throughput = Double(options.frameBytes * options.frames) / seconds / 1e6
 
         // Overhead: one real signed update of the given size, counted at the socket.
-        let metadata = ModelUpdateMetadata(version: 1, timestamp: SystemWallClock().now(), sampleCount: 10_000, pushSumWeight: 0.5,
+        let metadata = ModelUpdateMetadata(version: 1, timestamp: SystemWallClock().now(), sampleCount: 10_000, round: 3, degree: 2,
                                            metrics: ValidationMetrics(accuracy: 0.9, loss: 0.3, sensitivity: 0.9, specificity: 0.9),
                                            architecture: "leukcnn-v1", parents: [[UInt8](repeating: 1, count: 32), [UInt8](repeating: 2, count: 32)])
         let parameters = [Float](repeating: 0.01, count: options.parameterCount)
@@ -133,10 +144,23 @@ public enum NetworkBenchmark {
         let modelBytes = options.parameterCount * 4
 
         return Report(handshakeMillisecondsMedian: timings[timings.count / 2], handshakeMillisecondsP90: timings[timings.count * 9 / 10],
-                      handshakes: options.handshakes, throughputMegabytesPerSecond: throughput, frameBytes: options.frameBytes,
+                      handshakes: options.handshakes, throughputMegabytesPerSecond: throughput,
+                      throughputWallSeconds: seconds, throughputCPUSeconds: cpuSeconds, frameBytes: options.frameBytes,
                       frames: options.frames, parameterCount: options.parameterCount, modelBytes: modelBytes,
                       overheadBytesPerUpdate: wireBytes - modelBytes, overheadPercent: Double(wireBytes - modelBytes) / Double(modelBytes) * 100)
     }
+}
+
+/// User plus system CPU time of the whole process so far.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    #if canImport(Glibc)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    #endif
+    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
 }
 
 /// Counts frames the benchmark's server received and completes a promise at the expected count.

@@ -21,11 +21,13 @@ public struct NetworkConfiguration: Sendable {
     public var clock: any WallClock
     /// Seed of the jitter generator, so a test's redial schedule is reproducible.
     public var jitterSeed: UInt64
+    /// Inbound connections allowed to be mid-handshake at once; more are closed on arrival.
+    public var maximumPendingHandshakes: Int
 
     public init(identity: NodeIdentity, networkKey: NetworkKey = .publicDefault, host: String = "127.0.0.1", port: Int = 0,
                 maximumFrameBytes: Int = WireProtocol.defaultMaximumFrameBytes, updateLimits: UpdateLimits = UpdateLimits(),
                 timers: SessionTimers = SessionTimers(), backoff: ReconnectBackoff = ReconnectBackoff(),
-                clock: any WallClock = SystemWallClock(), jitterSeed: UInt64 = 0) {
+                clock: any WallClock = SystemWallClock(), jitterSeed: UInt64 = 0, maximumPendingHandshakes: Int = 64) {
         self.identity = identity
         self.networkKey = networkKey
         self.host = host
@@ -36,6 +38,7 @@ public struct NetworkConfiguration: Sendable {
         self.backoff = backoff
         self.clock = clock
         self.jitterSeed = jitterSeed
+        self.maximumPendingHandshakes = maximumPendingHandshakes
     }
 }
 
@@ -136,6 +139,7 @@ public actor NetworkShell {
     private let logger: Logger
     private nonisolated let coolDowns = CoolDowns()
     private nonisolated let nextConnectionID = Mutex<UInt64>(0)
+    private nonisolated let pendingHandshakes: PendingHandshakes
 
     private var listener: (any Channel)?
     private var signalTask: Task<Void, Never>?
@@ -199,6 +203,7 @@ public actor NetworkShell {
         self.group = group ?? MultiThreadedEventLoopGroup.singleton
         self.logger = logger
         self.jitter = SeededGenerator(seed: configuration.jitterSeed)
+        self.pendingHandshakes = PendingHandshakes(limit: configuration.maximumPendingHandshakes)
         (events, eventSink) = AsyncStream.makeStream(of: NetworkEvent.self)
         (signals, signalSink) = AsyncStream.makeStream(of: Signal.self)
     }
@@ -207,9 +212,10 @@ public actor NetworkShell {
 
     // MARK: Listening
 
-    /// Binds the listener and starts processing; returns the bound port.
+    /// Binds the listener and starts processing; returns the bound port (the same one if called again).
     @discardableResult
     public func start() async throws(NetworkError) -> Int {
+        if let port = listener?.localAddress?.port { return port }
         if signalTask == nil {
             let stream = signals
             signalTask = Task { [weak self] in
@@ -257,6 +263,14 @@ public actor NetworkShell {
         let role: PeerSessionHandler.Role = direction == .outbound ? .initiator(expectedPeer: dialled) : .responder
         let sink = signalSink
         let remote = address ?? channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+        // Unauthenticated inbound connections are capped, so a flood of strangers holding
+        // half-finished handshakes cannot exhaust the node; the slot frees on session or close.
+        let slot = HandshakeSlot(pool: direction == .inbound ? pendingHandshakes : nil)
+        guard slot.acquire() else {
+            logger.notice("too many pending handshakes; dropping a connection", metadata: ["address": "\(remote)"])
+            channel.close(promise: nil)
+            return
+        }
         sink.yield(.opened(id, channel, direction, counter, dialled: dialled, address: remote))
         let handlers = PeerPipeline.handlers(role: role, configuration: handshakeConfiguration(now: { clock.now() }),
                                              maximumFrameBytes: configuration.maximumFrameBytes,
@@ -265,8 +279,12 @@ public actor NetworkShell {
         try sync.addHandlers(handlers)
         try sync.addHandler(SessionEventForwarder { signal in
             switch signal {
-            case let .event(event): sink.yield(.session(id, event))
-            case .closed: sink.yield(.closed(id))
+            case let .event(event):
+                if case .established = event { slot.release() }
+                sink.yield(.session(id, event))
+            case .closed:
+                slot.release()
+                sink.yield(.closed(id))
             }
         })
     }
@@ -412,6 +430,9 @@ public actor NetworkShell {
 
     public var connectedPeers: [NodeID] { sessionByPeer.keys.sorted() }
 
+    /// Open TCP connections, sessions and handshakes in progress alike.
+    public var openConnectionCount: Int { connections.count }
+
     public func peers() -> [PeerStatus] {
         var live: [NodeID: (UInt64, UInt64)] = [:]
         for (_, connection) in connections {
@@ -513,11 +534,16 @@ public actor NetworkShell {
                 return
             }
             refusedConnectionCount += 1
+            var failure = failure
             var fingerprint: Fingerprint?
             var stranger: NodeID?
             if case let .handshake(.notAdmitted(identity)) = failure {
                 fingerprint = identity.fingerprint
                 stranger = identity.id
+                // The handshake only asks yes or no; say why when the answer was a cool-down.
+                if admission.admits(identity.id) && coolDowns.isCoolingDown(identity.id, now: configuration.clock.now()) {
+                    failure = .coolingDown(identity.id)
+                }
             }
             if let dialled = connection.dialled {
                 records[dialled, default: PeerRecord()].state = .refused
@@ -628,5 +654,49 @@ final class CoolDowns: Sendable {
             }
             return true
         }
+    }
+}
+
+/// Counts inbound connections that have not finished their handshake.
+final class PendingHandshakes: Sendable {
+    private let count = Mutex<Int>(0)
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    func tryEnter() -> Bool {
+        count.withLock { n in
+            guard n < limit else { return false }
+            n += 1
+            return true
+        }
+    }
+
+    func leave() { count.withLock { $0 -= 1 } }
+    var current: Int { count.withLock { $0 } }
+}
+
+/// One connection's claim on a `PendingHandshakes` slot, released exactly once (on the session
+/// opening or the connection closing, whichever comes first). Outbound connections hold none.
+final class HandshakeSlot: Sendable {
+    private let pool: PendingHandshakes?
+    private let held = Mutex(false)
+
+    init(pool: PendingHandshakes?) { self.pool = pool }
+
+    func acquire() -> Bool {
+        guard let pool else { return true }
+        guard pool.tryEnter() else { return false }
+        held.withLock { $0 = true }
+        return true
+    }
+
+    func release() {
+        guard let pool else { return }
+        let wasHeld = held.withLock { h -> Bool in
+            defer { h = false }
+            return h
+        }
+        if wasHeld { pool.leave() }
     }
 }

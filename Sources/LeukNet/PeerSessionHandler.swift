@@ -232,7 +232,7 @@ public final class PeerSessionHandler: ChannelDuplexHandler, RemovableChannelHan
         let count = record.readableBytes - SecretStream.overhead
         var opened = false
         // Decrypted straight into the array's storage: no zero-filling pass over a large frame.
-        let plaintext = [UInt8](unsafeUninitializedCapacity: count) { storage, initialized in
+        var plaintext = [UInt8](unsafeUninitializedCapacity: count) { storage, initialized in
             record.withUnsafeReadableBytes { ciphertext in
                 opened = (try? receiver.open(ciphertext, into: UnsafeMutableRawBufferPointer(storage))) != nil
             }
@@ -240,7 +240,7 @@ public final class PeerSessionHandler: ChannelDuplexHandler, RemovableChannelHan
         }
         guard opened else { return fail(.decryptionFailed, context: context) }
         let frame: Frame
-        do { frame = try Frame.decode(plaintext) } catch {
+        do { frame = try Frame.decode(consuming: &plaintext) } catch {
             return fail(.malformedFrame(error), context: context)
         }
         switch frame {

@@ -66,7 +66,14 @@ public struct SessionRecordDecoder: NIOSingleStepByteToMessageDecoder {
                 throw ChannelFailure.frameTooLarge(claimed: claimed - SecretStream.overhead, limit: maximumRecordBytes - SecretStream.overhead)
             }
             guard claimed >= SecretStream.overhead else { throw ChannelFailure.frameTooSmall(claimed) }
-            guard buffer.readableBytes >= 4 + claimed else { return nil }
+            guard buffer.readableBytes >= 4 + claimed else {
+                // The size is within bounds, so room for the whole record may be made now: one
+                // allocation instead of repeated doubling and copying while a large frame streams in.
+                if buffer.capacity - buffer.readerIndex < 4 + claimed {
+                    buffer.reserveCapacity(minimumWritableBytes: 4 + claimed - buffer.readableBytes)
+                }
+                return nil
+            }
             buffer.moveReaderIndex(forwardBy: 4)
             return .record(buffer.readSlice(length: claimed)!)
         case .finished:

@@ -95,6 +95,16 @@ public enum Frame: Sendable, Equatable {
         return out
     }
 
+    /// Like `decode`, but takes the buffer over: a model update's envelope is shifted in place
+    /// instead of copied, which matters for frames of many megabytes.
+    public static func decode(consuming bytes: inout [UInt8]) throws(BinaryDecodingError) -> Frame {
+        guard bytes.first == Kind.modelUpdate.rawValue else { return try decode(bytes) }
+        bytes.removeFirst()
+        let envelope = bytes
+        bytes = []
+        return .modelUpdate(envelope)
+    }
+
     /// Decodes a frame's plaintext; every failure names the field.
     public static func decode(_ bytes: [UInt8]) throws(BinaryDecodingError) -> Frame {
         var reader = BinaryReader(bytes)

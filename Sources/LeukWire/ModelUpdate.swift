@@ -24,20 +24,24 @@ public struct ModelUpdateMetadata: Sendable, Equatable, Hashable {
     public var timestamp: Timestamp
     /// Training samples behind this model: the averaging weight.
     public var sampleCount: UInt64
-    /// The push-sum weight (Kempe 2003) sent along with the parameters; positive and finite.
-    public var pushSumWeight: Double
+    /// The author's gossip round when it published: for logs and lineage.
+    public var round: UInt64
+    /// How many neighbours the author has: both ends of an edge need each other's degree to compute
+    /// the same Metropolis-Hastings mixing weight (see "Gossip averaging" in network/PROTOCOL.md).
+    public var degree: UInt32
     public var metrics: ValidationMetrics
     /// Names the network layout, so a receiver never mixes parameters of different models.
     public var architecture: String
     /// SHA-256 digests of the models this one was averaged from: the lineage.
     public var parents: [[UInt8]]
 
-    public init(version: UInt64, timestamp: Timestamp, sampleCount: UInt64, pushSumWeight: Double,
+    public init(version: UInt64, timestamp: Timestamp, sampleCount: UInt64, round: UInt64, degree: UInt32,
                 metrics: ValidationMetrics, architecture: String, parents: [[UInt8]]) {
         self.version = version
         self.timestamp = timestamp
         self.sampleCount = sampleCount
-        self.pushSumWeight = pushSumWeight
+        self.round = round
+        self.degree = degree
         self.metrics = metrics
         self.architecture = architecture
         self.parents = parents
@@ -145,7 +149,7 @@ public enum UpdateRejection: LeukUserFacingError, Hashable {
 public enum SignedModelUpdate {
     static let formatVersion: UInt16 = 1
     /// The envelope's bytes beyond the header's variable fields and the parameters, for overhead figures.
-    public static let fixedOverheadBytes = 4 + 2 + 32 + 8 * 6 + 1 + 4 + 2 + 4 + 32 + Signature.byteCount
+    public static let fixedOverheadBytes = 4 + 2 + 32 + 8 * 6 + 4 + 1 + 4 + 2 + 4 + 32 + Signature.byteCount
 
     /// SHA-256 of the parameters' little-endian float32 bytes.
     public static func parameterDigest(_ parameters: [Float]) -> [UInt8] {
@@ -165,7 +169,8 @@ public enum SignedModelUpdate {
         w.write(m.version)
         w.write(m.timestamp.nanosecondsSinceEpoch)
         w.write(m.sampleCount)
-        w.write(m.pushSumWeight)
+        w.write(m.round)
+        w.write(m.degree)
         w.write(m.metrics.accuracy)
         w.write(m.metrics.loss)
         w.write(UInt8((m.metrics.sensitivity == nil ? 0 : 1) | (m.metrics.specificity == nil ? 0 : 2)))
@@ -218,8 +223,9 @@ public enum SignedModelUpdate {
             let version = try r.readUInt64("header.version")
             let timestamp = Timestamp(nanosecondsSinceEpoch: try r.readUInt64("header.timestamp"))
             let sampleCount = try r.readUInt64("header.sample_count")
-            let weight = try r.readDouble("header.push_sum_weight")
-            guard weight.isFinite, weight > 0 else { throw UpdateRejection.malformed(field: "header.push_sum_weight", why: "must be positive and finite") }
+            let round = try r.readUInt64("header.round")
+            let degree = try r.readUInt32("header.degree")
+            guard degree <= 1 << 16 else { throw UpdateRejection.malformed(field: "header.degree", why: "\(degree) neighbours is implausible") }
             let accuracy = try r.readDouble("header.metrics.accuracy")
             let loss = try r.readDouble("header.metrics.loss")
             let mask = try r.readUInt8("header.metrics.mask")
@@ -244,7 +250,7 @@ public enum SignedModelUpdate {
             }
             let digest = try r.readFixed(32, "header.parameter_digest")
             try r.expectEnd(after: "header.parameter_digest")
-            let metadata = ModelUpdateMetadata(version: version, timestamp: timestamp, sampleCount: sampleCount, pushSumWeight: weight,
+            let metadata = ModelUpdateMetadata(version: version, timestamp: timestamp, sampleCount: sampleCount, round: round, degree: degree,
                                                metrics: ValidationMetrics(accuracy: accuracy, loss: loss, sensitivity: sensitivity, specificity: specificity),
                                                architecture: architecture, parents: parents)
             return Header(author: author, metadata: metadata, parameterCount: parameterCount, digest: digest)

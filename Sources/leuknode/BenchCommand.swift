@@ -26,7 +26,6 @@ struct Bench: AsyncParsableCommand {
         }
 
         func run() async throws {
-        BLASKernel.relaunchWithBetterKernelIfNeeded()
             let architecture = try Architecture(named: arch)
             let report = try await reportingErrors {
                 try Benchmark.run(architecture: architecture, threads: threads, runs: runs)
@@ -63,7 +62,6 @@ struct Bench: AsyncParsableCommand {
         }
 
         func run() async throws {
-        BLASKernel.relaunchWithBetterKernelIfNeeded()
             try await reportingErrors {
                 try ReferenceRun.run(modelPath: model, inputPath: input, outputPath: out, learningRate: lr, momentum: momentum,
                                      weightDecay: weightDecay, steps: steps, threads: threads)

@@ -23,7 +23,6 @@ struct Evaluate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        BLASKernel.relaunchWithBetterKernelIfNeeded()
         let outcome = try await reportingErrors {
             let loaded = try Model.load(from: model, threads: threads)
             return try Evaluation.evaluate(loaded, datasetDirectory: dataset, labelMap: try labelMap.map { try LabelMap(parsing: $0) },

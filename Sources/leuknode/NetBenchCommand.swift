@@ -52,6 +52,7 @@ struct NetBench: AsyncParsableCommand {
         print("throughput, \(report.frames) frames of \(report.frameBytes / 1_048_576) MiB through one session:")
         print(String(format: "  %.0f MB/s   target >= 500 MB/s: %@", report.throughputMegabytesPerSecond,
                      pass(report.throughputMegabytesPerSecond >= 500)))
+        print(String(format: "  (%.2f s wall, %.2f s CPU for both ends together)", report.throughputWallSeconds, report.throughputCPUSeconds))
         print("overhead of one signed update of \(report.parameterCount) parameters (\(report.modelBytes) bytes):")
         print(String(format: "  %d bytes = %.4f%%   target < 1%%: %@", report.overheadBytesPerUpdate, report.overheadPercent,
                      pass(report.overheadPercent < 1)))

@@ -55,7 +55,6 @@ struct Train: AsyncParsableCommand {
     }
 
     func run() async throws {
-        BLASKernel.relaunchWithBetterKernelIfNeeded()
         var options = TrainingOptions(datasetDirectory: dataset, outputPath: out)
         options.labelMap = try labelMap.map { try LabelMap(parsing: $0) }
         options.manifest = manifest

@@ -43,7 +43,7 @@ actor EventLog {
     }
 
     func update(version: UInt64, by author: NodeIdentity, count: Int = 1000) -> SealedModelUpdate {
-        let metadata = ModelUpdateMetadata(version: version, timestamp: SystemWallClock().now(), sampleCount: 100, pushSumWeight: 0.5,
+        let metadata = ModelUpdateMetadata(version: version, timestamp: SystemWallClock().now(), sampleCount: 100, round: 3, degree: 2,
                                            metrics: ValidationMetrics(accuracy: 0.9, loss: 0.2), architecture: "test", parents: [])
         return SealedModelUpdate(metadata: metadata, parameters: (0..<count).map { Float($0) / 100 }, author: author.signing)
     }
@@ -146,7 +146,15 @@ actor EventLog {
         await b.connect(to: Keys.alice.id, host: "127.0.0.1", port: portA)
         #expect(await logA.wait { if case .peerConnected = $0 { true } else { false } } != nil)
         #expect(await logB.wait { if case .peerConnected = $0 { true } else { false } } != nil)
-        try await Task.sleep(for: .milliseconds(300))
+        // Both dialled, so two connections existed; each side must close the same one.
+        var settled = false
+        let deadline = monotonicNanoseconds() + 5_000_000_000
+        while !settled && monotonicNanoseconds() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            let countA = await a.openConnectionCount, countB = await b.openConnectionCount
+            settled = countA == 1 && countB == 1
+        }
+        #expect(settled)
         #expect(await a.connectedPeers == [Keys.bob.id])
         #expect(await b.connectedPeers == [Keys.alice.id])
         try await a.send(update(version: 1, by: Keys.alice), to: Keys.bob.id)
@@ -169,7 +177,10 @@ actor EventLog {
         #expect(await logA.wait { if case .peerDisconnected(Keys.bob.id, _) = $0 { true } else { false } } != nil)
         #expect(await b.peers().first { $0.peer == Keys.alice.id }?.state == .coolingDown)
         // Alice redials with backoff; Bob refuses her while the cool-down lasts...
-        #expect(await logB.wait { if case .refused = $0 { true } else { false } } != nil)
+        let refusal = await logB.wait { if case .refused = $0 { true } else { false } }
+        guard case let .refused(knock)? = refusal else { Issue.record("no refusal during the cool-down"); return }
+        #expect(knock.reason == .coolingDown(Keys.alice.id))
+        #expect(knock.fingerprint == Keys.alice.publicIdentity.fingerprint)
         #expect(await b.connectedPeers.isEmpty)
         // ...and admits her again after it.
         var reconnected = false
@@ -179,6 +190,38 @@ actor EventLog {
         }
         #expect(reconnected)
         #expect(monotonicNanoseconds() - start >= 800_000_000)
+        await a.shutdown()
+        await b.shutdown()
+    }
+
+    @Test func strangersHoldingHalfOpenHandshakesAreCapped() async throws {
+        let allow = AllowList([Keys.alice.id])
+        let config = NetworkConfiguration(identity: Keys.bob, host: "127.0.0.1", port: 0, maximumPendingHandshakes: 2)
+        let b = NetworkShell(configuration: config, admission: allow, logger: Self.quiet)
+        let logB = EventLog(b.events)
+        let port = try await b.start()
+        let group = MultiThreadedEventLoopGroup.singleton
+        var silent: [any Channel] = []
+        for _ in 0..<2 {
+            silent.append(try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get())
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        // A third silent stranger is over the cap: the node hangs up on it at once.
+        let knocked = monotonicNanoseconds()
+        let third = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()
+        try await third.closeFuture.get()
+        // Well before the 10 s handshake timeout that would close it anyway.
+        #expect(monotonicNanoseconds() - knocked < 3_000_000_000)
+        let stillOpen = silent.allSatisfy { $0.isActive }
+        #expect(stillOpen)
+
+        // Once the squatters leave, an admitted peer gets in as usual.
+        for channel in silent { try await channel.close() }
+        try await Task.sleep(for: .milliseconds(100))
+        let (a, _) = shell(Keys.alice, admitting: [Keys.bob])
+        _ = try await a.start()
+        await a.connect(to: Keys.bob.id, host: "127.0.0.1", port: port)
+        #expect(await logB.wait { if case .peerConnected(Keys.alice.id, _, _) = $0 { true } else { false } } != nil)
         await a.shutdown()
         await b.shutdown()
     }

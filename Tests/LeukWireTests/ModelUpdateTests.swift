@@ -126,6 +126,15 @@ import Testing
         for frame in frames { #expect(try Frame.decode(frame.encoded()) == frame) }
     }
 
+    @Test func consumingDecodeMatchesCopyingDecode() throws {
+        for frame in [Frame.modelUpdate([1, 2, 3]), .modelUpdate([]), .ping(nonce: 3), .goodbye(.coolDown, message: "later")] {
+            var bytes = frame.encoded()
+            #expect(try Frame.decode(consuming: &bytes) == frame)
+        }
+        var bad: [UInt8] = [42]
+        #expect(throws: BinaryDecodingError.self) { try Frame.decode(consuming: &bad) }
+    }
+
     @Test func badFramesNameTheirField() {
         #expect(throws: BinaryDecodingError.self) { try Frame.decode([]) }
         #expect(throws: BinaryDecodingError(field: "frame.type", reason: .invalid("unknown frame type 99"))) { try Frame.decode([99]) }

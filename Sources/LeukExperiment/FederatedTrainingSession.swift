@@ -1,0 +1,322 @@
+public import LeukData
+public import LeukModel
+public import LeukReport
+public import LeukCore
+import Foundation
+
+/// Why a training session, an experiment or a simulation cannot run.
+public struct ExperimentError: LeukUserFacingError, Equatable {
+    public var description: String
+    public var hint: String?
+
+    public init(_ description: String, hint: String? = nil) {
+        self.description = description
+        self.hint = hint
+    }
+}
+
+/// What one local training round produced.
+public struct LocalRoundOutcome: Sendable {
+    /// The parameters after the round (PyTorch layout, `Model.parameters` order).
+    public var parameters: [Float]
+    /// Mean training loss over the round's batches (class-weighted as trained).
+    public var meanLoss: Double
+    /// Images seen in the round.
+    public var images: Int
+}
+
+/// One node's local training, built so that a federation can interleave it with averaging:
+/// `trainRound(startingFrom:)` takes whatever parameters gossip produced, runs `stepsPerRound` SGD
+/// steps on the node's own images and hands the result back.
+///
+/// Non-IID data is handled on purpose, because plain averaging of label-skewed nodes learns "everything
+/// is a blast" (p2pfl's specificity of 0.12 on Aria):
+/// - class-balanced loss from the node's LOCAL class counts, `w_c = n / (K * n_c)`, clipped to
+///   `classWeightRange`, and applied without renormalising per batch, so a node that holds mostly
+///   blasts also contributes a proportionally smaller blast gradient to the federation;
+/// - rare classes are repeated in the sampling order (at most 4x), so a rare class is not seen once
+///   per epoch only; the weights above are computed from the counts after this repetition;
+/// - the SGD momentum lives in the session and survives rounds, instead of restarting from zero after
+///   every averaging step (restarting makes every round start with a cold, noisy step).
+///
+/// The SGD update is done here, on the flat parameter view, rather than inside the engine: that is
+/// what lets many sessions share one `Model` as a compute engine (the simulator runs 32+ nodes with
+/// one) while each keeps its own momentum.
+///
+/// Not thread-safe and not `Sendable`: one session belongs to one thread.
+public final class FederatedTrainingSession {
+    public let configuration: FederatedTrainingConfiguration
+    public let cache: ImageCache
+    public let trainIndices: [Int]
+    public let validationIndices: [Int]
+    /// Learning rate used by the next `trainRound`; starts at `configuration.learningRate`. A
+    /// federation may anneal it across rounds.
+    public var learningRate: Float
+    /// The per-class loss weights in use (`nil` without class balancing).
+    public let classWeights: [Float]?
+
+    private let engine: Model
+    private let sharedEngine: Bool
+    private let sampleOrder: [Int]
+    private var stream: BatchStream?
+    private var streamGeneration: UInt64 = 0
+    private var velocity: [Float] = []
+    private let table: [Float]
+    /// The parameters every node of a federation starts from (from `initSeed`).
+    public let initialParameters: [Float]
+
+    /// A session with its own engine. `trainIndices` and `validationIndices` index `cache`.
+    public convenience init(cache: ImageCache, trainIndices: [Int], validationIndices: [Int],
+                            configuration: FederatedTrainingConfiguration) throws {
+        let engine = try Self.makeEngine(configuration: configuration, classes: cache.classes, inputSize: cache.size)
+        try self.init(cache: cache, trainIndices: trainIndices, validationIndices: validationIndices,
+                      configuration: configuration, engine: engine, initialParameters: engine.parameters, shared: false)
+    }
+
+    /// A session that borrows `engine` for computation (the simulator: many nodes, one engine). The
+    /// engine's parameters and class weights are overwritten by every call; `initialParameters` must
+    /// come from an engine built with the same configuration.
+    init(cache: ImageCache, trainIndices: [Int], validationIndices: [Int], configuration: FederatedTrainingConfiguration,
+         engine: Model, initialParameters: [Float], shared: Bool = true) throws {
+        guard !trainIndices.isEmpty else { throw ExperimentError("a training session needs at least one training image") }
+        guard configuration.batchSize > 0, configuration.stepsPerRound > 0 else {
+            throw ExperimentError("batch size and steps per round must be positive (got \(configuration.batchSize), \(configuration.stepsPerRound))")
+        }
+        guard configuration.learningRate > 0, configuration.learningRate.isFinite else {
+            throw ExperimentError("learning rate must be a positive number, got \(configuration.learningRate)")
+        }
+        for index in trainIndices + validationIndices where index < 0 || index >= cache.count {
+            throw ExperimentError("image index \(index) is outside the image cache (\(cache.count) images)")
+        }
+        guard initialParameters.count == engine.parameterCount else {
+            throw ExperimentError("initial parameters have \(initialParameters.count) values, the engine needs \(engine.parameterCount)")
+        }
+        self.configuration = configuration
+        self.cache = cache
+        self.trainIndices = trainIndices
+        self.validationIndices = validationIndices
+        self.engine = engine
+        self.sharedEngine = shared
+        self.initialParameters = initialParameters
+        self.learningRate = configuration.learningRate
+        self.table = configuration.normalization.lookupTable()
+
+        var counts = [Int](repeating: 0, count: cache.classes.count)
+        for index in trainIndices { counts[cache.samples[index].label] += 1 }
+        if configuration.classBalancing {
+            // Oversample first, then weight by the counts of the oversampled stream: weighting by the
+            // raw counts on top of oversampling would count the rare class's boost twice and tip the
+            // model into calling everything rare.
+            let order = Self.oversampled(trainIndices, cache: cache, counts: counts, maximumRepeat: 4)
+            var streamCounts = [Int](repeating: 0, count: cache.classes.count)
+            for index in order { streamCounts[cache.samples[index].label] += 1 }
+            classWeights = Self.balancedWeights(counts: streamCounts, range: configuration.classWeightRange)
+            sampleOrder = order
+        } else {
+            classWeights = nil
+            sampleOrder = trainIndices
+        }
+    }
+
+    static func makeEngine(configuration: FederatedTrainingConfiguration, classes: [String], inputSize: Int) throws -> Model {
+        let architecture = try Architecture(named: configuration.architecture)
+        return try Model(architecture: architecture, classes: classes, inputSize: inputSize,
+                         mean: configuration.normalization.mean, std: configuration.normalization.std,
+                         seed: configuration.initSeed, threads: configuration.threads,
+                         optimizer: .sgd(momentum: configuration.momentum, weightDecay: configuration.weightDecay),
+                         learningRate: configuration.learningRate)
+    }
+
+    /// `n / (K * n_c)` per class, clipped; a class the node does not hold gets the top of the range
+    /// (it never appears in a batch, so the value only matters for completeness).
+    static func balancedWeights(counts: [Int], range: ClosedRange<Float>) -> [Float] {
+        let total = Float(counts.reduce(0, +))
+        let present = Float(max(counts.filter { $0 > 0 }.count, 1))
+        return counts.map { count in
+            guard count > 0 else { return range.upperBound }
+            return min(max(total / (present * Float(count)), range.lowerBound), range.upperBound)
+        }
+    }
+
+    /// Repeats the indices of rare classes (up to `maximumRepeat` times) towards the largest class.
+    static func oversampled(_ indices: [Int], cache: ImageCache, counts: [Int], maximumRepeat: Int) -> [Int] {
+        let largest = counts.max() ?? 0
+        var out: [Int] = []
+        for index in indices {
+            let count = counts[cache.samples[index].label]
+            let repeats = min(maximumRepeat, max(1, Int((Double(largest) / Double(max(count, 1))).rounded(.down))))
+            for _ in 0..<repeats { out.append(index) }
+        }
+        return out
+    }
+
+    public var parameterCount: Int { engine.parameterCount }
+    /// Training images this node holds (before oversampling); the gossip averaging weight.
+    public var trainingSampleCount: Int { trainIndices.count }
+    public var classes: [String] { engine.classes }
+
+    // MARK: - Training
+
+    /// Runs `stepsPerRound` SGD steps from `parameters` and returns the new parameters. Batches come
+    /// from a background-prefetched, augmented stream that runs over many epochs, so consecutive
+    /// rounds continue the same shuffled pass over the data.
+    public func trainRound(startingFrom parameters: [Float]) -> LocalRoundOutcome {
+        precondition(parameters.count == engine.parameterCount,
+                     "trainRound: \(parameters.count) parameters for a model of \(engine.parameterCount)")
+        if velocity.isEmpty { velocity = [Float](repeating: 0, count: parameters.count) }
+        engine.classWeights = classWeights
+        var current = parameters
+        engine.parameters = current
+        var totalLoss = 0.0, images = 0
+        let lr = learningRate, momentum = configuration.momentum, decay = configuration.weightDecay
+        for _ in 0..<configuration.stepsPerRound {
+            guard let batch = nextBatch() else { break }
+            let (loss, gradients) = engine.lossAndGradients(inputs: batch.inputs, labels: batch.labels, count: batch.count)
+            // The engine normalises a weighted loss by the batch's total weight (PyTorch's mean);
+            // rescale to the plain mean of weighted losses so class weights change the gradient's size.
+            var scale: Float = 1
+            if let classWeights {
+                var totalWeight: Float = 0
+                for label in batch.labels.prefix(batch.count) { totalWeight += classWeights[Int(label)] }
+                scale = totalWeight / Float(batch.count)
+            }
+            current.withUnsafeMutableBufferPointer { p in
+                velocity.withUnsafeMutableBufferPointer { v in
+                    gradients.withUnsafeBufferPointer { g in
+                        for k in 0..<p.count {
+                            let grad = scale * g[k] + decay * p[k]
+                            v[k] = momentum * v[k] + grad
+                            p[k] -= lr * v[k]
+                        }
+                    }
+                }
+            }
+            engine.parameters = current
+            totalLoss += Double(loss * scale) * Double(batch.count)
+            images += batch.count
+        }
+        return LocalRoundOutcome(parameters: current, meanLoss: images > 0 ? totalLoss / Double(images) : 0, images: images)
+    }
+
+    /// Clears the momentum (a node that adopts a very different model may want a cold start).
+    public func resetMomentum() { velocity = [] }
+
+    private func nextBatch() -> Batch? {
+        for _ in 0..<2 {
+            if stream == nil {
+                let configuration = BatchStream.Configuration(
+                    batchSize: self.configuration.batchSize, epochs: 1_000_000, shuffle: true,
+                    augmentation: self.configuration.augment ? .standard : nil,
+                    seed: self.configuration.dataSeed &+ streamGeneration &* 0x2545_F491_4F6C_DD1D, prefetch: 2)
+                stream = BatchStream(cache: cache, indices: sampleOrder, normalization: self.configuration.normalization,
+                                     configuration: configuration)
+            }
+            if let batch = stream?.next() { return batch }
+            stream = nil
+            streamGeneration += 1
+        }
+        return nil
+    }
+
+    // MARK: - Evaluation
+
+    /// The class whose probability is the screening score: `all` when present, else the second class.
+    var positiveClass: Int { engine.classes.firstIndex(of: "all") ?? 1 }
+
+    /// Metrics of `parameters` on `cache[indices]` (positive class `all`), the mean cross-entropy
+    /// (unweighted) and every image's score. With `measureLatency`, up to 100 images are also
+    /// diagnosed one at a time (normalisation + forward pass from the decoded image in memory) for
+    /// the response-time percentiles.
+    public func evaluate(parameters: [Float], cache: ImageCache, indices: [Int], measureLatency: Bool = false)
+        -> (metrics: EvaluationMetrics, loss: Double, scores: [ScoredSample]) {
+        let (probabilities, labels) = predict(parameters: parameters, cache: cache, indices: indices)
+        let k = engine.classes.count, positive = positiveClass
+        var loss = 0.0
+        var scores: [ScoredSample] = []
+        scores.reserveCapacity(labels.count)
+        for (i, label) in labels.enumerated() {
+            loss -= Foundation.log(max(Double(probabilities[i * k + label]), 1e-12))
+            scores.append(ScoredSample(label: label == positive ? 1 : 0, score: Double(probabilities[i * k + positive])))
+        }
+        var times: [Double] = []
+        if measureLatency {
+            let plane = 3 * cache.size * cache.size
+            var input = [Float](repeating: 0, count: plane)
+            for index in indices.prefix(100) {
+                let start = monotonicNanoseconds()
+                input.withUnsafeMutableBufferPointer { out in
+                    configuration.normalization.writeCHW(cache.images[index], into: out.baseAddress!, table: table)
+                }
+                _ = engine.predictProbabilities(input)
+                times.append(Double(monotonicNanoseconds() - start) / 1e6)
+            }
+        }
+        let negativeName = k == 2 ? engine.classes[1 - positive] : "not-\(engine.classes[positive])"
+        let metrics: EvaluationMetrics
+        do {
+            metrics = try MetricsComputation.evaluate(
+                labels: scores.map(\.label), scores: scores.map(\.score), responseTimesMs: times,
+                classNames: [negativeName, engine.classes[positive]])
+        } catch {
+            // Labels are 0/1 by construction; only a NaN score (a diverged model) lands here.
+            metrics = EvaluationMetrics(accuracy: 0, precision: 0, recall: 0, detectionRate: 0, specificity: 0, f1: 0, auc: nil,
+                                        confusion: ConfusionMatrix(labels: [negativeName, engine.classes[positive]], matrix: [[0, 0], [0, 0]]),
+                                        responseTimeMs: nil, n: 0)
+        }
+        return (metrics, labels.isEmpty ? 0 : loss / Double(labels.count), scores)
+    }
+
+    /// Accuracy (argmax over all classes) and mean cross-entropy on this session's validation
+    /// images; `(nan, nan)` when the session has none.
+    public func validate(parameters: [Float]) -> (accuracy: Double, loss: Double) {
+        guard !validationIndices.isEmpty else { return (.nan, .nan) }
+        return accuracyAndLoss(parameters: parameters, cache: cache, indices: validationIndices)
+    }
+
+    /// Accuracy (argmax) and mean cross-entropy of `parameters` on `cache[indices]`.
+    func accuracyAndLoss(parameters: [Float], cache: ImageCache, indices: [Int]) -> (accuracy: Double, loss: Double) {
+        let (probabilities, labels) = predict(parameters: parameters, cache: cache, indices: indices)
+        guard !labels.isEmpty else { return (.nan, .nan) }
+        let k = engine.classes.count
+        var correct = 0, loss = 0.0
+        for (i, label) in labels.enumerated() {
+            var best = 0
+            for c in 1..<k where probabilities[i * k + c] > probabilities[i * k + best] { best = c }
+            if best == label { correct += 1 }
+            loss -= Foundation.log(max(Double(probabilities[i * k + label]), 1e-12))
+        }
+        return (Double(correct) / Double(labels.count), loss / Double(labels.count))
+    }
+
+    /// Class probabilities (n x classes) and true labels, in batches of 128.
+    private func predict(parameters: [Float], cache: ImageCache, indices: [Int]) -> (probabilities: [Float], labels: [Int]) {
+        precondition(cache.size == engine.inputSize, "evaluate: cache images are \(cache.size) px, the model reads \(engine.inputSize) px")
+        engine.parameters = parameters
+        let plane = 3 * cache.size * cache.size
+        var probabilities: [Float] = []
+        probabilities.reserveCapacity(indices.count * engine.classes.count)
+        var start = 0
+        var input: [Float] = []
+        while start < indices.count {
+            let members = indices[start..<min(start + 128, indices.count)]
+            input = [Float](repeating: 0, count: members.count * plane)
+            input.withUnsafeMutableBufferPointer { out in
+                for (slot, index) in members.enumerated() {
+                    configuration.normalization.writeCHW(cache.images[index], into: out.baseAddress! + slot * plane, table: table)
+                }
+            }
+            probabilities += engine.predictProbabilities(input)
+            start += members.count
+        }
+        return (probabilities, indices.map { cache.samples[$0].label })
+    }
+
+    /// A standalone model holding `parameters`, with this session's classes, input size and
+    /// normalisation, ready to save as safetensors (`ModelFile`) or to diagnose with.
+    public func makeModel(parameters: [Float]) -> Model {
+        // The configuration was validated when the engine was built, so this cannot fail.
+        let model = try! Self.makeEngine(configuration: configuration, classes: engine.classes, inputSize: engine.inputSize)
+        model.parameters = parameters
+        return model
+    }
+}

@@ -1,0 +1,237 @@
+public import LeukReport
+public import LeukGossip
+import LeukData
+import LeukModel
+import LeukCore
+import Foundation
+
+/// Everything `leuknode simulate` needs to run one experiment. Same request, same result (apart
+/// from wall time, memory and response times).
+public struct SimulationRequest: Sendable, Equatable {
+    public var nodes: Int
+    public var rounds: Int
+    public var source: SimulationDataSource
+    public var partition: PartitionScheme
+    public var topology: GossipTopology
+    public var seed: UInt64
+    /// Local SGD steps per node per round; centralized training gets `nodes * stepsPerRound` per round.
+    public var stepsPerRound: Int
+    public var threads: Int
+    /// Image side in pixels (the architecture needs it divisible by 8 or 16).
+    public var size: Int
+    public var batchSize: Int
+    public var learningRate: Float
+    public var architecture: String
+    /// Gossip exchanges between two training rounds (1 = one averaging step per round).
+    public var gossipStepsPerRound: Int
+    /// Test images used for the per-round accuracy curve (the final metrics use the whole test set).
+    public var roundEvaluationImages: Int
+    /// Also train and track the local-only baseline and the centralized reference.
+    public var baselines: Bool
+
+    public init(nodes: Int, rounds: Int, source: SimulationDataSource, partition: PartitionScheme,
+                topology: GossipTopology, seed: UInt64 = 0, stepsPerRound: Int = 10, threads: Int = 1, size: Int = 64,
+                batchSize: Int = 32, learningRate: Float = 0.01, architecture: String = "leuknet-s",
+                gossipStepsPerRound: Int = 1, roundEvaluationImages: Int = 256, baselines: Bool = true) {
+        self.nodes = nodes; self.rounds = rounds; self.source = source; self.partition = partition
+        self.topology = topology; self.seed = seed; self.stepsPerRound = stepsPerRound; self.threads = threads
+        self.size = size; self.batchSize = batchSize; self.learningRate = learningRate; self.architecture = architecture
+        self.gossipStepsPerRound = gossipStepsPerRound; self.roundEvaluationImages = roundEvaluationImages
+        self.baselines = baselines
+    }
+
+    /// The default topology for `nodes`: everyone with everyone up to 8 nodes, else a random
+    /// 4-regular graph (full mesh on 32+ nodes would keep 31 neighbour states per node in memory).
+    public static func defaultTopology(nodes: Int) -> GossipTopology {
+        nodes <= 8 ? .full : .randomRegular(degree: 4)
+    }
+
+    func validated() throws -> SimulationRequest {
+        guard nodes >= 2 else { throw ExperimentError("a federation needs at least 2 nodes, got \(nodes)") }
+        guard rounds >= 1 else { throw ExperimentError("need at least 1 round, got \(rounds)") }
+        guard stepsPerRound >= 1, batchSize >= 1, threads >= 1, gossipStepsPerRound >= 1 else {
+            throw ExperimentError("steps per round, batch size, threads and gossip steps must be at least 1")
+        }
+        let architecture = try Architecture(named: architecture)
+        guard size >= architecture.inputSizeDivisor, size % architecture.inputSizeDivisor == 0 else {
+            throw ExperimentError("\(architecture.rawValue) needs an image size divisible by \(architecture.inputSizeDivisor), got \(size)")
+        }
+        if let problem = topology.problem(nodeCount: nodes) { throw ExperimentError(problem, hint: "choose another --nodes or --topology") }
+        if case let .dirichlet(alpha) = partition, !(alpha > 0 && alpha.isFinite) {
+            throw ExperimentError("--dirichlet must be a positive number, got \(alpha)")
+        }
+        return self
+    }
+}
+
+/// Runs a federation of `nodes` in one process: the real training engine for every node (through
+/// `FederatedTrainingSession`), the real gossip core over the simulated transport
+/// (`GossipSimulator`), and, with the same engine and the same number of SGD steps, the two
+/// baselines: each node alone (local-only) and one model on the pooled data (centralized).
+///
+/// Memory stays small per node: one `ImageCache` is shared by everyone, and a single `Model` serves
+/// as the compute engine of every session; a node costs its parameter vector in the gossip core
+/// (plus one state per neighbour), its momentum, its local-only parameters and two prefetched batches.
+public enum SimulationRunner {
+    public static func run(_ request: SimulationRequest, progress: (String) -> Void = { _ in }) throws -> SimulationResult {
+        let request = try request.validated()
+        let started = monotonicNanoseconds()
+        let data = try FederationDataBuilder.build(source: request.source, partition: request.partition, nodes: request.nodes,
+                                                   size: request.size, seed: request.seed, threads: 2, progress: progress)
+        progress(data.description)
+
+        let base = FederatedTrainingConfiguration(
+            architecture: request.architecture, initSeed: request.seed, dataSeed: 0, threads: request.threads,
+            batchSize: request.batchSize, stepsPerRound: request.stepsPerRound, learningRate: request.learningRate)
+        let engine = try FederatedTrainingSession.makeEngine(configuration: base, classes: data.cache.classes, inputSize: data.cache.size)
+        let initial = engine.parameters
+        func session(_ indices: [Int], dataSeed: UInt64, steps: Int) throws -> FederatedTrainingSession {
+            var configuration = base
+            configuration.dataSeed = dataSeed
+            configuration.stepsPerRound = steps
+            return try FederatedTrainingSession(cache: data.cache, trainIndices: indices, validationIndices: [],
+                                                configuration: configuration, engine: engine, initialParameters: initial)
+        }
+        let federatedSessions = try data.nodeTrainIndices.enumerated().map { node, indices in
+            try session(indices, dataSeed: request.seed &+ 1000 &+ UInt64(node), steps: request.stepsPerRound)
+        }
+        let localSessions = request.baselines ? try data.nodeTrainIndices.enumerated().map { node, indices in
+            try session(indices, dataSeed: request.seed &+ 1000 &+ UInt64(node), steps: request.stepsPerRound)
+        } : []
+        let evaluator = federatedSessions[0]
+
+        var rng = SeededGenerator(seed: request.seed ^ 0xE7A1)
+        var roundSubset = data.testIndices
+        roundSubset.shuffle(using: &rng)
+        roundSubset = Array(roundSubset.prefix(max(1, request.roundEvaluationImages)))
+
+        let gossip = GossipConfiguration(gossipInterval: .seconds(1), tickJitter: 0, stateTimeToLive: .seconds(3))
+        var simulator = try GossipSimulator(
+            setup: SimulationSetup(topology: request.topology, gossip: gossip, network: NetworkConditions(), seed: request.seed),
+            initialParameters: Array(repeating: initial, count: request.nodes),
+            sampleCounts: federatedSessions.map(\.trainingSampleCount))
+        var trainer = SessionTrainer(sessions: federatedSessions)
+        var localParameters = Array(repeating: initial, count: localSessions.count)
+        var rounds: [RoundRecord] = []
+        var bytes = 0.0
+
+        progress("training \(request.nodes) nodes for \(request.rounds) rounds of \(request.stepsPerRound) steps (topology \(request.topology), \(initial.count) parameters)")
+        for round in 1...request.rounds {
+            let rate = request.learningRate * scheduleFactor(round: round, of: request.rounds)
+            for s in federatedSessions { s.learningRate = rate }
+            var statistics = simulator.runRound(trainer: &trainer)
+            bytes += statistics.bytesSentPerNode
+            for _ in 1..<request.gossipStepsPerRound {
+                statistics = simulator.runRound()
+                bytes += statistics.bytesSentPerNode
+            }
+            for (node, local) in localSessions.enumerated() {
+                local.learningRate = rate
+                localParameters[node] = local.trainRound(startingFrom: localParameters[node]).parameters
+            }
+            let federatedAccuracy = (0..<request.nodes).map { node in
+                evaluator.accuracyAndLoss(parameters: simulator.parameters(of: node) ?? initial, cache: data.cache,
+                                          indices: roundSubset).accuracy
+            }
+            let localAccuracy = localParameters.map {
+                evaluator.accuracyAndLoss(parameters: $0, cache: data.cache, indices: roundSubset).accuracy
+            }
+            let record = RoundRecord(
+                round: round, consensusDistance: statistics.consensusDistance, meanAccuracy: mean(federatedAccuracy),
+                localOnlyAccuracy: localAccuracy.isEmpty ? nil : mean(localAccuracy),
+                minAccuracy: federatedAccuracy.min(), maxAccuracy: federatedAccuracy.max())
+            rounds.append(record)
+            let elapsed = Double(monotonicNanoseconds() - started) / 1e9
+            progress(String(format: "round %d/%d  consensus %.3e  federated acc %.3f [%.3f-%.3f]  local-only acc %@  loss %.3f  lr %.4f  %.0f s",
+                            round, request.rounds, statistics.consensusDistance, record.meanAccuracy, record.minAccuracy ?? 0,
+                            record.maxAccuracy ?? 0, record.localOnlyAccuracy.map { String(format: "%.3f", $0) } ?? "-",
+                            trainer.lastMeanLoss, rate, elapsed))
+        }
+
+        progress("evaluating on \(data.testIndices.count) test images...")
+        var scores: [ScoredSample] = []
+        var federatedMetrics: [EvaluationMetrics] = []
+        for node in 0..<request.nodes {
+            let result = evaluator.evaluate(parameters: simulator.parameters(of: node) ?? initial, cache: data.cache,
+                                            indices: data.testIndices, measureLatency: true)
+            federatedMetrics.append(result.metrics)
+            scores += result.scores.map { ScoredSample(label: $0.label, score: ($0.score * 10_000).rounded() / 10_000) }
+        }
+        let localMetrics = localParameters.map {
+            evaluator.evaluate(parameters: $0, cache: data.cache, indices: data.testIndices, measureLatency: true).metrics
+        }
+
+        var centralizedMetrics = federatedMetrics[0]
+        if request.baselines {
+            progress("centralized reference: \(request.rounds) x \(request.nodes * request.stepsPerRound) steps on the pooled data...")
+            let pooled = data.nodeTrainIndices.flatMap { $0 }
+            let central = try session(pooled, dataSeed: request.seed &+ 999, steps: request.nodes * request.stepsPerRound)
+            var parameters = initial
+            for round in 1...request.rounds {
+                central.learningRate = request.learningRate * scheduleFactor(round: round, of: request.rounds)
+                parameters = central.trainRound(startingFrom: parameters).parameters
+            }
+            centralizedMetrics = central.evaluate(parameters: parameters, cache: data.cache, indices: data.testIndices,
+                                                  measureLatency: true).metrics
+        }
+
+        guard let federated = NodeMetricsGroup(perNode: federatedMetrics) else {
+            throw ExperimentError("the nodes' federated metrics could not be averaged")
+        }
+        let localOnly = NodeMetricsGroup(perNode: localMetrics) ?? federated
+        let wall = Double(monotonicNanoseconds() - started) / 1e9
+        let dirichlet: Double? = if case let .dirichlet(alpha) = request.partition { alpha } else { nil }
+        let datasetName: String = switch request.source {
+        case .synthetic: "synthetic"
+        case let .dataset(directory, _): directory
+        }
+        let config = SimulationConfig(
+            nodes: request.nodes, rounds: request.rounds, topology: request.topology.description, dirichlet: dirichlet,
+            seed: request.seed, dataset: datasetName, threads: request.threads, wallSeconds: (wall * 10).rounded() / 10,
+            partition: request.partition.name, architecture: request.architecture, peakRSSMiB: ProcessMemory.peakResidentMiB())
+        return SimulationResult(config: config, centralized: centralizedMetrics, localOnly: localOnly, federated: federated,
+                                rounds: rounds, bytesPerNodePerRound: bytes / Double(request.rounds), federatedScores: scores)
+    }
+
+    /// Cosine annealing across rounds, `0.5 (1 + cos(pi (r - 1) / R))`: full rate in round 1, small
+    /// in the last round, so the nodes' local drift shrinks as they converge and the consensus
+    /// distance falls. Every baseline uses the same schedule.
+    static func scheduleFactor(round: Int, of rounds: Int) -> Float {
+        Float(0.5 * (1 + Foundation.cos(Double.pi * Double(round - 1) / Double(max(rounds, 1)))))
+    }
+
+    private static func mean(_ values: [Double]) -> Double {
+        values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count)
+    }
+}
+
+/// The `LocalTrainer` adapter: the gossip simulator asks for node `i`'s training step, the node's
+/// session runs one local round from the parameters gossip left it with.
+struct SessionTrainer: LocalTrainer {
+    let sessions: [FederatedTrainingSession]
+    private(set) var lastMeanLoss = 0.0
+    private var lossSum = 0.0, lossCount = 0, lastRound = 0
+
+    init(sessions: [FederatedTrainingSession]) { self.sessions = sessions }
+
+    mutating func trainStep(node: Int, round: Int, parameters: [Float]) -> LocalTrainingResult? {
+        if round != lastRound { lossSum = 0; lossCount = 0; lastRound = round }
+        let outcome = sessions[node].trainRound(startingFrom: parameters)
+        lossSum += outcome.meanLoss
+        lossCount += 1
+        lastMeanLoss = lossSum / Double(lossCount)
+        return LocalTrainingResult(parameters: outcome.parameters, sampleCount: sessions[node].trainingSampleCount)
+    }
+}
+
+/// The process's peak resident memory, from `/proc/self/status` (Linux).
+public enum ProcessMemory {
+    public static func peakResidentMiB() -> Double? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let digits = line.split(separator: " ").dropFirst().first.flatMap { Double($0) }
+            return digits.map { ($0 / 1024 * 10).rounded() / 10 }
+        }
+        return nil
+    }
+}

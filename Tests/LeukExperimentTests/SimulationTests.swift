@@ -1,0 +1,117 @@
+import Foundation
+import LeukCore
+import LeukData
+import LeukGossip
+import LeukReport
+import Testing
+@testable import LeukExperiment
+
+/// A federation small enough for a unit test: 3 nodes of 16x16 synthetic cells.
+private func tinyRequest(seed: UInt64 = 7) -> SimulationRequest {
+    SimulationRequest(nodes: 3, rounds: 3, source: .synthetic(imagesPerNode: 24, testImages: 24, difficulty: 0.3),
+                      partition: .dirichlet(alpha: 0.5), topology: .full, seed: seed, stepsPerRound: 3, threads: 1,
+                      size: 16, batchSize: 8, learningRate: 0.02, roundEvaluationImages: 24)
+}
+
+/// The result without what legitimately varies between runs: wall time, memory, response times.
+private func withoutTimings(_ result: SimulationResult) -> SimulationResult {
+    var copy = result
+    copy.config.wallSeconds = 0
+    copy.config.peakRSSMiB = nil
+    func strip(_ m: EvaluationMetrics) -> EvaluationMetrics { var m = m; m.responseTimeMs = nil; return m }
+    copy.centralized = strip(copy.centralized)
+    copy.localOnly = NodeMetricsGroup(mean: strip(copy.localOnly.mean), perNode: copy.localOnly.perNode.map(strip))
+    copy.federated = NodeMetricsGroup(mean: strip(copy.federated.mean), perNode: copy.federated.perNode.map(strip))
+    return copy
+}
+
+@Test func simulateJSONHasTheContractShapeIsDeterministicAndConverges() throws {
+    let first = try SimulationRunner.run(tinyRequest())
+    let data = try first.jsonData()
+    let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    for key in ["centralized", "local_only", "federated", "rounds", "bytes_per_node_per_round", "config", "federated_scores"] {
+        #expect(object[key] != nil, "missing key \(key)")
+    }
+    let federated = try #require(object["federated"] as? [String: Any])
+    #expect((federated["per_node"] as? [Any])?.count == 3)
+    #expect(federated["mean"] is [String: Any])
+    let rounds = try #require(object["rounds"] as? [[String: Any]])
+    #expect(rounds.count == 3)
+    for round in rounds {
+        for key in ["round", "consensus_distance", "mean_accuracy"] { #expect(round[key] != nil, "round lacks \(key)") }
+    }
+    let decoded = try SimulationResult.decode(data, source: "test")
+    #expect(decoded.localOnly.perNode.count == 3)
+    #expect(decoded.federated.mean.n == 3 * 24)
+    #expect(decoded.bytesPerNodePerRound > 0)
+    #expect(decoded.federatedScores?.count == 3 * 24)
+
+    // Consensus: the nodes move apart by training and together by averaging; with the annealed
+    // learning rate the distance after the last round is below the first round's.
+    let distances = decoded.rounds.map(\.consensusDistance)
+    #expect(distances.allSatisfy { $0.isFinite && $0 >= 0 })
+    #expect(distances.last! < distances.first!, "consensus distance did not fall: \(distances)")
+
+    let second = try SimulationRunner.run(tinyRequest())
+    #expect(withoutTimings(first) == withoutTimings(second))
+    let other = try SimulationRunner.run(tinyRequest(seed: 8))
+    #expect(withoutTimings(first) != withoutTimings(other))
+}
+
+@Test func invalidRequestsAreRefusedWithAReason() {
+    var request = tinyRequest()
+    request.size = 20
+    #expect(throws: ExperimentError.self) { try SimulationRunner.run(request) }
+    request = tinyRequest()
+    request.topology = .randomRegular(degree: 3)
+    #expect(throws: ExperimentError.self) { try SimulationRunner.run(request) }
+    request = tinyRequest()
+    request.nodes = 1
+    #expect(throws: ExperimentError.self) { try SimulationRunner.run(request) }
+}
+
+@Test func classWeightsAreClippedSoARareClassCannotBlowUp() {
+    let weights = FederatedTrainingSession.balancedWeights(counts: [1, 683], range: 0.2...5)
+    #expect(weights[0] == 5)
+    #expect(abs(weights[1] - 684 / (2 * 683)) < 1e-4)
+    let balanced = FederatedTrainingSession.balancedWeights(counts: [50, 50], range: 0.2...5)
+    #expect(balanced == [1, 1])
+    let missing = FederatedTrainingSession.balancedWeights(counts: [0, 40], range: 0.2...5)
+    #expect(missing[1] == 1)
+}
+
+@Test func sessionTrainingLowersTheLossAndKeepsShapes() throws {
+    let generated = SyntheticCells.generate(count: 48, seed: 3, size: 16, difficulty: 0.2, classBalance: 0.5, threads: 1)
+    let samples = generated.labels.enumerated().map { DatasetSample(path: "s\($0.offset)", label: $0.element, group: "g\($0.offset)") }
+    let cache = ImageCache(images: generated.images, samples: samples, classes: SyntheticCells.classes, size: 16)
+    let configuration = FederatedTrainingConfiguration(dataSeed: 1, batchSize: 16, stepsPerRound: 12, learningRate: 0.03, augment: false)
+    let session = try FederatedTrainingSession(cache: cache, trainIndices: Array(0..<40), validationIndices: Array(40..<48),
+                                               configuration: configuration)
+    #expect(session.parameterCount == session.initialParameters.count)
+    #expect(session.trainingSampleCount == 40)
+    #expect(session.classes == ["hem", "all"])
+    let before = session.evaluate(parameters: session.initialParameters, cache: cache, indices: Array(0..<40)).loss
+    var parameters = session.initialParameters
+    for _ in 0..<4 { parameters = session.trainRound(startingFrom: parameters).parameters }
+    let after = session.evaluate(parameters: parameters, cache: cache, indices: Array(0..<40))
+    #expect(after.loss < before, "training loss did not fall: \(before) -> \(after.loss)")
+    #expect(after.scores.count == 40)
+    #expect(after.metrics.n == 40)
+    let validation = session.validate(parameters: parameters)
+    #expect(validation.accuracy >= 0 && validation.accuracy <= 1)
+    let model = session.makeModel(parameters: parameters)
+    #expect(model.parameters == parameters)
+    #expect(model.mean == FederatedTrainingConfiguration.federationNormalization.mean)
+}
+
+@Test func aSessionWithoutTrainingImagesIsRefused() throws {
+    let generated = SyntheticCells.generate(count: 4, seed: 3, size: 16, threads: 1)
+    let samples = generated.labels.enumerated().map { DatasetSample(path: "s\($0.offset)", label: $0.element, group: "g") }
+    let cache = ImageCache(images: generated.images, samples: samples, classes: SyntheticCells.classes, size: 16)
+    #expect(throws: ExperimentError.self) {
+        try FederatedTrainingSession(cache: cache, trainIndices: [], validationIndices: [], configuration: FederatedTrainingConfiguration(dataSeed: 0))
+    }
+    #expect(throws: ExperimentError.self) {
+        try FederatedTrainingSession(cache: cache, trainIndices: [9], validationIndices: [], configuration: FederatedTrainingConfiguration(dataSeed: 0))
+    }
+}
