@@ -99,13 +99,18 @@ struct ClinicE2ETests {
         kill(watcher.processIdentifier, SIGTERM)
 
         // bob is refused (403 or 404) on every one of alice's records.
-        let aliceRecords: [(String, String)] = [
-            ("GET", "/v1/diagnoses/\(diagnosis.id)"), ("GET", "/v1/diagnoses/\(diagnosis.id)/image"),
-            ("POST", "/v1/diagnoses/\(diagnosis.id)/review"), ("POST", "/v1/diagnoses/\(diagnosis.id)/release"),
-            ("GET", "/v1/appointments/\(appointment)"), ("GET", "/v1/appointments/\(appointment)/messages"),
-            ("POST", "/v1/appointments/\(appointment)/messages"), ("POST", "/v1/appointments/\(appointment)/cancel"),
-            ("POST", "/v1/appointments/\(appointment)/reschedule"), ("POST", "/v1/appointments/\(appointment)/confirm"),
-            ("GET", "/v1/events?appointment=\(appointment)"),
+        // Each request is well-formed (valid body), so only the caller can be the reason for a refusal.
+        let aliceRecords: [Request] = [
+            Request("GET", "/v1/diagnoses/\(diagnosis.id)"), Request("GET", "/v1/diagnoses/\(diagnosis.id)/image"),
+            Request("POST", "/v1/diagnoses/\(diagnosis.id)/review", ["note": "mine now"]),
+            Request("POST", "/v1/diagnoses/\(diagnosis.id)/release", [:]),
+            Request("GET", "/v1/appointments/\(appointment)"), Request("GET", "/v1/appointments/\(appointment)/messages"),
+            Request("POST", "/v1/appointments/\(appointment)/messages", ["body": "mine now"]),
+            Request("POST", "/v1/appointments/\(appointment)/cancel", [:]),
+            Request("POST", "/v1/appointments/\(appointment)/reschedule", ["slot": slotID]),
+            Request("POST", "/v1/appointments/\(appointment)/confirm", [:]),
+            Request("POST", "/v1/appointments/\(appointment)/complete", [:]),
+            Request("GET", "/v1/events?appointment=\(appointment)"),
         ]
         try await Self.expectRefused(bob, aliceRecords, port: node.apiPort)
         let bobDiagnoses = try await cli(["diagnosis", "list", "--json"], as: bob).checked().json()
@@ -179,11 +184,21 @@ struct ClinicE2ETests {
         return Diagnosis(id: id, appointmentID: outcome["appointment"]["id"].string, probabilities: outcome["diagnosis"]["probabilities"])
     }
 
-    static func expectRefused<C: Collection>(_ someone: Person, _ requests: C, port: Int) async throws where C.Element == (String, String) {
-        for (method, path) in requests {
-            let body: [String: String]? = method == "POST" ? (path.hasSuffix("/messages") ? ["body": "mine now"] : [:]) : nil
-            let reply = try await HTTP.call(method, port: port, path, token: someone.token, json: body)
-            #expect(reply.status == 403 || reply.status == 404, "\(someone.name): \(method) \(path) -> \(reply)")
+    struct Request {
+        var method: String
+        var path: String
+        var body: [String: String]?
+        init(_ method: String, _ path: String, _ body: [String: String]? = nil) {
+            self.method = method
+            self.path = path
+            self.body = body
+        }
+    }
+
+    static func expectRefused<C: Collection>(_ someone: Person, _ requests: C, port: Int) async throws where C.Element == Request {
+        for request in requests {
+            let reply = try await HTTP.call(request.method, port: port, request.path, token: someone.token, json: request.body)
+            #expect(reply.status == 403 || reply.status == 404, "\(someone.name): \(request.method) \(request.path) -> \(reply)")
         }
     }
 

@@ -92,8 +92,9 @@ final class Scratch: Sendable {
     /// long-running node once it fills).
     func launch(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil,
                 stdoutPath: String, stderrPath: String) throws -> Process {
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        guard FileManager.default.createFile(atPath: stdoutPath, contents: nil),
+              FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        else { throw E2EFailure("cannot create output files in \(path)") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executable)
         process.arguments = arguments

@@ -84,8 +84,8 @@ struct PeerPortE2ETests {
             Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8),                       // a stray HTTP probe
         ]
         for _ in 0..<20 { payloads.append(random(Int.random(in: 1...2048))) }
-        let port = a.peerPort
-        let sent = await onBlockingThread { payloads.map { RawSocket.send($0, toPort: port) } }
+        let port = a.peerPort, hostile = payloads
+        let sent = await onBlockingThread { hostile.map { RawSocket.send($0, toPort: port) } }
         #expect(sent.contains(true), "no garbage connection could even be opened")
 
         // The node is alive, answers, and still talks to its admitted peer.
