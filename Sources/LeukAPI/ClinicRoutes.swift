@@ -264,6 +264,11 @@ enum EventStreamRoute {
                 group.addTask {
                     while !Task.isCancelled {
                         do { try await Task.sleep(for: keepAlive) } catch { return }
+                        // The stream lives as long as the session: logged out, revoked or idle, it ends.
+                        guard await clinic.sessionIsLive(caller) else {
+                            continuation.yield(ServerSentEvent(event: "session-ended", data: "{}"))
+                            return
+                        }
                         continuation.yield(.comment("keep-alive"))
                     }
                 }

@@ -1,4 +1,5 @@
 import Hummingbird
+import LeukClinic
 import HTTPTypes
 import Logging
 import NIOCore
@@ -52,6 +53,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return Self.response(for: error)
+        } catch let error as ClinicError {
+            return Self.response(for: APIError(error))
         } catch let error as HTTPError {
             return Self.response(for: translate(error, request: request))
         } catch is NIOTooManyBytesError {

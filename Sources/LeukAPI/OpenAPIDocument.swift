@@ -680,6 +680,8 @@ paths:
       description: |
         A `text/event-stream`. It opens with `event: ready`, then sends `event: message` and
         `event: appointment` with a ClinicEvent as `data`, and a `: keep-alive` comment every 15 s.
+        The stream lasts as long as the session: when it is logged out, revoked or idle for 15
+        minutes (the stream itself is not activity), it sends `event: session-ended` and closes.
       parameters:
         - name: appointment
           in: query

@@ -11,9 +11,12 @@ extension Clinic {
         guard caller.role == .doctor else {
             throw denied(.forbidden("only doctors publish availability slots"), action: "slot.create", by: caller)
         }
-        let startTime = Timestamp(secondsSinceEpoch: start.timeIntervalSince1970)
-        let endTime = Timestamp(secondsSinceEpoch: end.timeIntervalSince1970)
+        let startTime = try Self.timestamp(start, field: "start")
+        let endTime = try Self.timestamp(end, field: "end")
         let now = clock.now()
+        guard startTime < now.adding(.seconds(Self.schedulingHorizonDays * 86400)) else {
+            throw .invalid("the slot starts more than \(Self.schedulingHorizonDays) days ahead (\(Self.iso(start)))")
+        }
         guard startTime > now else { throw .invalid("the slot starts in the past (\(Self.iso(start)))", hint: "give a future start time") }
         guard endTime > startTime else { throw .invalid("the slot ends (\(Self.iso(end))) before it starts (\(Self.iso(start)))") }
         guard endTime.since(startTime) <= .seconds(12 * 3600) else { throw .invalid("a slot may last at most 12 hours") }
@@ -38,7 +41,7 @@ extension Clinic {
             }
             doctorID = doctor.id
         }
-        let fromTime = from.map { Timestamp(secondsSinceEpoch: $0.timeIntervalSince1970) }
+        let fromTime = try from.map { date throws(ClinicError) in try Self.timestamp(date, field: "from") }
         return slots.values
             .filter { doctorID == nil || $0.doctorID == doctorID }
             .filter { !freeOnly || slotHolder[$0.id] == nil }
@@ -314,6 +317,19 @@ extension Clinic {
     func info(_ message: MessageRecord) -> MessageInfo {
         MessageInfo(id: message.id, appointmentID: message.appointmentID, senderID: message.senderID,
                     senderName: name(of: message.senderID), sentAt: Date(message.sentAt), body: message.body)
+    }
+
+    /// How far ahead slots may be published: far enough for any clinic, near enough to catch typos.
+    static let schedulingHorizonDays = 2 * 366
+
+    /// A date from a request as a `Timestamp`, refusing what a timestamp cannot hold (before 1970,
+    /// after 2500, not finite) instead of trapping on the conversion.
+    static func timestamp(_ date: Date, field: String) throws(ClinicError) -> Timestamp {
+        let seconds = date.timeIntervalSince1970
+        guard seconds.isFinite, seconds >= 0, seconds < 16_725_225_600 else {
+            throw .invalid("'\(field)' (\(iso(date))) is outside the years 1970 to 2499")
+        }
+        return Timestamp(secondsSinceEpoch: seconds)
     }
 
     static func iso(_ date: Date) -> String {

@@ -36,7 +36,8 @@ extension Clinic {
         }
         let policy = configuration.followUp
         guard !classification.probabilities.isEmpty,
-              classification.probabilities.values.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 }) else {
+              classification.probabilities.values.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 }),
+              classification.responseTimeMs.isFinite, classification.responseTimeMs >= 0 else {
             throw ClinicError(.unavailable, "the model returned invalid probabilities")
         }
         guard let positive = classification.probabilities[policy.positiveClass] else {

@@ -173,6 +173,15 @@ extension Clinic {
         return callerFor(user, sessionKey: key)
     }
 
+    /// Whether the caller's session is still open (not logged out, revoked or idle past the timeout),
+    /// without counting as activity. Long-lived event streams check it, so an unattended `watch`
+    /// ends with its session instead of showing clinical content indefinitely.
+    public func sessionIsLive(_ caller: Caller) -> Bool {
+        if caller.isOperator { return true }
+        guard let key = caller.sessionKey, let session = sessions[key] else { return false }
+        return clock.now().since(session.record.lastUsedAt) <= configuration.sessionIdleTimeout
+    }
+
     /// Ends the caller's own session.
     public func logout(_ caller: Caller) throws(ClinicError) {
         guard let key = caller.sessionKey else { return }

@@ -6,8 +6,16 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
     public var nanosecondsSinceEpoch: UInt64
 
     public init(nanosecondsSinceEpoch: UInt64) { self.nanosecondsSinceEpoch = nanosecondsSinceEpoch }
+    /// Clamped to what 64 bits of nanoseconds hold (1970 to about 2554), so hostile input cannot trap.
     public init(secondsSinceEpoch: Double) {
-        self.nanosecondsSinceEpoch = UInt64(max(0, secondsSinceEpoch) * 1_000_000_000)
+        let nanos = secondsSinceEpoch * 1_000_000_000
+        if !(nanos > 0) {
+            nanosecondsSinceEpoch = 0
+        } else if nanos >= 18_446_744_073_709_549_568 {
+            nanosecondsSinceEpoch = UInt64.max
+        } else {
+            nanosecondsSinceEpoch = UInt64(nanos)
+        }
     }
 
     public var secondsSinceEpoch: Double { Double(nanosecondsSinceEpoch) / 1_000_000_000 }

@@ -35,7 +35,7 @@ public struct LocalRoundOutcome: Sendable {
 ///   `classWeightRange`, and applied without renormalising per batch, so a node that holds mostly
 ///   blasts also contributes a proportionally smaller blast gradient to the federation;
 /// - rare classes are repeated in the sampling order (at most 4x), so a rare class is not seen once
-///   per epoch only;
+///   per epoch only; the weights above are computed from the counts after this repetition;
 /// - the SGD momentum lives in the session and survives rounds, instead of restarting from zero after
 ///   every averaging step (restarting makes every round start with a cold, noisy step).
 ///
@@ -104,9 +104,14 @@ public final class FederatedTrainingSession {
         var counts = [Int](repeating: 0, count: cache.classes.count)
         for index in trainIndices { counts[cache.samples[index].label] += 1 }
         if configuration.classBalancing {
-            let weights = Self.balancedWeights(counts: counts, range: configuration.classWeightRange)
-            classWeights = weights
-            sampleOrder = Self.oversampled(trainIndices, cache: cache, counts: counts, maximumRepeat: 4)
+            // Oversample first, then weight by the counts of the oversampled stream: weighting by the
+            // raw counts on top of oversampling would count the rare class's boost twice and tip the
+            // model into calling everything rare.
+            let order = Self.oversampled(trainIndices, cache: cache, counts: counts, maximumRepeat: 4)
+            var streamCounts = [Int](repeating: 0, count: cache.classes.count)
+            for index in order { streamCounts[cache.samples[index].label] += 1 }
+            classWeights = Self.balancedWeights(counts: streamCounts, range: configuration.classWeightRange)
+            sampleOrder = order
         } else {
             classWeights = nil
             sampleOrder = trainIndices

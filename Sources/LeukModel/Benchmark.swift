@@ -1,5 +1,6 @@
 import Foundation
 import LeukCore
+internal import LeukTensor
 
 /// The figures of `leuknode bench`: LeukNet-S at 64x64 on synthetic input, after a warm-up, each the
 /// median of several timed runs.
@@ -8,6 +9,8 @@ public struct BenchmarkReport: Codable, Sendable {
     public var batch: Int
     public var threads: Int
     public var runs: Int
+    /// OpenBLAS's kernel (see `BLASKernel`).
+    public var blasKernel: String
     /// Training, batch 32, SGD with momentum: forward, backward and update.
     public var trainImagesPerS: Double
     /// Inference, batch 32, logits only.
@@ -24,7 +27,7 @@ public struct BenchmarkReport: Codable, Sendable {
     public var inferImagesPerCPUSecond: Double
 
     enum CodingKeys: String, CodingKey {
-        case architecture, batch, threads, runs
+        case architecture, batch, threads, runs, blasKernel = "blas_kernel"
         case trainImagesPerS = "train_images_per_s", inferImagesPerS = "infer_images_per_s"
         case latencyMsP50 = "latency_ms_p50", latencyMsP99 = "latency_ms_p99"
         case trainPeakRssMib = "train_peak_rss_mib"
@@ -33,7 +36,7 @@ public struct BenchmarkReport: Codable, Sendable {
 
     public var table: String {
         [
-            "LeukNet-S benchmark (\(architecture), batch \(batch), \(threads) thread\(threads == 1 ? "" : "s"), median of \(runs) runs)",
+            "CNN benchmark (\(architecture), batch \(batch), \(threads) thread\(threads == 1 ? "" : "s"), OpenBLAS \(blasKernel) kernel, median of \(runs) runs)",
             String(format: "  train_images_per_s   %10.1f", trainImagesPerS),
             String(format: "  infer_images_per_s   %10.1f", inferImagesPerS),
             String(format: "  latency_ms_p50       %10.3f", latencyMsP50),
@@ -89,7 +92,7 @@ public enum Benchmark {
             latencies.append(Double(monotonicNanoseconds() - start) / 1e6)
         }
         return BenchmarkReport(
-            architecture: architecture.rawValue, batch: batch, threads: threads, runs: runs,
+            architecture: architecture.rawValue, batch: batch, threads: threads, runs: runs, blasKernel: BLASKernel.name,
             trainImagesPerS: median(trainRates), inferImagesPerS: median(inferRates),
             latencyMsP50: ResponseTimePercentiles.percentile(latencies, 50),
             latencyMsP99: ResponseTimePercentiles.percentile(latencies, 99),

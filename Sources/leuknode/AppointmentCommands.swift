@@ -204,6 +204,10 @@ struct Message: AsyncParsableCommand {
                 let path = pathWithQuery("/v1/events", [("appointment", appointment)])
                 for try await event in client.events(path) {
                     if event.isComment { continue }
+                    if event.event == "session-ended" {
+                        throw CLIFailure("your session ended (logged out, revoked, or idle for 15 minutes)",
+                                         hint: "log in again with `leuknode login --name NAME`")
+                    }
                     if event.event == "ready" {
                         if !options.json { printError("watching\(appointment.map { " appointment \($0)" } ?? " your appointments") (Ctrl-C to stop)") }
                         continue

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LeukModel
+import LeukTensor
 
 /// `leuknode bench`: the CNN engine's throughput, latency and memory on synthetic input.
 struct Bench: AsyncParsableCommand {

@@ -79,7 +79,8 @@ struct ClinicBench: AsyncParsableCommand {
             latencies.sort()
 
             // 2. Booking: every client walks the same slots in the same order, so they collide.
-            let base = Date().addingTimeInterval(30 * 24 * 3600 + Double(Int.random(in: 0..<1000)) * 86400)
+            // Slots start a week ahead, 20 minutes apart (200 slots span under three days).
+            let base = Date().addingTimeInterval(7 * 24 * 3600)
             var slotIDs: [String] = []
             for i in 0..<slots {
                 let start = base.addingTimeInterval(Double(i) * 1200)

@@ -3,24 +3,39 @@ import Foundation
 import LeukCore
 import LeukCrypto
 import LeukModel
+import LeukTensor
 
 /// `leuknode diagnose`: classify cell images with a model file.
 struct Diagnose: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Classify cell images: predicted class, every class's probability and the response time, plus the model's SHA-256.",
-        discussion: "A bad image fails alone, with its reason; the others are still diagnosed. Exits 1 if any image failed.")
+        discussion: """
+        Two forms. `--patient NAME` asks the running node: it diagnoses with the node's current federated model,         stores the diagnosis for the patient and proposes the follow-up (log in first with `leuknode login`).         `--model FILE` works offline on a model file and stores nothing. A bad image fails alone, with its reason;         the others are still diagnosed. Exits 1 if any image failed.
+        """)
 
-    @Option(help: "Model file (safetensors).") var model: String
+    @Option(help: "Model file (safetensors), for an offline diagnosis.") var model: String?
+    @Option(help: "Diagnose through the running node for this patient (stored, with a follow-up proposal).") var patient: String?
+    @OptionGroup var data: DataDirOptions
     @Argument(help: "Images (PNG, JPEG, BMP, TIFF).") var images: [String]
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
         guard !images.isEmpty else { throw ValidationError("name at least one image") }
+        switch (model, patient) {
+        case (nil, nil): throw ValidationError("say which model: --patient NAME (the running node's model) or --model FILE (offline)")
+        case (.some, .some): throw ValidationError("--model and --patient do not go together: --patient uses the node's own model")
+        default: break
+        }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
     }
 
     func run() async throws {
+        if let patient {
+            try await diagnoseThroughNode(patient: patient, images: images, json: json, dataDir: data.dataDir)
+            return
+        }
+        guard let model else { return }
         let (loaded, digest) = try await reportingErrors {
             let bytes = try Data(contentsOf: URL(fileURLWithPath: model))
             let loaded = try Model.load(bytes: [UInt8](bytes), path: model, threads: threads)

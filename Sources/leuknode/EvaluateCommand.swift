@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LeukData
 import LeukModel
+import LeukTensor
 
 /// `leuknode evaluate`: screening metrics of a model on a labelled image folder.
 struct Evaluate: AsyncParsableCommand {

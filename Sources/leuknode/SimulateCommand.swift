@@ -133,12 +133,16 @@ struct Simulate: ParsableCommand {
 
     /// A readable comparison of the three regimes.
     static func table(_ result: SimulationResult) -> String {
-        func row(_ name: String, _ m: EvaluationMetrics) -> String {
-            String(format: "%-22@ %8.3f %8.3f %8.3f %8.3f %8.3f %8@", name as NSString, m.accuracy, m.specificity, m.recall,
-                   m.precision, m.f1, (m.auc.map { String(format: "%.3f", $0) } ?? "-") as NSString)
+        func cell(_ text: String, _ width: Int) -> String {
+            text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
         }
-        var lines = [String(format: "%-22@ %8@ %8@ %8@ %8@ %8@ %8@", "model" as NSString, "accuracy" as NSString, "specif." as NSString,
-                            "recall" as NSString, "precis." as NSString, "F1" as NSString, "AUC" as NSString)]
+        func name(_ text: String) -> String { text.padding(toLength: 22, withPad: " ", startingAt: 0) }
+        func row(_ label: String, _ m: EvaluationMetrics) -> String {
+            let values = [m.accuracy, m.specificity, m.recall, m.precision, m.f1].map { String(format: "%.3f", $0) }
+                + [m.auc.map { String(format: "%.3f", $0) } ?? "-"]
+            return name(label) + values.map { cell($0, 9) }.joined()
+        }
+        var lines = [name("model") + ["accuracy", "specif.", "recall", "precis.", "F1", "AUC"].map { cell($0, 9) }.joined()]
         lines.append(row("centralized", result.centralized))
         lines.append(row("local-only (mean)", result.localOnly.mean))
         lines.append(row("federated (mean)", result.federated.mean))

@@ -3,6 +3,7 @@ import Foundation
 import LeukCore
 import LeukData
 import LeukModel
+import LeukTensor
 
 /// `leuknode train`: train a CNN on a labelled image folder and write the best model as safetensors.
 struct Train: AsyncParsableCommand {

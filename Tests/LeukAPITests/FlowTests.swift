@@ -93,6 +93,20 @@ import LeukClinic
         }
     }
 
+    @Test func anEventStreamEndsWithItsSession() async throws {
+        let f = try APIFixture()
+        try await f.withClient { r in
+            let ana = try await r.user("ana", .patient, operatorToken: f.token.value)
+            async let stream = r.send(.get, "/v1/events", token: ana.token)
+            for _ in 0..<500 where f.clinic.events.subscriberCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            f.clock.advance(.seconds(15 * 60 + 1))
+            let reply = try await stream     // ends at the next keep-alive tick (200 ms here)
+            #expect(reply.status == 200)
+            #expect(reply.text.contains("event: session-ended"))
+            #expect(try await r.send(.get, "/v1/me", token: ana.token).status == 401)
+        }
+    }
+
     @Test func concurrentBookingsThroughTheAPIHaveOneWinner() async throws {
         let f = try APIFixture()
         let op = f.token.value
