@@ -117,6 +117,12 @@ struct ClinicE2ETests {
         #expect(bobDiagnoses.array.isEmpty, "bob sees diagnoses: \(bobDiagnoses)")
         let bobAppointments = try await cli(["appointment", "list", "--json"], as: bob).checked().json()
         #expect(bobAppointments.array.isEmpty, "bob sees appointments: \(bobAppointments)")
+        // Asking for alice's lists by name gets bob a refusal or nothing of hers.
+        for path in ["/v1/diagnoses?patient=\(alice.name)", "/v1/appointments?patient=\(alice.name)"] {
+            let reply = try await HTTP.call("GET", port: node.apiPort, path, token: bob.token)
+            #expect(reply.status == 403 || reply.status == 404 || (reply.status == 200 && reply.json?.array.isEmpty == true),
+                    "bob: GET \(path) -> \(reply)")
+        }
         let bobShow = try await cli(["diagnosis", "show", diagnosis.id], as: bob)
         #expect(!bobShow.succeeded && !bobShow.stdout.contains(canary), "\(bobShow)")
 
@@ -164,24 +170,15 @@ struct ClinicE2ETests {
         var probabilities: JSON
     }
 
-    /// Diagnoses through the node: `leuknode diagnose --patient` when this build has it, else the
-    /// HTTP API the CLI uses (`POST /v1/diagnoses`).
+    /// `leuknode diagnose --patient NAME IMAGE --json` with the doctor's session: the running node
+    /// classifies the image with its current model, stores the diagnosis and proposes a follow-up.
     static func diagnose(scratch: Scratch, node: TestNode, doctor: Person, patient: String, image: String) async throws -> Diagnosis {
-        let help = try await scratch.run(["diagnose", "--help"])
-        if help.stdout.contains("--patient") {
-            let report = try await scratch.run(["diagnose", "--patient", patient, image, "--json", "--data-dir", node.dataDir],
-                                               environment: doctor.environment).checked().json()
-            let result = try #require(report["results"].array.first, "\(report)")
-            let id = try #require(result["diagnosis_id"].string, "\(report)")
-            return Diagnosis(id: id, appointmentID: result["appointment"]["id"].string, probabilities: result["probabilities"])
-        }
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: image))
-        let reply = try await HTTP.call("POST", port: node.apiPort, "/v1/diagnoses", token: doctor.token, json: [
-            "patient": patient, "file_name": (image as NSString).lastPathComponent, "image_base64": bytes.base64EncodedString(),
-        ])
-        let outcome = try #require(reply.status == 201 ? reply.json : nil, "diagnose: \(reply)")
-        let id = try #require(outcome["diagnosis"]["id"].string, "\(outcome)")
-        return Diagnosis(id: id, appointmentID: outcome["appointment"]["id"].string, probabilities: outcome["diagnosis"]["probabilities"])
+        let report = try await scratch.run(["diagnose", "--patient", patient, image, "--json", "--data-dir", node.dataDir],
+                                           environment: doctor.environment).checked().json()
+        let result = try #require(report["results"].array.first, "\(report)")
+        let id = try #require(result["diagnosis_id"].string, "\(report)")
+        #expect(report["patient"].string == patient && report["model_sha256"].string?.count == 64, "\(report)")
+        return Diagnosis(id: id, appointmentID: result["appointment"]["id"].string, probabilities: result["probabilities"])
     }
 
     struct Request {
