@@ -104,6 +104,8 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "LeukClinicTests", dependencies: ["LeukClinic", "LeukStore", "LeukCrypto", "LeukCore"],
                     swiftSettings: strict),
+        // Real `leuknode` processes on loopback: federation, revocation, clinic, garbage on the port.
+        .testTarget(name: "NodeE2ETests", dependencies: ["LeukCore", "LeukStore", "LeukCrypto"], swiftSettings: strict),
         .testTarget(name: "LeukAPITests", dependencies: [
             "LeukAPI", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore", logging,
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -110,8 +110,13 @@ public struct APIRequest: Sendable {
         return caller
     }
 
+    /// A path parameter, percent-decoded: clients encode path segments (`p7kz%2De5gy…` for a
+    /// fingerprint), and the router hands them over as they arrived.
     public func parameter(_ name: String) throws(APIError) -> String {
-        guard let value = parameters[name], !value.isEmpty else { throw APIError(status: 400, "missing path parameter '\(name)'") }
+        guard let raw = parameters[name], !raw.isEmpty else { throw APIError(status: 400, "missing path parameter '\(name)'") }
+        guard let value = raw.removingPercentEncoding, !value.isEmpty else {
+            throw APIError(status: 400, "path parameter '\(name)' is not validly percent-encoded")
+        }
         return value
     }
 
