@@ -72,6 +72,7 @@ public actor FederationService {
     private var eventTask: Task<Void, Never>?
     private var rejectedByReason: [String: Int] = [:]
     private var stopped = false
+    private var trainingState = "running"
 
     /// Restores the node's state from its store (the last model snapshot and gossip bookkeeping) or
     /// starts from `initialParameters`.
@@ -146,6 +147,10 @@ public actor FederationService {
     // MARK: Training
 
     public func currentParameters() -> [Float] { instance.parameters }
+
+    /// Says what `status` reports as `training`: "running", "finished" (round limit reached, still
+    /// averaging) or "none" (no dataset).
+    public func setTrainingState(_ state: String) { trainingState = state }
 
     /// Folds one local training round into the model. Mixing may have moved the parameters while the
     /// trainer worked, so the trainer's *change* is applied to the current parameters rather than its
@@ -242,7 +247,7 @@ public actor FederationService {
             updatesSent: instance.updatesSent, updatesReceived: instance.updatesReceived, rejected: rejected,
             refusedConnections: await shell.refusedConnectionCount, strangers: strangers,
             lastLoss: lastLoss, validationAccuracy: lastValidation?.accuracy,
-            training: stopped ? "stopped" : "running")
+            training: stopped ? "stopped" : trainingState)
     }
 
     private func makeSnapshot() -> ModelSnapshot {

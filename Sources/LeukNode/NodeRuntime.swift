@@ -135,11 +135,15 @@ public final class NodeRuntime: Sendable {
 
     /// Trains round after round until `stop()` or the round limit; gossip runs alongside on its own timer.
     public func trainUntilStopped() async {
-        guard let session else { return }
+        guard let session else {
+            await federation.setTrainingState("none")
+            return
+        }
         var round = 0
         while !stopRequested.isSet {
             if let limit = options.rounds, round >= limit {
                 logger.info("finished \(limit) local training rounds; still averaging with peers")
+                await federation.setTrainingState("finished")
                 return
             }
             let start = await federation.currentParameters()
