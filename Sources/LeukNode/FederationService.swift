@@ -223,6 +223,9 @@ public actor FederationService {
 
     public func currentSnapshot() -> ModelSnapshot { makeSnapshot() }
 
+    /// Grows whenever the parameters change (every publish), so it identifies the current model cheaply.
+    public func currentVersion() -> UInt64 { instance.version }
+
     public func history(limit: Int = 100) throws -> [ModelHistoryEntry] { try models.history(limit: limit) }
 
     public func status() async throws -> NodeStatus {

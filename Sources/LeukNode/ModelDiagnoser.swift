@@ -20,7 +20,7 @@ public final class ModelDiagnoser: @unchecked Sendable {
     let federation: FederationService
     let threads: Int
     private let queue = DispatchQueue(label: "leuk-diagnose")
-    private var cached: (version: UInt64, sha256: String, model: Model)?
+    private var cached: (version: UInt64, sha256: String, model: Model, snapshot: ModelSnapshot)?
 
     init(federation: FederationService, threads: Int) {
         self.federation = federation
@@ -30,12 +30,15 @@ public final class ModelDiagnoser: @unchecked Sendable {
     /// Decodes (with the project's bounded decoder), preprocesses exactly as training does, and
     /// classifies one image. Throws `ImageError` for a bad image, naming it.
     public func diagnose(imageBytes: [UInt8], fileName: String) async throws -> Result {
-        let snapshot = await federation.currentSnapshot()
+        let version = await federation.currentVersion()
+        let cachedVersion = queue.sync { cached?.version }
+        // Copy the parameters out of the federation only when the model changed since the last diagnosis.
+        let fresh = cachedVersion == version ? nil : await federation.currentSnapshot()
         return try await withCheckedThrowingContinuation { continuation in
             queue.async {
                 do {
                     let started = monotonicNanoseconds()
-                    let model = try self.model(for: snapshot)
+                    let (model, sha256, snapshot) = try self.model(for: fresh)
                     let image = try ImageDecoder.decode(bytes: imageBytes, name: fileName)
                     let resized = resizeBilinear(image, to: snapshot.inputSize)
                     let input = Normalization(mean: snapshot.mean, std: snapshot.std).chw(resized)
@@ -44,7 +47,7 @@ public final class ModelDiagnoser: @unchecked Sendable {
                     var byClass: [String: Double] = [:]
                     for (name, p) in zip(snapshot.classes, probabilities) { byClass[name] = Double(p) }
                     let best = zip(snapshot.classes, probabilities).max { $0.1 < $1.1 }?.0 ?? snapshot.classes[0]
-                    continuation.resume(returning: Result(probabilities: byClass, predicted: best, modelSHA256: snapshot.sha256,
+                    continuation.resume(returning: Result(probabilities: byClass, predicted: best, modelSHA256: sha256,
                                                           modelVersion: snapshot.version, responseTimeMs: elapsed))
                 } catch {
                     continuation.resume(throwing: error)
@@ -59,9 +62,9 @@ public final class ModelDiagnoser: @unchecked Sendable {
         return try await withCheckedThrowingContinuation { continuation in
             queue.async {
                 do {
-                    let model = try self.model(for: snapshot)
+                    let (model, sha256, _) = try self.model(for: snapshot)
                     continuation.resume(returning: model.safetensorsBytes(extraMetadata: [
-                        "leuknode_model_version": String(snapshot.version), "leuknode_model_sha256": snapshot.sha256,
+                        "leuknode_model_version": String(snapshot.version), "leuknode_model_sha256": sha256,
                     ]))
                 } catch {
                     continuation.resume(throwing: error)
@@ -70,12 +73,19 @@ public final class ModelDiagnoser: @unchecked Sendable {
         }
     }
 
-    private func model(for snapshot: ModelSnapshot) throws -> Model {
-        if let cached, cached.version == snapshot.version, cached.sha256 == snapshot.sha256 { return cached.model }
+    /// The model for `snapshot`, or the cached one when `snapshot` is nil (unchanged version). The
+    /// SHA-256 of the parameters is computed once per version, not once per diagnosis.
+    private func model(for snapshot: ModelSnapshot?) throws -> (Model, String, ModelSnapshot) {
+        guard let snapshot else {
+            guard let cached else { throw ModelError.invalidConfiguration("no model yet") }
+            return (cached.model, cached.sha256, cached.snapshot)
+        }
+        if let cached, cached.version == snapshot.version { return (cached.model, cached.sha256, cached.snapshot) }
         let model = try Model(architecture: Architecture(named: snapshot.architecture), classes: snapshot.classes,
                               inputSize: snapshot.inputSize, mean: snapshot.mean, std: snapshot.std, threads: threads)
         model.setFlatParameters(snapshot.parameters)
-        cached = (snapshot.version, snapshot.sha256, model)
-        return model
+        let sha256 = snapshot.sha256
+        cached = (snapshot.version, sha256, model, snapshot)
+        return (model, sha256, snapshot)
     }
 }
