@@ -13,6 +13,32 @@ public struct Contribution: Hashable, Sendable, Codable {
     }
 }
 
+extension Contribution {
+    static let listLimit = 10_000
+
+    static func encode(_ list: [Contribution], to writer: inout BinaryWriter) {
+        writer.write(UInt32(list.count))
+        for c in list {
+            writer.writeFixed(c.author.bytes)
+            writer.write(c.version)
+        }
+    }
+
+    static func decodeList(from reader: inout BinaryReader) throws(BinaryDecodingError) -> [Contribution] {
+        let count = Int(try reader.readUInt32("contributors.count"))
+        guard count <= listLimit else {
+            throw BinaryDecodingError(field: "contributors", reason: .tooLarge(length: count, limit: listLimit))
+        }
+        var list: [Contribution] = []
+        list.reserveCapacity(count)
+        for _ in 0..<count {
+            let bytes = try reader.readFixed(32, "contributors.author")
+            list.append(Contribution(author: NodeID(bytes: bytes)!, version: try reader.readUInt64("contributors.version")))
+        }
+        return list
+    }
+}
+
 /// The node's current model with everything needed to resume, diagnose and explain it.
 public struct ModelSnapshot: StoreRecord, Equatable {
     public static let formatVersion: UInt8 = 1
@@ -74,11 +100,7 @@ public struct ModelSnapshot: StoreRecord, Equatable {
         writer.writeFloats(parameters)
         writer.write(weight)
         writer.write(sampleCount)
-        writer.write(UInt32(contributors.count))
-        for c in contributors {
-            writer.writeFixed(c.author.bytes)
-            writer.write(c.version)
-        }
+        Contribution.encode(contributors, to: &writer)
         writer.write(createdAt.nanosecondsSinceEpoch)
         writer.write(validationAccuracy)
         writer.write(validationLoss)
@@ -95,13 +117,7 @@ public struct ModelSnapshot: StoreRecord, Equatable {
         parameters = try reader.readFloats("parameters", limit: Self.parameterLimit)
         weight = try reader.readDouble("weight")
         sampleCount = try reader.readUInt64("sample_count")
-        let count = Int(try reader.readUInt32("contributors.count"))
-        guard count <= 10_000 else { throw BinaryDecodingError(field: "contributors", reason: .tooLarge(length: count, limit: 10_000)) }
-        contributors = []
-        for _ in 0..<count {
-            let bytes = try reader.readFixed(32, "contributors.author")
-            contributors.append(Contribution(author: NodeID(bytes: bytes)!, version: try reader.readUInt64("contributors.version")))
-        }
+        contributors = try Contribution.decodeList(from: &reader)
         createdAt = Timestamp(nanosecondsSinceEpoch: try reader.readUInt64("created_at"))
         validationAccuracy = try reader.readDouble("validation_accuracy")
         validationLoss = try reader.readDouble("validation_loss")
@@ -134,11 +150,7 @@ public struct ModelHistoryEntry: StoreRecord, Equatable, Codable {
         writer.writeString(sha256)
         writer.writeString(architecture)
         writer.write(sampleCount)
-        writer.write(UInt32(contributors.count))
-        for c in contributors {
-            writer.writeFixed(c.author.bytes)
-            writer.write(c.version)
-        }
+        Contribution.encode(contributors, to: &writer)
         writer.write(createdAt.nanosecondsSinceEpoch)
         writer.write(validationAccuracy)
         writer.write(validationLoss)
@@ -163,13 +175,7 @@ public struct ModelHistoryEntry: StoreRecord, Equatable, Codable {
         sha256 = try reader.readString("sha256", limit: 64)
         architecture = try reader.readString("architecture", limit: 64)
         sampleCount = try reader.readUInt64("sample_count")
-        let count = Int(try reader.readUInt32("contributors.count"))
-        guard count <= 10_000 else { throw BinaryDecodingError(field: "contributors", reason: .tooLarge(length: count, limit: 10_000)) }
-        contributors = []
-        for _ in 0..<count {
-            let bytes = try reader.readFixed(32, "contributors.author")
-            contributors.append(Contribution(author: NodeID(bytes: bytes)!, version: try reader.readUInt64("contributors.version")))
-        }
+        contributors = try Contribution.decodeList(from: &reader)
         createdAt = Timestamp(nanosecondsSinceEpoch: try reader.readUInt64("created_at"))
         validationAccuracy = try reader.readDouble("validation_accuracy")
         validationLoss = try reader.readDouble("validation_loss")
