@@ -2,9 +2,10 @@
 #
 # Targets:
 #   make deps    install the Debian packages the build needs (apt-get, only when dpkg -s says one is missing)
-#   make build   deps + release build of the leuknode binary (.build/release/leuknode)
+#   make build   deps + release build of the leuknode binary (.build/release/leuknode), for institutions
 #   make test    deps + build + the whole test suite (ends with the test runner's summary line)
-#   make run     deps + build + the embedded demo: a three-node federation on loopback on synthetic cells
+#   make run     deps + debug build (its numeric modules are optimised) + the embedded demo: a three-node
+#                federation on loopback on synthetic cells (`leuknode demo`)
 #   make bench   deps + build + the CNN benchmark table (leuknode bench)
 #   make clean   remove build products and the demo folder
 
@@ -31,11 +32,13 @@ test: deps
 	$(SWIFT) build --build-tests -j $(JOBS)
 	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; test $${PIPESTATUS[0]} -eq 0
 
-run: build
-	$(BIN) demo
+run: deps
+	$(SWIFT) build -j $(JOBS) --product leuknode
+	.build/debug/leuknode demo
 
 bench: build
 	$(BIN) bench
+	$(BIN) bench-net
 
 clean:
 	rm -rf .build .leuknode-demo

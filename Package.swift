@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries, one cage each.
@@ -71,7 +72,8 @@ let package = Package(
             "LeukCore", "LeukData", "LeukTensor", "LeukModel", "LeukGossip", "LeukReport",
         ], swiftSettings: numeric),
         .target(name: "LeukAPI", dependencies: [
-            "LeukCore", "LeukNode", "LeukClinic", logging,
+            "LeukCore", "LeukNode", "LeukClinic", logging, nio, nioPosix,
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -81,6 +83,7 @@ let package = Package(
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukTensor", "LeukModel", "LeukGossip", "LeukWire",
             "LeukNet", "LeukClinic", "LeukNode", "LeukAPI", "LeukReport", "LeukExperiment", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
 
         // Tests: one target per library target.
@@ -94,5 +97,17 @@ let package = Package(
         .testTarget(name: "LeukExperimentTests", dependencies: ["LeukExperiment", "LeukReport", "LeukGossip", "LeukData", "LeukCore"],
                     swiftSettings: strict),
         .testTarget(name: "LeukDataTests", dependencies: ["LeukData", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukWireTests", dependencies: ["LeukWire", "LeukCrypto", "LeukCore"], exclude: ["Golden"], swiftSettings: strict),
+        .testTarget(name: "LeukNetTests", dependencies: [
+            "LeukNet", "LeukWire", "LeukCrypto", "LeukCore",
+            nio, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio"), logging,
+        ], swiftSettings: strict),
+        .testTarget(name: "LeukClinicTests", dependencies: ["LeukClinic", "LeukStore", "LeukCrypto", "LeukCore"],
+                    swiftSettings: strict),
+        .testTarget(name: "LeukAPITests", dependencies: [
+            "LeukAPI", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore", logging,
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ], swiftSettings: strict),
     ]
 )

@@ -6,8 +6,16 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
     public var nanosecondsSinceEpoch: UInt64
 
     public init(nanosecondsSinceEpoch: UInt64) { self.nanosecondsSinceEpoch = nanosecondsSinceEpoch }
+    /// Clamped to what 64 bits of nanoseconds hold (1970 to about 2554), so hostile input cannot trap.
     public init(secondsSinceEpoch: Double) {
-        self.nanosecondsSinceEpoch = UInt64(max(0, secondsSinceEpoch) * 1_000_000_000)
+        let nanos = secondsSinceEpoch * 1_000_000_000
+        if !(nanos > 0) {
+            nanosecondsSinceEpoch = 0
+        } else if nanos >= 18_446_744_073_709_549_568 {
+            nanosecondsSinceEpoch = UInt64.max
+        } else {
+            nanosecondsSinceEpoch = UInt64(nanos)
+        }
     }
 
     public var secondsSinceEpoch: Double { Double(nanosecondsSinceEpoch) / 1_000_000_000 }
@@ -61,3 +69,21 @@ import Darwin
 #endif
 
 import Foundation
+
+extension Timestamp {
+    /// ISO 8601 in UTC with seconds: the one date format of every JSON output and log line.
+    public var iso8601: String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: Date(timeIntervalSince1970: secondsSinceEpoch))
+    }
+
+    /// Parses ISO 8601 with or without fractional seconds; `nil` for anything else.
+    public init?(iso8601 text: String) {
+        let plain = ISO8601DateFormatter()
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = plain.date(from: text) ?? fractional.date(from: text) else { return nil }
+        self.init(secondsSinceEpoch: date.timeIntervalSince1970)
+    }
+}

@@ -4,6 +4,10 @@ internal import CTIFF
 /// Decodes PNG, JPEG and BMP (stb_image) and TIFF (libtiff) into 8-bit RGB. Grey is expanded,
 /// alpha is composited over white (smear backgrounds are light). The header is read and checked
 /// against `DecodeLimits` before any pixel buffer exists.
+///
+/// Safe to call from several threads at once: Debian's libstb.so keeps stb_image's failure reason
+/// in thread-local storage (`.tbss`), we never touch its global flip setting, and every libtiff
+/// handle has its own error sink (`leuk_tiff_memory`) instead of the process-wide handler.
 public enum ImageDecoder {
     /// Reads and decodes a file. Errors name `path`.
     public static func decode(path: String, limits: DecodeLimits = .standard) throws(ImageError) -> RGBImage {

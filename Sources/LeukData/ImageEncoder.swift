@@ -34,6 +34,16 @@ public enum ImageEncoder {
         }
     }
 
+    /// Writes a file in any of the four formats (JPEG at quality 90, TIFF uncompressed).
+    public static func write(_ image: RGBImage, to path: String, format: ImageFormat) throws(ImageError) {
+        switch format {
+        case .png: try FileBytes.write(try png(image), to: path)
+        case .jpeg: try FileBytes.write(try jpeg(image), to: path)
+        case .bmp: try FileBytes.write(try bmp(image), to: path)
+        case .tiff: try writeTIFF(image, to: path)
+        }
+    }
+
     /// Writes a PNG file.
     public static func writePNG(_ image: RGBImage, to path: String) throws(ImageError) {
         try FileBytes.write(try png(image), to: path)

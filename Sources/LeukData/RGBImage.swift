@@ -37,6 +37,16 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable {
     case bmp = "BMP"
     case tiff = "TIFF"
 
+    /// The usual file extension for files written in this format.
+    public var fileExtension: String {
+        switch self {
+        case .png: return "png"
+        case .jpeg: return "jpg"
+        case .bmp: return "bmp"
+        case .tiff: return "tif"
+        }
+    }
+
     /// File extensions (lower case) that the dataset scanner treats as images.
     public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "bmp", "tif", "tiff"]
 

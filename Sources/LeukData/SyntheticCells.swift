@@ -105,18 +105,21 @@ public enum SyntheticCells {
         return (images, labels)
     }
 
-    /// Writes `count` PNGs as `dir/hem/*.png` and `dir/all/*.png` and returns the count per class.
+    /// Writes `count` images (PNG unless `format` says otherwise) as `dir/hem/*` and `dir/all/*` and
+    /// returns the count per class.
     @discardableResult
     public static func writeDataset(to dir: String, count: Int, seed: UInt64, size: Int = 64, difficulty: Double = defaultDifficulty,
-                                    site: Int = 0, classBalance: Double = 0.5, threads: Int = 2) throws -> [String: Int] {
+                                    site: Int = 0, classBalance: Double = 0.5, threads: Int = 2,
+                                    format: ImageFormat = .png) throws -> [String: Int] {
         for name in classes { try makeDirectory(DatasetScanner.join(dir, name)) }
         let labels = labelSequence(count: count, seed: seed, classBalance: classBalance)
         let failures = parallelMap(count: count, threads: threads) { i -> ImageError? in
             var rng = imageGenerator(seed: seed, site: site, index: i)
             let image = render(label: labels[i], size: size, difficulty: difficulty, site: site, rng: &rng)
-            let name = String(format: "site%d-%06d.png", site, i)
+            let name = String(format: "site%d-%06d.", site, i) + format.fileExtension
+            let path = DatasetScanner.join(DatasetScanner.join(dir, classes[labels[i]]), name)
             do throws(ImageError) {
-                try ImageEncoder.writePNG(image, to: DatasetScanner.join(DatasetScanner.join(dir, classes[labels[i]]), name))
+                try ImageEncoder.write(image, to: path, format: format)
                 return nil
             } catch { return error }
         }

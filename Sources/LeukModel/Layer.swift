@@ -1,5 +1,6 @@
 internal import LeukTensor
 import LeukCore
+import Foundation
 
 /// The per-image shape of a feature map, channels-last. A flat vector is 1 x 1 x features.
 struct FeatureShape: Equatable, Sendable, CustomStringConvertible {
@@ -61,6 +62,12 @@ func uniform(_ bound: Float, _ generator: inout SeededGenerator) -> Float {
 /// Number of images per GEMM chunk for a layer whose im2col rows are `patch` floats and that has
 /// `pixels` output pixels per image: about 256 KiB of columns, so a chunk stays in the L2 cache.
 func imagesPerChunk(pixels: Int, patch: Int) -> Int {
-    let target = 64 * 1024   // floats
+    let target = chunkTargetFloats
     return max(1, target / max(1, pixels * patch))
 }
+
+/// im2col floats per GEMM chunk (LEUKNODE_CHUNK_FLOATS overrides it, for tuning with `leuknode bench`).
+let chunkTargetFloats: Int = {
+    if let text = ProcessInfo.processInfo.environment["LEUKNODE_CHUNK_FLOATS"], let value = Int(text), value > 0 { return value }
+    return 512 * 1024
+}()

@@ -180,6 +180,37 @@ public struct ModelHistoryEntry: StoreRecord, Equatable, Codable {
         case sampleCount = "sample_count", contributors, createdAt = "created_at"
         case validationAccuracy = "validation_accuracy", validationLoss = "validation_loss"
     }
+
+    /// JSON carries `created_at` as ISO 8601, like every other date the node prints.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(version, forKey: .version)
+        try c.encode(round, forKey: .round)
+        try c.encode(sha256, forKey: .sha256)
+        try c.encode(architecture, forKey: .architecture)
+        try c.encode(sampleCount, forKey: .sampleCount)
+        try c.encode(contributors, forKey: .contributors)
+        try c.encode(createdAt.iso8601, forKey: .createdAt)
+        try c.encode(validationAccuracy, forKey: .validationAccuracy)
+        try c.encode(validationLoss, forKey: .validationLoss)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        version = try c.decode(UInt64.self, forKey: .version)
+        round = try c.decode(UInt64.self, forKey: .round)
+        sha256 = try c.decode(String.self, forKey: .sha256)
+        architecture = try c.decode(String.self, forKey: .architecture)
+        sampleCount = try c.decode(UInt64.self, forKey: .sampleCount)
+        contributors = try c.decode([Contribution].self, forKey: .contributors)
+        let created = try c.decode(String.self, forKey: .createdAt)
+        guard let date = Timestamp(iso8601: created) else {
+            throw DecodingError.dataCorruptedError(forKey: .createdAt, in: c, debugDescription: "not an ISO 8601 date: \(created)")
+        }
+        createdAt = date
+        validationAccuracy = try c.decode(Double.self, forKey: .validationAccuracy)
+        validationLoss = try c.decode(Double.self, forKey: .validationLoss)
+    }
 }
 
 /// Models in the node's database: the current one in full, and a history entry per version, written

@@ -31,19 +31,10 @@ public struct PeerView: Codable, Sendable, Equatable {
         fingerprint = contact?.fingerprint.text ?? "?"
         address = contact?.address ?? "?"
         self.state = state
-        lastSeen = record.lastSeen.map { ISO8601.format($0) }
+        lastSeen = record.lastSeen.map { $0.iso8601 }
         bytesIn = record.bytesIn
         bytesOut = record.bytesOut
         score = record.score
         rejected = record.rejected
-    }
-}
-
-/// ISO 8601 in UTC with seconds, the one date format of every JSON output.
-public enum ISO8601 {
-    public static func format(_ timestamp: Timestamp) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date(timeIntervalSince1970: timestamp.secondsSinceEpoch))
     }
 }

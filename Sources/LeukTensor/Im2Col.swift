@@ -48,22 +48,20 @@ public enum Im2Col {
                         let dst = row + ky * rowSpan
                         let iy = iy0 + ky
                         if iy < 0 || iy >= h {
-                            for i in 0..<rowSpan { dst[i] = 0 }
+                            dst.update(repeating: 0, count: rowSpan)
                             continue
                         }
                         let srcRow = image + iy * w * c
                         if fullRow {
-                            let src = srcRow + ix0 * c
-                            for i in 0..<rowSpan { dst[i] = src[i] }
+                            dst.update(from: srcRow + ix0 * c, count: rowSpan)
                         } else {
                             for kx in 0..<k {
                                 let ix = ix0 + kx
                                 let d = dst + kx * c
                                 if ix < 0 || ix >= w {
-                                    for i in 0..<c { d[i] = 0 }
+                                    d.update(repeating: 0, count: c)
                                 } else {
-                                    let s = srcRow + ix * c
-                                    for i in 0..<c { d[i] = s[i] }
+                                    d.update(from: srcRow + ix * c, count: c)
                                 }
                             }
                         }

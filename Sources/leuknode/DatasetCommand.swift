@@ -8,7 +8,7 @@ struct DatasetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dataset",
         abstract: "Inspect, synthesise and partition blood-smear image datasets.",
-        subcommands: [Inspect.self, Synth.self, Split.self]
+        subcommands: [Inspect.self, Synth.self, Split.self, DecodeBench.self]
     )
 }
 
@@ -120,19 +120,25 @@ extension DatasetCommand {
         @Option(help: "Fraction of 'all' images.")
         var classBalance = 0.5
 
+        @Option(help: "File format: png, jpeg, bmp or tiff.")
+        var format = "png"
+
         func validate() throws {
             guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be between 1 and 1,000,000") }
             guard (16...1024).contains(size) else { throw ValidationError("--size must be between 16 and 1024") }
             guard (0...1).contains(difficulty) else { throw ValidationError("--difficulty must be between 0 and 1") }
             guard (0...1_000_000).contains(site) else { throw ValidationError("--site must be between 0 and 1,000,000") }
             guard (0...1).contains(classBalance) else { throw ValidationError("--class-balance must be between 0 and 1") }
+            guard Self.formats[format] != nil else { throw ValidationError("--format must be png, jpeg, bmp or tiff") }
         }
+
+        static let formats: [String: ImageFormat] = ["png": .png, "jpeg": .jpeg, "jpg": .jpeg, "bmp": .bmp, "tiff": .tiff, "tif": .tiff]
 
         func run() throws {
             let counts: [String: Int]
             do {
                 counts = try SyntheticCells.writeDataset(to: out, count: count, seed: seed, size: size, difficulty: difficulty,
-                                                         site: site, classBalance: classBalance)
+                                                         site: site, classBalance: classBalance, format: Self.formats[format]!)
             } catch { throw failWithUserMessage(error) }
             print("wrote \(count) images to \(out): " + SyntheticCells.classes.map { "\($0) \(counts[$0, default: 0])" }.joined(separator: ", "))
         }
@@ -196,6 +202,62 @@ extension DatasetCommand {
                              + " " + pad(String(row.reduce(0, +))))
             }
             return lines.joined(separator: "\n")
+        }
+    }
+}
+
+extension DatasetCommand {
+    /// Decode throughput on a real folder, for the figures in docs/data.md. Not part of the issue's
+    /// command contract; kept because every published number needs a command that reproduces it.
+    struct DecodeBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "decode-bench",
+            abstract: "Measure decode throughput (images/s) over a dataset folder: decode only on one thread, then the training cache path (decode + resize) on N threads."
+        )
+
+        @OptionGroup var source: DatasetSourceOptions
+
+        @Option(help: "Passes over the folder for the single-thread decode figure (the best pass is reported).")
+        var passes = 3
+
+        @Option(help: "Threads for the cache figure.")
+        var threads = 2
+
+        @Option(help: "Model input size for the cache figure.")
+        var size = 64
+
+        func validate() throws {
+            guard (1...20).contains(passes), (1...64).contains(threads), (8...1024).contains(size) else {
+                throw ValidationError("--passes 1...20, --threads 1...64, --size 8...1024")
+            }
+        }
+
+        func run() throws {
+            do {
+                let dataset = try DatasetScanner.scan(directory: source.directory, labelMap: try source.parsedLabelMap(), manifest: source.manifest)
+                guard !dataset.samples.isEmpty else { throw DatasetError.noImages(path: source.directory) }
+                // Read the bytes once, so the single-thread figure is decoding, not the page cache.
+                let files = dataset.samples.compactMap { sample in
+                    (try? Data(contentsOf: URL(fileURLWithPath: sample.path))).map { ([UInt8]($0), sample.path) }
+                }
+                var best = Double.infinity
+                var failures = 0
+                for _ in 0..<passes {
+                    failures = 0
+                    let start = monotonicNanoseconds()
+                    for (bytes, name) in files {
+                        do { _ = try ImageDecoder.decode(bytes: bytes, name: name) } catch { failures += 1 }
+                    }
+                    best = min(best, Double(monotonicNanoseconds() - start) / 1e9)
+                }
+                print(String(format: "decode (1 thread, from memory): %d images in %.3f s = %.0f images/s%@",
+                             files.count, best, Double(files.count) / best, failures > 0 ? " (\(failures) failed)" as NSString : "" as NSString))
+                let start = monotonicNanoseconds()
+                let cache = ImageCache(dataset: dataset, size: size, threads: threads)
+                let seconds = Double(monotonicNanoseconds() - start) / 1e9
+                print(String(format: "cache (read + decode + resize to %d, %d threads): %d images in %.3f s = %.0f images/s, %d problem(s)",
+                             size, threads, cache.count, seconds, Double(cache.count) / seconds, cache.problems.count))
+            } catch { throw failWithUserMessage(error) }
         }
     }
 }

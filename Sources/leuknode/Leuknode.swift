@@ -1,4 +1,5 @@
 import ArgumentParser
+import LeukTensor
 
 /// The `leuknode` command line. Each subcommand is one type named for its verb, in its own file;
 /// `run()` builds a request and hands it to a library module.
@@ -11,12 +12,38 @@ struct Leuknode: AsyncParsableCommand {
         subcommands: [
             Init.self,
             Id.self,
+            Start.self,
+            Status.self,
             Peer.self,
-            Report.self,
+            ModelCommand.self,
             DatasetCommand.self,
+            Train.self,
+            Evaluate.self,
+            Diagnose.self,
+            Bench.self,
+            User.self,
+            Login.self,
+            Logout.self,
+            DiagnosisCommand.self,
+            Appointment.self,
+            Slot.self,
+            Message.self,
+            Audit.self,
             Simulate.self,
+            Demo.self,
+            Report.self,
+            NetBench.self,
+            ClinicBench.self,
         ]
     )
+
+    /// Before anything else (and before OpenBLAS spawns threads), make sure OpenBLAS runs the kernel
+    /// this CPU deserves: Debian's 0.3.21 falls back to a 2-3x slower SSE3 kernel on CPUs it does not
+    /// recognise, and only an environment variable set before it loads can change that (`BLASKernel`).
+    static func main() async {
+        BLASKernel.relaunchWithBetterKernelIfNeeded()
+        await main(nil)
+    }
 }
 
 enum LeuknodeVersion {

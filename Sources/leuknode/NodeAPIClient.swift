@@ -1,78 +1,48 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import LeukAPI
+import LeukClinic
 import LeukCore
 import LeukNode
 
-/// The CLI's client for a running node's local HTTP API. Node-control calls authenticate with the
-/// operator token in DATA_DIR/admin.token: whoever can read the data directory operates the node.
+/// Node-control calls to a running node through its local API, authenticated with the operator
+/// token in DATA_DIR/admin.token (whoever can read the data directory operates the node).
 struct NodeAPIClient {
-    let baseURL: URL
-    let token: String?
+    let client: APIClient
 
-    /// A client when the node in `directory` is running (its API answers), else `nil`.
+    /// A client when the node in `directory` is running (its API answers `/v1/health`), else `nil`.
     static func ifRunning(_ directory: NodeDirectory) async throws -> NodeAPIClient? {
         let config = try directory.loadConfig()
-        guard let url = URL(string: "http://\(config.api)") else { return nil }
-        let token = (try? String(contentsOfFile: directory.path + "/admin.token", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let client = NodeAPIClient(baseURL: url, token: token)
-        return await client.isUp() ? client : nil
-    }
-
-    func isUp() async -> Bool {
-        var request = URLRequest(url: baseURL.appendingPathComponent("v1/health"))
-        request.timeoutInterval = 2
-        guard let (_, response) = try? await URLSession.shared.data(for: request) else { return false }
-        return (response as? HTTPURLResponse)?.statusCode == 200
-    }
-
-    func send<Response: Decodable>(_ method: String, _ path: String, body: (any Encodable)? = nil, as: Response.Type) async throws -> Response {
-        var request = URLRequest(url: baseURL.appendingPathComponent(path))
-        request.httpMethod = method
-        request.timeoutInterval = 60
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        if let body {
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = try JSONEncoder().encode(body)
-        }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        guard (200..<300).contains(status) else { throw APIClientError(status: status, body: data) }
+        let tokenPath = OperatorToken.path(inDataDirectory: directory.path)
+        let token = FileManager.default.fileExists(atPath: tokenPath) ? try OperatorToken.read(path: tokenPath).value : nil
+        let client = try APIClient(address: config.api, token: token)
         do {
-            return try JSONDecoder().decode(Response.self, from: data)
+            _ = try await client.raw(.get, "/v1/health", body: nil)
         } catch {
-            throw APIClientError(status: status, body: Data("unexpected response from the node: \(error)".utf8))
+            return nil
         }
+        return NodeAPIClient(client: client)
     }
+
+    /// Like `ifRunning`, but a node that does not answer is an error that says how to start it.
+    static func running(_ directory: NodeDirectory) async throws -> NodeAPIClient {
+        guard let client = try await ifRunning(directory) else {
+            throw CLIFailure("no node is running in \(directory.path)", hint: "start it with `leuknode start --data-dir \(directory.path)`")
+        }
+        return client
+    }
+
+    struct AddPeer: Encodable, Sendable { let contact: String }
 
     func addPeer(_ contact: String) async throws -> PeerView {
-        try await send("POST", "v1/peers", body: ["contact": contact], as: PeerView.self)
+        try await client.call(.post, "/v1/peers", body: AddPeer(contact: contact))
     }
-
-    func peers() async throws -> [PeerView] { try await send("GET", "v1/peers", as: [PeerView].self) }
-
+    func peers() async throws -> [PeerView] { try await client.call(.get, "/v1/peers") }
     func removePeer(_ reference: String) async throws -> PeerView {
-        try await send("DELETE", "v1/peers/\(reference)", as: PeerView.self)
+        try await client.call(.delete, "/v1/peers/\(reference.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? reference)")
     }
-}
-
-/// A non-2xx answer from the node, carrying its JSON error message.
-struct APIClientError: LeukUserFacingError {
-    let status: Int
-    let body: Data
-
-    var description: String {
-        struct Envelope: Decodable {
-            struct Inner: Decodable { let message: String }
-            let error: Inner
-        }
-        if let envelope = try? JSONDecoder().decode(Envelope.self, from: body) {
-            return "the node answered \(status): \(envelope.error.message)"
-        }
-        return "the node answered \(status): \(String(decoding: body.prefix(500), as: UTF8.self))"
-    }
+    func status() async throws -> NodeStatus { try await client.call(.get, "/v1/status") }
+    func history(limit: Int) async throws -> [ModelHistoryEntry] { try await client.call(.get, "/v1/model/history?limit=\(limit)") }
+    func modelFile() async throws -> [UInt8] { try await client.send(.get, "/v1/model", json: nil).body }
 }
 
 enum JSONText {

@@ -126,3 +126,17 @@ struct TestRandom {
         return Float(state >> 40) / Float(1 << 24) * 2 - 1
     }
 }
+
+@Suite struct BLASKernelTests {
+    @Test func relaunchOnlyFromAFallbackKernelOnACapableCPU() {
+        let avx512: Set<String> = ["sse4_2", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"]
+        #expect(BLASKernel.betterCoreType(cpuFlags: avx512, current: "Prescott", environment: [:]) == "SkylakeX")
+        #expect(BLASKernel.betterCoreType(cpuFlags: ["avx2", "fma"], current: "Prescott", environment: [:]) == "Haswell")
+        #expect(BLASKernel.betterCoreType(cpuFlags: ["sse4_2"], current: "Prescott", environment: [:]) == nil)
+        #expect(BLASKernel.betterCoreType(cpuFlags: avx512, current: "SkylakeX", environment: [:]) == nil)
+        #expect(BLASKernel.betterCoreType(cpuFlags: avx512, current: "Prescott", environment: ["OPENBLAS_CORETYPE": "Prescott"]) == nil)
+        #expect(BLASKernel.betterCoreType(cpuFlags: avx512, current: "Prescott", environment: ["LEUKNODE_KEEP_BLAS_KERNEL": "1"]) == nil)
+        #expect(BLASKernel.betterCoreType(cpuFlags: nil, current: "Prescott", environment: [:]) == nil)
+        #expect(!BLASKernel.name.isEmpty)
+    }
+}

@@ -70,7 +70,7 @@ final class ProcessSupervisor: @unchecked Sendable {
         for child in running where child.process.isRunning { kill(child.process.processIdentifier, SIGKILL) }
     }
 
-    var anyRunning: Bool { lock.withLock { children.contains { $0.process.isRunning } } }
+    var allRunning: Bool { lock.withLock { children.allSatisfy { $0.process.isRunning } } }
 }
 
 /// Splits a byte stream into lines.

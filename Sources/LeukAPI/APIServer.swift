@@ -1,0 +1,198 @@
+public import Hummingbird
+public import LeukClinic
+public import Logging
+public import Prometheus
+import HTTPTypes
+import LeukCore
+import NIOCore
+import Foundation
+
+/// Where the API listens. Loopback by default: the API is for the people and tools on this machine.
+public struct APIConfiguration: Sendable {
+    public var host: String
+    /// 0 picks a free port (tests); `onStarted` reports the one chosen.
+    public var port: Int
+    /// Seconds between keep-alive comments on event streams.
+    public var eventKeepAlive: Duration
+
+    public init(host: String = "127.0.0.1", port: Int = 7480, eventKeepAlive: Duration = .seconds(15)) {
+        self.host = host
+        self.port = port
+        self.eventKeepAlive = eventKeepAlive
+    }
+
+    /// From `NodeConfig.api` ("host:port").
+    public init(address: String) throws(APIError) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+              (0...65535).contains(port) else {
+            throw APIError(status: 500, "the API address '\(address)' is not HOST:PORT", hint: "fix `api` in config.json")
+        }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.init(host: host, port: port)
+    }
+}
+
+/// The node's local HTTP API: the clinic's routes under `/v1`, `/metrics`, `/v1/openapi.yaml`, and
+/// whatever route groups the node adds.
+///
+/// ```swift
+/// let server = APIServer(clinic: clinic, configuration: try APIConfiguration(address: config.api),
+///                        routeGroups: [nodeRoutes], metrics: registry, logger: logger)
+/// try await server.run { port in logger.info("API on port \(port)") }   // until cancelled
+/// ```
+/// `makeApplication()` gives the Hummingbird application instead, to run inside the node's own
+/// `ServiceGroup` (it is a `Service`) or to test in-process with HummingbirdTesting.
+public struct APIServer: Sendable {
+    public let clinic: Clinic
+    public let configuration: APIConfiguration
+    public let metrics: PrometheusCollectorRegistry
+    public let logger: Logger
+    /// Every route the server answers, the clinic's first; the OpenAPI test checks them against the document.
+    public let routes: [APIRoute]
+
+    /// - Parameters:
+    ///   - routeGroups: extra routes, e.g. the node's `/v1/status`, `/v1/peers`, `/v1/model/history`.
+    ///     A path that clashes with an existing route stops the program at startup (a programming error).
+    ///   - metrics: the Prometheus registry `/metrics` serves. The executable should bootstrap swift-metrics
+    ///     with `PrometheusMetricsFactory(registry:)` on the same registry, so every module's metrics appear.
+    public init(clinic: Clinic, configuration: APIConfiguration = APIConfiguration(), routeGroups: [RouteGroup] = [],
+                metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger = Logger(label: "leuknode.api")) {
+        self.clinic = clinic
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+        let builtIn = ClinicRoutes(clinic: clinic, metrics: metrics, keepAlive: configuration.eventKeepAlive).group
+        var all: [APIRoute] = []
+        var seen = Set<String>()
+        for group in [builtIn] + routeGroups {
+            for route in group.routes {
+                let key = route.method.rawValue + " " + route.routerPath
+                precondition(seen.insert(key).inserted, "route \(route.method.rawValue) \(route.path) of group '\(group.name)' is registered twice")
+                all.append(route)
+            }
+        }
+        routes = all
+    }
+
+    /// The router with every route and middleware; exposed for in-process tests.
+    public func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: RequestLogMiddleware(logger: logger, registry: metrics))
+        router.add(middleware: ErrorMiddleware(logger: logger, routes: routes))
+        for route in routes {
+            guard let method = HTTPRequest.Method(route.method.rawValue) else { continue }
+            let clinic = self.clinic
+            router.on(RouterPath(route.routerPath), method: method) { request, context in
+                try await Self.respond(to: request, context: context, route: route, clinic: clinic)
+            }
+        }
+        return router
+    }
+
+    public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        -> Application<RouterResponder<BasicRequestContext>> {
+        Application(
+            router: makeRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "leuknode"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+
+    /// Serves until the task is cancelled or the service group shuts down. `onStarted` receives the port.
+    public func run(onStarted: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await makeApplication(onServerRunning: onStarted).run()
+    }
+
+    // MARK: - One request
+
+    static func respond(to request: Request, context: BasicRequestContext, route: APIRoute, clinic: Clinic) async throws -> Response {
+        let caller = try await authenticate(request, access: route.access, clinic: clinic)
+        var query: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters {
+            let name = String(key)
+            guard route.query.contains(name) else {
+                throw APIError(status: 400, "unknown query parameter '\(name)'",
+                               hint: route.query.isEmpty ? "this route takes none" : "allowed: \(route.query.joined(separator: ", "))")
+            }
+            guard query[name] == nil else { throw APIError(status: 400, "query parameter '\(name)' is given twice") }
+            query[name] = String(value)
+        }
+        var parameters: [String: String] = [:]
+        for (key, value) in context.parameters { parameters[String(key)] = String(value) }
+
+        var body: [UInt8] = []
+        if route.method.hasBody {
+            if let declared = request.headers[.contentLength].flatMap(Int.init), declared > route.maxBodyBytes {
+                throw APIError(status: 413, "the request body has \(declared) bytes; this route accepts at most \(route.maxBodyBytes)")
+            }
+            do {
+                var buffer = try await request.body.collect(upTo: route.maxBodyBytes)
+                body = buffer.readBytes(length: buffer.readableBytes) ?? []
+            } catch is NIOTooManyBytesError {
+                throw APIError(status: 413, "the request body is larger than this route's limit of \(route.maxBodyBytes) bytes")
+            }
+        }
+        let input = APIRequest(caller: caller, method: route.method, path: request.uri.path, parameters: parameters,
+                               query: query, body: body, logger: context.logger)
+        let output: APIResponse
+        do {
+            output = try await route.handler(input)
+        } catch let error as ClinicError {
+            throw APIError(error)
+        }
+        return try encode(output)
+    }
+
+    static func authenticate(_ request: Request, access: APIAccess, clinic: Clinic) async throws(APIError) -> Caller? {
+        let header = request.headers[.authorization]
+        guard let header else {
+            if access == .open { return nil }
+            throw APIError.unauthenticated
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty, parts[1].utf8.count <= 512 else {
+            if access == .open { return nil }
+            throw APIError(status: 401, "the Authorization header must be 'Bearer <token>'")
+        }
+        let caller: Caller
+        do {
+            caller = try await clinic.authenticate(bearer: String(parts[1]))
+        } catch {
+            if access == .open { return nil }
+            throw APIError(error)
+        }
+        if access == .administrator && !caller.isAdministrator {
+            throw APIError(status: 403, "this route is for the node's operator and admins",
+                           hint: "use the operator token in DATA_DIR/admin.token (the CLI does this with --data-dir)")
+        }
+        return caller
+    }
+
+    static func encode(_ output: APIResponse) throws -> Response {
+        var headers = HTTPFields()
+        switch output {
+        case let .json(value, status):
+            headers[.contentType] = "application/json; charset=utf-8"
+            let data = try ResponseJSON.encoder().encode(value)
+            return Response(status: .init(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        case let .empty(status):
+            return Response(status: .init(code: status), headers: headers, body: ResponseBody())
+        case let .bytes(bytes, contentType):
+            headers[.contentType] = contentType
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        case let .text(text, contentType):
+            headers[.contentType] = contentType
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        case let .eventStream(stream):
+            headers[.contentType] = "text/event-stream"
+            headers[.cacheControl] = "no-cache"
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                for await event in stream {
+                    try await writer.write(ByteBuffer(string: event.encoded))
+                }
+                try await writer.finish(nil)
+            })
+        }
+    }
+}

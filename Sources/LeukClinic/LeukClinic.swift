@@ -1,1 +1,0 @@
-// LeukClinic: Users, sessions, diagnoses, appointments, messages and the audit log.

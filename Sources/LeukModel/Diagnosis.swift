@@ -1,0 +1,86 @@
+public import LeukData
+import Foundation
+import LeukCore
+
+/// One image's diagnosis: the predicted class, every class's probability and the time it took
+/// (decode, resize, normalise and the network), or the reason it failed.
+public struct ImageDiagnosis: Sendable {
+    public var image: String
+    public var prediction: String?
+    /// In the model's class order.
+    public var probabilities: [(label: String, probability: Float)]
+    public var responseTimeMs: Double
+    public var error: String?
+}
+
+/// Single-image inference through the one preprocessing path training uses.
+public enum Diagnosis {
+    public static func diagnose(_ model: Model, imagePath: String) -> ImageDiagnosis {
+        let start = monotonicNanoseconds()
+        let input: [Float]
+        do {
+            input = try preprocess(path: imagePath, size: model.inputSize, normalization: Normalization(mean: model.mean, std: model.std))
+        } catch {
+            let ms = Double(monotonicNanoseconds() - start) / 1e6
+            return ImageDiagnosis(image: imagePath, prediction: nil, probabilities: [], responseTimeMs: ms, error: error.userMessage)
+        }
+        let probabilities = model.predictProbabilities(input)
+        let ms = Double(monotonicNanoseconds() - start) / 1e6
+        var best = 0
+        for k in 1..<probabilities.count where probabilities[k] > probabilities[best] { best = k }
+        return ImageDiagnosis(image: imagePath, prediction: model.classes[best],
+                              probabilities: Array(zip(model.classes, probabilities)).map { (label: $0.0, probability: $0.1) },
+                              responseTimeMs: ms, error: nil)
+    }
+}
+
+/// `leuknode evaluate`: every image of a labelled folder through single-image diagnosis (so the
+/// response times are those a clinician would see), then the screening metrics.
+public enum Evaluation {
+    public struct Outcome: Sendable {
+        public var metrics: ClassificationMetrics
+        /// Images that could not be read, with the reason; they are not counted in the metrics.
+        public var problems: [String]
+    }
+
+    public static func evaluate(_ model: Model, datasetDirectory: String, labelMap: LabelMap?, manifest: String? = nil,
+                                samples selected: [DatasetSample]? = nil, datasetClasses: [String]? = nil) throws -> Outcome {
+        var classes = datasetClasses ?? []
+        var samples = selected ?? []
+        var problems: [String] = []
+        if selected == nil {
+            let dataset: Dataset
+            do {
+                dataset = try DatasetScanner.scan(directory: datasetDirectory, labelMap: labelMap, manifest: manifest)
+            } catch {
+                throw TrainingError.dataset(error.userMessage)
+            }
+            classes = dataset.classes
+            samples = dataset.samples
+            problems = dataset.problems.map(\.description)
+        }
+        // Dataset classes map to the model's logits by name.
+        var toModel: [Int] = []
+        for name in classes {
+            guard let index = model.classes.firstIndex(of: name) else {
+                throw TrainingError.dataset("dataset class '\(name)' is not one of the model's classes \(model.classes); pass a --label-map that maps the folders onto them")
+            }
+            toModel.append(index)
+        }
+        var labels: [Int] = [], probabilities: [Float] = [], times: [Double] = []
+        for sample in samples {
+            let result = diagnose(model, sample.path)
+            if let error = result.error { problems.append(error); continue }
+            labels.append(toModel[sample.label])
+            probabilities += result.probabilities.map(\.probability)
+            times.append(result.responseTimeMs)
+        }
+        guard !labels.isEmpty else {
+            throw TrainingError.tooFewImages("\(datasetDirectory): no image could be evaluated")
+        }
+        return Outcome(metrics: ClassificationMetrics(classes: model.classes, labels: labels, probabilities: probabilities,
+                                                      responseTimesMs: times), problems: problems)
+    }
+
+    private static func diagnose(_ model: Model, _ path: String) -> ImageDiagnosis { Diagnosis.diagnose(model, imagePath: path) }
+}

@@ -1,0 +1,371 @@
+public import LeukCore
+public import LeukCrypto
+public import LeukGossip
+public import LeukNet
+public import LeukStore
+import LeukWire
+public import Logging
+import Foundation
+
+/// The gossip shell of a running node: it drives the pure `GossipInstance` with network events,
+/// timers and local training results, and executes the instance's directives against the network
+/// shell and the store (an exhaustive `switch`, no `default:`).
+///
+/// An actor, so the instance's state has one owner; nothing here blocks for long (signing an update
+/// hashes about a megabyte, a few milliseconds), and LevelDB writes are small and unsynced except the
+/// model snapshots a diagnosis may name.
+public actor FederationService {
+    public struct ModelLayout: Sendable {
+        public var architecture: String
+        public var classes: [String]
+        public var inputSize: Int
+        public var mean: [Float]
+        public var std: [Float]
+
+        public init(architecture: String, classes: [String], inputSize: Int, mean: [Float], std: [Float]) {
+            self.architecture = architecture
+            self.classes = classes
+            self.inputSize = inputSize
+            self.mean = mean
+            self.std = std
+        }
+    }
+
+    /// One line of the node's per-round log, also what the demo prints.
+    public struct RoundReport: Sendable {
+        public var round: UInt64
+        public var loss: Double
+        public var validationAccuracy: Double
+        public var neighborDistance: Double?
+        public var connectedPeers: Int
+        public var admittedPeers: Int
+        public var updatesReceived: Int
+
+        public var line: String {
+            let distance = neighborDistance.map { String(format: "%.4e", $0) } ?? "n/a"
+            return "round \(round)  loss " + String(format: "%.4f", loss) + "  val_acc " + String(format: "%.3f", validationAccuracy)
+                + "  neighbor_distance \(distance)  peers \(connectedPeers)/\(admittedPeers)  updates_in \(updatesReceived)"
+        }
+    }
+
+    let identity: NodeIdentity
+    let config: NodeConfig
+    let layout: ModelLayout
+    let registry: PeerRegistry
+    let models: ModelRepository
+    let store: RecordStore
+    let shell: NetworkShell
+    let allowList: AllowList
+    let clock: any WallClock
+    let logger: Logger
+    let onRound: @Sendable (RoundReport) -> Void
+
+    private var instance: GossipInstance
+    private var rng: SeededGenerator
+    private var contributors: [NodeID: UInt64]
+    private var parentDigests: [NodeID: [UInt8]] = [:]
+    private var trainingRound: UInt64 = 0
+    private var lastLoss: Double?
+    private var lastValidation: (accuracy: Double, loss: Double)?
+    private var sealedCache: (version: UInt64, update: SealedModelUpdate)?
+    private var tickTask: Task<Void, Never>?
+    private var eventTask: Task<Void, Never>?
+    private var rejectedByReason: [String: Int] = [:]
+    private var stopped = false
+
+    /// Restores the node's state from its store (the last model snapshot and gossip bookkeeping) or
+    /// starts from `initialParameters`.
+    public init(identity: NodeIdentity, config: NodeConfig, layout: ModelLayout, store: RecordStore,
+                initialParameters: [Float], sampleCount: Int, gossip: GossipConfiguration, network: NetworkConfiguration,
+                clock: any WallClock = SystemWallClock(), logger: Logger, onRound: @escaping @Sendable (RoundReport) -> Void) throws {
+        self.identity = identity
+        self.config = config
+        self.layout = layout
+        self.store = store
+        self.registry = PeerRegistry(store: store, clock: clock)
+        self.models = ModelRepository(store: store)
+        self.clock = clock
+        self.logger = logger
+        self.onRound = onRound
+        let admitted = try registry.all().map(\.id)
+        allowList = AllowList(admitted)
+        shell = NetworkShell(configuration: network, admission: allowList, logger: logger)
+        rng = SeededGenerator(seed: UInt64(truncatingIfNeeded: clock.now().nanosecondsSinceEpoch) ^ 0x5EED)
+
+        let saved = try models.current()
+        let bookkeeping = try store.get(GossipStateRecord.self, in: NodeKeyspaces.nodeState, id: "gossip")
+        if let saved, saved.parameters.count == initialParameters.count, saved.architecture == layout.architecture {
+            let snapshot = GossipSnapshot(parameters: saved.parameters, sampleCount: sampleCount, version: saved.version,
+                                          round: saved.round, newestVersionByAuthor: bookkeeping?.newestVersionByAuthor ?? [:],
+                                          scores: bookkeeping?.scores ?? [:])
+            instance = GossipInstance(configuration: gossip, selfID: identity.id, restoring: snapshot)
+            contributors = Dictionary(saved.contributors.map { ($0.author, $0.version) }, uniquingKeysWith: max)
+            logger.info("resumed model version \(saved.version) (sha256 \(saved.sha256.prefix(12))) from the store")
+        } else {
+            instance = GossipInstance(configuration: gossip, selfID: identity.id, initialParameters: initialParameters,
+                                      sampleCount: sampleCount)
+            contributors = [:]
+        }
+    }
+
+    // MARK: Lifecycle
+
+    /// Listens, dials every admitted peer, and starts the gossip timer. Returns the listening port.
+    public func start() async throws -> Int {
+        let port = try await shell.start()
+        if let bookkeeping = try store.get(GossipStateRecord.self, in: NodeKeyspaces.nodeState, id: "gossip") {
+            for (author, version) in bookkeeping.newestVersionByAuthor { await shell.noteHeldVersion(version, author: author) }
+        }
+        for (id, record) in try registry.all() {
+            if let contact = try? record.parsedContact() { await shell.connect(to: id, host: contact.host, port: contact.port) }
+        }
+        let events = shell.events
+        eventTask = Task { [weak self] in
+            for await event in events {
+                guard let self else { return }
+                await self.handle(event)
+            }
+        }
+        var generator = rng
+        let directives = instance.onStart(now: clock.now(), rng: &generator)
+        rng = generator
+        await execute(directives)
+        return port
+    }
+
+    /// Tells peers goodbye, stores the model with a synced write, and stops the timers.
+    public func shutdown() async {
+        guard !stopped else { return }
+        stopped = true
+        tickTask?.cancel()
+        await shell.shutdown()
+        eventTask?.cancel()
+        do { try persistModel(sync: true) } catch { logger.error("could not store the model at shutdown: \(error)") }
+    }
+
+    // MARK: Training
+
+    public func currentParameters() -> [Float] { instance.parameters }
+
+    /// Folds one local training round into the model. Mixing may have moved the parameters while the
+    /// trainer worked, so the trainer's *change* is applied to the current parameters rather than its
+    /// result replacing them (which would throw the mixing away).
+    public func applyLocalTraining(start: [Float], trained: [Float], loss: Double, validationAccuracy: Double,
+                                   validationLoss: Double) async {
+        guard !stopped, start.count == trained.count, trained.count == instance.parameters.count else { return }
+        var updated = instance.parameters
+        for i in updated.indices { updated[i] += trained[i] - start[i] }
+        let directives = instance.onLocalTrainingStep(newParameters: updated, sampleCount: instance.sampleCount, now: clock.now())
+        trainingRound += 1
+        lastLoss = loss
+        lastValidation = (validationAccuracy, validationLoss)
+        contributors[identity.id] = instance.version
+        await execute(directives)
+        do { try persistModel(sync: false) } catch { logger.error("could not store the model: \(error)") }
+        let report = RoundReport(round: trainingRound, loss: loss, validationAccuracy: validationAccuracy,
+                                 neighborDistance: instance.neighborDistance, connectedPeers: instance.degree,
+                                 admittedPeers: allowList.all.count, updatesReceived: instance.updatesReceived)
+        onRound(report)
+    }
+
+    // MARK: Peers
+
+    public func addPeer(_ contact: Contact) async throws -> PeerView {
+        let record = try registry.add(contact, selfID: identity.id)
+        allowList.admit(contact.identity.id)
+        await shell.connect(to: contact.identity.id, host: contact.host, port: contact.port)
+        return PeerView(id: contact.identity.id, record: record, state: .connecting)
+    }
+
+    /// Revokes a peer: its connection closes at once and the allowlist refuses it from now on.
+    public func removePeer(_ reference: String) async throws -> PeerView {
+        let (id, record) = try registry.remove(reference)
+        allowList.revoke(id)
+        await shell.disconnect(peer: id, reason: .removedByOperator)
+        await shell.forget(peer: id)
+        let directives = instance.onPeerDown(id, now: clock.now())
+        await execute(directives)
+        return PeerView(id: id, record: record, state: .refused)
+    }
+
+    public func peerViews() async throws -> [PeerView] {
+        let live = Dictionary(await shell.peers().map { ($0.peer, $0) }, uniquingKeysWith: { a, _ in a })
+        let now = clock.now()
+        return try registry.all().map { row in
+            var record = row.record
+            let status = live[row.id]
+            if let status {
+                record.bytesIn += status.bytesReceived
+                record.bytesOut += status.bytesSent
+                record.lastSeen = status.lastSeen ?? record.lastSeen
+            }
+            record.score = instance.score(of: row.id, now: now)
+            for (reason, count) in status?.rejections ?? [:] { record.rejected[reason, default: 0] += UInt64(count) }
+            return PeerView(id: row.id, record: record, state: Self.viewState(status?.state))
+        }
+    }
+
+    static func viewState(_ state: PeerConnectionState?) -> PeerView.State {
+        switch state {
+        case .connected?: return .connected
+        case .connecting?: return .connecting
+        case .unreachable?, .disconnected?, nil: return .unreachable
+        case .refused?, .coolingDown?: return .refused
+        }
+    }
+
+    // MARK: Status and models
+
+    public func currentSnapshot() -> ModelSnapshot { makeSnapshot() }
+
+    public func history(limit: Int = 100) throws -> [ModelHistoryEntry] { try models.history(limit: limit) }
+
+    public func status() async throws -> NodeStatus {
+        let snapshot = makeSnapshot()
+        let names = Dictionary(try registry.all().map { ($0.id, (try? $0.record.parsedContact())?.address) }, uniquingKeysWith: { a, _ in a })
+        var rejected = rejectedByReason
+        for (reason, count) in instance.rejected { rejected[reason.rawValue, default: 0] += count }
+        let strangers = try registry.strangers().map {
+            NodeStatus.Stranger(fingerprint: $0.fingerprint, address: $0.lastAddress, attempts: $0.attempts,
+                                lastAttempt: $0.lastAttempt.iso8601)
+        }
+        return NodeStatus(
+            id: identity.id.hex, name: config.name, fingerprint: identity.publicIdentity.fingerprint.text, listen: config.listen,
+            peers: try await peerViews(),
+            model: .init(version: snapshot.version, sha256: snapshot.sha256, sampleCount: snapshot.sampleCount,
+                         contributors: snapshot.contributors.map {
+                             .init(id: $0.author.hex, name: $0.author == identity.id ? config.name : names[$0.author] ?? nil,
+                                   version: $0.version)
+                         },
+                         architecture: layout.architecture),
+            round: trainingRound, gossipRound: instance.round, neighborDistance: instance.neighborDistance,
+            updatesSent: instance.updatesSent, updatesReceived: instance.updatesReceived, rejected: rejected,
+            refusedConnections: await shell.refusedConnectionCount, strangers: strangers,
+            lastLoss: lastLoss, validationAccuracy: lastValidation?.accuracy,
+            training: stopped ? "stopped" : "running")
+    }
+
+    private func makeSnapshot() -> ModelSnapshot {
+        let sampleCount = UInt64(instance.sampleCount)
+        return ModelSnapshot(
+            version: instance.version, round: instance.round, architecture: layout.architecture, classes: layout.classes,
+            inputSize: layout.inputSize, mean: layout.mean, std: layout.std, parameters: instance.parameters, weight: 1,
+            sampleCount: sampleCount,
+            contributors: contributors.map { Contribution(author: $0.key, version: $0.value) }.sorted { $0.author < $1.author },
+            createdAt: clock.now(), validationAccuracy: lastValidation?.accuracy ?? 0, validationLoss: lastValidation?.loss ?? 0)
+    }
+
+    private func persistModel(sync: Bool) throws {
+        try models.save(makeSnapshot(), sync: sync)
+    }
+
+    // MARK: Events
+
+    private func handle(_ event: NetworkEvent) async {
+        let now = clock.now()
+        switch event {
+        case let .peerConnected(peer, address, direction):
+            logger.info("peer \(peer.short) connected (\(direction.rawValue), \(address))")
+            try? registry.update(peer) { $0.lastSeen = now }
+            await execute(instance.onPeerUp(peer, now: now))
+        case let .peerDisconnected(peer, reason):
+            logger.info("peer \(peer.short) disconnected\(reason.map { ": \($0.description)" } ?? "")")
+            await execute(instance.onPeerDown(peer, now: now))
+        case let .received(update, from):
+            let message = GossipMessage(author: update.author, version: update.metadata.version, round: update.metadata.round,
+                                        sampleCount: Int(clamping: update.metadata.sampleCount), degree: Int(update.metadata.degree),
+                                        parameters: update.parameters)
+            let before = instance.updatesReceived
+            let directives = instance.onMessage(from: from, message: message, now: now)
+            if instance.updatesReceived > before {
+                contributors[update.author] = max(contributors[update.author] ?? 0, update.metadata.version)
+                parentDigests[update.author] = update.parameterDigest
+                try? registry.update(from) { $0.lastSeen = now }
+            }
+            await execute(directives)
+        case let .refused(refusal):
+            let fingerprint = refusal.fingerprint?.text ?? "unknown"
+            logger.warning("refused a connection from \(refusal.address) (fingerprint \(fingerprint)): \(refusal.reason.description)")
+            if refusal.fingerprint != nil { try? registry.recordStranger(fingerprint: fingerprint, address: refusal.address) }
+        case let .rejected(rejection, from):
+            rejectedByReason[rejection.code, default: 0] += 1
+            logger.warning("rejected an update from \(from.short): \(rejection.description)")
+            if let reason = Self.scoringReason(rejection) { await execute(instance.onInvalidMessage(from: from, reason: reason, now: now)) }
+        }
+    }
+
+    /// Which wire refusals score the sender, and how (gossipsub v1.1: invalid messages cost most).
+    static func scoringReason(_ rejection: UpdateRejection) -> RejectionReason? {
+        switch rejection {
+        case .malformed: return .malformed
+        case .tooLarge: return .oversize
+        case .badSignature: return .badSignature
+        case .digestMismatch: return .badDigest
+        case .nonFinite: return .nonFinite
+        case .notNewer: return .replay
+        case .unknownAuthor, .timestampInFuture: return nil
+        }
+    }
+
+    // MARK: Directives
+
+    private func execute(_ directives: [GossipDirective]) async {
+        for directive in directives {
+            switch directive {
+            case let .send(peer, message):
+                let update = sealed(message)
+                let shell = self.shell
+                Task { try? await shell.send(update, to: peer) }
+            case let .scheduleTick(delay):
+                tickTask?.cancel()
+                tickTask = Task { [weak self] in
+                    try? await Task.sleep(for: delay)
+                    guard !Task.isCancelled, let self else { return }
+                    await self.tick()
+                }
+            case let .persist(snapshot):
+                do {
+                    var batch = store.batch()
+                    batch.put(GossipStateRecord(newestVersionByAuthor: snapshot.newestVersionByAuthor, scores: snapshot.scores),
+                              in: NodeKeyspaces.nodeState, id: "gossip")
+                    try store.commit(batch, sync: false)
+                    try persistModel(sync: false)
+                } catch {
+                    logger.error("could not persist gossip state: \(error)")
+                }
+            case let .disconnect(peer, until):
+                logger.warning("peer \(peer.short) scored below the threshold: disconnected until \(until.iso8601)")
+                await shell.disconnect(peer: peer, reason: .coolDown, coolDown: until.since(clock.now()))
+            case .roundCompleted:
+                break
+            case let .log(event):
+                switch event.level {
+                case .debug: logger.debug("\(event.message)")
+                case .info: logger.info("\(event.message)")
+                case .warning: logger.warning("\(event.message)")
+                }
+            }
+        }
+    }
+
+    private func tick() async {
+        guard !stopped else { return }
+        var generator = rng
+        let directives = instance.onTick(now: clock.now(), rng: &generator)
+        rng = generator
+        await execute(directives)
+    }
+
+    /// Signs the current state once per version and reuses it for every neighbour.
+    private func sealed(_ message: GossipMessage) -> SealedModelUpdate {
+        if let cached = sealedCache, cached.version == message.version { return cached.update }
+        let metadata = ModelUpdateMetadata(
+            version: message.version, timestamp: clock.now(), sampleCount: UInt64(message.sampleCount),
+            round: message.round, degree: UInt32(clamping: message.degree),
+            metrics: ValidationMetrics(accuracy: lastValidation?.accuracy ?? 0, loss: lastValidation?.loss ?? 0),
+            architecture: layout.architecture, parents: Array(parentDigests.values.prefix(16)))
+        let update = SealedModelUpdate(metadata: metadata, parameters: message.parameters, author: identity.signing)
+        sealedCache = (message.version, update)
+        return update
+    }
+}

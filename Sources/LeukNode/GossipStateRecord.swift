@@ -1,0 +1,57 @@
+public import LeukCore
+public import LeukGossip
+public import LeukStore
+
+/// The gossip core's bookkeeping that must survive a restart, stored beside the model snapshot (which
+/// holds the parameters): the newest version seen from each author, so old states cannot be
+/// replayed after a restart, and the peers' score counters, so a restart does not forgive a bad peer.
+public struct GossipStateRecord: StoreRecord, Equatable {
+    public static let formatVersion: UInt8 = 1
+    public var newestVersionByAuthor: [NodeID: UInt64]
+    public var scores: [NodeID: PeerScoreCounters]
+
+    public init(newestVersionByAuthor: [NodeID: UInt64], scores: [NodeID: PeerScoreCounters]) {
+        self.newestVersionByAuthor = newestVersionByAuthor
+        self.scores = scores
+    }
+
+    public func encode(to writer: inout BinaryWriter) {
+        writer.write(UInt32(newestVersionByAuthor.count))
+        for (author, version) in newestVersionByAuthor.sorted(by: { $0.key < $1.key }) {
+            writer.writeFixed(author.bytes)
+            writer.write(version)
+        }
+        writer.write(UInt32(scores.count))
+        for (peer, counters) in scores.sorted(by: { $0.key < $1.key }) {
+            writer.writeFixed(peer.bytes)
+            writer.write(counters.validDeliveries)
+            writer.write(counters.invalidMessages)
+            writer.write(counters.replays)
+            writer.write(counters.decayedAt.nanosecondsSinceEpoch)
+            writer.write(counters.bannedUntil?.nanosecondsSinceEpoch ?? 0)
+        }
+    }
+
+    public init(decoding reader: inout BinaryReader, version: UInt8) throws(BinaryDecodingError) {
+        let authors = Int(try reader.readUInt32("authors.count"))
+        guard authors <= 100_000 else { throw BinaryDecodingError(field: "authors", reason: .tooLarge(length: authors, limit: 100_000)) }
+        newestVersionByAuthor = [:]
+        for _ in 0..<authors {
+            let id = NodeID(bytes: try reader.readFixed(32, "authors.id"))!
+            newestVersionByAuthor[id] = try reader.readUInt64("authors.version")
+        }
+        let peers = Int(try reader.readUInt32("scores.count"))
+        guard peers <= 100_000 else { throw BinaryDecodingError(field: "scores", reason: .tooLarge(length: peers, limit: 100_000)) }
+        scores = [:]
+        for _ in 0..<peers {
+            let id = NodeID(bytes: try reader.readFixed(32, "scores.id"))!
+            let valid = try reader.readDouble("scores.valid")
+            let invalid = try reader.readDouble("scores.invalid")
+            let replays = try reader.readDouble("scores.replays")
+            let decayed = Timestamp(nanosecondsSinceEpoch: try reader.readUInt64("scores.decayed_at"))
+            let banned = try reader.readUInt64("scores.banned_until")
+            scores[id] = PeerScoreCounters(validDeliveries: valid, invalidMessages: invalid, replays: replays, decayedAt: decayed,
+                                           bannedUntil: banned == 0 ? nil : Timestamp(nanosecondsSinceEpoch: banned))
+        }
+    }
+}

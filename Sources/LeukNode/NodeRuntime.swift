@@ -1,0 +1,175 @@
+import LeukCore
+import LeukCrypto
+import LeukData
+import LeukExperiment
+import LeukGossip
+import LeukModel
+import LeukNet
+public import LeukStore
+public import Logging
+import Foundation
+
+/// How `leuknode start` runs a node.
+public struct StartOptions: Sendable {
+    /// The node's own images; without them the node only averages and diagnoses.
+    public var dataset: String?
+    public var labelMap: String?
+    public var architecture = "leuknet-s"
+    public var threads = 1
+    /// Every node of a federation must use the same value: they start from identical parameters.
+    public var initSeed: UInt64 = 0
+    public var dataSeed: UInt64 = 1
+    public var stepsPerRound = 10
+    public var learningRate: Float = 0.01
+    /// Local training rounds before the node stops training (it keeps averaging); nil = no limit.
+    public var rounds: Int?
+    /// Pause between local training rounds, so gossip has time to mix.
+    public var roundPause: Duration = .milliseconds(200)
+    public var gossipInterval: Duration = .seconds(1)
+    public var inputSize = 64
+    public var validationFraction = 0.15
+
+    public init() {}
+}
+
+/// A running node: the local trainer (on its own thread), the gossip shell (`FederationService`),
+/// the store, and the model the clinic diagnoses with.
+public final class NodeRuntime: Sendable {
+    public let directory: NodeDirectory
+    public let config: NodeConfig
+    public let store: RecordStore
+    public let federation: FederationService
+    public let diagnoser: ModelDiagnoser
+    public let options: StartOptions
+    let identity: NodeIdentity
+    let worker: TrainingWorker
+    let session: ConfinedToWorker<FederatedTrainingSession>?
+    let logger: Logger
+    private let stopRequested = Flag()
+
+    /// Loads the node's identity, store and dataset. Blocking (disk, image decoding): call it before
+    /// serving, not from an event loop.
+    public static func open(directory: NodeDirectory, passphrase: String?, options: StartOptions, logger: Logger,
+                            onRound: @escaping @Sendable (FederationService.RoundReport) -> Void) async throws -> NodeRuntime {
+        let config = try directory.loadConfig()
+        let identity = try directory.loadIdentity(passphrase: passphrase)
+        let store = try directory.openStore(identity: identity)
+        do {
+            return try await NodeRuntime(directory: directory, config: config, identity: identity, store: store, options: options,
+                                         logger: logger, onRound: onRound)
+        } catch {
+            store.database.close()
+            throw error
+        }
+    }
+
+    private init(directory: NodeDirectory, config: NodeConfig, identity: NodeIdentity, store: RecordStore, options: StartOptions,
+                 logger: Logger, onRound: @escaping @Sendable (FederationService.RoundReport) -> Void) async throws {
+        self.directory = directory
+        self.config = config
+        self.identity = identity
+        self.store = store
+        self.options = options
+        self.logger = logger
+        worker = TrainingWorker(name: "leuk-train")
+
+        let training = FederatedTrainingConfiguration(
+            architecture: options.architecture, initSeed: options.initSeed, dataSeed: options.dataSeed, threads: options.threads,
+            stepsPerRound: options.stepsPerRound, learningRate: options.learningRate)
+        let normalization = training.normalization
+        var classes = ["hem", "all"]
+        var initialParameters: [Float]
+        var sampleCount = 0
+        if let datasetPath = options.dataset {
+            let labelMap = try options.labelMap.map { try LabelMap(parsing: $0) }
+            // Identical files share a group, so the train/validation split cannot separate two copies.
+            let dataset = try DatasetScanner.scan(directory: datasetPath, labelMap: labelMap).groupingExactDuplicates()
+            for problem in dataset.problems { logger.warning("skipping \(problem)") }
+            let split = Splitter.split(dataset, fractions: (1 - options.validationFraction, options.validationFraction, 0),
+                                       seed: options.dataSeed)
+            let inputSize = options.inputSize
+            let made: ConfinedToWorker<FederatedTrainingSession> = try await worker.run {
+                Result { () throws -> ConfinedToWorker<FederatedTrainingSession> in
+                    let cache = ImageCache(samples: split.train + split.validation, classes: dataset.classes, size: inputSize,
+                                           threads: 2)
+                    let indices = Array(0..<cache.count)
+                    let trainSet = Set(split.train)
+                    let train = indices.filter { trainSet.contains(cache.samples[$0]) }
+                    let validation = indices.filter { !trainSet.contains(cache.samples[$0]) }
+                    return ConfinedToWorker(try FederatedTrainingSession(cache: cache, trainIndices: train,
+                                                                         validationIndices: validation, configuration: training))
+                }
+            }.get()
+            session = made
+            classes = await worker.run { made.value.classes }
+            initialParameters = await worker.run { made.value.initialParameters }
+            sampleCount = await worker.run { made.value.trainingSampleCount }
+            logger.info("dataset \(datasetPath): \(sampleCount) training images, classes \(classes.joined(separator: ","))")
+        } else {
+            session = nil
+            let model = try Model(architecture: Architecture(named: options.architecture), classes: classes,
+                                  inputSize: options.inputSize, mean: normalization.mean, std: normalization.std,
+                                  seed: options.initSeed, threads: options.threads)
+            initialParameters = model.parameters
+            logger.info("no --dataset: this node averages and diagnoses but does not train")
+        }
+
+        let layout = FederationService.ModelLayout(architecture: options.architecture, classes: classes, inputSize: options.inputSize,
+                                                   mean: normalization.mean, std: normalization.std)
+        let (host, port) = try Self.listenAddress(config.listen)
+        let network = NetworkConfiguration(identity: identity, host: host, port: port)
+        let gossip = GossipConfiguration(gossipInterval: options.gossipInterval)
+        federation = try FederationService(identity: identity, config: config, layout: layout, store: store,
+                                           initialParameters: initialParameters, sampleCount: max(sampleCount, 1),
+                                           gossip: gossip, network: network, logger: logger, onRound: onRound)
+        diagnoser = ModelDiagnoser(federation: federation, threads: 1)
+    }
+
+    static func listenAddress(_ text: String) throws -> (String, Int) {
+        let parsed = try Contact.parseAddress(text)
+        return (parsed.host, parsed.port)
+    }
+
+    /// Starts the network and gossip; returns the peer port.
+    public func startFederation() async throws -> Int { try await federation.start() }
+
+    /// Trains round after round until `stop()` or the round limit; gossip runs alongside on its own timer.
+    public func trainUntilStopped() async {
+        guard let session else { return }
+        var round = 0
+        while !stopRequested.isSet {
+            if let limit = options.rounds, round >= limit {
+                logger.info("finished \(limit) local training rounds; still averaging with peers")
+                return
+            }
+            let start = await federation.currentParameters()
+            let outcome = await worker.run { () -> (parameters: [Float], loss: Double, accuracy: Double, validationLoss: Double) in
+                let trained = session.value.trainRound(startingFrom: start)
+                let validation = session.value.validate(parameters: trained.parameters)
+                return (trained.parameters, trained.meanLoss, validation.accuracy, validation.loss)
+            }
+            if stopRequested.isSet { return }
+            await federation.applyLocalTraining(start: start, trained: outcome.parameters, loss: outcome.loss,
+                                                validationAccuracy: outcome.accuracy, validationLoss: outcome.validationLoss)
+            round += 1
+            try? await Task.sleep(for: options.roundPause)
+        }
+    }
+
+    /// Stops training, tells peers goodbye, stores the model (synced) and closes the database.
+    public func stop() async {
+        stopRequested.set()
+        await federation.shutdown()
+        worker.stop()
+        store.database.close()
+    }
+}
+
+/// A thread-safe boolean, for stop requests.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
+}
+
+import Synchronization

@@ -1,1 +1,0 @@
-// LeukWire: Wire messages and their binary codec: handshake messages, frames, signed model updates.

@@ -1,0 +1,139 @@
+import ArgumentParser
+import LeukAPI
+import LeukClinic
+import LeukCore
+import LeukCrypto
+import Foundation
+
+/// `leuknode clinic-bench`: measures the running node's clinic through its API on loopback, as a
+/// client would see it: diagnose-request latency (p50/p99) and appointment-booking throughput with
+/// concurrent clients racing for the same slots. It creates its own users, slots, diagnoses and
+/// appointments (all audited), so run it on a throwaway node.
+struct ClinicBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clinic-bench",
+        abstract: "Measure diagnose latency and booking throughput of the running node's API (use a throwaway node).")
+
+    @OptionGroup var data: DataDirOptions
+    @Option(help: "The image to diagnose.") var image: String
+    @Option(help: "Sequential diagnose requests to time.") var requests = 200
+    @Option(help: "Concurrent booking clients.") var clients = 8
+    @Option(help: "Slots the clients race to book.") var slots = 200
+    @Flag(help: "Print the figures as JSON.") var json = false
+
+    func validate() throws {
+        guard (1...100_000).contains(requests), (1...256).contains(clients), (1...10_000).contains(slots) else {
+            throw ValidationError("--requests 1...100000, --clients 1...256, --slots 1...10000")
+        }
+        guard FileManager.default.isReadableFile(atPath: image) else { throw ValidationError("cannot read --image \(image)") }
+    }
+
+    struct Figures: Codable {
+        var diagnoseRequests: Int
+        var diagnoseP50Ms: Double
+        var diagnoseP99Ms: Double
+        var diagnoseMeanMs: Double
+        var modelMeanMs: Double
+        var bookingClients: Int
+        var slots: Int
+        var bookingAttempts: Int
+        var bookingsPerSecond: Double
+        var attemptsPerSecond: Double
+        var doubleBookings: Int
+        enum CodingKeys: String, CodingKey {
+            case diagnoseRequests = "diagnose_requests", diagnoseP50Ms = "diagnose_p50_ms", diagnoseP99Ms = "diagnose_p99_ms"
+            case diagnoseMeanMs = "diagnose_mean_ms", modelMeanMs = "model_mean_ms", bookingClients = "booking_clients", slots
+            case bookingAttempts = "booking_attempts", bookingsPerSecond = "bookings_per_second"
+            case attemptsPerSecond = "attempts_per_second", doubleBookings = "double_bookings"
+        }
+    }
+
+    func run() async throws {
+        let options = ClinicContext(dataDir: data.dataDir, json: json)
+        let imageBytes = FileManager.default.contents(atPath: image) ?? Data()
+        let figures = try await reportingErrors { () -> Figures in
+            let admin = try options.client(.operatorFirst)
+            let tag = Hex.encode(randomBytes(3))
+            let password = "bench-" + Hex.encode(randomBytes(8))
+            func account(_ name: String, _ role: Role) async throws -> APIClient {
+                _ = try await admin.call(.post, "/v1/users", body: ["name": name, "role": role.rawValue, "password": password], as: UserInfo.self)
+                var client = admin
+                client.token = try await admin.call(.post, "/v1/login", body: ["name": name, "password": password], as: LoginResult.self).token
+                return client
+            }
+            let doctor = try await account("bench-dr-\(tag)", .doctor)
+            var patients: [APIClient] = []
+            for i in 0..<clients { patients.append(try await account("bench-pt-\(tag)-\(i)", .patient)) }
+
+            // 1. Diagnose latency, one request at a time.
+            let body = ["patient": "bench-pt-\(tag)-0", "file_name": (image as NSString).lastPathComponent,
+                        "image_base64": imageBytes.base64EncodedString()]
+            var latencies: [Double] = []
+            var modelTimes: [Double] = []
+            for _ in 0..<requests {
+                let start = monotonicNanoseconds()
+                let outcome = try await doctor.call(.post, "/v1/diagnoses", body: body, as: DiagnosisOutcome.self)
+                latencies.append(Double(monotonicNanoseconds() - start) / 1e6)
+                modelTimes.append(outcome.diagnosis.responseTimeMs)
+            }
+            latencies.sort()
+
+            // 2. Booking: every client walks the same slots in the same order, so they collide.
+            // Slots start a week ahead, 20 minutes apart (200 slots span under three days).
+            let base = Date().addingTimeInterval(7 * 24 * 3600)
+            var slotIDs: [String] = []
+            for i in 0..<slots {
+                let start = base.addingTimeInterval(Double(i) * 1200)
+                slotIDs.append(try await doctor.call(.post, "/v1/slots", body: [
+                    "start": ISO8601.format(start), "end": ISO8601.format(start.addingTimeInterval(900)),
+                ], as: SlotInfo.self).id)
+            }
+            let ids = slotIDs
+            let begin = monotonicNanoseconds()
+            let (attempts, won) = try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
+                for patient in patients {
+                    group.addTask {
+                        var attempts = 0
+                        var mine: [String] = []
+                        for slot in ids {
+                            attempts += 1
+                            do {
+                                _ = try await patient.call(.post, "/v1/appointments", body: ["slot": slot], as: AppointmentInfo.self)
+                                mine.append(slot)
+                            } catch let error as LeukAPI.APIClientError where error.status == 409 {
+                                continue
+                            }
+                        }
+                        return (attempts, mine)
+                    }
+                }
+                var attempts = 0
+                var won: [String] = []
+                for try await (a, mine) in group {
+                    attempts += a
+                    won += mine
+                }
+                return (attempts, won)
+            }
+            let seconds = Double(monotonicNanoseconds() - begin) / 1e9
+            func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)] }
+            return Figures(
+                diagnoseRequests: requests, diagnoseP50Ms: percentile(0.5), diagnoseP99Ms: percentile(0.99),
+                diagnoseMeanMs: latencies.reduce(0, +) / Double(latencies.count),
+                modelMeanMs: modelTimes.reduce(0, +) / Double(max(1, modelTimes.count)), bookingClients: clients, slots: slots,
+                bookingAttempts: attempts, bookingsPerSecond: Double(won.count) / seconds, attemptsPerSecond: Double(attempts) / seconds,
+                doubleBookings: won.count - Set(won).count + max(0, won.count - slots))
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(figures), as: UTF8.self))
+        } else {
+            print(String(format: "diagnose: %d requests, p50 %.2f ms, p99 %.2f ms, mean %.2f ms (of which model %.2f ms)",
+                         figures.diagnoseRequests, figures.diagnoseP50Ms, figures.diagnoseP99Ms, figures.diagnoseMeanMs, figures.modelMeanMs))
+            print(String(format: "booking:  %d clients racing for %d slots: %.0f bookings/s, %.0f attempts/s (409s included), %d double bookings",
+                         figures.bookingClients, figures.slots, figures.bookingsPerSecond, figures.attemptsPerSecond, figures.doubleBookings))
+        }
+        if figures.doubleBookings != 0 { throw ExitCode.failure }
+    }
+}

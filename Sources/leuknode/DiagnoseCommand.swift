@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import LeukCore
+import LeukCrypto
+import LeukModel
+import LeukTensor
+
+/// `leuknode diagnose`: classify cell images with a model file.
+struct Diagnose: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Classify cell images: predicted class, every class's probability and the response time, plus the model's SHA-256.",
+        discussion: """
+        Two forms. `--patient NAME` asks the running node: it diagnoses with the node's current federated model,         stores the diagnosis for the patient and proposes the follow-up (log in first with `leuknode login`).         `--model FILE` works offline on a model file and stores nothing. A bad image fails alone, with its reason;         the others are still diagnosed. Exits 1 if any image failed.
+        """)
+
+    @Option(help: "Model file (safetensors), for an offline diagnosis.") var model: String?
+    @Option(help: "Diagnose through the running node for this patient (stored, with a follow-up proposal).") var patient: String?
+    @OptionGroup var data: DataDirOptions
+    @Argument(help: "Images (PNG, JPEG, BMP, TIFF).") var images: [String]
+    @Option(help: "OpenBLAS threads.") var threads: Int = 1
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard !images.isEmpty else { throw ValidationError("name at least one image") }
+        switch (model, patient) {
+        case (nil, nil): throw ValidationError("say which model: --patient NAME (the running node's model) or --model FILE (offline)")
+        case (.some, .some): throw ValidationError("--model and --patient do not go together: --patient uses the node's own model")
+        default: break
+        }
+        guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+    }
+
+    func run() async throws {
+        if let patient {
+            try await diagnoseThroughNode(patient: patient, images: images, json: json, dataDir: data.dataDir)
+            return
+        }
+        guard let model else { return }
+        let (loaded, digest) = try await reportingErrors {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: model))
+            let loaded = try Model.load(bytes: [UInt8](bytes), path: model, threads: threads)
+            return (loaded, Hex.encode(SHA256Hasher.hash([UInt8](bytes))))
+        }
+        let results = images.map { Diagnosis.diagnose(loaded, imagePath: $0) }
+        if json {
+            print(try DiagnoseReport(modelSHA256: digest, results: results).jsonText())
+        } else {
+            print("model \(model) sha256 \(digest)")
+            for result in results {
+                if let error = result.error {
+                    print("\(result.image): FAILED: \(error)")
+                } else {
+                    let probabilities = result.probabilities.map { String(format: "%@ %.4f", $0.label, $0.probability) }.joined(separator: "  ")
+                    print(String(format: "%@: %@  (%@)  %.2f ms", result.image, result.prediction ?? "?", probabilities, result.responseTimeMs))
+                }
+            }
+        }
+        if results.contains(where: { $0.error != nil }) { throw ExitCode.failure }
+    }
+}
+
+/// The JSON of `diagnose --json`: `{"model_sha256": ..., "results": [{"image", "prediction",
+/// "probabilities": {class: p}, "response_time_ms"}]}`; a failed image has `"error"` and a null prediction.
+struct DiagnoseReport {
+    var modelSHA256: String
+    var results: [ImageDiagnosis]
+
+    func jsonText() throws -> String {
+        var list: [[String: Any]] = []
+        for result in results {
+            var entry: [String: Any] = ["image": result.image, "response_time_ms": (result.responseTimeMs * 1000).rounded() / 1000]
+            if let error = result.error {
+                entry["prediction"] = NSNull()
+                entry["probabilities"] = [String: Any]()
+                entry["error"] = error
+            } else {
+                entry["prediction"] = result.prediction ?? NSNull()
+                var probabilities: [String: Any] = [:]
+                for (label, p) in result.probabilities { probabilities[label] = Double(p) }
+                entry["probabilities"] = probabilities
+            }
+            list.append(entry)
+        }
+        let object: [String: Any] = ["model_sha256": modelSHA256, "results": list]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+}

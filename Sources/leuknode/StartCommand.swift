@@ -1,0 +1,198 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import LeukAPI
+import LeukClinic
+import LeukCore
+import LeukNode
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+struct Start: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the node in the foreground: train on local images, gossip with admitted peers, serve the local API.",
+        discussion: """
+        Logs one line per local training round. SIGINT or SIGTERM shut it down gracefully: in-flight requests \
+        finish, peers are told goodbye, the model is stored with a synced write and the database is closed. \
+        Every node of one federation must use the same --arch and --init-seed.
+        """)
+
+    @OptionGroup var data: DataDirOptions
+
+    @Option(help: ArgumentHelp("This institution's images (class folders, or ALL-IDB names).", valueName: "DIR"))
+    var dataset: String?
+
+    @Option(help: ArgumentHelp("Map folder names onto classes, e.g. Benign=hem,Early=all,Pre=all,Pro=all.", valueName: "MAP"))
+    var labelMap: String?
+
+    @Option(help: "Network architecture (leuknet-s, leuknet-m); the same on every node of a federation.")
+    var arch = "leuknet-s"
+
+    @Option(help: "OpenBLAS threads for training.") var threads = 1
+
+    @Option(help: "Seed of the initial parameters; the same on every node of a federation.")
+    var initSeed: UInt64 = 0
+
+    @Option(help: "Seed of this node's data split and shuffling.") var dataSeed: UInt64 = 1
+
+    @Option(help: "SGD steps (batches of 32) per local training round.") var stepsPerRound = 10
+
+    @Option(help: "Learning rate.") var lr: Float = 0.01
+
+    @Option(help: "Stop local training after this many rounds (the node keeps averaging and serving).")
+    var rounds: Int?
+
+    @Option(help: "Seconds between gossip ticks.") var gossipInterval: Double = 1.0
+
+    @Option(help: "Seconds to pause between local training rounds.") var roundPause: Double = 0.2
+
+    @Flag(help: "Read the key file's passphrase from standard input.") var passphraseStdin = false
+
+    @Option(help: .hidden) var parentPid: Int32?
+
+    func validate() throws {
+        guard threads >= 1, threads <= 64 else { throw ValidationError("--threads must be between 1 and 64") }
+        guard stepsPerRound >= 1, stepsPerRound <= 100_000 else { throw ValidationError("--steps-per-round must be between 1 and 100000") }
+        guard lr > 0, lr < 10, lr.isFinite else { throw ValidationError("--lr must be a positive number below 10") }
+        if let rounds, rounds < 0 { throw ValidationError("--rounds cannot be negative") }
+        guard gossipInterval >= 0.05, gossipInterval <= 3600 else { throw ValidationError("--gossip-interval must be 0.05 to 3600 seconds") }
+        guard roundPause >= 0, roundPause <= 3600 else { throw ValidationError("--round-pause must be 0 to 3600 seconds") }
+        if let dataset {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dataset, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--dataset \(dataset) is not a directory")
+            }
+        }
+    }
+
+    func run() async throws {
+        let passphrase = passphraseStdin ? try readSecretLine(what: "passphrase") : nil
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = ProcessInfo.processInfo.environment["LEUKNODE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "leuknode")
+
+        var options = StartOptions()
+        options.dataset = dataset
+        options.labelMap = labelMap
+        options.architecture = arch
+        options.threads = threads
+        options.initSeed = initSeed
+        options.dataSeed = dataSeed
+        options.stepsPerRound = stepsPerRound
+        options.learningRate = lr
+        options.rounds = rounds
+        options.gossipInterval = .milliseconds(Int64(gossipInterval * 1000))
+        options.roundPause = .milliseconds(Int64(roundPause * 1000))
+
+        let directory = data.directory
+        let runtime = try await reportingErrors {
+            try await NodeRuntime.open(directory: directory, passphrase: passphrase, options: options, logger: logger) { report in
+                printFlushed(report.line)
+            }
+        }
+        let server: APIServer
+        do {
+            let token = try OperatorToken.loadOrCreate(inDataDirectory: directory.path)
+            let clinic = try Clinic(store: runtime.store, classifier: NodeClassifier(diagnoser: runtime.diagnoser), operatorToken: token)
+            server = APIServer(clinic: clinic, configuration: try APIConfiguration(address: runtime.config.api),
+                               routeGroups: [NodeRoutes(control: runtime).group], metrics: registry, logger: logger)
+        } catch let error as any LeukUserFacingError {
+            await runtime.stop()
+            printError("error: " + error.userMessage)
+            throw ExitCode.failure
+        }
+        let peerPort: Int
+        do {
+            peerPort = try await runtime.startFederation()
+        } catch {
+            await runtime.stop()
+            printError("error: could not listen for peers on \(runtime.config.listen): \(error)")
+            throw ExitCode.failure
+        }
+
+        let apiReady = AsyncStream<Int>.makeStream()
+        // The API runs in a service group so shutdown is graceful: requests in flight finish first.
+        let services = ServiceGroup(configuration: .init(
+            services: [server.makeApplication { port in apiReady.continuation.yield(port) }], logger: logger))
+        let serverTask = Task {
+            do {
+                try await services.run()
+            } catch {
+                printError("error: the API server stopped: \(error)")
+                apiReady.continuation.finish()
+            }
+        }
+        var readyPorts = apiReady.stream.makeAsyncIterator()
+        guard let apiPort = await readyPorts.next() else {
+            await runtime.stop()
+            throw ExitCode.failure
+        }
+        printFlushed("node '\(runtime.config.name)' \(runtime.config.contactFingerprint) listening for peers on port \(peerPort), API on \(runtime.config.api.hostPart):\(apiPort)")
+        let trainingTask = Task { await runtime.trainUntilStopped() }
+
+        let reason = await ShutdownSignal.wait(parentPID: parentPid)
+        printFlushed("shutting down (\(reason))...")
+        await services.triggerGracefulShutdown()
+        _ = await serverTask.value
+        await runtime.stop()
+        _ = await trainingTask.value
+        printFlushed("stopped cleanly")
+    }
+}
+
+extension NodeConfig {
+    var contactFingerprint: String { (try? contact().fingerprint.text) ?? "" }
+}
+
+extension String {
+    /// "host" of "host:port" (or "[v6]:port").
+    var hostPart: String {
+        if hasPrefix("["), let close = firstIndex(of: "]") { return String(self[...close]) }
+        return String(split(separator: ":").first ?? "")
+    }
+}
+
+/// Waits for SIGINT or SIGTERM, or for the parent process (the demo) to go away.
+enum ShutdownSignal {
+    static func wait(parentPID: Int32?) async -> String {
+        let (stream, continuation) = AsyncStream<String>.makeStream()
+        var sources: [any DispatchSourceSignal] = []
+        for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(name) }
+            source.resume()
+            sources.append(source)
+        }
+        let watcher: Task<Void, Never>? = parentPID.map { parent in
+            Task {
+                while !Task.isCancelled {
+                    if getppid() != parent {
+                        continuation.yield("parent process \(parent) exited")
+                        return
+                    }
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            }
+        }
+        var iterator = stream.makeAsyncIterator()
+        let reason = await iterator.next() ?? "stream ended"
+        watcher?.cancel()
+        for source in sources { source.cancel() }
+        return reason
+    }
+}
+
+/// `print` then flush: when a node's output goes to a pipe (the demo reads it) stdout is fully
+/// buffered, and each round line must arrive when it happens.
+func printFlushed(_ line: String) {
+    print(line)
+    fflush(nil)
+}

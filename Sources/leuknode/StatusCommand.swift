@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import LeukCore
+import LeukNode
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Ask the running node for its peers, model, round, neighbour distance, updates and refusals.")
+
+    @OptionGroup var data: DataDirOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let status = try await reportingErrors { try await NodeAPIClient.running(data.directory).status() }
+        if json {
+            print(try JSONText.encode(status))
+            return
+        }
+        print("node \(status.name) (\(status.fingerprint)) on \(status.listen), training \(status.training)")
+        print("model: version \(status.model.version), sha256 \(status.model.sha256.prefix(16))…, \(status.model.sampleCount) own samples, "
+              + "\(status.model.contributors.count) contributors")
+        let distance = status.neighborDistance.map { String(format: "%.4e", $0) } ?? "n/a"
+        let accuracy = status.validationAccuracy.map { String(format: "%.3f", $0) } ?? "n/a"
+        print("round \(status.round) (gossip \(status.gossipRound)), validation accuracy \(accuracy), neighbor distance \(distance)")
+        print("updates sent \(status.updatesSent), received \(status.updatesReceived), refused connections \(status.refusedConnections)")
+        if !status.rejected.isEmpty {
+            print("rejected: " + status.rejected.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        if !status.peers.isEmpty {
+            print("")
+            print(TextTable.render(header: ["PEER", "FINGERPRINT", "ADDRESS", "STATE", "LAST SEEN", "IN", "OUT", "SCORE"], rows: status.peers.map {
+                [String($0.id.prefix(12)), $0.fingerprint, $0.address, $0.state.rawValue, $0.lastSeen ?? "never", "\($0.bytesIn)",
+                 "\($0.bytesOut)", String(format: "%.1f", $0.score)]
+            }))
+        }
+        for stranger in status.strangers {
+            print("stranger \(stranger.fingerprint) from \(stranger.address) knocked \(stranger.attempts)x, last \(stranger.lastAttempt)")
+        }
+    }
+}
+
+struct ModelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model", abstract: "The node's federated model: its lineage, or the model file itself.",
+        subcommands: [History.self, Export.self])
+
+    struct History: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show which institutions' updates, at which versions, went into each model version (newest first).")
+        @OptionGroup var data: DataDirOptions
+        @Option(help: "How many versions to show.") var limit = 20
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 10000") }
+        }
+
+        func run() async throws {
+            let directory = data.directory
+            let (entries, names) = try await reportingErrors { () -> ([ModelHistoryEntry], [String: String]) in
+                let client = try await NodeAPIClient.running(directory)
+                let entries = try await client.history(limit: limit)
+                let status = try await client.status()
+                var names = Dictionary(status.peers.map { ($0.id, $0.address) }, uniquingKeysWith: { a, _ in a })
+                names[status.id] = status.name + " (this node)"
+                return (entries, names)
+            }
+            if json {
+                print(try JSONText.encode(entries))
+                return
+            }
+            if entries.isEmpty { print("No model stored yet.") }
+            for entry in entries {
+                print("version \(entry.version)  round \(entry.round)  sha256 \(entry.sha256.prefix(16))…  \(entry.createdAt.iso8601)  "
+                      + String(format: "val_acc %.3f", entry.validationAccuracy))
+                for c in entry.contributors {
+                    print("    from \(names[c.author.hex] ?? c.author.short) at version \(c.version)")
+                }
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Save the running node's current federated model as a safetensors file (loads in PyTorch too).")
+        @OptionGroup var data: DataDirOptions
+        @Option(help: "Where to write the model.") var out: String
+
+        func run() async throws {
+            let directory = data.directory
+            let bytes = try await reportingErrors { try await NodeAPIClient.running(directory).modelFile() }
+            do { try Data(bytes).write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
+                throw ValidationError("cannot write \(out): \(error.localizedDescription)")
+            }
+            print("wrote \(out) (\(bytes.count) bytes)")
+        }
+    }
+}

@@ -1,0 +1,156 @@
+import ArgumentParser
+import LeukAPI
+import LeukClinic
+import Foundation
+
+struct User: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the clinic's users (admins, doctors, patients) on the running node.",
+        subcommands: [Add.self, List.self, Revoke.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a user.",
+            discussion: "Uses the operator token in DATA_DIR/admin.token, so it works on a fresh node with no users yet.")
+
+        @OptionGroup var options: ClinicOptions
+        @Option(help: "admin, doctor or patient.") var role: String
+        @Option(help: "A unique name (letters, digits, '.', '_', '-', '@').") var name: String
+        @Flag(help: "Read the password from standard input instead of prompting.") var passwordStdin = false
+
+        func validate() throws {
+            guard Role(rawValue: role) != nil else { throw ValidationError("--role must be admin, doctor or patient") }
+            guard !name.isEmpty else { throw ValidationError("--name must not be empty") }
+        }
+
+        func run() async throws {
+            let password = try readPassword(fromStdin: passwordStdin, prompt: "Password for \(name): ")
+            try await reportingErrors {
+                let user = try await options.client(.operatorFirst)
+                    .call(.post, "/v1/users", body: ["name": name, "role": role, "password": password], as: UserInfo.self)
+                try options.output(user) { print("Created \($0.role.rawValue) '\($0.name)' (\($0.id))") }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users (admins: everyone; doctors: their patients).")
+        @OptionGroup var options: ClinicOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let users = try await options.client(.operatorFirst).call(.get, "/v1/users", as: [UserInfo].self)
+                try options.output(users) { users in
+                    printTable(["NAME", "ROLE", "ID", "LOCKED"], users.map { [$0.name, $0.role.rawValue, $0.id, $0.lockedUntil.map(shortTime) ?? ""] })
+                }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End every session of a user (admin).")
+        @OptionGroup var options: ClinicOptions
+        @Argument(help: "The user's name or id.") var user: String
+
+        func run() async throws {
+            struct Revoked: Codable { var revoked: Int }
+            try await reportingErrors {
+                let result = try await options.client(.operatorFirst)
+                    .call(.post, "/v1/users/\(queryValue(user))/revoke-sessions", as: Revoked.self)
+                try options.output(result) { print("Ended \($0.revoked) session(s) of \(user)") }
+            }
+        }
+    }
+}
+
+struct Login: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Log in to the running node's clinic.",
+        discussion: "Stores the session token in $LEUKNODE_SESSION, else ~/.leuknode-session (mode 0600). The session ends after 15 idle minutes.")
+
+    @OptionGroup var options: ClinicOptions
+    @Option(help: "Your user name.") var name: String
+    @Flag(help: "Read the password from standard input instead of prompting.") var passwordStdin = false
+
+    func run() async throws {
+        let password = try readPassword(fromStdin: passwordStdin, prompt: "Password: ")
+        try await reportingErrors {
+            let result = try await options.client(.none).call(.post, "/v1/login", body: ["name": name, "password": password], as: LoginResult.self)
+            try SessionFile.save(result.token)
+            if options.json {
+                try options.output(result.user) { _ in }
+            } else {
+                print("Logged in as \(result.user.name) (\(result.user.role.rawValue)); session saved in \(SessionFile.path)")
+            }
+        }
+    }
+}
+
+struct Logout: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "End your session and forget its token.")
+    @OptionGroup var options: ClinicOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = try options.client(.session)
+            do {
+                try await client.callIgnoringBody(.post, "/v1/logout")
+            } catch let error as LeukAPI.APIClientError where error.status == 401 {
+                // Already expired or revoked on the node: forgetting the token is all that is left.
+            }
+            SessionFile.remove()
+            print("Logged out")
+        }
+    }
+}
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check and read the node's hash-chained audit log (operator or admin).",
+        subcommands: [Verify.self, Log.self])
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify every entry and link of the audit chain; exits 1 when it was tampered with.")
+        @OptionGroup var options: ClinicOptions
+
+        func run() async throws {
+            let result = try await reportingErrors {
+                try await options.client(.operatorFirst).call(.get, "/v1/audit/verify", as: AuditVerification.self)
+            }
+            try options.output(result) { result in
+                if result.ok {
+                    print("Audit log intact: \(result.entries) entries, every link verified")
+                } else {
+                    print("AUDIT LOG TAMPERED (\(result.entries) readable entries):")
+                    for problem in result.problems { print("  - \(problem)") }
+                }
+            }
+            if !result.ok { throw ExitCode.failure }
+        }
+    }
+
+    struct Log: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print audit entries in order.")
+        @OptionGroup var options: ClinicOptions
+        @Option(help: "Only entries after this sequence number.") var after: UInt64?
+        @Option(help: "At most this many entries (1 to 10000).") var limit: Int = 100
+        @Option(help: "Only entries about this patient (name or id).") var patient: String?
+
+        func validate() throws {
+            guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be from 1 to 10000") }
+        }
+
+        func run() async throws {
+            try await reportingErrors {
+                let path = pathWithQuery("/v1/audit", [("after", after.map(String.init)), ("limit", String(limit)), ("patient", patient)])
+                let entries = try await options.client(.operatorFirst).call(.get, path, as: [AuditEntryInfo].self)
+                try options.output(entries) { entries in
+                    printTable(["SEQ", "TIME", "ACTOR", "ACTION", "OUTCOME", "PATIENT", "DETAIL"], entries.map {
+                        [String($0.seq), shortTime($0.time), "\($0.actorID) (\($0.actorRole))", $0.action, $0.outcome, $0.patientID ?? "", $0.detail]
+                    })
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import LeukClinic
+@testable import LeukAPI
+
+/// Bad input of every kind gets a 4xx with a JSON error that names the problem; never a 500.
+@Suite struct BadInputTests {
+    @Test func badBodiesQueriesAndIdsGetClearClientErrors() async throws {
+        let f = try APIFixture()
+        let op = f.token.value
+        try await f.withClient { r in
+            let doctor = try await r.user("dr.grey", .doctor, operatorToken: op)
+            _ = try await r.user("ana", .patient, operatorToken: op)
+
+            struct Case {
+                var name: String
+                var method: HTTPRequest.Method
+                var path: String
+                var token: String?
+                var body: String?
+                var status: Int
+                var mentions: String
+            }
+            let cases: [Case] = [
+                Case(name: "malformed JSON", method: .post, path: "/v1/login", body: #"{"name": "ana", "#, status: 400, mentions: "not valid JSON"),
+                Case(name: "not an object", method: .post, path: "/v1/login", body: "[1, 2]", status: 400, mentions: "JSON object"),
+                Case(name: "empty body", method: .post, path: "/v1/login", body: "", status: 400, mentions: "JSON object body"),
+                Case(name: "unknown field", method: .post, path: "/v1/login", body: #"{"name": "ana", "password": "x", "admin": true}"#,
+                     status: 400, mentions: "unknown field 'admin'"),
+                Case(name: "wrong type", method: .post, path: "/v1/login", body: #"{"name": 5, "password": "x"}"#, status: 400,
+                     mentions: "field 'name' must be a string"),
+                Case(name: "null", method: .post, path: "/v1/login", body: #"{"name": null, "password": "x"}"#, status: 400, mentions: "'name'"),
+                Case(name: "missing field", method: .post, path: "/v1/login", body: #"{"name": "ana"}"#, status: 400,
+                     mentions: "missing required field 'password'"),
+                Case(name: "bad date", method: .post, path: "/v1/slots", token: doctor.token,
+                     body: #"{"start": "tomorrow at nine", "end": "2031-01-01T10:00:00Z"}"#, status: 400, mentions: "ISO 8601"),
+                Case(name: "date of the wrong type", method: .post, path: "/v1/slots", token: doctor.token,
+                     body: #"{"start": 1700000000, "end": "2031-01-01T10:00:00Z"}"#, status: 400, mentions: "field 'start' must be a string"),
+                Case(name: "end before start", method: .post, path: "/v1/slots", token: doctor.token,
+                     body: #"{"start": "2027-03-01T10:00:00Z", "end": "2027-03-01T09:00:00Z"}"#, status: 422, mentions: "before it starts"),
+                Case(name: "date beyond what a timestamp holds (found by schemathesis)", method: .post, path: "/v1/slots", token: doctor.token,
+                     body: #"{"end": "2026-11-29T19:23:09Z", "start": "4685-08-01T12:09:10Z"}"#, status: 422, mentions: "outside the years"),
+                Case(name: "date before 1970", method: .get, path: "/v1/slots?from=1581-04-01T19:41:31Z", token: doctor.token, status: 422,
+                     mentions: "outside the years"),
+                Case(name: "slot years ahead", method: .post, path: "/v1/slots", token: doctor.token,
+                     body: #"{"start": "2040-01-01T10:00:00Z", "end": "2040-01-01T11:00:00Z"}"#, status: 422, mentions: "days ahead"),
+                Case(name: "bad role", method: .post, path: "/v1/users", token: op, body: #"{"name": "x1", "role": "nurse", "password": "12345678"}"#,
+                     status: 400, mentions: "one of admin, doctor, patient"),
+                Case(name: "bad base64", method: .post, path: "/v1/diagnoses", token: doctor.token,
+                     body: #"{"patient": "ana", "file_name": "a.png", "image_base64": "%%%"}"#, status: 400, mentions: "base64"),
+                Case(name: "unreadable image", method: .post, path: "/v1/diagnoses", token: doctor.token,
+                     body: #"{"patient": "ana", "file_name": "a.png", "image_base64": "AAAAAA=="}"#, status: 422, mentions: "could not be read"),
+                Case(name: "unknown diagnosis", method: .get, path: "/v1/diagnoses/dgn_0000", token: doctor.token, status: 404, mentions: "dgn_0000"),
+                Case(name: "unknown appointment", method: .post, path: "/v1/appointments/apt_x/confirm", token: doctor.token, status: 404,
+                     mentions: "apt_x"),
+                Case(name: "unknown slot", method: .post, path: "/v1/appointments", token: doctor.token, body: #"{"slot": "slt_nope", "patient": "ana"}"#,
+                     status: 404, mentions: "slt_nope"),
+                Case(name: "unknown patient", method: .get, path: "/v1/diagnoses?patient=nobody", token: doctor.token, status: 404, mentions: "nobody"),
+                Case(name: "unknown query parameter", method: .get, path: "/v1/slots?color=red", token: doctor.token, status: 400,
+                     mentions: "unknown query parameter 'color'"),
+                Case(name: "bad integer", method: .get, path: "/v1/audit?limit=lots", token: op, status: 400, mentions: "'limit' must be an integer"),
+                Case(name: "bad boolean", method: .get, path: "/v1/slots?free=maybe", token: doctor.token, status: 400, mentions: "true or false"),
+                Case(name: "bad query date", method: .get, path: "/v1/slots?from=yesterday", token: doctor.token, status: 400, mentions: "ISO 8601"),
+                Case(name: "body on an action without input", method: .post, path: "/v1/appointments/apt_x/confirm", token: doctor.token,
+                     body: #"{"force": true}"#, status: 400, mentions: "unknown field 'force'"),
+                Case(name: "unknown route", method: .get, path: "/v1/nothing-here", token: doctor.token, status: 404, mentions: "no such route"),
+                Case(name: "wrong method", method: .delete, path: "/v1/slots", token: doctor.token, status: 405, mentions: "not allowed"),
+                Case(name: "no token", method: .get, path: "/v1/me", status: 401, mentions: "Authorization"),
+                Case(name: "bad token", method: .get, path: "/v1/me", token: "lks_forged", status: 401, mentions: "not valid"),
+                Case(name: "wrong password", method: .post, path: "/v1/login", body: #"{"name": "ana", "password": "nope-nope"}"#, status: 401,
+                     mentions: "wrong user name or password"),
+            ]
+            for c in cases {
+                let reply = try await r.send(c.method, c.path, token: c.token, body: c.body.map { Array($0.utf8) })
+                #expect(reply.status == c.status, "\(c.name): \(reply.status) \(reply.text)")
+                let message = reply.errorMessage
+                #expect(message != nil, "\(c.name): the error is not the JSON error document: \(reply.text)")
+                #expect(message?.contains(c.mentions) == true, "\(c.name): '\(message ?? reply.text)' does not mention '\(c.mentions)'")
+                #expect(reply.headers["content-type"]?.hasPrefix("application/json") == true, "\(c.name)")
+            }
+            // 405 says which methods would do.
+            let wrongMethod = try await r.send(.delete, "/v1/slots", token: doctor.token)
+            #expect(wrongMethod.headers["allow"] == "GET, POST")
+        }
+    }
+
+    @Test func oversizeBodiesAreRefusedWith413() async throws {
+        let f = try APIFixture()
+        try await f.withClient { r in
+            let huge = #"{"name": ""# + String(repeating: "a", count: 200_000) + #"", "password": "x"}"#
+            let reply = try await r.send(.post, "/v1/login", body: Array(huge.utf8))
+            #expect(reply.status == 413)
+            #expect(reply.errorMessage?.contains("65536") == true)
+            // The diagnosis route accepts images up to the clinic's limit, and no more.
+            let doctor = try await r.user("dr.grey", .doctor, operatorToken: f.token.value)
+            let limit = f.clinic.configuration.maxImageBytes / 3 * 4 + 64 * 1024
+            let tooBig = #"{"patient": "ana", "file_name": "a.rgb", "image_base64": ""# + String(repeating: "A", count: limit) + #""}"#
+            let refused = try await r.send(.post, "/v1/diagnoses", token: doctor.token, body: Array(tooBig.utf8))
+            #expect(refused.status == 413)
+        }
+    }
+
+    @Test func lockedAccountsGet429WithRetryAfter() async throws {
+        let f = try APIFixture()
+        try await f.withClient { r in
+            _ = try await r.user("ana", .patient, operatorToken: f.token.value, password: "right-password")
+            var last: Reply?
+            for _ in 0..<5 { last = try await r.send(.post, "/v1/login", json: ["name": "ana", "password": "wrong-password"]) }
+            #expect(last?.status == 429)
+            #expect(last?.headers["retry-after"] == "30")
+            let refused = try await r.send(.post, "/v1/login", json: ["name": "ana", "password": "right-password"])
+            #expect(refused.status == 429)
+            f.clock.advance(.seconds(31))
+            let accepted = try await r.send(.post, "/v1/login", json: ["name": "ana", "password": "right-password"])
+            #expect(accepted.status == 200)
+        }
+    }
+
+    @Test func idleSessionsExpireThroughTheAPI() async throws {
+        let f = try APIFixture()
+        try await f.withClient { r in
+            let ana = try await r.user("ana", .patient, operatorToken: f.token.value)
+            #expect(try await r.send(.get, "/v1/me", token: ana.token).status == 200)
+            f.clock.advance(.seconds(15 * 60 + 1))
+            let expired = try await r.send(.get, "/v1/me", token: ana.token)
+            #expect(expired.status == 401)
+            #expect(expired.errorMessage?.contains("expired after 15 minutes") == true)
+        }
+    }
+}

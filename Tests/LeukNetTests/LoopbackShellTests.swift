@@ -1,0 +1,228 @@
+import LeukCore
+import LeukCrypto
+import LeukNet
+import LeukWire
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+
+/// Collects a shell's events so a test can wait for the one it expects.
+actor EventLog {
+    private(set) var events: [NetworkEvent] = []
+    private var task: Task<Void, Never>?
+
+    init(_ stream: AsyncStream<NetworkEvent>) {
+        task = nil
+        Task { await self.consume(stream) }
+    }
+
+    private func consume(_ stream: AsyncStream<NetworkEvent>) async {
+        for await event in stream { events.append(event) }
+    }
+
+    /// Waits up to `seconds` for an event matching `predicate`; returns it or nil.
+    func wait(seconds: Double = 5, for predicate: @Sendable (NetworkEvent) -> Bool) async -> NetworkEvent? {
+        let deadline = monotonicNanoseconds() + UInt64(seconds * 1e9)
+        while monotonicNanoseconds() < deadline {
+            if let hit = events.first(where: predicate) { return hit }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+}
+
+@Suite(.serialized) struct LoopbackShellTests {
+    static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    func shell(_ identity: NodeIdentity, admitting others: [NodeIdentity]) -> (NetworkShell, AllowList) {
+        let allow = AllowList(others.map(\.id))
+        let config = NetworkConfiguration(identity: identity, host: "127.0.0.1", port: 0,
+                                          backoff: ReconnectBackoff(initial: .milliseconds(50), maximum: .milliseconds(400)))
+        return (NetworkShell(configuration: config, admission: allow, logger: Self.quiet), allow)
+    }
+
+    func update(version: UInt64, by author: NodeIdentity, count: Int = 1000) -> SealedModelUpdate {
+        let metadata = ModelUpdateMetadata(version: version, timestamp: SystemWallClock().now(), sampleCount: 100, round: 3, degree: 2,
+                                           metrics: ValidationMetrics(accuracy: 0.9, loss: 0.2), architecture: "test", parents: [])
+        return SealedModelUpdate(metadata: metadata, parameters: (0..<count).map { Float($0) / 100 }, author: author.signing)
+    }
+
+    @Test func twoShellsExchangeAnUpdateAndRefuseAStranger() async throws {
+        let (a, _) = shell(Keys.alice, admitting: [Keys.bob])
+        let (b, _) = shell(Keys.bob, admitting: [Keys.alice])
+        let logA = EventLog(a.events), logB = EventLog(b.events)
+        _ = try await a.start()
+        let portB = try await b.start()
+
+        await a.connect(to: Keys.bob.id, host: "127.0.0.1", port: portB)
+        #expect(await logA.wait { if case .peerConnected(Keys.bob.id, _, .outbound) = $0 { true } else { false } } != nil)
+        #expect(await logB.wait { if case .peerConnected(Keys.alice.id, _, .inbound) = $0 { true } else { false } } != nil)
+
+        // A signed update crosses, verified on arrival.
+        let sealed = update(version: 1, by: Keys.alice)
+        try await a.send(sealed, to: Keys.bob.id)
+        let received = await logB.wait { if case .received = $0 { true } else { false } }
+        guard case let .received(got, from)? = received else { Issue.record("no update received"); return }
+        #expect(from == Keys.alice.id)
+        #expect(got.author == Keys.alice.id)
+        #expect(got.parameters.count == 1000)
+
+        // The same update again is a replay.
+        try await a.send(sealed, to: Keys.bob.id)
+        #expect(await logB.wait { $0 == .rejected(.notNewer(version: 1, held: 1), from: Keys.alice.id) } != nil)
+
+        // A stranger with a valid key that nobody admitted is refused, with its fingerprint shown.
+        let (m, _) = shell(Keys.mallory, admitting: [Keys.bob])
+        let logM = EventLog(m.events)
+        _ = try await m.start()
+        await m.connect(to: Keys.bob.id, host: "127.0.0.1", port: portB)
+        let refused = await logB.wait { if case .refused = $0 { true } else { false } }
+        guard case let .refused(knock)? = refused else { Issue.record("stranger not refused"); return }
+        #expect(knock.fingerprint == Keys.mallory.publicIdentity.fingerprint)
+        #expect(knock.direction == .inbound)
+        #expect(await b.refusedConnectionCount >= 1)
+        #expect(await logM.wait(seconds: 0.3) { if case .peerConnected = $0 { true } else { false } } == nil)
+        await m.shutdown()
+
+        // Random garbage on the port: refused, and the node carries on.
+        let garbage = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: portB).get()
+        var rng = SeededGenerator(seed: 5)
+        var junk = ByteBuffer()
+        junk.writeBytes((0..<4096).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        try await garbage.writeAndFlush(junk)
+        try await garbage.closeFuture.get()  // the node hangs up on it
+        try await a.send(update(version: 2, by: Keys.alice), to: Keys.bob.id)
+        #expect(await logB.wait { if case let .received(u, _) = $0 { u.metadata.version == 2 } else { false } } != nil)
+
+        // Byte counters moved in both directions.
+        let statusB = await b.peers().first { $0.peer == Keys.alice.id }
+        #expect((statusB?.bytesReceived ?? 0) > 8000)
+        #expect((statusB?.bytesSent ?? 0) > 0)
+        #expect(statusB?.updatesReceived == 2)
+        #expect(statusB?.rejections["not_newer"] == 1)
+
+        // Removing a peer closes its connection at once; a goodbye reaches the other side.
+        await b.forget(peer: Keys.alice.id)
+        #expect(await logA.wait { if case .peerDisconnected(Keys.bob.id, _) = $0 { true } else { false } } != nil)
+        await a.shutdown()
+        await b.shutdown()
+    }
+
+    @Test func redialsAfterThePeerRestarts() async throws {
+        let (a, _) = shell(Keys.alice, admitting: [Keys.bob])
+        let (b1, _) = shell(Keys.bob, admitting: [Keys.alice])
+        let logA = EventLog(a.events)
+        _ = try await a.start()
+        let port = try await b1.start()
+        await a.connect(to: Keys.bob.id, host: "127.0.0.1", port: port)
+        #expect(await logA.wait { if case .peerConnected = $0 { true } else { false } } != nil)
+        await b1.shutdown()
+        #expect(await logA.wait { if case .peerDisconnected = $0 { true } else { false } } != nil)
+
+        // Bob comes back on the same port; Alice's backoff loop finds him again.
+        let config = NetworkConfiguration(identity: Keys.bob, host: "127.0.0.1", port: port)
+        let b2 = NetworkShell(configuration: config, admission: AllowList([Keys.alice.id]), logger: Self.quiet)
+        _ = try await b2.start()
+        var connectedCount = 0
+        let deadline = monotonicNanoseconds() + 5_000_000_000
+        while connectedCount < 2 && monotonicNanoseconds() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            connectedCount = await logA.events.filter { if case .peerConnected = $0 { true } else { false } }.count
+        }
+        #expect(connectedCount == 2)
+        #expect(await a.connectedPeers == [Keys.bob.id])
+        await a.shutdown()
+        await b2.shutdown()
+    }
+
+    @Test func bothSidesDiallingEndUpWithOneSession() async throws {
+        let (a, _) = shell(Keys.alice, admitting: [Keys.bob])
+        let (b, _) = shell(Keys.bob, admitting: [Keys.alice])
+        let logA = EventLog(a.events), logB = EventLog(b.events)
+        let portA = try await a.start()
+        let portB = try await b.start()
+        await a.connect(to: Keys.bob.id, host: "127.0.0.1", port: portB)
+        await b.connect(to: Keys.alice.id, host: "127.0.0.1", port: portA)
+        #expect(await logA.wait { if case .peerConnected = $0 { true } else { false } } != nil)
+        #expect(await logB.wait { if case .peerConnected = $0 { true } else { false } } != nil)
+        // Both dialled, so two connections existed; each side must close the same one.
+        var settled = false
+        let deadline = monotonicNanoseconds() + 5_000_000_000
+        while !settled && monotonicNanoseconds() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            let countA = await a.openConnectionCount, countB = await b.openConnectionCount
+            settled = countA == 1 && countB == 1
+        }
+        #expect(settled)
+        #expect(await a.connectedPeers == [Keys.bob.id])
+        #expect(await b.connectedPeers == [Keys.alice.id])
+        try await a.send(update(version: 1, by: Keys.alice), to: Keys.bob.id)
+        #expect(await logB.wait { if case .received = $0 { true } else { false } } != nil)
+        await a.shutdown()
+        await b.shutdown()
+    }
+
+    @Test func coolDownDisconnectsAndRefusesUntilItEnds() async throws {
+        let (a, _) = shell(Keys.alice, admitting: [Keys.bob])
+        let (b, _) = shell(Keys.bob, admitting: [Keys.alice])
+        let logA = EventLog(a.events), logB = EventLog(b.events)
+        _ = try await a.start()
+        let portB = try await b.start()
+        await a.connect(to: Keys.bob.id, host: "127.0.0.1", port: portB)
+        #expect(await logB.wait { if case .peerConnected = $0 { true } else { false } } != nil)
+
+        let start = monotonicNanoseconds()
+        await b.disconnect(peer: Keys.alice.id, coolDown: .milliseconds(800))
+        #expect(await logA.wait { if case .peerDisconnected(Keys.bob.id, _) = $0 { true } else { false } } != nil)
+        #expect(await b.peers().first { $0.peer == Keys.alice.id }?.state == .coolingDown)
+        // Alice redials with backoff; Bob refuses her while the cool-down lasts...
+        let refusal = await logB.wait { if case .refused = $0 { true } else { false } }
+        guard case let .refused(knock)? = refusal else { Issue.record("no refusal during the cool-down"); return }
+        #expect(knock.reason == .coolingDown(Keys.alice.id))
+        #expect(knock.fingerprint == Keys.alice.publicIdentity.fingerprint)
+        #expect(await b.connectedPeers.isEmpty)
+        // ...and admits her again after it.
+        var reconnected = false
+        while !reconnected && monotonicNanoseconds() - start < 5_000_000_000 {
+            try await Task.sleep(for: .milliseconds(20))
+            reconnected = await b.connectedPeers == [Keys.alice.id]
+        }
+        #expect(reconnected)
+        #expect(monotonicNanoseconds() - start >= 800_000_000)
+        await a.shutdown()
+        await b.shutdown()
+    }
+
+    @Test func strangersHoldingHalfOpenHandshakesAreCapped() async throws {
+        let allow = AllowList([Keys.alice.id])
+        let config = NetworkConfiguration(identity: Keys.bob, host: "127.0.0.1", port: 0, maximumPendingHandshakes: 2)
+        let b = NetworkShell(configuration: config, admission: allow, logger: Self.quiet)
+        let logB = EventLog(b.events)
+        let port = try await b.start()
+        let group = MultiThreadedEventLoopGroup.singleton
+        var silent: [any Channel] = []
+        for _ in 0..<2 {
+            silent.append(try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get())
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        // A third silent stranger is over the cap: the node hangs up on it at once.
+        let knocked = monotonicNanoseconds()
+        let third = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()
+        try await third.closeFuture.get()
+        // Well before the 10 s handshake timeout that would close it anyway.
+        #expect(monotonicNanoseconds() - knocked < 3_000_000_000)
+        let stillOpen = silent.allSatisfy { $0.isActive }
+        #expect(stillOpen)
+
+        // Once the squatters leave, an admitted peer gets in as usual.
+        for channel in silent { try await channel.close() }
+        try await Task.sleep(for: .milliseconds(100))
+        let (a, _) = shell(Keys.alice, admitting: [Keys.bob])
+        _ = try await a.start()
+        await a.connect(to: Keys.bob.id, host: "127.0.0.1", port: port)
+        #expect(await logB.wait { if case .peerConnected(Keys.alice.id, _, _) = $0 { true } else { false } } != nil)
+        await a.shutdown()
+        await b.shutdown()
+    }
+}

@@ -1,0 +1,151 @@
+import LeukCore
+import LeukCrypto
+import LeukWire
+import Testing
+
+@Suite struct ModelUpdateTests {
+    let author = Fixtures.alice.signing
+    var envelope: [UInt8] { SignedModelUpdate.seal(Fixtures.metadata, parameters: Fixtures.parameters, author: author) }
+
+    func verify(_ bytes: [UInt8], held: UInt64? = nil, known: Bool = true, limits: UpdateLimits = UpdateLimits()) -> Result<ModelUpdate, UpdateRejection> {
+        SignedModelUpdate.verify(bytes, limits: limits, now: Fixtures.now) { _ in known ? .known(heldVersion: held) : .unknown }
+    }
+
+    func rejection(_ result: Result<ModelUpdate, UpdateRejection>) -> UpdateRejection? {
+        if case let .failure(r) = result { return r }
+        return nil
+    }
+
+    @Test func roundTripKeepsEveryField() throws {
+        let update = try verify(envelope).get()
+        #expect(update.author == Fixtures.alice.id)
+        #expect(update.metadata == Fixtures.metadata)
+        #expect(update.parameters == Fixtures.parameters)
+        #expect(update.parameterDigest == SHA256Hasher.hash(Fixtures.parameters.withUnsafeBytes { Array($0) }))
+        #expect(update.envelopeBytes() == envelope)
+    }
+
+    @Test func replayIsRejectedAsNotNewer() {
+        #expect(rejection(verify(envelope, held: 7)) == .notNewer(version: 7, held: 7))
+        #expect(rejection(verify(envelope, held: 9)) == .notNewer(version: 7, held: 9))
+        #expect(rejection(verify(envelope, held: 6)) == nil)
+    }
+
+    @Test func unknownAuthorIsRejected() {
+        #expect(rejection(verify(envelope, known: false)) == .unknownAuthor(Fixtures.alice.id))
+    }
+
+    @Test func wrongContextSignatureIsRejected() {
+        // Re-sign the same header under every other context: none may pass as a model update.
+        var bytes = envelope
+        let headerLength = Int(bytes[0]) | Int(bytes[1]) << 8
+        let header = Array(bytes[4..<4 + headerLength])
+        for context in SigningContext.allCases where context != .modelUpdate {
+            bytes.replaceSubrange(4 + headerLength..<4 + headerLength + 64, with: author.sign(header, context: context))
+            #expect(rejection(verify(bytes)) == .badSignature)
+        }
+    }
+
+    @Test func tamperedHeaderOrForeignSignerIsRejected() {
+        var bytes = envelope
+        bytes[4 + 2 + 32] ^= 1  // version's low byte
+        #expect(rejection(verify(bytes)) == .badSignature)
+        let forged = SignedModelUpdate.seal(Fixtures.metadata, parameters: Fixtures.parameters, author: Fixtures.mallory.signing)
+        var impersonation = forged
+        impersonation.replaceSubrange(6..<38, with: Fixtures.alice.id.bytes)  // claim Alice wrote it
+        #expect(rejection(verify(impersonation)) == .badSignature)
+    }
+
+    @Test func tamperedParametersFailTheDigest() {
+        var bytes = envelope
+        bytes[bytes.count - 3] ^= 0x10
+        #expect(rejection(verify(bytes)) == .digestMismatch)
+    }
+
+    @Test func nonFiniteParametersAreRejectedEvenWhenSigned() {
+        var params = Fixtures.parameters
+        params[5] = .nan
+        let nanEnvelope = SignedModelUpdate.seal(Fixtures.metadata, parameters: params, author: author)
+        #expect(rejection(verify(nanEnvelope)) == .nonFinite(index: 5))
+        params[5] = -.infinity
+        #expect(rejection(verify(SignedModelUpdate.seal(Fixtures.metadata, parameters: params, author: author))) == .nonFinite(index: 5))
+    }
+
+    @Test func sizesAreBoundedBeforeAllocation() {
+        var limits = UpdateLimits()
+        limits.maximumParameters = 8
+        #expect(rejection(verify(envelope, limits: limits)) == .tooLarge(field: "header.parameter_count", size: 16, limit: 8))
+        // A header length of 4 GiB is refused from the first four bytes.
+        #expect(rejection(verify([0xFF, 0xFF, 0xFF, 0xFF] + [UInt8](repeating: 0, count: 100)))
+                == .tooLarge(field: "envelope.header", size: Int(UInt32.max), limit: UpdateLimits().maximumHeaderBytes))
+        // A truncated parameter block is malformed, not a crash.
+        let cut = Array(envelope.dropLast(4))
+        guard case .malformed(field: "envelope.parameters", _) = rejection(verify(cut)) else { Issue.record("truncation accepted"); return }
+    }
+
+    @Test func futureTimestampIsRejected() {
+        var metadata = Fixtures.metadata
+        metadata.timestamp = Fixtures.now.adding(.seconds(3600))
+        let bytes = SignedModelUpdate.seal(metadata, parameters: Fixtures.parameters, author: author)
+        guard case .timestampInFuture = rejection(verify(bytes)) else { Issue.record("future update accepted"); return }
+    }
+
+    @Test func randomBytesNeverCrashTheVerifier() {
+        var rng = SeededGenerator(seed: 42)
+        for length in [0, 3, 4, 50, 200, 600] {
+            for _ in 0..<50 {
+                let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                #expect(rejection(verify(bytes)) != nil)
+            }
+        }
+        // Every truncation of a valid envelope is refused with a reason.
+        let valid = envelope
+        for cut in stride(from: 0, to: valid.count, by: 7) {
+            #expect(rejection(verify(Array(valid.prefix(cut)))) != nil)
+        }
+    }
+
+    @Test func fixedOverheadMatchesTheEncoding() {
+        // The fixture has a sensitivity (8 bytes), a 10-byte architecture name and two parents.
+        let variable = 8 + "leukcnn-v1".utf8.count + 2 * 32
+        #expect(envelope.count - Fixtures.parameters.count * 4 - variable == SignedModelUpdate.fixedOverheadBytes)
+    }
+
+    @Test func rejectionCodesAreDistinct() {
+        let all: [UpdateRejection] = [.malformed(field: "f", why: "w"), .tooLarge(field: "f", size: 2, limit: 1), .unknownAuthor(Fixtures.alice.id),
+                                      .badSignature, .notNewer(version: 1, held: 1), .timestampInFuture(seconds: 1), .digestMismatch, .nonFinite(index: 0)]
+        #expect(Set(all.map(\.code)).count == all.count)
+        #expect(all.filter(\.isInvalid).count == 5)
+    }
+}
+
+@Suite struct FrameTests {
+    @Test func framesRoundTrip() throws {
+        let frames: [Frame] = [.ping(nonce: 42), .pong(nonce: .max), .goodbye(.removedByOperator, message: "bye"),
+                               .error(.frameTooLarge, message: "too big"), .modelUpdate([1, 2, 3])]
+        for frame in frames { #expect(try Frame.decode(frame.encoded()) == frame) }
+    }
+
+    @Test func consumingDecodeMatchesCopyingDecode() throws {
+        for frame in [Frame.modelUpdate([1, 2, 3]), .modelUpdate([]), .ping(nonce: 3), .goodbye(.coolDown, message: "later")] {
+            var bytes = frame.encoded()
+            #expect(try Frame.decode(consuming: &bytes) == frame)
+        }
+        var bad: [UInt8] = [42]
+        #expect(throws: BinaryDecodingError.self) { try Frame.decode(consuming: &bad) }
+    }
+
+    @Test func badFramesNameTheirField() {
+        #expect(throws: BinaryDecodingError.self) { try Frame.decode([]) }
+        #expect(throws: BinaryDecodingError(field: "frame.type", reason: .invalid("unknown frame type 99"))) { try Frame.decode([99]) }
+        #expect(throws: BinaryDecodingError.self) { try Frame.decode([2, 1, 2]) }
+        #expect(throws: BinaryDecodingError(field: "frame", reason: .trailingBytes(1))) { try Frame.decode([2, 0, 0, 0, 0, 0, 0, 0, 0, 9]) }
+        #expect(throws: BinaryDecodingError.self) { try Frame.decode([4, 1, 0xFF, 0xFF, 0xFF, 0xFF]) }
+    }
+
+    @Test func longMessagesAreCutAtACharacterBoundary() throws {
+        let frame = Frame.goodbye(.other, message: String(repeating: "é", count: 2000))
+        guard case let .goodbye(_, message) = try Frame.decode(frame.encoded()) else { Issue.record("not a goodbye"); return }
+        #expect(message.utf8.count == Frame.maximumMessageBytes)
+    }
+}
