@@ -119,14 +119,15 @@ final class DemoRunner: @unchecked Sendable {
         supervisor.terminateAll(grace: 20)
         say("== 6. evaluation on the common held-out test set (\(testSamples.count) images)")
         try evaluate(classes: classes, hospitals: hospitals, testSamples: testSamples, federated: federated)
+        let bin = Self.displayPath(executable)
         say("""
 
         The demo folder stays in place: \(root)
         Look inside a node (start it again, then ask it):
-          leuknode start --data-dir \(hospitals[0].dataDir) &
-          leuknode status --data-dir \(hospitals[0].dataDir)
-          leuknode model history --data-dir \(hospitals[0].dataDir)
-          LEUKNODE_SESSION=\(root)/doctor.session leuknode appointment list --data-dir \(hospitals[0].dataDir)
+          \(bin) start --data-dir \(hospitals[0].dataDir) &
+          \(bin) status --data-dir \(hospitals[0].dataDir)
+          \(bin) model history --data-dir \(hospitals[0].dataDir)
+          LEUKNODE_SESSION=\(root)/doctor.session \(bin) appointment list --data-dir \(hospitals[0].dataDir)
         """)
     }
 
@@ -346,6 +347,12 @@ final class DemoRunner: @unchecked Sendable {
     }
 
     private func say(_ line: String) { printFlushed(line) }
+
+    /// The executable as the user can type it: relative to the current directory when below it.
+    static func displayPath(_ path: String) -> String {
+        let cwd = FileManager.default.currentDirectoryPath + "/"
+        return path.hasPrefix(cwd) ? String(path.dropFirst(cwd.count)) : path
+    }
 
     static func selfExecutable() -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
