@@ -221,6 +221,10 @@ final class DemoRunner: @unchecked Sendable {
         while Date() < deadline {
             let done = lock.withLock { (0..<hospitals.count).allSatisfy { (lastRound[$0] ?? 0) >= options.rounds } }
             if done { return }
+            if supervisor.interrupted {
+                try await Task.sleep(for: .seconds(60))  // the signal handler is stopping the nodes and exits
+                continue
+            }
             guard supervisor.allRunning else { throw CLIFailure("a node stopped before finishing its rounds; see its lines above") }
             try await Task.sleep(for: .milliseconds(300))
         }

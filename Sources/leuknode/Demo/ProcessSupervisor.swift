@@ -10,6 +10,10 @@ final class ProcessSupervisor: @unchecked Sendable {
     private let lock = NSLock()
     private var children: [(name: String, process: Process)] = []
     private var signalSources: [any DispatchSourceSignal] = []
+    private var interruptedBySignal = false
+
+    /// True once Ctrl-C or SIGTERM arrived: children dying then is expected, not an error.
+    var interrupted: Bool { lock.withLock { interruptedBySignal } }
     private let output = FileHandle.standardOutput
 
     init() {}
@@ -20,6 +24,7 @@ final class ProcessSupervisor: @unchecked Sendable {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler { [weak self] in
+                self?.lock.withLock { self?.interruptedBySignal = true }
                 FileHandle.standardError.write(Data("\ninterrupted: stopping every node...\n".utf8))
                 self?.terminateAll(grace: 5)
                 exit(130)
