@@ -86,7 +86,9 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
 
-        // Tests: one target per library target.
+        // Tests: one target per library target, plus the clinic doubles both clinic suites share.
+        .target(name: "ClinicTestSupport", dependencies: ["LeukClinic", "LeukCore", "LeukCrypto"],
+                path: "Tests/ClinicTestSupport", swiftSettings: strict),
         .testTarget(name: "LeukCryptoTests", dependencies: ["LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukStoreTests", dependencies: ["LeukStore", "LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukTensorTests", dependencies: ["LeukTensor"], swiftSettings: strict),
@@ -102,12 +104,12 @@ let package = Package(
             "LeukNet", "LeukWire", "LeukCrypto", "LeukCore",
             nio, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio"), logging,
         ], swiftSettings: strict),
-        .testTarget(name: "LeukClinicTests", dependencies: ["LeukClinic", "LeukStore", "LeukCrypto", "LeukCore"],
+        .testTarget(name: "LeukClinicTests", dependencies: ["ClinicTestSupport", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore"],
                     swiftSettings: strict),
         // Real `leuknode` processes on loopback: federation, revocation, clinic, garbage on the port.
         .testTarget(name: "NodeE2ETests", dependencies: ["LeukCore", "LeukStore", "LeukCrypto"], swiftSettings: strict),
         .testTarget(name: "LeukAPITests", dependencies: [
-            "LeukAPI", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore", logging,
+            "ClinicTestSupport", "LeukAPI", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore", logging,
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], swiftSettings: strict),

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
+import ClinicTestSupport
 import LeukClinic
 @testable import LeukAPI
 
@@ -30,7 +31,7 @@ import LeukClinic
             #expect(diagnosed.status == 201, "\(diagnosed.text)")
             let outcome = try diagnosed.decode(DiagnosisOutcome.self)
             #expect(outcome.diagnosis.followUp == .urgent)
-            #expect(outcome.diagnosis.modelVersion == 3)
+            #expect(outcome.diagnosis.modelVersion == MeanRedClassifier.modelVersion)
             let proposal = try #require(outcome.appointment)
             #expect(proposal.slotID == slot.id && proposal.state == .requested && proposal.withinDeadline == true)
 

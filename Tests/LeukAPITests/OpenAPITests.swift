@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ClinicTestSupport
 import LeukClinic
 import LeukCrypto
 import LeukNode

@@ -7,53 +7,8 @@ import LeukCrypto
 import LeukStore
 import LeukClinic
 @testable import LeukAPI
+import ClinicTestSupport
 
-/// A clock the test moves by hand.
-final class ManualClock: WallClock, @unchecked Sendable {
-    private let lock = NSLock()
-    private var current: Timestamp
-
-    init(start: Timestamp = Timestamp(secondsSinceEpoch: 1_800_000_000)) { current = start }
-
-    func now() -> Timestamp {
-        lock.lock()
-        defer { lock.unlock() }
-        return current
-    }
-
-    func advance(_ duration: Duration) {
-        lock.lock()
-        current = current.adding(duration)
-        lock.unlock()
-    }
-}
-
-/// Test double of the node's model (an injected dependency), a real deterministic function of the
-/// bytes: they are read as raw RGB triples and P(all) is the mean red intensity / 255.
-struct MeanRedClassifier: CellClassifier {
-    func classify(imageBytes: [UInt8], fileName: String) async throws -> Classification {
-        guard imageBytes.count >= 3, imageBytes.count % 3 == 0 else {
-            throw ClassificationError.unreadableImage("\(fileName) is not raw RGB (\(imageBytes.count) bytes)")
-        }
-        var sum = 0.0
-        var index = 0
-        while index < imageBytes.count {
-            sum += Double(imageBytes[index])
-            index += 3
-        }
-        let pAll = sum / Double(imageBytes.count / 3) / 255
-        return Classification(probabilities: ["all": pAll, "hem": 1 - pAll], predicted: pAll >= 0.5 ? "all" : "hem",
-                              modelSHA256: String(repeating: "cd", count: 32), modelVersion: 3, responseTimeMs: 0.2)
-    }
-}
-
-func rgbImage(red: UInt8, pixels: Int = 64) -> [UInt8] {
-    var bytes: [UInt8] = []
-    for i in 0..<pixels { bytes += [red, UInt8(i % 200), 90] }
-    return bytes
-}
-
-let cheapHasher = PasswordHasher(opsLimit: 1, memLimit: 8192)
 let testConfiguration = ClinicConfiguration(passwordHasher: cheapHasher)
 
 /// A node directory with a database, an operator token, a clinic and its API server.

@@ -3,57 +3,7 @@ import LeukCore
 import LeukCrypto
 import LeukStore
 @testable import LeukClinic
-
-/// A clock the test moves by hand, for idle expiry and lockout.
-final class ManualClock: WallClock, @unchecked Sendable {
-    private let lock = NSLock()
-    private var current: Timestamp
-
-    init(start: Timestamp = Timestamp(secondsSinceEpoch: 1_800_000_000)) { current = start }
-
-    func now() -> Timestamp {
-        lock.lock()
-        defer { lock.unlock() }
-        return current
-    }
-
-    func advance(_ duration: Duration) {
-        lock.lock()
-        current = current.adding(duration)
-        lock.unlock()
-    }
-}
-
-/// Test double of the node's model (an injected dependency): a real, deterministic function of the
-/// image bytes. The bytes are read as raw RGB triples and P(all) is the mean red intensity / 255, so
-/// a test picks the outcome by choosing the red level of the "image" it sends.
-struct MeanRedClassifier: CellClassifier {
-    func classify(imageBytes: [UInt8], fileName: String) async throws -> Classification {
-        guard imageBytes.count >= 3, imageBytes.count % 3 == 0 else {
-            throw ClassificationError.unreadableImage("\(fileName) is not raw RGB (\(imageBytes.count) bytes)")
-        }
-        var sum = 0.0
-        var index = 0
-        while index < imageBytes.count {
-            sum += Double(imageBytes[index])
-            index += 3
-        }
-        let pAll = sum / Double(imageBytes.count / 3) / 255
-        return Classification(probabilities: ["all": pAll, "hem": 1 - pAll], predicted: pAll >= 0.5 ? "all" : "hem",
-                              modelSHA256: String(repeating: "ab", count: 32), modelVersion: 7, responseTimeMs: 0.5)
-    }
-}
-
-/// A raw RGB "image" of `pixels` pixels whose red channel is `red` (so P(all) = red / 255).
-func rgbImage(red: UInt8, pixels: Int = 64) -> [UInt8] {
-    var bytes: [UInt8] = []
-    for i in 0..<pixels { bytes += [red, UInt8(i % 200), 90] }
-    return bytes
-}
-
-/// Argon2id at libsodium's minimum cost, so tests hash in microseconds; a separate test checks
-/// that the production default is at least the interactive preset.
-let cheapHasher = PasswordHasher(opsLimit: 1, memLimit: 8192)
+import ClinicTestSupport
 
 /// A fresh node database in a temporary directory.
 final class TemporaryStore {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ClinicTestSupport
 import LeukCore
 import LeukCrypto
 import LeukStore
