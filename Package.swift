@@ -50,7 +50,10 @@ let package = Package(
 
         // Images and the CNN.
         .target(name: "LeukData", dependencies: ["LeukCore", "CStbImage", "CTIFF"], swiftSettings: numeric),
-        .target(name: "LeukTensor", dependencies: ["LeukCore", "COpenBLAS"], swiftSettings: numeric),
+        // AVX-512 kernels in C (per-function target attributes, runtime CPU check), private to LeukTensor.
+        .target(name: "CLeukKernels", path: "Sources/LeukTensor/Kernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "LeukTensor", dependencies: ["LeukCore", "COpenBLAS", "CLeukKernels"], exclude: ["Kernels"],
+                swiftSettings: numeric),
         .target(name: "LeukModel", dependencies: ["LeukCore", "LeukTensor", "LeukData"], swiftSettings: numeric),
 
         // Federation: pure core, wire format, NIO shell.

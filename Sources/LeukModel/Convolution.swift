@@ -160,6 +160,9 @@ final class Conv2D: Layer {
 /// Bias, ReLU and pooling are fused into a single pass over each chunk's GEMM output, so the
 /// full-resolution activation is never stored: only the pooled output and one argmax byte per pooled
 /// value survive to the backward pass. This is the main memory and bandwidth saving of the engine.
+/// On CPUs with AVX-512, LeukNet-S's conv1 (3 -> 16 channels) skips im2col and the GEMM altogether: one
+/// direct kernel computes convolution, bias, ReLU and pooling, and another its weight gradient straight
+/// from the pooled gradient (`DirectConv1`).
 final class ConvReLUPool: Layer {
     let name: String
     private(set) var params: ConvolutionWeights
@@ -174,9 +177,15 @@ final class ConvReLUPool: Layer {
     private var lastInput: UnsafePointer<Float>?
     /// Images per im2col chunk; tests lower it to cross chunk boundaries with small batches.
     var chunk: Int
+    /// Whether the block runs as one direct AVX-512 kernel (`DirectConv1`: 3 -> 16 channels on a CPU with
+    /// AVX-512) instead of im2col + GEMM + pooling. Tests turn it off to compare with the portable path.
+    var usesDirectKernel: Bool
+    /// The zero-padded copy of the input the direct kernel reads (forward and weight gradient).
+    private let paddedInput = FloatBuffer()
 
     init(name: String, geometry: ConvGeometry) {
         precondition(geometry.outHeight % 2 == 0 && geometry.outWidth % 2 == 0, "ConvReLUPool needs an even output size")
+        usesDirectKernel = VectorKernels.directConv1Applies(geometry)
         self.name = name
         self.params = ConvolutionWeights(geometry: geometry)
         inputShape = FeatureShape(height: geometry.height, width: geometry.width, channels: geometry.inChannels)
@@ -185,6 +194,8 @@ final class ConvReLUPool: Layer {
     }
 
     var geometry: ConvGeometry { params.geometry }
+    /// Floats of one zero-padded input image (1-pixel border).
+    private var paddedImageCount: Int { (geometry.height + 2) * (geometry.width + 2) * geometry.inChannels }
     var parameterTensors: [ParameterTensorInfo] { params.tensors(prefix: name) }
     func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>) {
         params.bind(parameters: parameters, gradients: gradients)
@@ -198,6 +209,14 @@ final class ConvReLUPool: Layer {
         lastInput = input
         let out = output.reserve(batch * outputShape.count)
         let arg = argmax.reserve(batch * outputShape.count)
+        if usesDirectKernel {
+            let padded = paddedInput.reserve(batch * paddedImageCount)
+            VectorKernels.pad(input, images: batch, height: g.height, width: g.width, channels: g.inChannels,
+                              padding: 1, into: padded)
+            DirectConv1.forward(padded: padded, images: batch, height: g.height, width: g.width,
+                                weight: params.weight, bias: params.bias, output: out, argmax: arg)
+            return UnsafePointer(out)
+        }
         let chunkImages = min(chunk, batch)
         let col = columns.reserve(chunkImages * g.outputPixels * g.patchSize)
         let pre = preActivation.reserve(chunkImages * g.outputPixels * g.outChannels)
@@ -221,25 +240,42 @@ final class ConvReLUPool: Layer {
         guard let input = lastInput else { preconditionFailure("ConvReLUPool.backward before forward") }
         let g = geometry
         let chunkImages = min(chunk, batch)
-        let col = columns.reserve(chunkImages * g.outputPixels * g.patchSize)
-        let dPre = preActivation.reserve(chunkImages * g.outputPixels * g.outChannels)
+        let c = g.outChannels
         let dCol = needsInputGradient ? columnGradient.reserve(chunkImages * g.outputPixels * g.patchSize) : nil
         let dX = needsInputGradient ? inputGradient.reserve(batch * inputShape.count) : nil
         if let dX { dX.update(repeating: 0, count: batch * inputShape.count) }
         let arg = argmax.pointer
-        let c = g.outChannels
+        if usesDirectKernel {
+            DirectConv1.accumulateWeightGradient(
+                padded: paddedInput.pointer, images: batch, height: g.height, width: g.width,
+                pooledGradient: outputGradient, argmax: arg,
+                weightGradient: params.weightGradient, biasGradient: params.biasGradient)
+            guard let dCol, let dX else { return nil }
+            // Input gradient (only when the block is not the first layer): route, then col2im per chunk.
+            let dPre = preActivation.reserve(chunkImages * g.outputPixels * c)
+            var start = 0
+            while start < batch {
+                let count = min(chunk, batch - start)
+                let pooledOffset = start * outputShape.count
+                Pooling.maxPool2x2Backward(outputGradient + pooledOffset, argmax: arg + pooledOffset, images: count,
+                                           height: g.outHeight, width: g.outWidth, channels: c, into: dPre)
+                BLAS.gemm(transposeA: false, transposeB: true, m: count * g.outputPixels, n: g.patchSize, k: c,
+                          a: dPre, lda: c, b: params.weight, ldb: c, beta: 0, c: dCol, ldc: g.patchSize)
+                Im2Col.scatterAdd(dCol, images: count, geometry: g, into: dX + start * inputShape.count)
+                start += count
+            }
+            return UnsafePointer(dX)
+        }
+        let col = columns.reserve(chunkImages * g.outputPixels * g.patchSize)
+        let dPre = preActivation.reserve(chunkImages * g.outputPixels * c)
         var start = 0
         while start < batch {
             let count = min(chunk, batch - start)
             let rows = count * g.outputPixels
             let pooledOffset = start * outputShape.count
-            // Bias gradient straight from the pooled gradient: only unclipped winners pass.
-            let dP = outputGradient + pooledOffset, a = arg + pooledOffset
-            for p in 0..<(count * outputShape.height * outputShape.width) {
-                for ch in 0..<c where a[p * c + ch] != Pooling.noGradient { params.biasGradient[ch] += dP[p * c + ch] }
-            }
-            Pooling.maxPool2x2Backward(dP, argmax: a, images: count, height: g.outHeight, width: g.outWidth,
-                                       channels: c, into: dPre)
+            Pooling.maxPool2x2Backward(outputGradient + pooledOffset, argmax: arg + pooledOffset, images: count,
+                                       height: g.outHeight, width: g.outWidth, channels: c, into: dPre,
+                                       accumulatingBiasGradient: params.biasGradient)
             Im2Col.gather(input + start * inputShape.count, images: count, geometry: g, into: col)
             BLAS.gemm(transposeA: true, transposeB: false, m: g.patchSize, n: c, k: rows,
                       a: col, lda: g.patchSize, b: dPre, ldb: c,

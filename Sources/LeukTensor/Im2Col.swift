@@ -1,3 +1,5 @@
+internal import CLeukKernels
+
 /// The shape of one 2-D convolution over channels-last (NHWC) images.
 public struct ConvGeometry: Sendable, Equatable {
     public var height: Int
@@ -21,6 +23,9 @@ public struct ConvGeometry: Sendable, Equatable {
     public var patchSize: Int { kernel * kernel * inChannels }
     public var inputPixels: Int { height * width }
     public var outputPixels: Int { outHeight * outWidth }
+    /// The 3x3, stride 1, padding 1 ("same") convolution of both architectures, which has AVX-512
+    /// im2col kernels.
+    public var isSamePadded3x3: Bool { kernel == 3 && stride == 1 && padding == 1 }
 }
 
 /// im2col for channels-last images: one row per output pixel, columns ordered (ky, kx, ci).
@@ -30,6 +35,18 @@ public struct ConvGeometry: Sendable, Equatable {
 public enum Im2Col {
     /// Fills `col` ((images x outHeight x outWidth) rows of `patchSize`) from `input` (NHWC).
     public static func gather(
+        _ input: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
+        into col: UnsafeMutablePointer<Float>
+    ) {
+        if g.isSamePadded3x3 && g.inChannels % 16 == 0 && VectorKernels.isAvailable {
+            leuk_gather3x3_avx512(input, images, g.height, g.width, g.inChannels, col)
+            return
+        }
+        portableGather(input, images: images, geometry: g, into: col)
+    }
+
+    /// `gather` without the AVX-512 kernel (any CPU, any geometry).
+    static func portableGather(
         _ input: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
         into col: UnsafeMutablePointer<Float>
     ) {
@@ -78,6 +95,18 @@ public enum Im2Col {
         _ col: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
         into input: UnsafeMutablePointer<Float>
     ) {
+        if g.isSamePadded3x3 && g.inChannels % 16 == 0 && VectorKernels.isAvailable {
+            leuk_scatter_add3x3_avx512(col, images, g.height, g.width, g.inChannels, input)
+            return
+        }
+        portableScatterAdd(col, images: images, geometry: g, into: input)
+    }
+
+    /// `scatterAdd` without the AVX-512 kernel.
+    static func portableScatterAdd(
+        _ col: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
+        into input: UnsafeMutablePointer<Float>
+    ) {
         let c = g.inChannels, k = g.kernel, h = g.height, w = g.width
         let oh = g.outHeight, ow = g.outWidth, patch = g.patchSize
         let rowSpan = k * c
@@ -112,3 +141,4 @@ public enum Im2Col {
         }
     }
 }
+

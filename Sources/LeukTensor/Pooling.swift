@@ -1,3 +1,5 @@
+internal import CLeukKernels
+
 /// 2x2, stride-2 max-pooling over channels-last images, optionally fused with a per-channel bias and
 /// ReLU so that a convolution's GEMM output is read once: `out = max(0, max(window) + bias)`.
 ///
@@ -9,6 +11,20 @@ public enum Pooling {
     public static let noGradient: UInt8 = 255
 
     public static func maxPool2x2Forward(
+        _ input: UnsafePointer<Float>, images: Int, height: Int, width: Int, channels: Int,
+        bias: UnsafePointer<Float>?, relu: Bool,
+        output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>
+    ) {
+        if channels % 16 == 0 && height % 2 == 0 && width % 2 == 0 && VectorKernels.isAvailable {
+            leuk_max_pool_forward_avx512(input, images, height, width, channels, bias, relu ? 1 : 0, output, argmax)
+            return
+        }
+        portableMaxPool2x2Forward(input, images: images, height: height, width: width, channels: channels,
+                                  bias: bias, relu: relu, output: output, argmax: argmax)
+    }
+
+    /// `maxPool2x2Forward` without the AVX-512 kernel.
+    static func portableMaxPool2x2Forward(
         _ input: UnsafePointer<Float>, images: Int, height: Int, width: Int, channels: Int,
         bias: UnsafePointer<Float>?, relu: Bool,
         output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>
@@ -77,13 +93,32 @@ public enum Pooling {
     }
 
     /// Routes each pooled gradient to the window position that won; every other input gradient is 0.
-    /// Overwrites `inputGradient` entirely.
+    /// Overwrites `inputGradient` entirely. When `biasGradient` is given (the fused bias + ReLU of
+    /// `maxPool2x2Forward`), each gradient that passed the ReLU is also added to its channel's bias
+    /// gradient, pooled value after pooled value (the same summation order as a separate pass).
     public static func maxPool2x2Backward(
         _ outputGradient: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>,
         images: Int, height: Int, width: Int, channels: Int,
-        into inputGradient: UnsafeMutablePointer<Float>
+        into inputGradient: UnsafeMutablePointer<Float>,
+        accumulatingBiasGradient biasGradient: UnsafeMutablePointer<Float>? = nil
+    ) {
+        if channels % 16 == 0 && height % 2 == 0 && width % 2 == 0 && VectorKernels.isAvailable {
+            leuk_max_pool_backward_avx512(outputGradient, argmax, images, height, width, channels, inputGradient, biasGradient)
+            return
+        }
+        portableMaxPool2x2Backward(outputGradient, argmax: argmax, images: images, height: height, width: width,
+                                   channels: channels, into: inputGradient, accumulatingBiasGradient: biasGradient)
+    }
+
+    /// `maxPool2x2Backward` without the AVX-512 kernel.
+    static func portableMaxPool2x2Backward(
+        _ outputGradient: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>,
+        images: Int, height: Int, width: Int, channels: Int,
+        into inputGradient: UnsafeMutablePointer<Float>,
+        accumulatingBiasGradient biasGradient: UnsafeMutablePointer<Float>?
     ) {
         let ph = height / 2, pw = width / 2, c = channels
+        let vectorChannels = c - c % 16
         if height % 2 != 0 || width % 2 != 0 {
             inputGradient.update(repeating: 0, count: images * height * width * c)
         }
@@ -94,17 +129,48 @@ public enum Pooling {
                 for x in 0..<pw {
                     let p0 = image + ((2 * y) * width + 2 * x) * c
                     let p1 = p0 + c, p2 = p0 + width * c, p3 = p2 + c
-                    for ch in 0..<c {
+                    var ch = 0
+                    while ch < vectorChannels {
+                        routeVector(grad + ch, argmax: arg + ch, p0 + ch, p1 + ch, p2 + ch, p3 + ch,
+                                    biasGradient: biasGradient.map { $0 + ch })
+                        ch += 16
+                    }
+                    while ch < c {
                         let g = grad[ch], a = arg[ch]
                         p0[ch] = a == 0 ? g : 0
                         p1[ch] = a == 1 ? g : 0
                         p2[ch] = a == 2 ? g : 0
                         p3[ch] = a == 3 ? g : 0
+                        if let biasGradient, a != noGradient { biasGradient[ch] += g }
+                        ch += 1
                     }
                     grad += c
                     arg += c
                 }
             }
+        }
+    }
+
+    /// Sixteen channels of one window's backward pass, branch-free.
+    @inline(__always)
+    private static func routeVector(
+        _ gradient: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>,
+        _ p0: UnsafeMutablePointer<Float>, _ p1: UnsafeMutablePointer<Float>,
+        _ p2: UnsafeMutablePointer<Float>, _ p3: UnsafeMutablePointer<Float>,
+        biasGradient: UnsafeMutablePointer<Float>?
+    ) {
+        // Plain 16-lane loops: the optimiser vectorises these; SIMD16's masked `replacing` does not
+        // (it became a lane-by-lane loop through the stack).
+        for i in 0..<16 {
+            let g = gradient[i], a = argmax[i]
+            p0[i] = a == 0 ? g : 0
+            p1[i] = a == 1 ? g : 0
+            p2[i] = a == 2 ? g : 0
+            p3[i] = a == 3 ? g : 0
+        }
+        if let biasGradient {
+            // Lanes clipped by the ReLU add nothing (as the scalar path skips them).
+            for i in 0..<16 { biasGradient[i] += argmax[i] == noGradient ? 0 : gradient[i] }
         }
     }
 }

@@ -166,3 +166,56 @@ struct GradientChecker {
         }
     }
 }
+
+/// LeukNet-S's conv1 block as the direct AVX-512 kernel (on CPUs that have it): numerically checked, and
+/// compared with the im2col + GEMM path it replaces.
+@Suite(.enabled(if: VectorKernels.isAvailable, "needs a CPU with AVX-512"))
+struct DirectConv1Tests {
+    static let geometry = ConvGeometry(height: 6, width: 8, inChannels: 3, outChannels: 16, kernel: 3, stride: 1, padding: 1)
+
+    @Test func gradientCheck() {
+        let block = ConvReLUPool(name: "c", geometry: Self.geometry)
+        #expect(block.usesDirectKernel)
+        GradientChecker(layer: block, batch: 2).run(seed: 21, sampleLimit: 60)
+    }
+
+    @Test func matchesTheIm2colPath() {
+        let direct = ConvReLUPool(name: "c", geometry: Self.geometry)
+        let portable = ConvReLUPool(name: "c", geometry: Self.geometry)
+        portable.usesDirectKernel = false
+        portable.chunk = 2
+        let batch = 3, count = direct.parameterCount
+        var generator = SeededGenerator(seed: 22)
+        let parameters = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        let directGradients = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        let portableGradients = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { parameters.deallocate(); directGradients.deallocate(); portableGradients.deallocate() }
+        direct.bind(parameters: parameters, gradients: directGradients)
+        portable.bind(parameters: parameters, gradients: portableGradients)
+        direct.initializeParameters(using: &generator)
+        for i in 0..<count { parameters[i] += 0.1 * (generator.nextUnitFloat() * 2 - 1) }
+        directGradients.update(repeating: 0, count: count)
+        portableGradients.update(repeating: 0, count: count)
+        let x = (0..<(batch * direct.inputShape.count)).map { _ in generator.nextUnitFloat() * 2 - 1 }
+        let outputCount = batch * direct.outputShape.count
+        let dY = (0..<outputCount).map { _ in generator.nextUnitFloat() * 2 - 1 }
+
+        var results: [(out: [Float], dX: [Float])] = []
+        for layer in [direct, portable] {
+            x.withUnsafeBufferPointer { xp in
+                let out = Array(UnsafeBufferPointer(start: layer.forward(xp.baseAddress!, batch: batch, mode: .training), count: outputCount))
+                let dX = dY.withUnsafeBufferPointer { layer.backward($0.baseAddress!, batch: batch, needsInputGradient: true)! }
+                results.append((out, Array(UnsafeBufferPointer(start: dX, count: x.count))))
+            }
+        }
+        func close(_ a: [Float], _ b: [Float]) -> Bool {
+            zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0), abs($1)) }
+        }
+        #expect(close(results[0].out, results[1].out))
+        #expect(results[0].out.contains(0) && results[0].out.contains { $0 > 0 })
+        #expect(close(results[0].dX, results[1].dX))
+        #expect(close(Array(UnsafeBufferPointer(start: directGradients, count: count)),
+                      Array(UnsafeBufferPointer(start: portableGradients, count: count))))
+        #expect((0..<count).contains { directGradients[$0] != 0 })
+    }
+}

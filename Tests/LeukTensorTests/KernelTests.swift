@@ -104,6 +104,15 @@ import Testing
         #expect(back == nchw)
     }
 
+    @Test func paddingAddsAZeroBorder() {
+        let image: [Float] = [1, 2, 3, 4, 5, 6]   // 1 x 2 x 3 x 1 (height 2, width 3)
+        var padded = [Float](repeating: .nan, count: 4 * 5)
+        padded.withUnsafeMutableBufferPointer {
+            VectorKernels.pad(image, images: 1, height: 2, width: 3, channels: 1, padding: 1, into: $0.baseAddress!)
+        }
+        #expect(padded == [0, 0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 4, 5, 6, 0, 0, 0, 0, 0, 0])
+    }
+
     @Test func floatBufferGrowsAndZeroes() {
         let buffer = FloatBuffer(capacity: 4)
         buffer.pointer[3] = 7
@@ -138,5 +147,80 @@ struct TestRandom {
         #expect(BLASKernel.betterCoreType(cpuFlags: avx512, current: "Prescott", environment: ["LEUKNODE_KEEP_BLAS_KERNEL": "1"]) == nil)
         #expect(BLASKernel.betterCoreType(cpuFlags: nil, current: "Prescott", environment: [:]) == nil)
         #expect(!BLASKernel.name.isEmpty)
+    }
+}
+
+/// The AVX-512 kernels against the portable Swift paths they replace. Both move the same values and sum
+/// the bias gradient in the same order, so the results must be identical, bit for bit. Skipped on CPUs
+/// without AVX-512 (only the portable paths run there).
+@Suite(.enabled(if: VectorKernels.isAvailable, "needs a CPU with AVX-512"))
+struct VectorKernelTests {
+    static func random(_ count: Int, seed: UInt64) -> [Float] {
+        var generator = TestRandom(seed: seed)
+        return (0..<count).map { _ in generator.next() }
+    }
+
+    @Test(arguments: [16, 32])
+    func gatherAndScatterMatchThePortablePaths(channels: Int) {
+        let g = ConvGeometry(height: 6, width: 5, inChannels: channels, outChannels: 1, kernel: 3, stride: 1, padding: 1)
+        let images = 2
+        let x = Self.random(images * g.inputPixels * channels, seed: 1)
+        let columnCount = images * g.outputPixels * g.patchSize
+        var vector = [Float](repeating: .nan, count: columnCount), portable = vector
+        vector.withUnsafeMutableBufferPointer { Im2Col.gather(x, images: images, geometry: g, into: $0.baseAddress!) }
+        portable.withUnsafeMutableBufferPointer { Im2Col.portableGather(x, images: images, geometry: g, into: $0.baseAddress!) }
+        #expect(vector == portable)
+
+        let columns = Self.random(columnCount, seed: 2)
+        var vectorSum = Self.random(x.count, seed: 3), portableSum = vectorSum
+        vectorSum.withUnsafeMutableBufferPointer { Im2Col.scatterAdd(columns, images: images, geometry: g, into: $0.baseAddress!) }
+        portableSum.withUnsafeMutableBufferPointer {
+            Im2Col.portableScatterAdd(columns, images: images, geometry: g, into: $0.baseAddress!)
+        }
+        #expect(vectorSum == portableSum)
+    }
+
+    @Test(arguments: [false, true])
+    func maxPoolMatchesThePortablePath(fused: Bool) {
+        let images = 3, height = 4, width = 6, channels = 32
+        var input = Self.random(images * height * width * channels, seed: 4)
+        for i in stride(from: 0, to: input.count - 1, by: 7) { input[i] = input[i + 1] }   // ties
+        let bias = fused ? Self.random(channels, seed: 5) : nil
+        let pooled = images * (height / 2) * (width / 2) * channels
+        var out = [Float](repeating: .nan, count: pooled), outPortable = out
+        var arg = [UInt8](repeating: 7, count: pooled), argPortable = arg
+        out.withUnsafeMutableBufferPointer { o in
+            arg.withUnsafeMutableBufferPointer { a in
+                Pooling.maxPool2x2Forward(input, images: images, height: height, width: width, channels: channels,
+                                          bias: bias, relu: fused, output: o.baseAddress!, argmax: a.baseAddress!)
+            }
+        }
+        outPortable.withUnsafeMutableBufferPointer { o in
+            argPortable.withUnsafeMutableBufferPointer { a in
+                Pooling.portableMaxPool2x2Forward(input, images: images, height: height, width: width, channels: channels,
+                                                  bias: bias, relu: fused, output: o.baseAddress!, argmax: a.baseAddress!)
+            }
+        }
+        #expect(out == outPortable)
+        #expect(arg == argPortable)
+        #expect(!fused || arg.contains(Pooling.noGradient))
+
+        let gradient = Self.random(pooled, seed: 6)
+        var dIn = [Float](repeating: .nan, count: input.count), dInPortable = dIn
+        var biasGradient = Self.random(channels, seed: 7), biasGradientPortable = biasGradient
+        dIn.withUnsafeMutableBufferPointer { d in
+            biasGradient.withUnsafeMutableBufferPointer { b in
+                Pooling.maxPool2x2Backward(gradient, argmax: arg, images: images, height: height, width: width,
+                                           channels: channels, into: d.baseAddress!, accumulatingBiasGradient: b.baseAddress!)
+            }
+        }
+        dInPortable.withUnsafeMutableBufferPointer { d in
+            biasGradientPortable.withUnsafeMutableBufferPointer { b in
+                Pooling.portableMaxPool2x2Backward(gradient, argmax: arg, images: images, height: height, width: width,
+                                                   channels: channels, into: d.baseAddress!, accumulatingBiasGradient: b.baseAddress!)
+            }
+        }
+        #expect(dIn == dInPortable)
+        #expect(biasGradient == biasGradientPortable)
     }
 }

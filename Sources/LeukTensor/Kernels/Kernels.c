@@ -1,0 +1,285 @@
+// AVX-512 kernels of LeukTensor; see include/CLeukKernels.h. Every AVX-512 function carries its own
+// target attribute, so this file is compiled for generic x86-64 like the rest of the package and the
+// vector code only ever runs after leuk_kernels_have_avx512() returned 1. On other architectures the
+// kernels are absent and the detection returns 0.
+#include "CLeukKernels.h"
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+
+int leuk_kernels_have_avx512(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1;
+    if (!osxsave || !fma) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    // The OS must save XMM, YMM, the opmask registers and both halves of the ZMM state.
+    if ((lo & 0xE6) != 0xE6) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    const int f = (b >> 16) & 1, dq = (b >> 17) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
+    return f && dq && bw && vl;
+}
+
+// MARK: conv1 of LeukNet-S: 3 -> 16 channels, 3x3, fused bias + ReLU + 2x2 max-pool
+
+/// The pooled value and argmax code of four candidate vectors (window positions 0-3), with bias and ReLU.
+AVX512 static inline void pool_store(__m512 a0, __m512 a1, __m512 a2, __m512 a3, __m512 bias, int has_bias, int relu,
+                                     float *out, uint8_t *arg) {
+    __m512 best = a0;
+    __m512i index = _mm512_setzero_si512();
+    __mmask16 m = _mm512_cmp_ps_mask(a1, best, _CMP_GT_OQ);
+    best = _mm512_mask_mov_ps(best, m, a1);
+    index = _mm512_mask_mov_epi32(index, m, _mm512_set1_epi32(1));
+    m = _mm512_cmp_ps_mask(a2, best, _CMP_GT_OQ);
+    best = _mm512_mask_mov_ps(best, m, a2);
+    index = _mm512_mask_mov_epi32(index, m, _mm512_set1_epi32(2));
+    m = _mm512_cmp_ps_mask(a3, best, _CMP_GT_OQ);
+    best = _mm512_mask_mov_ps(best, m, a3);
+    index = _mm512_mask_mov_epi32(index, m, _mm512_set1_epi32(3));
+    if (has_bias) best = _mm512_add_ps(best, bias);
+    if (relu) {
+        const __mmask16 positive = _mm512_cmp_ps_mask(best, _mm512_setzero_ps(), _CMP_GT_OQ);
+        best = _mm512_maskz_mov_ps(positive, best);
+        index = _mm512_mask_mov_epi32(_mm512_set1_epi32(255), positive, index);
+    }
+    _mm512_storeu_ps(out, best);
+    _mm_storeu_si128((__m128i *)arg, _mm512_cvtepi32_epi8(index));
+}
+
+/// One output pixel of conv1 (16 channels): the 27 products in (ky, kx, ci) order, summed in that order.
+AVX512 static inline __m512 conv1_pixel(const float *window, long row_floats, const __m512 *w) {
+    __m512 s = _mm512_setzero_ps();
+    for (int ky = 0; ky < 3; ky++) {
+        const float *r = window + ky * row_floats;
+        for (int j = 0; j < 9; j++) s = _mm512_fmadd_ps(_mm512_set1_ps(r[j]), w[ky * 9 + j], s);
+    }
+    return s;
+}
+
+AVX512 void leuk_conv1_relu_pool_forward_avx512(const float *padded, long images, long height, long width,
+                                                const float *weight, const float *bias, float *output, uint8_t *argmax) {
+    __m512 w[27];
+    for (int t = 0; t < 27; t++) w[t] = _mm512_loadu_ps(weight + 16 * t);
+    const __m512 b = _mm512_loadu_ps(bias);
+    const long row_floats = (width + 2) * 3;
+    const long pooled_h = height / 2, pooled_w = width / 2;
+    for (long n = 0; n < images; n++) {
+        const float *image = padded + n * (height + 2) * row_floats;
+        for (long py = 0; py < pooled_h; py++) {
+            const float *top = image + (2 * py) * row_floats;
+            for (long px = 0; px < pooled_w; px++) {
+                const float *p0 = top + (2 * px) * 3;
+                const __m512 a0 = conv1_pixel(p0, row_floats, w);
+                const __m512 a1 = conv1_pixel(p0 + 3, row_floats, w);
+                const __m512 a2 = conv1_pixel(p0 + row_floats, row_floats, w);
+                const __m512 a3 = conv1_pixel(p0 + row_floats + 3, row_floats, w);
+                const long o = ((n * pooled_h + py) * pooled_w + px) * 16;
+                pool_store(a0, a1, a2, a3, b, 1, 1, output + o, argmax + o);
+            }
+        }
+    }
+}
+
+AVX512 void leuk_conv1_relu_pool_weight_gradient_avx512(const float *padded, long images, long height, long width,
+                                                        const float *pooled_gradient, const uint8_t *argmax,
+                                                        float *weight_gradient, float *bias_gradient) {
+    const long row_floats = (width + 2) * 3;
+    const long pooled_h = height / 2, pooled_w = width / 2;
+    const __m512i clipped = _mm512_set1_epi32(255);
+    for (long n = 0; n < images; n++) {
+        const float *image = padded + n * (height + 2) * row_floats;
+        __m512 acc[27];
+        for (int t = 0; t < 27; t++) acc[t] = _mm512_setzero_ps();
+        __m512 bias_acc = _mm512_setzero_ps();
+        for (long py = 0; py < pooled_h; py++) {
+            const float *top = image + (2 * py) * row_floats;
+            for (long px = 0; px < pooled_w; px++) {
+                const long o = ((n * pooled_h + py) * pooled_w + px) * 16;
+                const __m512 g = _mm512_loadu_ps(pooled_gradient + o);
+                const __m512i a = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(argmax + o)));
+                bias_acc = _mm512_add_ps(bias_acc, _mm512_maskz_mov_ps(_mm512_cmpneq_epi32_mask(a, clipped), g));
+                const float *p0 = top + (2 * px) * 3;
+                for (int k = 0; k < 4; k++) {
+                    const __mmask16 m = _mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(k));
+                    if (!m) continue;
+                    const __m512 gk = _mm512_maskz_mov_ps(m, g);
+                    const float *window = p0 + (k >> 1) * row_floats + (k & 1) * 3;
+                    for (int ky = 0; ky < 3; ky++) {
+                        const float *r = window + ky * row_floats;
+                        for (int j = 0; j < 9; j++)
+                            acc[ky * 9 + j] = _mm512_fmadd_ps(_mm512_set1_ps(r[j]), gk, acc[ky * 9 + j]);
+                    }
+                }
+            }
+        }
+        for (int t = 0; t < 27; t++)
+            _mm512_storeu_ps(weight_gradient + 16 * t, _mm512_add_ps(_mm512_loadu_ps(weight_gradient + 16 * t), acc[t]));
+        _mm512_storeu_ps(bias_gradient, _mm512_add_ps(_mm512_loadu_ps(bias_gradient), bias_acc));
+    }
+}
+
+// MARK: im2col for 3x3 "same" convolutions, channels % 16 == 0
+
+AVX512 static inline void copy16s(const float *src, float *dst, long count) {
+    for (long i = 0; i < count; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+}
+
+AVX512 static inline void zero16s(float *dst, long count) {
+    for (long i = 0; i < count; i += 16) _mm512_storeu_ps(dst + i, _mm512_setzero_ps());
+}
+
+AVX512 static inline void add16s(const float *src, float *dst, long count) {
+    for (long i = 0; i < count; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_add_ps(_mm512_loadu_ps(dst + i), _mm512_loadu_ps(src + i)));
+}
+
+AVX512 void leuk_gather3x3_avx512(const float *input, long images, long height, long width, long channels, float *columns) {
+    const long c = channels, span = 3 * c;
+    float *row = columns;
+    for (long n = 0; n < images; n++) {
+        const float *image = input + n * height * width * c;
+        for (long y = 0; y < height; y++) {
+            for (long x = 0; x < width; x++) {
+                for (long ky = 0; ky < 3; ky++) {
+                    float *dst = row + ky * span;
+                    const long iy = y - 1 + ky;
+                    if (iy < 0 || iy >= height) { zero16s(dst, span); continue; }
+                    const float *src = image + iy * width * c;
+                    if (x > 0 && x + 1 < width) {
+                        copy16s(src + (x - 1) * c, dst, span);
+                    } else {
+                        for (long kx = 0; kx < 3; kx++) {
+                            const long ix = x - 1 + kx;
+                            if (ix < 0 || ix >= width) zero16s(dst + kx * c, c);
+                            else copy16s(src + ix * c, dst + kx * c, c);
+                        }
+                    }
+                }
+                row += 9 * c;
+            }
+        }
+    }
+}
+
+AVX512 void leuk_scatter_add3x3_avx512(const float *columns, long images, long height, long width, long channels, float *input) {
+    const long c = channels, span = 3 * c;
+    const float *row = columns;
+    for (long n = 0; n < images; n++) {
+        float *image = input + n * height * width * c;
+        for (long y = 0; y < height; y++) {
+            for (long x = 0; x < width; x++) {
+                for (long ky = 0; ky < 3; ky++) {
+                    const long iy = y - 1 + ky;
+                    if (iy < 0 || iy >= height) continue;
+                    const float *src = row + ky * span;
+                    float *dst = image + iy * width * c;
+                    if (x > 0 && x + 1 < width) {
+                        add16s(src, dst + (x - 1) * c, span);
+                    } else {
+                        for (long kx = 0; kx < 3; kx++) {
+                            const long ix = x - 1 + kx;
+                            if (ix >= 0 && ix < width) add16s(src + kx * c, dst + ix * c, c);
+                        }
+                    }
+                }
+                row += 9 * c;
+            }
+        }
+    }
+}
+
+// MARK: 2x2 max-pool, channels % 16 == 0
+
+AVX512 void leuk_max_pool_forward_avx512(const float *input, long images, long height, long width, long channels,
+                                         const float *bias, int relu, float *output, uint8_t *argmax) {
+    const long c = channels, pooled_h = height / 2, pooled_w = width / 2;
+    float *out = output;
+    uint8_t *arg = argmax;
+    for (long n = 0; n < images; n++) {
+        const float *image = input + n * height * width * c;
+        for (long y = 0; y < pooled_h; y++) {
+            for (long x = 0; x < pooled_w; x++) {
+                const float *p0 = image + ((2 * y) * width + 2 * x) * c;
+                const float *p1 = p0 + c, *p2 = p0 + width * c, *p3 = p2 + c;
+                for (long ch = 0; ch < c; ch += 16) {
+                    const __m512 b = bias ? _mm512_loadu_ps(bias + ch) : _mm512_setzero_ps();
+                    pool_store(_mm512_loadu_ps(p0 + ch), _mm512_loadu_ps(p1 + ch), _mm512_loadu_ps(p2 + ch),
+                               _mm512_loadu_ps(p3 + ch), b, bias != 0, relu, out + ch, arg + ch);
+                }
+                out += c;
+                arg += c;
+            }
+        }
+    }
+}
+
+AVX512 void leuk_max_pool_backward_avx512(const float *pooled_gradient, const uint8_t *argmax, long images, long height,
+                                          long width, long channels, float *input_gradient, float *bias_gradient) {
+    const long c = channels, pooled_h = height / 2, pooled_w = width / 2;
+    const float *grad = pooled_gradient;
+    const uint8_t *arg = argmax;
+    const __m512i clipped = _mm512_set1_epi32(255);
+    for (long n = 0; n < images; n++) {
+        float *image = input_gradient + n * height * width * c;
+        for (long y = 0; y < pooled_h; y++) {
+            for (long x = 0; x < pooled_w; x++) {
+                float *p0 = image + ((2 * y) * width + 2 * x) * c;
+                float *p1 = p0 + c, *p2 = p0 + width * c, *p3 = p2 + c;
+                for (long ch = 0; ch < c; ch += 16) {
+                    const __m512 g = _mm512_loadu_ps(grad + ch);
+                    const __m512i a = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(arg + ch)));
+                    _mm512_storeu_ps(p0 + ch, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(0)), g));
+                    _mm512_storeu_ps(p1 + ch, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(1)), g));
+                    _mm512_storeu_ps(p2 + ch, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(2)), g));
+                    _mm512_storeu_ps(p3 + ch, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(3)), g));
+                    if (bias_gradient) {
+                        const __m512 passed = _mm512_maskz_mov_ps(_mm512_cmpneq_epi32_mask(a, clipped), g);
+                        _mm512_storeu_ps(bias_gradient + ch, _mm512_add_ps(_mm512_loadu_ps(bias_gradient + ch), passed));
+                    }
+                }
+                grad += c;
+                arg += c;
+            }
+        }
+    }
+}
+
+#else  // not x86-64: no vector kernels; LeukTensor never calls the stubs below.
+
+int leuk_kernels_have_avx512(void) { return 0; }
+void leuk_conv1_relu_pool_forward_avx512(const float *p, long i, long h, long w, const float *wt, const float *b, float *o, uint8_t *a) {
+    (void)p; (void)i; (void)h; (void)w; (void)wt; (void)b; (void)o; (void)a;
+}
+void leuk_conv1_relu_pool_weight_gradient_avx512(const float *p, long i, long h, long w, const float *g, const uint8_t *a, float *wg, float *bg) {
+    (void)p; (void)i; (void)h; (void)w; (void)g; (void)a; (void)wg; (void)bg;
+}
+void leuk_gather3x3_avx512(const float *in, long i, long h, long w, long c, float *col) { (void)in; (void)i; (void)h; (void)w; (void)c; (void)col; }
+void leuk_scatter_add3x3_avx512(const float *col, long i, long h, long w, long c, float *in) { (void)col; (void)i; (void)h; (void)w; (void)c; (void)in; }
+void leuk_max_pool_forward_avx512(const float *in, long i, long h, long w, long c, const float *b, int r, float *o, uint8_t *a) {
+    (void)in; (void)i; (void)h; (void)w; (void)c; (void)b; (void)r; (void)o; (void)a;
+}
+void leuk_max_pool_backward_avx512(const float *g, const uint8_t *a, long i, long h, long w, long c, float *d, float *b) {
+    (void)g; (void)a; (void)i; (void)h; (void)w; (void)c; (void)d; (void)b;
+}
+#endif
+
+void leuk_pad_nhwc(const float *input, long images, long height, long width, long channels, long pad, float *output) {
+    const long pw = width + 2 * pad, ph = height + 2 * pad, row = width * channels;
+    for (long n = 0; n < images; n++) {
+        const float *src = input + n * height * row;
+        float *dst = output + n * ph * pw * channels;
+        memset(dst, 0, sizeof(float) * pad * pw * channels);
+        for (long y = 0; y < height; y++) {
+            float *line = dst + (y + pad) * pw * channels;
+            memset(line, 0, sizeof(float) * pad * channels);
+            memcpy(line + pad * channels, src + y * row, sizeof(float) * row);
+            memset(line + pad * channels + row, 0, sizeof(float) * pad * channels);
+        }
+        memset(dst + (height + pad) * pw * channels, 0, sizeof(float) * pad * pw * channels);
+    }
+}

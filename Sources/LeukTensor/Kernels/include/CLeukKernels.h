@@ -1,0 +1,47 @@
+// Hand-vectorised CNN kernels for LeukTensor. Swift compiles the engine for generic x86-64 (SSE2), which
+// leaves the AVX-512 units of the machines it trains on idle outside OpenBLAS; these kernels carry
+// per-function target attributes and are only called after `leuk_kernels_have_avx512()` said yes, so the
+// binary still runs on CPUs without AVX-512 (LeukTensor then uses its portable Swift paths).
+#ifndef CLEUK_KERNELS_H
+#define CLEUK_KERNELS_H
+
+#include <stdint.h>
+
+/// 1 when the CPU and OS support AVX-512 F/BW/VL/DQ and FMA (the kernels below may run), else 0.
+int leuk_kernels_have_avx512(void);
+
+/// Copies NHWC images into a zero border of `pad` pixels: out is images x (h+2pad) x (w+2pad) x c.
+void leuk_pad_nhwc(const float *input, long images, long height, long width, long channels, long pad, float *output);
+
+/// Direct 3x3 convolution (3 input channels, 16 output channels, stride 1, on a 1-pixel zero-padded NHWC
+/// input) fused with bias, ReLU and 2x2 max-pooling, exactly as LeukTensor's `Pooling.maxPool2x2Forward`
+/// with a bias defines it: out = max(0, max(window) + bias), argmax byte 0-3 or 255 when ReLU clipped.
+/// `weight` is the (ky, kx, ci) x co matrix, 27 x 16 row-major. height and width are the unpadded sizes
+/// (both even).
+void leuk_conv1_relu_pool_forward_avx512(const float *padded, long images, long height, long width,
+                                         const float *weight, const float *bias, float *output, uint8_t *argmax);
+
+/// The weight and bias gradients of that block, from the pooled gradient and the argmax bytes, added to
+/// `weight_gradient` (27 x 16) and `bias_gradient` (16). Sums per image, then across images.
+void leuk_conv1_relu_pool_weight_gradient_avx512(const float *padded, long images, long height, long width,
+                                                 const float *pooled_gradient, const uint8_t *argmax,
+                                                 float *weight_gradient, float *bias_gradient);
+
+/// im2col for a 3x3, stride 1, padding 1 convolution over NHWC images with channels % 16 == 0:
+/// rows of 9 * channels floats ordered (ky, kx, ci).
+void leuk_gather3x3_avx512(const float *input, long images, long height, long width, long channels, float *columns);
+
+/// Adjoint of `leuk_gather3x3_avx512`: adds each column entry onto its input pixel (channels % 16 == 0).
+void leuk_scatter_add3x3_avx512(const float *columns, long images, long height, long width, long channels, float *input);
+
+/// 2x2 max-pool with optional bias and ReLU (`bias` may be NULL), channels % 16 == 0, even sizes; the
+/// same definition as `Pooling.maxPool2x2Forward`.
+void leuk_max_pool_forward_avx512(const float *input, long images, long height, long width, long channels,
+                                  const float *bias, int relu, float *output, uint8_t *argmax);
+
+/// Backward of the pool (channels % 16 == 0, even sizes): writes every input gradient, and when
+/// `bias_gradient` is not NULL adds each unclipped pooled gradient to it, pooled value after pooled value.
+void leuk_max_pool_backward_avx512(const float *pooled_gradient, const uint8_t *argmax, long images, long height,
+                                   long width, long channels, float *input_gradient, float *bias_gradient);
+
+#endif

@@ -1,0 +1,58 @@
+internal import CLeukKernels
+import Foundation
+
+/// Whether the AVX-512 kernels of `CLeukKernels` run on this machine, and the direct conv1 kernel that
+/// only exists there.
+///
+/// The Swift code of the engine is compiled for generic x86-64 (SSE2) so the binary runs on any x86-64
+/// CPU; a `-target-cpu` flag would make it crash on older ones. The C kernels instead carry AVX-512
+/// target attributes per function and are only called when the CPU (and the OS, through XCR0) supports
+/// AVX-512 F/BW/VL/DQ and FMA. Everywhere else, and with `LEUKNODE_PORTABLE_KERNELS=1`, the portable
+/// Swift paths run. Results of the two paths agree to float32 rounding, not bit for bit (a different
+/// summation order in conv1); each path is deterministic on its own.
+public enum VectorKernels {
+    public static let isAvailable: Bool = {
+        if ProcessInfo.processInfo.environment["LEUKNODE_PORTABLE_KERNELS"] == "1" { return false }
+        return leuk_kernels_have_avx512() != 0
+    }()
+
+    /// A human-readable name of the kernel set in use ("avx512" or "portable").
+    public static var name: String { isAvailable ? "avx512" : "portable" }
+
+    /// Copies NHWC images into a zero border of `padding` pixels on every side.
+    public static func pad(
+        _ input: UnsafePointer<Float>, images: Int, height: Int, width: Int, channels: Int, padding: Int,
+        into output: UnsafeMutablePointer<Float>
+    ) {
+        leuk_pad_nhwc(input, images, height, width, channels, padding, output)
+    }
+
+    /// Whether `DirectConv1` handles this block: 3x3 "same" convolution, 3 -> 16 channels, even sizes.
+    public static func directConv1Applies(_ g: ConvGeometry) -> Bool {
+        isAvailable && g.isSamePadded3x3 && g.inChannels == 3 && g.outChannels == 16 && g.height % 2 == 0 && g.width % 2 == 0
+    }
+}
+
+/// LeukNet-S's first block (3x3 convolution 3 -> 16, bias, ReLU, 2x2 max-pool) as one direct AVX-512
+/// kernel: with K = 27 the im2col GEMM is thin and its 27-float columns per pixel cost more to build
+/// than to multiply. Works on a 1-pixel zero-padded NHWC input (see `VectorKernels.pad`). Only call when
+/// `VectorKernels.directConv1Applies` is true.
+public enum DirectConv1 {
+    /// Pooled output and argmax codes, as `Pooling.maxPool2x2Forward` with the bias and ReLU defines them.
+    public static func forward(
+        padded: UnsafePointer<Float>, images: Int, height: Int, width: Int,
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>
+    ) {
+        leuk_conv1_relu_pool_forward_avx512(padded, images, height, width, weight, bias, output, argmax)
+    }
+
+    /// Adds the weight (27 x 16, (ky, kx, ci) x co) and bias gradients from the pooled gradient.
+    public static func accumulateWeightGradient(
+        padded: UnsafePointer<Float>, images: Int, height: Int, width: Int,
+        pooledGradient: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>,
+        weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>
+    ) {
+        leuk_conv1_relu_pool_weight_gradient_avx512(padded, images, height, width, pooledGradient, argmax, weightGradient, biasGradient)
+    }
+}
