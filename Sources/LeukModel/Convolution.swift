@@ -177,15 +177,19 @@ final class ConvReLUPool: Layer {
     private var lastInput: UnsafePointer<Float>?
     /// Images per im2col chunk; tests lower it to cross chunk boundaries with small batches.
     var chunk: Int
-    /// Whether the block runs as one direct AVX-512 kernel (`DirectConv1`: 3 -> 16 channels on a CPU with
-    /// AVX-512) instead of im2col + GEMM + pooling. Tests turn it off to compare with the portable path.
+    /// Whether the forward pass runs as one direct AVX-512 kernel (`DirectConv1` for 3 -> 16 channels,
+    /// which also computes the weight gradient; `DirectConvReLUPool` for 32k output channels) instead of
+    /// im2col + GEMM + pooling. Tests turn it off to compare with the portable path.
     var usesDirectKernel: Bool
+    /// Whether this block has conv1's shape, whose direct kernel also covers the weight gradient.
+    private let isConv1Shape: Bool
     /// The zero-padded copy of the input the direct kernel reads (forward and weight gradient).
     private let paddedInput = FloatBuffer()
 
     init(name: String, geometry: ConvGeometry) {
         precondition(geometry.outHeight % 2 == 0 && geometry.outWidth % 2 == 0, "ConvReLUPool needs an even output size")
-        usesDirectKernel = VectorKernels.directConv1Applies(geometry)
+        isConv1Shape = VectorKernels.directConv1Applies(geometry)
+        usesDirectKernel = isConv1Shape || VectorKernels.directConvApplies(geometry)
         self.name = name
         self.params = ConvolutionWeights(geometry: geometry)
         inputShape = FeatureShape(height: geometry.height, width: geometry.width, channels: geometry.inChannels)
@@ -213,8 +217,13 @@ final class ConvReLUPool: Layer {
             let padded = paddedInput.reserve(batch * paddedImageCount)
             VectorKernels.pad(input, images: batch, height: g.height, width: g.width, channels: g.inChannels,
                               padding: 1, into: padded)
-            DirectConv1.forward(padded: padded, images: batch, height: g.height, width: g.width,
-                                weight: params.weight, bias: params.bias, output: out, argmax: arg)
+            if isConv1Shape {
+                DirectConv1.forward(padded: padded, images: batch, height: g.height, width: g.width,
+                                    weight: params.weight, bias: params.bias, output: out, argmax: arg)
+            } else {
+                DirectConvReLUPool.forward(padded: padded, images: batch, geometry: g,
+                                           weight: params.weight, bias: params.bias, output: out, argmax: arg)
+            }
             return UnsafePointer(out)
         }
         let chunkImages = min(chunk, batch)
@@ -245,7 +254,7 @@ final class ConvReLUPool: Layer {
         let dX = needsInputGradient ? inputGradient.reserve(batch * inputShape.count) : nil
         if let dX { dX.update(repeating: 0, count: batch * inputShape.count) }
         let arg = argmax.pointer
-        if usesDirectKernel {
+        if usesDirectKernel && isConv1Shape {
             DirectConv1.accumulateWeightGradient(
                 padded: paddedInput.pointer, images: batch, height: g.height, width: g.width,
                 pooledGradient: outputGradient, argmax: arg,

@@ -31,6 +31,27 @@ public enum VectorKernels {
     public static func directConv1Applies(_ g: ConvGeometry) -> Bool {
         isAvailable && g.isSamePadded3x3 && g.inChannels == 3 && g.outChannels == 16 && g.height % 2 == 0 && g.width % 2 == 0
     }
+
+    /// Whether `DirectConvReLUPool` handles this block's forward pass: 3x3 "same" convolution with a
+    /// multiple of 32 output channels, even height, width a multiple of 4 (LeukNet-S's conv2 and conv3).
+    public static func directConvApplies(_ g: ConvGeometry) -> Bool {
+        isAvailable && g.isSamePadded3x3 && leuk_conv3x3_relu_pool_supported(g.inChannels, g.outChannels, g.height, g.width) != 0
+    }
+}
+
+/// The forward pass of a 3x3 convolution + bias + ReLU + 2x2 max-pool block as one direct AVX-512 kernel,
+/// without im2col: register-blocked over 2 x 4 output pixels and 32 output channels, reading a 1-pixel
+/// zero-padded NHWC input. The backward pass stays im2col + GEMM. Only call when
+/// `VectorKernels.directConvApplies` is true.
+public enum DirectConvReLUPool {
+    public static func forward(
+        padded: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>
+    ) {
+        leuk_conv3x3_relu_pool_forward_avx512(padded, images, g.height, g.width, g.inChannels, g.outChannels,
+                                              weight, bias, output, argmax)
+    }
 }
 
 /// LeukNet-S's first block (3x3 convolution 3 -> 16, bias, ReLU, 2x2 max-pool) as one direct AVX-512

@@ -167,21 +167,28 @@ struct GradientChecker {
     }
 }
 
-/// LeukNet-S's conv1 block as the direct AVX-512 kernel (on CPUs that have it): numerically checked, and
-/// compared with the im2col + GEMM path it replaces.
+/// The direct AVX-512 kernels of `ConvReLUPool` (on CPUs that have them): conv1's shape (3 -> 16, direct
+/// forward and weight gradient) and LeukNet-S's conv2/conv3 shapes (direct forward): numerically checked,
+/// and compared with the im2col + GEMM path they replace.
 @Suite(.enabled(if: VectorKernels.isAvailable, "needs a CPU with AVX-512"))
-struct DirectConv1Tests {
-    static let geometry = ConvGeometry(height: 6, width: 8, inChannels: 3, outChannels: 16, kernel: 3, stride: 1, padding: 1)
+struct DirectConvTests {
+    static let geometries = [
+        ConvGeometry(height: 6, width: 8, inChannels: 3, outChannels: 16, kernel: 3, stride: 1, padding: 1),
+        ConvGeometry(height: 4, width: 8, inChannels: 16, outChannels: 32, kernel: 3, stride: 1, padding: 1),
+        ConvGeometry(height: 6, width: 4, inChannels: 32, outChannels: 64, kernel: 3, stride: 1, padding: 1),
+    ]
 
-    @Test func gradientCheck() {
-        let block = ConvReLUPool(name: "c", geometry: Self.geometry)
+    @Test(arguments: geometries)
+    func gradientCheck(geometry: ConvGeometry) {
+        let block = ConvReLUPool(name: "c", geometry: geometry)
         #expect(block.usesDirectKernel)
         GradientChecker(layer: block, batch: 2).run(seed: 21, sampleLimit: 60)
     }
 
-    @Test func matchesTheIm2colPath() {
-        let direct = ConvReLUPool(name: "c", geometry: Self.geometry)
-        let portable = ConvReLUPool(name: "c", geometry: Self.geometry)
+    @Test(arguments: geometries)
+    func matchesTheIm2colPath(geometry: ConvGeometry) {
+        let direct = ConvReLUPool(name: "c", geometry: geometry)
+        let portable = ConvReLUPool(name: "c", geometry: geometry)
         portable.usesDirectKernel = false
         portable.chunk = 2
         let batch = 3, count = direct.parameterCount

@@ -61,6 +61,8 @@ AVX512 static inline __m512 conv1_pixel(const float *window, long row_floats, co
     return s;
 }
 
+/// Two pooled outputs (eight output pixels) at a time: eight independent FMA chains keep both FMA units
+/// busy, where one window's four chains left half the issue slots idle on the FMA latency.
 AVX512 void leuk_conv1_relu_pool_forward_avx512(const float *padded, long images, long height, long width,
                                                 const float *weight, const float *bias, float *output, uint8_t *argmax) {
     __m512 w[27];
@@ -72,7 +74,27 @@ AVX512 void leuk_conv1_relu_pool_forward_avx512(const float *padded, long images
         const float *image = padded + n * (height + 2) * row_floats;
         for (long py = 0; py < pooled_h; py++) {
             const float *top = image + (2 * py) * row_floats;
-            for (long px = 0; px < pooled_w; px++) {
+            long px = 0;
+            for (; px + 2 <= pooled_w; px += 2) {
+                // Pixels: top row x0..x0+3, bottom row x0..x0+3 (x0 = 2 px); window k of pooled output q is
+                // pixel (k >> 1, 2q + (k & 1)).
+                const float *p0 = top + (2 * px) * 3;
+                __m512 s[8];
+                for (int i = 0; i < 8; i++) s[i] = _mm512_setzero_ps();
+                for (int ky = 0; ky < 3; ky++) {
+                    for (int j = 0; j < 9; j++) {
+                        const __m512 wt = w[ky * 9 + j];
+                        for (int i = 0; i < 8; i++) {
+                            const float *r = p0 + ((i >> 2) + ky) * row_floats + (i & 3) * 3;
+                            s[i] = _mm512_fmadd_ps(_mm512_set1_ps(r[j]), wt, s[i]);
+                        }
+                    }
+                }
+                const long o = ((n * pooled_h + py) * pooled_w + px) * 16;
+                pool_store(s[0], s[1], s[4], s[5], b, 1, 1, output + o, argmax + o);
+                pool_store(s[2], s[3], s[6], s[7], b, 1, 1, output + o + 16, argmax + o + 16);
+            }
+            for (; px < pooled_w; px++) {
                 const float *p0 = top + (2 * px) * 3;
                 const __m512 a0 = conv1_pixel(p0, row_floats, w);
                 const __m512 a1 = conv1_pixel(p0 + 3, row_floats, w);
@@ -120,6 +142,68 @@ AVX512 void leuk_conv1_relu_pool_weight_gradient_avx512(const float *padded, lon
         for (int t = 0; t < 27; t++)
             _mm512_storeu_ps(weight_gradient + 16 * t, _mm512_add_ps(_mm512_loadu_ps(weight_gradient + 16 * t), acc[t]));
         _mm512_storeu_ps(bias_gradient, _mm512_add_ps(_mm512_loadu_ps(bias_gradient), bias_acc));
+    }
+}
+
+// MARK: 3x3 convolutions with 32k output channels, fused bias + ReLU + 2x2 max-pool, no im2col
+
+int leuk_conv3x3_relu_pool_supported(long in_channels, long out_channels, long height, long width) {
+    return in_channels > 0 && out_channels % 32 == 0 && out_channels > 0 && height % 2 == 0 && width % 4 == 0;
+}
+
+/// A 2 x 4 block of output pixels (rows y0, y0 + 1; columns x0 .. x0 + 3) for 32 output channels:
+/// 16 accumulators, each a sum over t = (ky, kx, ci) in that order, as the im2col GEMM defines it. Per
+/// t: two weight vectors and eight broadcast inputs feed 16 FMAs, so both FMA units stay busy from L1.
+/// `window` is the padded input at (y0, x0) (the top-left of the first pixel's window); `weight` the
+/// first of this group's 32 columns in the 9C x out_channels matrix.
+AVX512 __attribute__((always_inline)) static inline void conv3x3_block(
+    const float *window, long row_floats, long c, const float *weight, long out_channels, __m512 acc[16]) {
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    for (int ky = 0; ky < 3; ky++) {
+        for (int kx = 0; kx < 3; kx++) {
+            const float *wk = weight + (ky * 3 + kx) * c * out_channels;
+            const float *xk = window + ky * row_floats + kx * c;
+            for (long ci = 0; ci < c; ci++) {
+                const __m512 w0 = _mm512_loadu_ps(wk + ci * out_channels);
+                const __m512 w1 = _mm512_loadu_ps(wk + ci * out_channels + 16);
+                for (int r = 0; r < 2; r++) {
+                    for (int j = 0; j < 4; j++) {
+                        const __m512 x = _mm512_set1_ps(xk[r * row_floats + j * c + ci]);
+                        acc[(r * 4 + j) * 2] = _mm512_fmadd_ps(x, w0, acc[(r * 4 + j) * 2]);
+                        acc[(r * 4 + j) * 2 + 1] = _mm512_fmadd_ps(x, w1, acc[(r * 4 + j) * 2 + 1]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+AVX512 void leuk_conv3x3_relu_pool_forward_avx512(const float *padded, long images, long height, long width,
+                                                  long in_channels, long out_channels, const float *weight,
+                                                  const float *bias, float *output, uint8_t *argmax) {
+    const long c = in_channels, co = out_channels;
+    const long row_floats = (width + 2) * c;
+    const long pooled_h = height / 2, pooled_w = width / 2;
+    for (long n = 0; n < images; n++) {
+        const float *image = padded + n * (height + 2) * row_floats;
+        // Output-channel groups outermost: one group's weights (9C x 32 floats) stay in L1 for the image.
+        for (long group = 0; group < co; group += 32) {
+            const __m512 b0 = _mm512_loadu_ps(bias + group), b1 = _mm512_loadu_ps(bias + group + 16);
+            for (long py = 0; py < pooled_h; py++) {
+                for (long x0 = 0; x0 < width; x0 += 4) {
+                    __m512 acc[16];
+                    conv3x3_block(image + (2 * py) * row_floats + x0 * c, row_floats, c, weight + group, co, acc);
+                    for (int q = 0; q < 2; q++) {
+                        const long o = ((n * pooled_h + py) * pooled_w + x0 / 2 + q) * co + group;
+                        // Window positions: top-left, top-right, bottom-left, bottom-right.
+                        const int p0 = 2 * q, p1 = 2 * q + 1, p2 = 4 + 2 * q, p3 = 4 + 2 * q + 1;
+                        pool_store(acc[p0 * 2], acc[p1 * 2], acc[p2 * 2], acc[p3 * 2], b0, 1, 1, output + o, argmax + o);
+                        pool_store(acc[p0 * 2 + 1], acc[p1 * 2 + 1], acc[p2 * 2 + 1], acc[p3 * 2 + 1], b1, 1, 1,
+                                   output + o + 16, argmax + o + 16);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -257,6 +341,11 @@ void leuk_conv1_relu_pool_forward_avx512(const float *p, long i, long h, long w,
 }
 void leuk_conv1_relu_pool_weight_gradient_avx512(const float *p, long i, long h, long w, const float *g, const uint8_t *a, float *wg, float *bg) {
     (void)p; (void)i; (void)h; (void)w; (void)g; (void)a; (void)wg; (void)bg;
+}
+int leuk_conv3x3_relu_pool_supported(long in, long out, long h, long w) { (void)in; (void)out; (void)h; (void)w; return 0; }
+void leuk_conv3x3_relu_pool_forward_avx512(const float *p, long i, long h, long w, long ci, long co, const float *wt,
+                                           const float *b, float *o, uint8_t *a) {
+    (void)p; (void)i; (void)h; (void)w; (void)ci; (void)co; (void)wt; (void)b; (void)o; (void)a;
 }
 void leuk_gather3x3_avx512(const float *in, long i, long h, long w, long c, float *col) { (void)in; (void)i; (void)h; (void)w; (void)c; (void)col; }
 void leuk_scatter_add3x3_avx512(const float *col, long i, long h, long w, long c, float *in) { (void)col; (void)i; (void)h; (void)w; (void)c; (void)in; }

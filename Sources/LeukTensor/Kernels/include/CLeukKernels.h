@@ -27,6 +27,17 @@ void leuk_conv1_relu_pool_weight_gradient_avx512(const float *padded, long image
                                                  const float *pooled_gradient, const uint8_t *argmax,
                                                  float *weight_gradient, float *bias_gradient);
 
+/// Whether `leuk_conv3x3_relu_pool_forward_avx512` handles this shape (out_channels % 32 == 0, height even,
+/// width % 4 == 0).
+int leuk_conv3x3_relu_pool_supported(long in_channels, long out_channels, long height, long width);
+
+/// Direct 3x3 convolution (stride 1, on a 1-pixel zero-padded NHWC input, no im2col) fused with bias,
+/// ReLU and 2x2 max-pooling, as `Pooling.maxPool2x2Forward` with a bias defines it. `weight` is the
+/// (ky, kx, ci) x co matrix; each output sums its 9 * in_channels products in that order.
+void leuk_conv3x3_relu_pool_forward_avx512(const float *padded, long images, long height, long width,
+                                           long in_channels, long out_channels, const float *weight,
+                                           const float *bias, float *output, uint8_t *argmax);
+
 /// im2col for a 3x3, stride 1, padding 1 convolution over NHWC images with channels % 16 == 0:
 /// rows of 9 * channels floats ordered (ky, kx, ci).
 void leuk_gather3x3_avx512(const float *input, long images, long height, long width, long channels, float *columns);
