@@ -183,13 +183,21 @@ final class ConvReLUPool: Layer {
     var usesDirectKernel: Bool
     /// Whether this block has conv1's shape, whose direct kernel also covers the weight gradient.
     private let isConv1Shape: Bool
-    /// The zero-padded copy of the input the direct kernel reads (forward and weight gradient).
+    /// The zero-padded copy of the input the direct kernels read (forward and weight gradient).
     private let paddedInput = FloatBuffer()
+    /// The full-resolution gradient with a 1-pixel border (`DirectConvBackward`). Only the interior is
+    /// ever written, so the border keeps the zeros `FloatBuffer` allocates with.
+    private let paddedGradient = FloatBuffer()
+    /// The flipped, transposed weights of the input-gradient convolution (`DirectConvBackward`).
+    private let flippedWeight = FloatBuffer()
+    /// Whether the backward pass runs without im2col (`DirectConvBackward`: conv2/conv3 shapes).
+    private let usesDirectBackward: Bool
 
     init(name: String, geometry: ConvGeometry) {
         precondition(geometry.outHeight % 2 == 0 && geometry.outWidth % 2 == 0, "ConvReLUPool needs an even output size")
         isConv1Shape = VectorKernels.directConv1Applies(geometry)
         usesDirectKernel = isConv1Shape || VectorKernels.directConvApplies(geometry)
+        usesDirectBackward = !isConv1Shape && DirectConvBackward.applies(geometry)
         self.name = name
         self.params = ConvolutionWeights(geometry: geometry)
         inputShape = FeatureShape(height: geometry.height, width: geometry.width, channels: geometry.inChannels)
@@ -250,10 +258,23 @@ final class ConvReLUPool: Layer {
         let g = geometry
         let chunkImages = min(chunk, batch)
         let c = g.outChannels
+        let arg = argmax.pointer
+        if usesDirectKernel && usesDirectBackward {
+            let dPre = paddedGradient.reserve(batch * DirectConvBackward.paddedGradientCount(g))
+            DirectConvBackward.routePooledGradient(outputGradient, argmax: arg, images: batch, geometry: g,
+                                                   into: dPre, biasGradient: params.biasGradient)
+            DirectConvBackward.accumulateWeightGradient(paddedInput: paddedInput.pointer, paddedGradient: dPre, images: batch,
+                                                        geometry: g, weightGradient: params.weightGradient)
+            guard needsInputGradient else { return nil }
+            let flipped = flippedWeight.reserve(params.weightCount)
+            DirectConvBackward.flipWeights(params.weight, geometry: g, into: flipped)
+            let dX = inputGradient.reserve(batch * inputShape.count)
+            DirectConvBackward.inputGradient(paddedGradient: dPre, images: batch, geometry: g, flippedWeight: flipped, into: dX)
+            return UnsafePointer(dX)
+        }
         let dCol = needsInputGradient ? columnGradient.reserve(chunkImages * g.outputPixels * g.patchSize) : nil
         let dX = needsInputGradient ? inputGradient.reserve(batch * inputShape.count) : nil
         if let dX { dX.update(repeating: 0, count: batch * inputShape.count) }
-        let arg = argmax.pointer
         if usesDirectKernel && isConv1Shape {
             DirectConv1.accumulateWeightGradient(
                 padded: paddedInput.pointer, images: batch, height: g.height, width: g.width,

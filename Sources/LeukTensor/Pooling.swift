@@ -103,7 +103,7 @@ public enum Pooling {
         accumulatingBiasGradient biasGradient: UnsafeMutablePointer<Float>? = nil
     ) {
         if channels % 16 == 0 && height % 2 == 0 && width % 2 == 0 && VectorKernels.isAvailable {
-            leuk_max_pool_backward_avx512(outputGradient, argmax, images, height, width, channels, inputGradient, biasGradient)
+            leuk_max_pool_backward_avx512(outputGradient, argmax, images, height, width, channels, 0, inputGradient, biasGradient)
             return
         }
         portableMaxPool2x2Backward(outputGradient, argmax: argmax, images: images, height: height, width: width,

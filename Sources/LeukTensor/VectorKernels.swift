@@ -77,3 +77,76 @@ public enum DirectConv1 {
         leuk_conv1_relu_pool_weight_gradient_avx512(padded, images, height, width, pooledGradient, argmax, weightGradient, biasGradient)
     }
 }
+
+/// The backward pass of a 3x3 convolution + bias + ReLU + 2x2 max-pool block without im2col, for
+/// LeukNet-S's conv2 and conv3 on CPUs with AVX-512:
+/// - the pooled gradient is routed into a full-resolution gradient with a 1-pixel zero border
+///   (`routePooledGradient`);
+/// - the weight gradient of each kernel tap (ky, kx) is one GEMM over the padded input shifted by that
+///   tap and the padded gradient: on a zero-bordered grid a shift is a pointer offset, so no im2col
+///   columns are built (`accumulateWeightGradient`);
+/// - the input gradient is a direct 3x3 convolution of the padded gradient with the flipped, transposed
+///   weights (`inputGradient`): no column-gradient GEMM, no col2im, no zeroing.
+public enum DirectConvBackward {
+    /// Whether this path handles the block (it needs the direct forward pass's padded input as well).
+    public static func applies(_ g: ConvGeometry) -> Bool {
+        VectorKernels.directConvApplies(g) && g.inChannels % 16 == 0
+            && leuk_conv3x3_supported(g.outChannels, g.inChannels, g.height, g.width) != 0
+    }
+
+    /// Floats of one image's padded full-resolution gradient.
+    public static func paddedGradientCount(_ g: ConvGeometry) -> Int { (g.height + 2) * (g.width + 2) * g.outChannels }
+
+    /// Writes the interior of `padded` (the border is never written: keep it zero) from the pooled
+    /// gradient and argmax codes, and adds the unclipped pooled gradients to `biasGradient`.
+    public static func routePooledGradient(
+        _ pooledGradient: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>, images: Int, geometry g: ConvGeometry,
+        into padded: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>
+    ) {
+        leuk_max_pool_backward_avx512(pooledGradient, argmax, images, g.height, g.width, g.outChannels, 1, padded, biasGradient)
+    }
+
+    /// `weightGradient` ((ky, kx, ci) x co) += the gradient from `paddedInput` (the forward pass's padded
+    /// input) and `paddedGradient`, image by image so both stay in cache.
+    public static func accumulateWeightGradient(
+        paddedInput: UnsafePointer<Float>, paddedGradient: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
+        weightGradient: UnsafeMutablePointer<Float>
+    ) {
+        let c = g.inChannels, co = g.outChannels, rowPixels = g.width + 2
+        let imagePixels = (g.height + 2) * rowPixels
+        // Grid rows r = y * (W + 2) + x for output pixels (y, x); the two columns past the image's right
+        // edge carry zero gradient. The last row's two such columns are left out, so that no tap reads
+        // past the padded image.
+        let first = rowPixels + 1, rows = g.height * rowPixels - 2
+        for n in 0..<images {
+            let gradient = paddedGradient + (n * imagePixels + first) * co
+            for ky in 0..<3 {
+                for kx in 0..<3 {
+                    let shifted = paddedInput + (n * imagePixels + first + (ky - 1) * rowPixels + (kx - 1)) * c
+                    BLAS.gemm(transposeA: true, transposeB: false, m: c, n: co, k: rows,
+                              a: shifted, lda: c, b: gradient, ldb: co,
+                              beta: 1, c: weightGradient + (ky * 3 + kx) * c * co, ldc: co)
+                }
+            }
+        }
+    }
+
+    /// The weights of the input-gradient convolution: `flipped[(a, b, co)][ci] = weight[(2-a, 2-b, ci)][co]`.
+    public static func flipWeights(_ weight: UnsafePointer<Float>, geometry g: ConvGeometry, into flipped: UnsafeMutablePointer<Float>) {
+        let c = g.inChannels, co = g.outChannels
+        for tap in 0..<9 {
+            let source = weight + (8 - tap) * c * co, destination = flipped + tap * co * c
+            for i in 0..<c {
+                for o in 0..<co { destination[o * c + i] = source[i * co + o] }
+            }
+        }
+    }
+
+    /// The input gradient (NHWC, unpadded, overwritten) from the padded gradient and the flipped weights.
+    public static func inputGradient(
+        paddedGradient: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
+        flippedWeight: UnsafePointer<Float>, into inputGradient: UnsafeMutablePointer<Float>
+    ) {
+        leuk_conv3x3_forward_avx512(paddedGradient, images, g.height, g.width, g.outChannels, g.inChannels, flippedWeight, inputGradient)
+    }
+}

@@ -151,26 +151,28 @@ int leuk_conv3x3_relu_pool_supported(long in_channels, long out_channels, long h
     return in_channels > 0 && out_channels % 32 == 0 && out_channels > 0 && height % 2 == 0 && width % 4 == 0;
 }
 
-/// A 2 x 4 block of output pixels (rows y0, y0 + 1; columns x0 .. x0 + 3) for 32 output channels:
-/// 16 accumulators, each a sum over t = (ky, kx, ci) in that order, as the im2col GEMM defines it. Per
-/// t: two weight vectors and eight broadcast inputs feed 16 FMAs, so both FMA units stay busy from L1.
+/// A tile of 2 x `cols` output pixels (rows y0, y0 + 1) times `vectors` x 16 output channels, with
+/// cols x vectors = 8: 16 accumulators, each a sum over t = (ky, kx, ci) in that order, as the im2col GEMM
+/// defines it. Per t: `vectors` weight vectors and 2 x `cols` broadcast inputs feed 16 FMAs from L1.
 /// `window` is the padded input at (y0, x0) (the top-left of the first pixel's window); `weight` the
-/// first of this group's 32 columns in the 9C x out_channels matrix.
-AVX512 __attribute__((always_inline)) static inline void conv3x3_block(
-    const float *window, long row_floats, long c, const float *weight, long out_channels, __m512 acc[16]) {
+/// first of this tile's output columns in the 9C x out_channels matrix. Always inlined with constant
+/// `cols` and `vectors`, so the accumulators live in registers. acc[(r * cols + j) * vectors + v].
+AVX512 __attribute__((always_inline)) static inline void conv3x3_tile(
+    const float *window, long row_floats, long c, const float *weight, long out_channels, const int cols,
+    const int vectors, __m512 acc[16]) {
     for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
     for (int ky = 0; ky < 3; ky++) {
         for (int kx = 0; kx < 3; kx++) {
             const float *wk = weight + (ky * 3 + kx) * c * out_channels;
             const float *xk = window + ky * row_floats + kx * c;
             for (long ci = 0; ci < c; ci++) {
-                const __m512 w0 = _mm512_loadu_ps(wk + ci * out_channels);
-                const __m512 w1 = _mm512_loadu_ps(wk + ci * out_channels + 16);
+                __m512 w[2];
+                for (int v = 0; v < vectors; v++) w[v] = _mm512_loadu_ps(wk + ci * out_channels + 16 * v);
                 for (int r = 0; r < 2; r++) {
-                    for (int j = 0; j < 4; j++) {
+                    for (int j = 0; j < cols; j++) {
                         const __m512 x = _mm512_set1_ps(xk[r * row_floats + j * c + ci]);
-                        acc[(r * 4 + j) * 2] = _mm512_fmadd_ps(x, w0, acc[(r * 4 + j) * 2]);
-                        acc[(r * 4 + j) * 2 + 1] = _mm512_fmadd_ps(x, w1, acc[(r * 4 + j) * 2 + 1]);
+                        for (int v = 0; v < vectors; v++)
+                            acc[(r * cols + j) * vectors + v] = _mm512_fmadd_ps(x, w[v], acc[(r * cols + j) * vectors + v]);
                     }
                 }
             }
@@ -192,7 +194,7 @@ AVX512 void leuk_conv3x3_relu_pool_forward_avx512(const float *padded, long imag
             for (long py = 0; py < pooled_h; py++) {
                 for (long x0 = 0; x0 < width; x0 += 4) {
                     __m512 acc[16];
-                    conv3x3_block(image + (2 * py) * row_floats + x0 * c, row_floats, c, weight + group, co, acc);
+                    conv3x3_tile(image + (2 * py) * row_floats + x0 * c, row_floats, c, weight + group, co, 4, 2, acc);
                     for (int q = 0; q < 2; q++) {
                         const long o = ((n * pooled_h + py) * pooled_w + x0 / 2 + q) * co + group;
                         // Window positions: top-left, top-right, bottom-left, bottom-right.
@@ -200,6 +202,51 @@ AVX512 void leuk_conv3x3_relu_pool_forward_avx512(const float *padded, long imag
                         pool_store(acc[p0 * 2], acc[p1 * 2], acc[p2 * 2], acc[p3 * 2], b0, 1, 1, output + o, argmax + o);
                         pool_store(acc[p0 * 2 + 1], acc[p1 * 2 + 1], acc[p2 * 2 + 1], acc[p3 * 2 + 1], b1, 1, 1,
                                    output + o + 16, argmax + o + 16);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: plain 3x3 convolutions (no bias, no pooling): the input gradient of conv2/conv3
+
+int leuk_conv3x3_supported(long in_channels, long out_channels, long height, long width) {
+    if (in_channels <= 0 || height % 2 != 0) return 0;
+    if (out_channels == 16) return width % 8 == 0;
+    return out_channels % 32 == 0 && out_channels > 0 && width % 4 == 0;
+}
+
+AVX512 void leuk_conv3x3_forward_avx512(const float *padded, long images, long height, long width,
+                                        long in_channels, long out_channels, const float *weight, float *output) {
+    const long c = in_channels, co = out_channels;
+    const long row_floats = (width + 2) * c;
+    for (long n = 0; n < images; n++) {
+        const float *image = padded + n * (height + 2) * row_floats;
+        float *out = output + n * height * width * co;
+        if (co == 16) {
+            for (long y0 = 0; y0 < height; y0 += 2) {
+                for (long x0 = 0; x0 < width; x0 += 8) {
+                    __m512 acc[16];
+                    conv3x3_tile(image + y0 * row_floats + x0 * c, row_floats, c, weight, co, 8, 1, acc);
+                    for (int r = 0; r < 2; r++)
+                        for (int j = 0; j < 8; j++)
+                            _mm512_storeu_ps(out + ((y0 + r) * width + x0 + j) * co, acc[r * 8 + j]);
+                }
+            }
+            continue;
+        }
+        for (long group = 0; group < co; group += 32) {
+            for (long y0 = 0; y0 < height; y0 += 2) {
+                for (long x0 = 0; x0 < width; x0 += 4) {
+                    __m512 acc[16];
+                    conv3x3_tile(image + y0 * row_floats + x0 * c, row_floats, c, weight + group, co, 4, 2, acc);
+                    for (int r = 0; r < 2; r++) {
+                        for (int j = 0; j < 4; j++) {
+                            float *o = out + ((y0 + r) * width + x0 + j) * co + group;
+                            _mm512_storeu_ps(o, acc[(r * 4 + j) * 2]);
+                            _mm512_storeu_ps(o + 16, acc[(r * 4 + j) * 2 + 1]);
+                        }
                     }
                 }
             }
@@ -303,17 +350,18 @@ AVX512 void leuk_max_pool_forward_avx512(const float *input, long images, long h
 }
 
 AVX512 void leuk_max_pool_backward_avx512(const float *pooled_gradient, const uint8_t *argmax, long images, long height,
-                                          long width, long channels, float *input_gradient, float *bias_gradient) {
+                                          long width, long channels, long pad, float *input_gradient, float *bias_gradient) {
     const long c = channels, pooled_h = height / 2, pooled_w = width / 2;
+    const long row = width + 2 * pad;
     const float *grad = pooled_gradient;
     const uint8_t *arg = argmax;
     const __m512i clipped = _mm512_set1_epi32(255);
     for (long n = 0; n < images; n++) {
-        float *image = input_gradient + n * height * width * c;
+        float *image = input_gradient + n * (height + 2 * pad) * row * c + (pad * row + pad) * c;
         for (long y = 0; y < pooled_h; y++) {
             for (long x = 0; x < pooled_w; x++) {
-                float *p0 = image + ((2 * y) * width + 2 * x) * c;
-                float *p1 = p0 + c, *p2 = p0 + width * c, *p3 = p2 + c;
+                float *p0 = image + ((2 * y) * row + 2 * x) * c;
+                float *p1 = p0 + c, *p2 = p0 + row * c, *p3 = p2 + c;
                 for (long ch = 0; ch < c; ch += 16) {
                     const __m512 g = _mm512_loadu_ps(grad + ch);
                     const __m512i a = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(arg + ch)));
@@ -347,13 +395,17 @@ void leuk_conv3x3_relu_pool_forward_avx512(const float *p, long i, long h, long 
                                            const float *b, float *o, uint8_t *a) {
     (void)p; (void)i; (void)h; (void)w; (void)ci; (void)co; (void)wt; (void)b; (void)o; (void)a;
 }
+int leuk_conv3x3_supported(long in, long out, long h, long w) { (void)in; (void)out; (void)h; (void)w; return 0; }
+void leuk_conv3x3_forward_avx512(const float *p, long i, long h, long w, long ci, long co, const float *wt, float *o) {
+    (void)p; (void)i; (void)h; (void)w; (void)ci; (void)co; (void)wt; (void)o;
+}
 void leuk_gather3x3_avx512(const float *in, long i, long h, long w, long c, float *col) { (void)in; (void)i; (void)h; (void)w; (void)c; (void)col; }
 void leuk_scatter_add3x3_avx512(const float *col, long i, long h, long w, long c, float *in) { (void)col; (void)i; (void)h; (void)w; (void)c; (void)in; }
 void leuk_max_pool_forward_avx512(const float *in, long i, long h, long w, long c, const float *b, int r, float *o, uint8_t *a) {
     (void)in; (void)i; (void)h; (void)w; (void)c; (void)b; (void)r; (void)o; (void)a;
 }
-void leuk_max_pool_backward_avx512(const float *g, const uint8_t *a, long i, long h, long w, long c, float *d, float *b) {
-    (void)g; (void)a; (void)i; (void)h; (void)w; (void)c; (void)d; (void)b;
+void leuk_max_pool_backward_avx512(const float *g, const uint8_t *a, long i, long h, long w, long c, long p, float *d, float *b) {
+    (void)g; (void)a; (void)i; (void)h; (void)w; (void)c; (void)p; (void)d; (void)b;
 }
 #endif
 

@@ -52,7 +52,18 @@ void leuk_max_pool_forward_avx512(const float *input, long images, long height, 
 
 /// Backward of the pool (channels % 16 == 0, even sizes): writes every input gradient, and when
 /// `bias_gradient` is not NULL adds each unclipped pooled gradient to it, pooled value after pooled value.
+/// With `pad` > 0 the input gradient is laid out with a border of `pad` pixels per image (height + 2 pad
+/// rows of width + 2 pad pixels); the border is not written.
 void leuk_max_pool_backward_avx512(const float *pooled_gradient, const uint8_t *argmax, long images, long height,
-                                   long width, long channels, float *input_gradient, float *bias_gradient);
+                                   long width, long channels, long pad, float *input_gradient, float *bias_gradient);
+
+/// Whether `leuk_conv3x3_forward_avx512` handles this shape: even height, and 16 output channels with
+/// width % 8 == 0 or a multiple of 32 output channels with width % 4 == 0.
+int leuk_conv3x3_supported(long in_channels, long out_channels, long height, long width);
+
+/// Plain direct 3x3 convolution (stride 1, no bias) of a 1-pixel zero-padded NHWC input into an unpadded
+/// NHWC output; `weight` is the (ky, kx, ci) x co matrix, each output summing its products in that order.
+void leuk_conv3x3_forward_avx512(const float *padded, long images, long height, long width,
+                                 long in_channels, long out_channels, const float *weight, float *output);
 
 #endif
