@@ -260,17 +260,25 @@ final class ConvReLUPool: Layer {
         let c = g.outChannels
         let arg = argmax.pointer
         if usesDirectKernel && usesDirectBackward {
-            let dPre = paddedGradient.reserve(batch * DirectConvBackward.paddedGradientCount(g))
-            DirectConvBackward.routePooledGradient(outputGradient, argmax: arg, images: batch, geometry: g,
-                                                   into: dPre, biasGradient: params.biasGradient)
-            DirectConvBackward.accumulateWeightGradient(paddedInput: paddedInput.pointer, paddedGradient: dPre, images: batch,
-                                                        geometry: g, weightGradient: params.weightGradient)
-            guard needsInputGradient else { return nil }
-            let flipped = flippedWeight.reserve(params.weightCount)
-            DirectConvBackward.flipWeights(params.weight, geometry: g, into: flipped)
-            let dX = inputGradient.reserve(batch * inputShape.count)
-            DirectConvBackward.inputGradient(paddedGradient: dPre, images: batch, geometry: g, flippedWeight: flipped, into: dX)
-            return UnsafePointer(dX)
+            // Image by image, so the padded gradient (one image, border kept zero) stays in cache from
+            // routing through the weight-gradient GEMMs to the input-gradient convolution.
+            let dPre = paddedGradient.reserve(DirectConvBackward.paddedGradientCount(g))
+            let flipped = needsInputGradient ? flippedWeight.reserve(params.weightCount) : nil
+            if let flipped { DirectConvBackward.flipWeights(params.weight, geometry: g, into: flipped) }
+            let dX = needsInputGradient ? inputGradient.reserve(batch * inputShape.count) : nil
+            let paddedImage = (g.height + 2) * (g.width + 2) * g.inChannels
+            for n in 0..<batch {
+                let pooledOffset = n * outputShape.count
+                DirectConvBackward.routePooledGradient(outputGradient + pooledOffset, argmax: arg + pooledOffset, images: 1,
+                                                       geometry: g, into: dPre, biasGradient: params.biasGradient)
+                DirectConvBackward.accumulateWeightGradient(paddedInput: paddedInput.pointer + n * paddedImage, paddedGradient: dPre,
+                                                            images: 1, geometry: g, weightGradient: params.weightGradient)
+                if let flipped, let dX {
+                    DirectConvBackward.inputGradient(paddedGradient: dPre, images: 1, geometry: g, flippedWeight: flipped,
+                                                     into: dX + n * inputShape.count)
+                }
+            }
+            return dX.map { UnsafePointer($0) }
         }
         let dCol = needsInputGradient ? columnGradient.reserve(chunkImages * g.outputPixels * g.patchSize) : nil
         let dX = needsInputGradient ? inputGradient.reserve(batch * inputShape.count) : nil
