@@ -67,7 +67,17 @@ func randomBatch(count: Int, size: Int, classes: Int, seed: UInt64) -> TrainingB
 
     @Test(arguments: [Architecture.leuknetS, .leuknetM])
     func engineMatchesAnIndependentNCHWReference(architecture: Architecture) throws {
-        let size = 16
+        try checkAgainstReference(architecture: architecture, size: 16)
+    }
+
+    /// Sizes where some of LeukNet-S's blocks fall back from the direct AVX-512 kernels to im2col + GEMM
+    /// (conv3 at 8 and 24 pixels, conv2's backward at 24 and 40), so mixed paths are checked end to end.
+    @Test(arguments: [8, 24, 40])
+    func leukNetSMatchesTheReferenceWhereKernelPathsMix(size: Int) throws {
+        try checkAgainstReference(architecture: .leuknetS, size: size)
+    }
+
+    func checkAgainstReference(architecture: Architecture, size: Int) throws {
         let model = try Model(architecture: architecture, classes: ["hem", "all", "other"], inputSize: size, seed: 5)
         // Train a few steps so biases and norms are not at their initial values.
         let batch = randomBatch(count: 4, size: size, classes: 3, seed: 9)
@@ -87,10 +97,13 @@ func randomBatch(count: Int, size: Int, classes: Int, seed: UInt64) -> TrainingB
 }
 
 @Suite struct NetworkTrainingTests {
-    @Test func wholeNetworkGradientMatchesFiniteDifferences() throws {
-        let model = try Model(architecture: .leuknetS, classes: ["a", "b"], inputSize: 16, seed: 3)
+    /// At 16 pixels every LeukNet-S block runs its direct AVX-512 kernels (where the CPU has them); at 24,
+    /// conv2's backward and all of conv3 take the im2col + GEMM path.
+    @Test(arguments: [16, 24])
+    func wholeNetworkGradientMatchesFiniteDifferences(size: Int) throws {
+        let model = try Model(architecture: .leuknetS, classes: ["a", "b"], inputSize: size, seed: 3)
         model.classWeights = [1.5, 0.5]
-        let batch = randomBatch(count: 3, size: 16, classes: 2, seed: 4)
+        let batch = randomBatch(count: 3, size: size, classes: 2, seed: 4)
         let (_, gradients) = model.lossAndGradients(inputs: batch.inputs, labels: batch.labels, count: batch.count)
         var parameters = model.parameters
         var generator = SeededGenerator(seed: 8)
@@ -144,10 +157,10 @@ func randomBatch(count: Int, size: Int, classes: Int, seed: UInt64) -> TrainingB
         #expect(model.evaluate(batch).loss < first * 0.2)
     }
 
-    @Test(arguments: [1, 2])
-    func trainingIsDeterministicForASeedAndThreadCount(threads: Int) throws {
+    @Test(arguments: [Architecture.leuknetS, .leuknetM], [1, 2])
+    func trainingIsDeterministicForASeedAndThreadCount(architecture: Architecture, threads: Int) throws {
         func run() throws -> ([Float], Float) {
-            let model = try Model(architecture: .leuknetM, classes: ["hem", "all"], inputSize: 16, seed: 42, threads: threads)
+            let model = try Model(architecture: architecture, classes: ["hem", "all"], inputSize: 16, seed: 42, threads: threads)
             let batches = (0..<3).map { randomBatch(count: 5, size: 16, classes: 2, seed: UInt64($0)) }
             let loss = model.trainSteps(batches)
             return (model.parameters, loss)
