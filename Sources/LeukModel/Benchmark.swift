@@ -11,6 +11,8 @@ public struct BenchmarkReport: Codable, Sendable {
     public var runs: Int
     /// OpenBLAS's kernel (see `BLASKernel`).
     public var blasKernel: String
+    /// The engine's own convolution kernels: "avx512" or "portable" (see `VectorKernels`).
+    public var vectorKernels: String
     /// Training, batch 32, SGD with momentum: forward, backward and update.
     public var trainImagesPerS: Double
     /// Inference, batch 32, logits only.
@@ -27,7 +29,7 @@ public struct BenchmarkReport: Codable, Sendable {
     public var inferImagesPerCPUSecond: Double
 
     enum CodingKeys: String, CodingKey {
-        case architecture, batch, threads, runs, blasKernel = "blas_kernel"
+        case architecture, batch, threads, runs, blasKernel = "blas_kernel", vectorKernels = "vector_kernels"
         case trainImagesPerS = "train_images_per_s", inferImagesPerS = "infer_images_per_s"
         case latencyMsP50 = "latency_ms_p50", latencyMsP99 = "latency_ms_p99"
         case trainPeakRssMib = "train_peak_rss_mib"
@@ -36,7 +38,7 @@ public struct BenchmarkReport: Codable, Sendable {
 
     public var table: String {
         [
-            "CNN benchmark (\(architecture), batch \(batch), \(threads) thread\(threads == 1 ? "" : "s"), OpenBLAS \(blasKernel) kernel, median of \(runs) runs)",
+            "CNN benchmark (\(architecture), batch \(batch), \(threads) thread\(threads == 1 ? "" : "s"), OpenBLAS \(blasKernel) kernel, \(vectorKernels) convolution kernels, median of \(runs) runs)",
             String(format: "  train_images_per_s   %10.1f", trainImagesPerS),
             String(format: "  infer_images_per_s   %10.1f", inferImagesPerS),
             String(format: "  latency_ms_p50       %10.3f", latencyMsP50),
@@ -93,6 +95,7 @@ public enum Benchmark {
         }
         return BenchmarkReport(
             architecture: architecture.rawValue, batch: batch, threads: threads, runs: runs, blasKernel: BLASKernel.name,
+            vectorKernels: VectorKernels.name,
             trainImagesPerS: median(trainRates), inferImagesPerS: median(inferRates),
             latencyMsP50: ResponseTimePercentiles.percentile(latencies, 50),
             latencyMsP99: ResponseTimePercentiles.percentile(latencies, 99),
