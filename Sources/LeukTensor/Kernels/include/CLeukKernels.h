@@ -38,6 +38,15 @@ void leuk_conv3x3_relu_pool_forward_avx512(const float *padded, long images, lon
                                            long in_channels, long out_channels, const float *weight,
                                            const float *bias, float *output, uint8_t *argmax);
 
+/// Whether `leuk_conv3x3_weight_gradient_avx512` handles these channels (in % 8 == 0, out % 32 == 0).
+int leuk_conv3x3_weight_gradient_supported(long in_channels, long out_channels);
+
+/// Adds the weight gradient ((ky, kx, ci) x co) of a 3x3 "same" convolution: from the 1-pixel zero-padded
+/// NHWC input and the 1-pixel padded output gradient (its border is not read).
+void leuk_conv3x3_weight_gradient_avx512(const float *padded_input, const float *padded_gradient, long images,
+                                         long height, long width, long in_channels, long out_channels,
+                                         float *weight_gradient);
+
 /// im2col for a 3x3, stride 1, padding 1 convolution over NHWC images with channels % 16 == 0:
 /// rows of 9 * channels floats ordered (ky, kx, ci).
 void leuk_gather3x3_avx512(const float *input, long images, long height, long width, long channels, float *columns);
