@@ -160,9 +160,11 @@ final class Conv2D: Layer {
 /// Bias, ReLU and pooling are fused into a single pass over each chunk's GEMM output, so the
 /// full-resolution activation is never stored: only the pooled output and one argmax byte per pooled
 /// value survive to the backward pass. This is the main memory and bandwidth saving of the engine.
-/// On CPUs with AVX-512, LeukNet-S's conv1 (3 -> 16 channels) skips im2col and the GEMM altogether: one
-/// direct kernel computes convolution, bias, ReLU and pooling, and another its weight gradient straight
-/// from the pooled gradient (`DirectConv1`).
+/// On CPUs with AVX-512, LeukNet-S's blocks skip im2col: conv1 (3 -> 16 channels) runs as one direct
+/// kernel for convolution, bias, ReLU and pooling and another for its weight gradient, straight from the
+/// pooled gradient (`DirectConv1`); conv2 and conv3 run a direct forward kernel (`DirectConvReLUPool`)
+/// and a backward pass on zero-bordered buffers (`DirectConvBackward`). Other shapes and CPUs use
+/// im2col + GEMM.
 final class ConvReLUPool: Layer {
     let name: String
     private(set) var params: ConvolutionWeights
@@ -254,57 +256,63 @@ final class ConvReLUPool: Layer {
     }
 
     func backward(_ outputGradient: UnsafePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafePointer<Float>? {
+        guard lastInput != nil else { preconditionFailure("ConvReLUPool.backward before forward") }
+        if usesDirectKernel && usesDirectBackward {
+            return directBackward(outputGradient, batch: batch, needsInputGradient: needsInputGradient)
+        }
+        if usesDirectKernel && isConv1Shape {
+            let g = geometry
+            DirectConv1.accumulateWeightGradient(
+                padded: paddedInput.pointer, images: batch, height: g.height, width: g.width,
+                pooledGradient: outputGradient, argmax: argmax.pointer,
+                weightGradient: params.weightGradient, biasGradient: params.biasGradient)
+            guard needsInputGradient else { return nil }
+            return im2colBackward(outputGradient, batch: batch, needsInputGradient: true, computesParameterGradients: false)
+        }
+        return im2colBackward(outputGradient, batch: batch, needsInputGradient: needsInputGradient, computesParameterGradients: true)
+    }
+
+    /// conv2/conv3 on AVX-512 (`DirectConvBackward`), image by image so that the padded gradient (one
+    /// image, border kept zero) stays in cache from routing through the weight gradient to the input
+    /// gradient.
+    private func directBackward(_ outputGradient: UnsafePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafePointer<Float>? {
+        let g = geometry
+        let arg = argmax.pointer
+        let dPre = paddedGradient.reserve(DirectConvBackward.paddedGradientCount(g))
+        let flipped = needsInputGradient ? flippedWeight.reserve(params.weightCount) : nil
+        if let flipped { DirectConvBackward.flipWeights(params.weight, geometry: g, into: flipped) }
+        let dX = needsInputGradient ? inputGradient.reserve(batch * inputShape.count) : nil
+        for n in 0..<batch {
+            let pooledOffset = n * outputShape.count
+            DirectConvBackward.routePooledGradient(outputGradient + pooledOffset, argmax: arg + pooledOffset, images: 1,
+                                                   geometry: g, into: dPre, biasGradient: params.biasGradient)
+            DirectConvBackward.accumulateWeightGradient(paddedInput: paddedInput.pointer + n * paddedImageCount,
+                                                        paddedGradient: dPre, images: 1, geometry: g,
+                                                        weightGradient: params.weightGradient)
+            if let flipped, let dX {
+                DirectConvBackward.inputGradient(paddedGradient: dPre, images: 1, geometry: g, flippedWeight: flipped,
+                                                 into: dX + n * inputShape.count)
+            }
+        }
+        return dX.map { UnsafePointer($0) }
+    }
+
+    /// The im2col + GEMM backward pass, chunk by chunk: route the pooled gradient (adding the bias
+    /// gradient), weight gradient from rebuilt columns, input gradient by a column-gradient GEMM and
+    /// col2im. Without `computesParameterGradients` (conv1's direct kernel has done them) only the input
+    /// gradient is computed.
+    private func im2colBackward(
+        _ outputGradient: UnsafePointer<Float>, batch: Int, needsInputGradient: Bool, computesParameterGradients: Bool
+    ) -> UnsafePointer<Float>? {
         guard let input = lastInput else { preconditionFailure("ConvReLUPool.backward before forward") }
         let g = geometry
-        let chunkImages = min(chunk, batch)
         let c = g.outChannels
         let arg = argmax.pointer
-        if usesDirectKernel && usesDirectBackward {
-            // Image by image, so the padded gradient (one image, border kept zero) stays in cache from
-            // routing through the weight-gradient GEMMs to the input-gradient convolution.
-            let dPre = paddedGradient.reserve(DirectConvBackward.paddedGradientCount(g))
-            let flipped = needsInputGradient ? flippedWeight.reserve(params.weightCount) : nil
-            if let flipped { DirectConvBackward.flipWeights(params.weight, geometry: g, into: flipped) }
-            let dX = needsInputGradient ? inputGradient.reserve(batch * inputShape.count) : nil
-            let paddedImage = (g.height + 2) * (g.width + 2) * g.inChannels
-            for n in 0..<batch {
-                let pooledOffset = n * outputShape.count
-                DirectConvBackward.routePooledGradient(outputGradient + pooledOffset, argmax: arg + pooledOffset, images: 1,
-                                                       geometry: g, into: dPre, biasGradient: params.biasGradient)
-                DirectConvBackward.accumulateWeightGradient(paddedInput: paddedInput.pointer + n * paddedImage, paddedGradient: dPre,
-                                                            images: 1, geometry: g, weightGradient: params.weightGradient)
-                if let flipped, let dX {
-                    DirectConvBackward.inputGradient(paddedGradient: dPre, images: 1, geometry: g, flippedWeight: flipped,
-                                                     into: dX + n * inputShape.count)
-                }
-            }
-            return dX.map { UnsafePointer($0) }
-        }
+        let chunkImages = min(chunk, batch)
         let dCol = needsInputGradient ? columnGradient.reserve(chunkImages * g.outputPixels * g.patchSize) : nil
         let dX = needsInputGradient ? inputGradient.reserve(batch * inputShape.count) : nil
         if let dX { dX.update(repeating: 0, count: batch * inputShape.count) }
-        if usesDirectKernel && isConv1Shape {
-            DirectConv1.accumulateWeightGradient(
-                padded: paddedInput.pointer, images: batch, height: g.height, width: g.width,
-                pooledGradient: outputGradient, argmax: arg,
-                weightGradient: params.weightGradient, biasGradient: params.biasGradient)
-            guard let dCol, let dX else { return nil }
-            // Input gradient (only when the block is not the first layer): route, then col2im per chunk.
-            let dPre = preActivation.reserve(chunkImages * g.outputPixels * c)
-            var start = 0
-            while start < batch {
-                let count = min(chunk, batch - start)
-                let pooledOffset = start * outputShape.count
-                Pooling.maxPool2x2Backward(outputGradient + pooledOffset, argmax: arg + pooledOffset, images: count,
-                                           height: g.outHeight, width: g.outWidth, channels: c, into: dPre)
-                BLAS.gemm(transposeA: false, transposeB: true, m: count * g.outputPixels, n: g.patchSize, k: c,
-                          a: dPre, lda: c, b: params.weight, ldb: c, beta: 0, c: dCol, ldc: g.patchSize)
-                Im2Col.scatterAdd(dCol, images: count, geometry: g, into: dX + start * inputShape.count)
-                start += count
-            }
-            return UnsafePointer(dX)
-        }
-        let col = columns.reserve(chunkImages * g.outputPixels * g.patchSize)
+        let col = computesParameterGradients ? columns.reserve(chunkImages * g.outputPixels * g.patchSize) : nil
         let dPre = preActivation.reserve(chunkImages * g.outputPixels * c)
         var start = 0
         while start < batch {
@@ -313,11 +321,13 @@ final class ConvReLUPool: Layer {
             let pooledOffset = start * outputShape.count
             Pooling.maxPool2x2Backward(outputGradient + pooledOffset, argmax: arg + pooledOffset, images: count,
                                        height: g.outHeight, width: g.outWidth, channels: c, into: dPre,
-                                       accumulatingBiasGradient: params.biasGradient)
-            Im2Col.gather(input + start * inputShape.count, images: count, geometry: g, into: col)
-            BLAS.gemm(transposeA: true, transposeB: false, m: g.patchSize, n: c, k: rows,
-                      a: col, lda: g.patchSize, b: dPre, ldb: c,
-                      beta: 1, c: params.weightGradient, ldc: c)
+                                       accumulatingBiasGradient: computesParameterGradients ? params.biasGradient : nil)
+            if let col {
+                Im2Col.gather(input + start * inputShape.count, images: count, geometry: g, into: col)
+                BLAS.gemm(transposeA: true, transposeB: false, m: g.patchSize, n: c, k: rows,
+                          a: col, lda: g.patchSize, b: dPre, ldb: c,
+                          beta: 1, c: params.weightGradient, ldc: c)
+            }
             if let dCol, let dX {
                 BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: g.patchSize, k: c,
                           a: dPre, lda: c, b: params.weight, ldb: c,
