@@ -208,7 +208,7 @@ public enum SimulationRunner {
             seed: request.seed, dataset: datasetName, threads: request.threads, wallSeconds: (wall * 10).rounded() / 10,
             partition: request.partition.name, architecture: request.architecture, peakRSSMiB: ProcessMemory.peakResidentMiB(),
             stepsPerRound: request.stepsPerRound, gossipPerRound: request.gossipStepsPerRound,
-            learningRate: Double(request.learningRate), imageSize: request.size, classBalance: request.classBalance.rawValue)
+            learningRate: Double("\(request.learningRate)") ?? Double(request.learningRate), imageSize: request.size, classBalance: request.classBalance.rawValue)
         return SimulationResult(config: config, centralized: centralizedMetrics, localOnly: localOnly, federated: federated,
                                 rounds: rounds, bytesPerNodePerRound: bytes / Double(request.rounds), federatedScores: scores)
     }
