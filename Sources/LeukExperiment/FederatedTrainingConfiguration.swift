@@ -27,6 +27,14 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
     /// Clip range of the class weights: a node that holds one normal cell among hundreds of blasts
     /// must not multiply that cell's gradient by hundreds.
     public var classWeightRange: ClosedRange<Float>
+    /// The federation's class counts (every node's training images added up), when the nodes have
+    /// shared them. With them, every node weights class `c` by `n / (K * n_c)` of the whole
+    /// federation and does not oversample: the sample-weighted sum of the nodes' losses is then
+    /// exactly the class-balanced loss of the pooled data, the objective a central model trains on.
+    /// Without them each node balances its own mix, which over-weights the few rare cells a skewed
+    /// node holds (a node with 19 normal cells among 540 would count each of them about 27 times)
+    /// and makes the local models drift apart.
+    public var federationClassCounts: [Int]?
     /// Random flips, rotations and colour jitter on training batches.
     public var augment: Bool
     /// Input normalisation; use `federationNormalization` for any node of a federation.
@@ -46,7 +54,8 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
         architecture: String = "leuknet-s", initSeed: UInt64 = 0, dataSeed: UInt64, threads: Int = 1,
         batchSize: Int = 32, stepsPerRound: Int = 10, learningRate: Float = 0.01, momentum: Float = 0.9,
         weightDecay: Float = 5e-4, classBalancing: Bool = true, classWeightRange: ClosedRange<Float> = 0.2...5,
-        augment: Bool = true, normalization: Normalization = FederatedTrainingConfiguration.federationNormalization
+        augment: Bool = true, normalization: Normalization = FederatedTrainingConfiguration.federationNormalization,
+        federationClassCounts: [Int]? = nil
     ) {
         self.architecture = architecture
         self.initSeed = initSeed
@@ -61,5 +70,6 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
         self.classWeightRange = classWeightRange
         self.augment = augment
         self.normalization = normalization
+        self.federationClassCounts = federationClassCounts
     }
 }

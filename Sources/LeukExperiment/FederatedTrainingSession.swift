@@ -31,11 +31,12 @@ public struct LocalRoundOutcome: Sendable {
 ///
 /// Non-IID data is handled on purpose, because plain averaging of label-skewed nodes learns "everything
 /// is a blast" (p2pfl's specificity of 0.12 on Aria):
-/// - class-balanced loss from the node's LOCAL class counts, `w_c = n / (K * n_c)`, clipped to
-///   `classWeightRange`, and applied without renormalising per batch, so a node that holds mostly
-///   blasts also contributes a proportionally smaller blast gradient to the federation;
-/// - rare classes are repeated in the sampling order (at most 4x), so a rare class is not seen once
-///   per epoch only; the weights above are computed from the counts after this repetition;
+/// - a class-balanced loss, `w_c = n / (K * n_c)`, clipped to `classWeightRange` and applied without
+///   renormalising per batch. With the federation's class counts (`federationClassCounts`) the
+///   nodes' losses add up to the pooled data's balanced loss; with only the node's LOCAL counts, a
+///   node that holds mostly blasts contributes a proportionally smaller blast gradient, and rare
+///   classes are also repeated in the sampling order (at most 4x, the weights then computed from the
+///   counts after this repetition);
 /// - the SGD momentum lives in the session and survives rounds, instead of restarting from zero after
 ///   every averaging step (restarting makes every round start with a cold, noisy step).
 ///
@@ -103,7 +104,15 @@ public final class FederatedTrainingSession {
 
         var counts = [Int](repeating: 0, count: cache.classes.count)
         for index in trainIndices { counts[cache.samples[index].label] += 1 }
-        if configuration.classBalancing {
+        if configuration.classBalancing, let federationCounts = configuration.federationClassCounts {
+            guard federationCounts.count == cache.classes.count, federationCounts.allSatisfy({ $0 >= 0 }),
+                  zip(federationCounts, counts).allSatisfy({ $0 >= $1 }) else {
+                throw ExperimentError("federation class counts \(federationCounts) do not fit this node's \(counts) for classes \(cache.classes)",
+                                      hint: "every class needs a count at least as large as the node's own")
+            }
+            classWeights = Self.balancedWeights(counts: federationCounts, range: configuration.classWeightRange)
+            sampleOrder = trainIndices
+        } else if configuration.classBalancing {
             // Oversample first, then weight by the counts of the oversampled stream: weighting by the
             // raw counts on top of oversampling would count the rare class's boost twice and tip the
             // model into calling everything rare.

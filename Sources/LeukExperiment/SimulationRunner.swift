@@ -28,16 +28,20 @@ public struct SimulationRequest: Sendable, Equatable {
     public var roundEvaluationImages: Int
     /// Also train and track the local-only baseline and the centralized reference.
     public var baselines: Bool
+    /// Whose class counts the federated nodes balance their loss with (local-only models always
+    /// balance with their own).
+    public var classBalance: ClassBalance
 
     public init(nodes: Int, rounds: Int, source: SimulationDataSource, partition: PartitionScheme,
                 topology: GossipTopology, seed: UInt64 = 0, stepsPerRound: Int = 10, threads: Int = 1, size: Int = 64,
                 batchSize: Int = 32, learningRate: Float = 0.01, architecture: String = "leuknet-s",
-                gossipStepsPerRound: Int = 1, roundEvaluationImages: Int = 256, baselines: Bool = true) {
+                gossipStepsPerRound: Int = 1, roundEvaluationImages: Int = 256, baselines: Bool = true,
+                classBalance: ClassBalance = .local) {
         self.nodes = nodes; self.rounds = rounds; self.source = source; self.partition = partition
         self.topology = topology; self.seed = seed; self.stepsPerRound = stepsPerRound; self.threads = threads
         self.size = size; self.batchSize = batchSize; self.learningRate = learningRate; self.architecture = architecture
         self.gossipStepsPerRound = gossipStepsPerRound; self.roundEvaluationImages = roundEvaluationImages
-        self.baselines = baselines
+        self.baselines = baselines; self.classBalance = classBalance
     }
 
     /// The default topology for `nodes`: everyone with everyone up to 8 nodes, else a random
@@ -64,6 +68,15 @@ public struct SimulationRequest: Sendable, Equatable {
     }
 }
 
+/// Which class counts a federated node's class-balanced loss uses.
+public enum ClassBalance: String, Sendable, Equatable, CaseIterable {
+    /// The federation's pooled counts (the nodes share their per-class counts): the federation then
+    /// optimises exactly the centralized balanced objective.
+    case federation
+    /// Each node's own counts, with oversampling of its rare classes.
+    case local
+}
+
 /// Runs a federation of `nodes` in one process: the real training engine for every node (through
 /// `FederatedTrainingSession`), the real gossip core over the simulated transport
 /// (`GossipSimulator`), and, with the same engine and the same number of SGD steps, the two
@@ -85,15 +98,20 @@ public enum SimulationRunner {
             batchSize: request.batchSize, stepsPerRound: request.stepsPerRound, learningRate: request.learningRate)
         let engine = try FederatedTrainingSession.makeEngine(configuration: base, classes: data.cache.classes, inputSize: data.cache.size)
         let initial = engine.parameters
-        func session(_ indices: [Int], dataSeed: UInt64, steps: Int) throws -> FederatedTrainingSession {
+        // What the nodes would learn by sharing their class counts: the pooled training counts.
+        var pooledCounts = [Int](repeating: 0, count: data.cache.classes.count)
+        for index in data.nodeTrainIndices.joined() { pooledCounts[data.cache.samples[index].label] += 1 }
+        func session(_ indices: [Int], dataSeed: UInt64, steps: Int, classCounts: [Int]? = nil) throws -> FederatedTrainingSession {
             var configuration = base
             configuration.dataSeed = dataSeed
             configuration.stepsPerRound = steps
+            configuration.federationClassCounts = classCounts
             return try FederatedTrainingSession(cache: data.cache, trainIndices: indices, validationIndices: [],
                                                 configuration: configuration, engine: engine, initialParameters: initial)
         }
         let federatedSessions = try data.nodeTrainIndices.enumerated().map { node, indices in
-            try session(indices, dataSeed: request.seed &+ 1000 &+ UInt64(node), steps: request.stepsPerRound)
+            try session(indices, dataSeed: request.seed &+ 1000 &+ UInt64(node), steps: request.stepsPerRound,
+                        classCounts: request.classBalance == .federation ? pooledCounts : nil)
         }
         let localSessions = request.baselines ? try data.nodeTrainIndices.enumerated().map { node, indices in
             try session(indices, dataSeed: request.seed &+ 1000 &+ UInt64(node), steps: request.stepsPerRound)
@@ -115,7 +133,7 @@ public enum SimulationRunner {
         var rounds: [RoundRecord] = []
         var bytes = 0.0
 
-        progress("training \(request.nodes) nodes for \(request.rounds) rounds of \(request.stepsPerRound) steps (topology \(request.topology), \(initial.count) parameters)")
+        progress("training \(request.nodes) nodes for \(request.rounds) rounds of \(request.stepsPerRound) steps (topology \(request.topology), \(initial.count) parameters, class balance from \(request.classBalance == .federation ? "the federation's counts \(pooledCounts)" : "each node's own counts"))")
         for round in 1...request.rounds {
             let rate = request.learningRate * scheduleFactor(round: round, of: request.rounds)
             for s in federatedSessions { s.learningRate = rate }
@@ -188,7 +206,9 @@ public enum SimulationRunner {
         let config = SimulationConfig(
             nodes: request.nodes, rounds: request.rounds, topology: request.topology.description, dirichlet: dirichlet,
             seed: request.seed, dataset: datasetName, threads: request.threads, wallSeconds: (wall * 10).rounded() / 10,
-            partition: request.partition.name, architecture: request.architecture, peakRSSMiB: ProcessMemory.peakResidentMiB())
+            partition: request.partition.name, architecture: request.architecture, peakRSSMiB: ProcessMemory.peakResidentMiB(),
+            stepsPerRound: request.stepsPerRound, gossipPerRound: request.gossipStepsPerRound,
+            learningRate: Double("\(request.learningRate)") ?? Double(request.learningRate), imageSize: request.size, classBalance: request.classBalance.rawValue)
         return SimulationResult(config: config, centralized: centralizedMetrics, localOnly: localOnly, federated: federated,
                                 rounds: rounds, bytesPerNodePerRound: bytes / Double(request.rounds), federatedScores: scores)
     }

@@ -39,7 +39,7 @@ public struct GossipConfiguration: Sendable, Equatable {
 }
 
 /// Centred clipping of neighbour differences (ClippedGossip, He, Karimireddy and Jaggi 2022):
-/// `x_i += sum_j W_ij * clip(x_j - x_i, tau)` with `clip(v, tau) = v * min(1, tau / |v|)`.
+/// `x_i += sum_j W_ij * clip(x_j - p_i, tau)` (`p_i`: the node's own last published state) with `clip(v, tau) = v * min(1, tau / |v|)`.
 /// A Byzantine neighbour can then move a node by at most `W_ij * tau` per round, whatever it sends.
 public enum ClippingRule: Sendable, Equatable {
     /// Plain averaging: one bad neighbour can drag the node anywhere.

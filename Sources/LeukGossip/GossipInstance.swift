@@ -25,6 +25,15 @@ public struct GossipInstance: Sendable {
     public private(set) var rejected: [RejectionReason: Int] = [:]
 
     private var peers: [NodeID: PeerRecord] = [:]
+    /// The state this node last published: the point its neighbours' differences are taken from.
+    ///
+    /// Why not the current parameters: between two ticks local training moves the own model by
+    /// `delta`, while the neighbours' states were published before their own training. Mixing
+    /// `x_i + delta` towards them would keep only the self weight `W_ii` of `delta` (1/8 with seven
+    /// neighbours), so the federation's mean would learn `W_ii` times slower than its nodes train.
+    /// Taking differences between published states, `x_i += sum_j W_ij (x_j - published_i)`, is
+    /// decentralised SGD (Lian et al. 2017): the mean moves by the whole averaged local update.
+    private var published: [Float]?
 
     /// What the instance keeps per peer, including peers that are down (their score and the newest
     /// version seen survive a disconnect).
@@ -85,6 +94,7 @@ public struct GossipInstance: Sendable {
         refreshScores(now: now, into: &directives)
 
         let mix = mixFreshStates(now: now)
+        published = parameters
         round += 1
         version = nextVersion(now: now)
         let message = GossipMessage(author: selfID, version: version, round: round, sampleCount: sampleCount,
@@ -304,7 +314,7 @@ public struct GossipInstance: Sendable {
         }
     }
 
-    /// One mixing step: `x_i += sum_j W_ij * clip(x_j - x_i)` over the fresh states of connected,
+    /// One mixing step: `x_i += sum_j W_ij * clip(x_j - published_i)` over the fresh states of connected,
     /// non-banned peers, accumulated in double precision and rounded once.
     private mutating func mixFreshStates(now: Timestamp) -> (mixedPeers: Int, shift: Double, clippedPeers: Int) {
         var fresh: [ReceivedState] = []
@@ -316,12 +326,13 @@ public struct GossipInstance: Sendable {
         }
         guard !fresh.isEmpty else { return (0, 0, 0) }
         let ownDegree = max(degree, fresh.count)
-        let distances = fresh.map { ParameterMath.distance(parameters, $0.parameters) }
+        let reference = published ?? parameters
+        let distances = fresh.map { ParameterMath.distance(reference, $0.parameters) }
         let radius = clippingRadius(distances)
 
         var delta = [Double](repeating: 0, count: parameters.count)
         var clipped = 0
-        parameters.withUnsafeBufferPointer { own in
+        reference.withUnsafeBufferPointer { own in
             delta.withUnsafeMutableBufferPointer { acc in
                 for (state, distance) in zip(fresh, distances) where distance > 0 {
                     var w = MetropolisHastings.weight(ownSamples: sampleCount, ownDegree: ownDegree,

@@ -131,10 +131,19 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
     public var partition: String?
     public var architecture: String?
     public var peakRSSMiB: Double?
+    /// The training budget and federation settings, so a result file says how to reproduce it
+    /// (absent in files written before they were recorded).
+    public var stepsPerRound: Int?
+    public var gossipPerRound: Int?
+    public var learningRate: Double?
+    public var imageSize: Int?
+    /// `federation` or `local`: whose class counts the federated nodes balanced their loss with.
+    public var classBalance: String?
 
     public init(nodes: Int, rounds: Int, topology: String, dirichlet: Double?, seed: UInt64, dataset: String,
                 threads: Int, wallSeconds: Double, partition: String? = nil, architecture: String? = nil,
-                peakRSSMiB: Double? = nil) {
+                peakRSSMiB: Double? = nil, stepsPerRound: Int? = nil, gossipPerRound: Int? = nil,
+                learningRate: Double? = nil, imageSize: Int? = nil, classBalance: String? = nil) {
         self.nodes = nodes
         self.rounds = rounds
         self.topology = topology
@@ -146,6 +155,11 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
         self.partition = partition
         self.architecture = architecture
         self.peakRSSMiB = peakRSSMiB
+        self.stepsPerRound = stepsPerRound
+        self.gossipPerRound = gossipPerRound
+        self.learningRate = learningRate
+        self.imageSize = imageSize
+        self.classBalance = classBalance
     }
 
     enum CodingKeys: String, CodingKey {
@@ -153,6 +167,11 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
         case wallSeconds = "wall_seconds"
         case partition, architecture
         case peakRSSMiB = "peak_rss_mib"
+        case stepsPerRound = "steps_per_round"
+        case gossipPerRound = "gossip_per_round"
+        case learningRate = "learning_rate"
+        case imageSize = "image_size"
+        case classBalance = "class_balance"
     }
 }
 

@@ -66,6 +66,11 @@ struct Simulate: ParsableCommand {
     @Option(name: .customLong("gossip-per-round"), help: "Gossip averaging exchanges between two training rounds.")
     var gossipPerRound: Int = 1
 
+    @Option(name: .customLong("class-balance"), help: ArgumentHelp(
+        "Whose class counts the federated nodes weight their loss by: 'federation' (the nodes share their per-class counts; the federation then trains the pooled data's balanced loss) or 'local' (each node balances its own mix).",
+        valueName: "federation|local"))
+    var classBalance: String = ClassBalance.local.rawValue
+
     @Option(name: .customLong("images-per-node"), help: "Synthetic training images per node.")
     var imagesPerNode: Int = 200
 
@@ -96,6 +101,9 @@ struct Simulate: ParsableCommand {
         if let topology, GossipTopology(parsing: topology) == nil {
             throw ValidationError("--topology must be ring, full or random-K, got '\(topology)'")
         }
+        guard ClassBalance(rawValue: classBalance) != nil else {
+            throw ValidationError("--class-balance must be 'federation' or 'local', got '\(classBalance)'")
+        }
         guard imagesPerNode >= 2, testImages >= 2 else { throw ValidationError("--images-per-node and --test-images must be at least 2") }
     }
 
@@ -107,7 +115,8 @@ struct Simulate: ParsableCommand {
             nodes: nodes, rounds: rounds, source: source, partition: partition,
             topology: topology.flatMap(GossipTopology.init(parsing:)) ?? SimulationRequest.defaultTopology(nodes: nodes),
             seed: seed, stepsPerRound: stepsPerRound, threads: threads, size: size, batchSize: batch,
-            learningRate: learningRate, architecture: arch, gossipStepsPerRound: gossipPerRound)
+            learningRate: learningRate, architecture: arch, gossipStepsPerRound: gossipPerRound,
+            classBalance: ClassBalance(rawValue: classBalance) ?? .federation)
         let quiet = self.quiet
         let result: SimulationResult
         do {

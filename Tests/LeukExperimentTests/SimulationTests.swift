@@ -115,3 +115,30 @@ private func withoutTimings(_ result: SimulationResult) -> SimulationResult {
         try FederatedTrainingSession(cache: cache, trainIndices: [9], validationIndices: [], configuration: FederatedTrainingConfiguration(dataSeed: 0))
     }
 }
+
+@Test func federationClassCountsSetTheWeightsAndMustCoverTheNodesOwnCounts() throws {
+    let generated = SyntheticCells.generate(count: 24, seed: 5, size: 16, difficulty: 0.2, classBalance: 0.5, threads: 1)
+    let samples = generated.labels.enumerated().map { DatasetSample(path: "s\($0.offset)", label: $0.element, group: "g") }
+    let cache = ImageCache(images: generated.images, samples: samples, classes: SyntheticCells.classes, size: 16)
+    var own = [0, 0]
+    for label in generated.labels { own[label] += 1 }
+    // The federation holds 3x the node's normal cells and 9x its blasts: weights follow the
+    // federation's mix (n / (K n_c)), not the node's own.
+    let federation = [own[0] * 3, own[1] * 9]
+    var configuration = FederatedTrainingConfiguration(dataSeed: 1, batchSize: 8, stepsPerRound: 1, classWeightRange: 0.01...100)
+    configuration.federationClassCounts = federation
+    let session = try FederatedTrainingSession(cache: cache, trainIndices: Array(0..<24), validationIndices: [],
+                                               configuration: configuration)
+    let total = Float(federation.reduce(0, +))
+    let expected = federation.map { total / (2 * Float($0)) }
+    #expect(session.classWeights == expected)
+
+    configuration.federationClassCounts = [own[0] - 1, own[1]]
+    #expect(throws: ExperimentError.self) {
+        try FederatedTrainingSession(cache: cache, trainIndices: Array(0..<24), validationIndices: [], configuration: configuration)
+    }
+    configuration.federationClassCounts = [100]
+    #expect(throws: ExperimentError.self) {
+        try FederatedTrainingSession(cache: cache, trainIndices: Array(0..<24), validationIndices: [], configuration: configuration)
+    }
+}

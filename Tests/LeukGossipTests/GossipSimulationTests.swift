@@ -256,4 +256,24 @@ import Testing
         #expect(finals.allSatisfy { abs($0[0] - 3.5) < 3.5 })
         #expect(stats.last!.consensusDistance < ParameterMath.consensusDistance((0..<n).map { [Float($0), Float($0)] }))
     }
+
+    /// Local training must reach the federation's mean in full: with a constant local step `+g_i`
+    /// on every node and equal sample counts, the mean of the nodes must move by `mean(g)` per round.
+    /// Mixing against the current (just trained) parameters instead of the published state would
+    /// keep only the self weight of each step, here 1/8 on a full graph of 8.
+    @Test func localUpdatesMoveTheMeanByTheirFullAverage() throws {
+        struct ConstantStep: LocalTrainer {
+            mutating func trainStep(node: Int, round: Int, parameters: [Float]) -> LocalTrainingResult? {
+                LocalTrainingResult(parameters: parameters.map { $0 + Float(node + 1) }, sampleCount: 10)
+            }
+        }
+        let n = 8, rounds = 20
+        var sim = try GossipSimulator(setup: SimulationSetup(topology: .full, gossip: Self.synchronous, seed: 7),
+                                      initialParameters: Array(repeating: [0], count: n), sampleCounts: Array(repeating: 10, count: n))
+        var trainer = ConstantStep()
+        _ = sim.run(rounds: rounds, trainer: &trainer)
+        let mean = (0..<n).compactMap { sim.parameters(of: $0)?[0] }.reduce(0, +) / Float(n)
+        // mean(g) = 4.5 per round; the damped rule would give about 4.5 / 8 per round.
+        #expect(abs(mean - 4.5 * Float(rounds)) < 0.01 * 4.5 * Float(rounds), "mean after \(rounds) rounds: \(mean)")
+    }
 }
