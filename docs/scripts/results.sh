@@ -28,9 +28,11 @@ want synthetic-3 && run synthetic-3 --synthetic --nodes 3 --rounds 15 --steps-pe
 want synthetic-8 && run synthetic-8 --synthetic --nodes 8 --rounds 15 --steps-per-round 8 --size 32 --images-per-node 150 --dirichlet 0.5 --seed 0
 want synthetic-32 && run synthetic-32 --synthetic --nodes 32 --rounds 8 --steps-per-round 4 --size 16 --images-per-node 100 --test-images 320 --dirichlet 0.5 --seed 0
 want synthetic-4-one-class && run synthetic-4-one-class --synthetic --nodes 4 --rounds 12 --steps-per-round 8 --size 32 --images-per-node 150 --one-class-per-node --seed 0
-# The target run: Aria, 8 nodes, Dirichlet 0.5, trained to convergence (90 rounds).
-want aria-8-a0.5 && run aria-8-a0.5 --dataset "$ARIA" --label-map "$MAP" --nodes 8 --rounds 90 --size 32 --dirichlet 0.5 $FED
-want aria-8-a0.5-r30 && run aria-8-a0.5-r30 --dataset "$ARIA" --label-map "$MAP" --nodes 8 --rounds 30 --size 32 --dirichlet 0.5 $FED
+# The target run: Aria, 8 nodes, Dirichlet 0.5, trained to convergence (90 rounds), with 10
+# gossip exchanges between rounds; and the same with the recipe's 3 exchanges.
+want aria-8-a0.5 && run aria-8-a0.5 --dataset "$ARIA" --label-map "$MAP" --nodes 8 --rounds 90 --size 32 --dirichlet 0.5 \
+    --steps-per-round 32 --gossip-per-round 10 --learning-rate 0.03 --seed 0
+want aria-8-a0.5-g3 && run aria-8-a0.5-g3 --dataset "$ARIA" --label-map "$MAP" --nodes 8 --rounds 90 --size 32 --dirichlet 0.5 $FED
 want aria-4-a0.5 && run aria-4-a0.5 --dataset "$ARIA" --label-map "$MAP" --nodes 4 --rounds 30 --size 32 --dirichlet 0.5 $FED
 want aria-8-a0.1 && run aria-8-a0.1 --dataset "$ARIA" --label-map "$MAP" --nodes 8 --rounds 30 --size 32 --dirichlet 0.1 $FED
 want aria-4-a0.1 && run aria-4-a0.1 --dataset "$ARIA" --label-map "$MAP" --nodes 4 --rounds 30 --size 32 --dirichlet 0.1 $FED
