@@ -58,7 +58,8 @@ let package = Package(
 
         // Federation: pure core, wire format, NIO shell.
         .target(name: "LeukGossip", dependencies: ["LeukCore"], swiftSettings: checkedFast),
-        .target(name: "LeukWire", dependencies: ["LeukCore", "LeukCrypto"], swiftSettings: strict),
+        // The wire maps its refusals onto the gossip core's `RejectionReason`: one vocabulary for the whole node.
+        .target(name: "LeukWire", dependencies: ["LeukCore", "LeukCrypto", "LeukGossip"], swiftSettings: strict),
         .target(name: "LeukNet", dependencies: ["LeukCore", "LeukCrypto", "LeukWire", "LeukGossip", nio, nioPosix, logging],
                 swiftSettings: strict),
 
@@ -102,13 +103,19 @@ let package = Package(
         .testTarget(name: "LeukExperimentTests", dependencies: ["LeukExperiment", "LeukReport", "LeukGossip", "LeukData", "LeukCore"],
                     swiftSettings: strict),
         .testTarget(name: "LeukDataTests", dependencies: ["LeukData", "LeukCore"], swiftSettings: strict),
-        .testTarget(name: "LeukWireTests", dependencies: ["LeukWire", "LeukCrypto", "LeukCore"], exclude: ["Golden"], swiftSettings: strict),
+        .testTarget(name: "LeukWireTests", dependencies: ["LeukWire", "LeukGossip", "LeukCrypto", "LeukCore"], exclude: ["Golden"], swiftSettings: strict),
         .testTarget(name: "LeukNetTests", dependencies: [
             "LeukNet", "LeukWire", "LeukCrypto", "LeukCore",
             nio, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio"), logging,
         ], swiftSettings: strict),
         .testTarget(name: "LeukClinicTests", dependencies: ["ClinicTestSupport", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore"],
                     swiftSettings: strict),
+        // The node layer over an in-memory transport: directive execution, status counters, persistence,
+        // and the clinic's error contract against the real classifier.
+        .testTarget(name: "LeukNodeTests", dependencies: [
+            "ClinicTestSupport", "LeukNode", "LeukNet", "LeukWire", "LeukGossip", "LeukModel", "LeukData", "LeukClinic",
+            "LeukStore", "LeukCrypto", "LeukCore", logging,
+        ], swiftSettings: strict),
         // Real `leuknode` processes on loopback: federation, revocation, clinic, garbage on the port.
         .testTarget(name: "NodeE2ETests", dependencies: ["LeukCore", "LeukStore", "LeukCrypto"], swiftSettings: strict),
         .testTarget(name: "LeukAPITests", dependencies: [

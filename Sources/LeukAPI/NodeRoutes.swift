@@ -1,18 +1,7 @@
-public import LeukClinic
+import LeukClinic
 import LeukCore
-public import LeukCrypto
+import LeukCrypto
 public import LeukNode
-
-/// What the API may ask of the running node: its control surface, nothing more.
-public protocol NodeControl: Sendable {
-    func status() async throws -> NodeStatus
-    func peers() async throws -> [PeerView]
-    func addPeer(_ contact: Contact) async throws -> PeerView
-    func removePeer(_ reference: String) async throws -> PeerView
-    func modelHistory(limit: Int) async throws -> [ModelHistoryEntry]
-    /// The current federated model as a safetensors file.
-    func modelFile() async throws -> [UInt8]
-}
 
 /// The node-control routes (`/v1/status`, `/v1/peers`, `/v1/model…`), for the operator: they need the
 /// operator token in DATA_DIR/admin.token or an admin session.
@@ -73,27 +62,5 @@ func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         }
     } catch let error as any LeukUserFacingError {
         throw APIError(status: 503, error.description, hint: error.hint)
-    }
-}
-
-extension NodeRuntime: NodeControl {
-    public func status() async throws -> NodeStatus { try await federation.status() }
-    public func peers() async throws -> [PeerView] { try await federation.peerViews() }
-    public func addPeer(_ contact: Contact) async throws -> PeerView { try await federation.addPeer(contact) }
-    public func removePeer(_ reference: String) async throws -> PeerView { try await federation.removePeer(reference) }
-    public func modelHistory(limit: Int) async throws -> [ModelHistoryEntry] { try await federation.history(limit: limit) }
-    public func modelFile() async throws -> [UInt8] { try await diagnoser.safetensors() }
-}
-
-/// The clinic's classifier, backed by the node's current federated model.
-public struct NodeClassifier: CellClassifier {
-    let diagnoser: ModelDiagnoser
-
-    public init(diagnoser: ModelDiagnoser) { self.diagnoser = diagnoser }
-
-    public func classify(imageBytes: [UInt8], fileName: String) async throws -> Classification {
-        let result = try await diagnoser.diagnose(imageBytes: imageBytes, fileName: fileName)
-        return Classification(probabilities: result.probabilities, predicted: result.predicted, modelSHA256: result.modelSHA256,
-                              modelVersion: result.modelVersion, responseTimeMs: result.responseTimeMs)
     }
 }

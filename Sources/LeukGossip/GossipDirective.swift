@@ -24,6 +24,10 @@ public enum RejectionReason: String, Sendable, Hashable, CaseIterable, Comparabl
     case badDigest = "bad_digest"
     case malformed = "malformed"
     case oversize = "oversize"
+    /// Signed by a key this node does not admit (e.g. relayed just after a revocation).
+    case unknownAuthor = "unknown_author"
+    /// Dated further ahead than the allowed clock skew: a misset clock more likely than an attack.
+    case timestampInFuture = "timestamp_in_future"
     // Detected by the core in `onMessage`.
     case authorMismatch = "author_mismatch"
     case wrongParameterCount = "wrong_parameter_count"
@@ -41,8 +45,8 @@ public enum RejectionReason: String, Sendable, Hashable, CaseIterable, Comparabl
         case .badSignature, .badDigest, .malformed, .oversize, .authorMismatch, .wrongParameterCount, .nonFinite,
              .invalidSampleCount:
             return .invalid
-        case .replay: return .replay
-        case .banned: return .none
+        case .replay, .timestampInFuture: return .replay
+        case .banned, .unknownAuthor: return .none
         }
     }
 

@@ -220,6 +220,9 @@ public struct GossipInstance: Sendable {
         return counters.score(configuration.scoring)
     }
 
+    /// Messages refused from one peer since this instance started, by reason.
+    public func rejections(from peer: NodeID) -> [RejectionReason: Int] { peers[peer]?.rejected ?? [:] }
+
     /// Per-peer view for `leuknode status` and `peer list`, sorted by node id.
     public func peerStatuses(now: Timestamp) -> [GossipPeerStatus] {
         peers.keys.sorted().compactMap { id in

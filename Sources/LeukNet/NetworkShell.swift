@@ -23,11 +23,16 @@ public struct NetworkConfiguration: Sendable {
     public var jitterSeed: UInt64
     /// Inbound connections allowed to be mid-handshake at once; more are closed on arrival.
     public var maximumPendingHandshakes: Int
+    /// Update verifications (Ed25519 + SHA-256 over about a megabyte) running at once. Each peer
+    /// also has at most one envelope waiting: a newer one replaces it, so an admitted peer that
+    /// floods valid frames costs bounded memory and CPU.
+    public var maximumConcurrentVerifications: Int
 
     public init(identity: NodeIdentity, networkKey: NetworkKey = .publicDefault, host: String = "127.0.0.1", port: Int = 0,
                 maximumFrameBytes: Int = WireProtocol.defaultMaximumFrameBytes, updateLimits: UpdateLimits = UpdateLimits(),
                 timers: SessionTimers = SessionTimers(), backoff: ReconnectBackoff = ReconnectBackoff(),
-                clock: any WallClock = SystemWallClock(), jitterSeed: UInt64 = 0, maximumPendingHandshakes: Int = 64) {
+                clock: any WallClock = SystemWallClock(), jitterSeed: UInt64 = 0, maximumPendingHandshakes: Int = 64,
+                maximumConcurrentVerifications: Int = 2) {
         self.identity = identity
         self.networkKey = networkKey
         self.host = host
@@ -39,6 +44,7 @@ public struct NetworkConfiguration: Sendable {
         self.clock = clock
         self.jitterSeed = jitterSeed
         self.maximumPendingHandshakes = maximumPendingHandshakes
+        self.maximumConcurrentVerifications = max(1, maximumConcurrentVerifications)
     }
 }
 
@@ -65,7 +71,8 @@ public enum NetworkEvent: Sendable, Equatable {
     case peerConnected(NodeID, address: String, direction: ConnectionDirection)
     /// `reason` is nil for an orderly close.
     case peerDisconnected(NodeID, reason: ChannelFailure?)
-    /// A verified update: signature, digest, bounds, finiteness and freshness all checked.
+    /// A verified update: signature, digest, bounds and finiteness checked. Freshness (replays) is
+    /// the gossip core's to judge, not the shell's.
     case received(ModelUpdate, from: NodeID)
     case refused(RefusedConnection)
     /// An update a connected peer sent and we refused; the gossip core scores the peer with it.
@@ -88,8 +95,18 @@ public struct PeerStatus: Sendable, Equatable {
     public let bytesSent: UInt64
     public let updatesReceived: Int
     public let updatesSent: Int
-    /// Refused updates from this peer, by `UpdateRejection.code`.
-    public let rejections: [String: Int]
+
+    public init(peer: NodeID, address: String?, state: PeerConnectionState, lastSeen: Timestamp?, bytesReceived: UInt64,
+                bytesSent: UInt64, updatesReceived: Int, updatesSent: Int) {
+        self.peer = peer
+        self.address = address
+        self.state = state
+        self.lastSeen = lastSeen
+        self.bytesReceived = bytesReceived
+        self.bytesSent = bytesSent
+        self.updatesReceived = updatesReceived
+        self.updatesSent = updatesSent
+    }
 }
 
 public enum NetworkError: LeukUserFacingError, Equatable {
@@ -150,7 +167,12 @@ public actor NetworkShell {
     private var sessionByPeer: [NodeID: UInt64] = [:]
     private var dialTargets: [NodeID: DialTarget] = [:]
     private var records: [NodeID: PeerRecord] = [:]
-    private var heldVersions: [NodeID: UInt64] = [:]
+    /// Verifications running now, and the newest envelope waiting per peer (oldest waiter first).
+    private var verifyingPeers: Set<NodeID> = []
+    private var waitingEnvelopes: [NodeID: [UInt8]] = [:]
+    private var waitingOrder: [NodeID] = []
+    /// Envelopes replaced by a newer one from the same peer before they were verified.
+    public private(set) var supersededEnvelopes = 0
     public private(set) var refusedConnectionCount = 0
     /// The latest refused connections, newest last, for the operator's status view.
     public private(set) var recentRefusals: [RefusedConnection] = []
@@ -191,7 +213,6 @@ public actor NetworkShell {
         var closedBytesSent: UInt64 = 0
         var updatesReceived = 0
         var updatesSent = 0
-        var rejections: [String: Int] = [:]
     }
 
     /// - Parameter group: the event loops to run on; nil uses NIO's shared singleton group.
@@ -422,12 +443,6 @@ public actor NetworkShell {
         return reached
     }
 
-    /// Tells the replay check the newest version of `author` already held (from the store, at
-    /// start-up); updates not newer than it are refused as `notNewer`.
-    public func noteHeldVersion(_ version: UInt64, author: NodeID) {
-        heldVersions[author] = max(heldVersions[author] ?? 0, version)
-    }
-
     public var connectedPeers: [NodeID] { sessionByPeer.keys.sorted() }
 
     /// Open TCP connections, sessions and handshakes in progress alike.
@@ -448,7 +463,7 @@ public actor NetworkShell {
             let (inLive, outLive) = live[peer] ?? (0, 0)
             return PeerStatus(peer: peer, address: r.address, state: r.state, lastSeen: lastSeen,
                               bytesReceived: r.closedBytesReceived + inLive, bytesSent: r.closedBytesSent + outLive,
-                              updatesReceived: r.updatesReceived, updatesSent: r.updatesSent, rejections: r.rejections)
+                              updatesReceived: r.updatesReceived, updatesSent: r.updatesSent)
         }
     }
 
@@ -522,7 +537,7 @@ public actor NetworkShell {
             records[peer]?.lastSeen = configuration.clock.now()
             switch frame {
             case let .modelUpdate(envelope):
-                verifyOffLoop(envelope, from: peer)
+                enqueueVerification(envelope, from: peer)
             case .goodbye, .ping, .pong, .error:
                 break  // goodbye: the close that follows is reported by handleClosed
             }
@@ -600,42 +615,55 @@ public actor NetworkShell {
 
     // MARK: Verification, off the event loop
 
+    /// Queues an envelope for verification. At most `maximumConcurrentVerifications` run at once;
+    /// a peer has at most one envelope waiting, and a newer one replaces it (gossip states
+    /// supersede each other, so nothing an honest peer meant is lost).
+    private func enqueueVerification(_ envelope: [UInt8], from peer: NodeID) {
+        if waitingEnvelopes.updateValue(envelope, forKey: peer) != nil {
+            supersededEnvelopes += 1
+        } else {
+            waitingOrder.append(peer)
+        }
+        startVerifications()
+    }
+
+    /// One verification per peer at a time, so a peer's updates reach the gossip core in the order
+    /// it sent them (an honest peer is never scored for a replay the shell's reordering made).
+    private func startVerifications() {
+        while verifyingPeers.count < configuration.maximumConcurrentVerifications,
+              let index = waitingOrder.firstIndex(where: { !verifyingPeers.contains($0) }) {
+            let peer = waitingOrder.remove(at: index)
+            guard let envelope = waitingEnvelopes.removeValue(forKey: peer) else { continue }
+            verifyingPeers.insert(peer)
+            verifyOffLoop(envelope, from: peer)
+        }
+    }
+
     private func verifyOffLoop(_ envelope: [UInt8], from peer: NodeID) {
         let me = localIdentity
         let admission = self.admission
-        let held = heldVersions
         let limits = configuration.updateLimits
         let now = configuration.clock.now()
         let sink = signalSink
         Task.detached(priority: .medium) {
             let result = SignedModelUpdate.verify(envelope, limits: limits, now: now) { author in
-                guard author == me || admission.admits(author) else { return .unknown }
-                return .known(heldVersion: held[author])
+                author == me || admission.admits(author) ? .known : .unknown
             }
             sink.yield(.verified(result, from: peer))
         }
     }
 
     private func finishVerification(_ result: Result<ModelUpdate, UpdateRejection>, from peer: NodeID) {
+        verifyingPeers.remove(peer)
+        defer { startVerifications() }
         switch result {
         case let .success(update):
-            // Another update of the same author may have been accepted while this one was checked.
-            if let held = heldVersions[update.author], update.metadata.version <= held {
-                reject(.notNewer(version: update.metadata.version, held: held), from: peer)
-                return
-            }
-            heldVersions[update.author] = update.metadata.version
             records[peer, default: PeerRecord()].updatesReceived += 1
             eventSink.yield(.received(update, from: peer))
         case let .failure(rejection):
-            reject(rejection, from: peer)
+            logger.notice("update rejected", metadata: ["peer": "\(peer.short)", "reason": "\(rejection.reason.rawValue)"])
+            eventSink.yield(.rejected(rejection, from: peer))
         }
-    }
-
-    private func reject(_ rejection: UpdateRejection, from peer: NodeID) {
-        records[peer, default: PeerRecord()].rejections[rejection.code, default: 0] += 1
-        logger.notice("update rejected", metadata: ["peer": "\(peer.short)", "reason": "\(rejection.code)"])
-        eventSink.yield(.rejected(rejection, from: peer))
     }
 }
 

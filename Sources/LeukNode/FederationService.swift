@@ -54,7 +54,7 @@ public actor FederationService {
     let registry: PeerRegistry
     let models: ModelRepository
     let store: RecordStore
-    let shell: NetworkShell
+    let shell: any FederationTransport
     let allowList: AllowList
     let clock: any WallClock
     let logger: Logger
@@ -70,7 +70,13 @@ public actor FederationService {
     private var sealedCache: (version: UInt64, update: SealedModelUpdate)?
     private var tickTask: Task<Void, Never>?
     private var eventTask: Task<Void, Never>?
-    private var rejectedByReason: [String: Int] = [:]
+    /// Each admitted peer's stored record as this run found it: live counters of this run are added
+    /// to it, both in `peerViews` and when the records are written back (`persistPeerRecords`).
+    private var storedPeers: [NodeID: PeerRecord] = [:]
+    /// Writes to the store that failed since start, and the latest reason: shown in `status`, since a
+    /// node that cannot persist must say so rather than carry on silently.
+    private var storageFailures = 0
+    private var lastStorageFailure: String?
     private var stopped = false
     private var trainingState = "running"
 
@@ -79,6 +85,19 @@ public actor FederationService {
     public init(identity: NodeIdentity, config: NodeConfig, layout: ModelLayout, store: RecordStore,
                 initialParameters: [Float], sampleCount: Int, gossip: GossipConfiguration, network: NetworkConfiguration,
                 clock: any WallClock = SystemWallClock(), logger: Logger, onRound: @escaping @Sendable (RoundReport) -> Void) throws {
+        let allowList = AllowList(try PeerRegistry(store: store, clock: clock).all().map(\.id))
+        try self.init(identity: identity, config: config, layout: layout, store: store, initialParameters: initialParameters,
+                      sampleCount: sampleCount, gossip: gossip, allowList: allowList,
+                      transport: NetworkShell(configuration: network, admission: allowList, logger: logger),
+                      clock: clock, logger: logger, onRound: onRound)
+    }
+
+    /// The same over any transport; `allowList` must be the admission policy the transport checks
+    /// handshakes against, so that `addPeer` and `removePeer` take effect on the wire at once.
+    public init(identity: NodeIdentity, config: NodeConfig, layout: ModelLayout, store: RecordStore,
+                initialParameters: [Float], sampleCount: Int, gossip: GossipConfiguration, allowList: AllowList,
+                transport: any FederationTransport, clock: any WallClock = SystemWallClock(), logger: Logger,
+                onRound: @escaping @Sendable (RoundReport) -> Void) throws {
         self.identity = identity
         self.config = config
         self.layout = layout
@@ -88,9 +107,11 @@ public actor FederationService {
         self.clock = clock
         self.logger = logger
         self.onRound = onRound
-        let admitted = try registry.all().map(\.id)
-        allowList = AllowList(admitted)
-        shell = NetworkShell(configuration: network, admission: allowList, logger: logger)
+        let admittedPeers = try registry.all()
+        storedPeers = Dictionary(admittedPeers.map { ($0.id, $0.record) }, uniquingKeysWith: { a, _ in a })
+        for peer in admittedPeers where !allowList.admits(peer.id) { allowList.admit(peer.id) }
+        self.allowList = allowList
+        shell = transport
         rng = SeededGenerator(seed: UInt64(truncatingIfNeeded: clock.now().nanosecondsSinceEpoch) ^ 0x5EED)
 
         let saved = try models.current()
@@ -114,9 +135,6 @@ public actor FederationService {
     /// Listens, dials every admitted peer, and starts the gossip timer. Returns the listening port.
     public func start() async throws -> Int {
         let port = try await shell.start()
-        if let bookkeeping = try store.get(GossipStateRecord.self, in: NodeKeyspaces.nodeState, id: "gossip") {
-            for (author, version) in bookkeeping.newestVersionByAuthor { await shell.noteHeldVersion(version, author: author) }
-        }
         for (id, record) in try registry.all() {
             if let contact = try? record.parsedContact() { await shell.connect(to: id, host: contact.host, port: contact.port) }
         }
@@ -141,7 +159,8 @@ public actor FederationService {
         tickTask?.cancel()
         await shell.shutdown()
         eventTask?.cancel()
-        do { try persistModel(sync: true) } catch { logger.error("could not store the model at shutdown: \(error)") }
+        await persistPeerRecords()
+        do { try persistModel(sync: true) } catch { storageFailed("could not store the model at shutdown", error) }
     }
 
     // MARK: Training
@@ -166,7 +185,7 @@ public actor FederationService {
         lastValidation = (validationAccuracy, validationLoss)
         contributors[identity.id] = instance.version
         await execute(directives)
-        do { try persistModel(sync: false) } catch { logger.error("could not store the model: \(error)") }
+        do { try persistModel(sync: false) } catch { storageFailed("could not store the model", error) }
         let report = RoundReport(round: trainingRound, loss: loss, validationAccuracy: validationAccuracy,
                                  neighborDistance: instance.neighborDistance, connectedPeers: instance.degree,
                                  admittedPeers: allowList.all.count, updatesReceived: instance.updatesReceived)
@@ -177,6 +196,7 @@ public actor FederationService {
 
     public func addPeer(_ contact: Contact) async throws -> PeerView {
         let record = try registry.add(contact, selfID: identity.id)
+        if storedPeers[contact.identity.id] == nil { storedPeers[contact.identity.id] = record }
         allowList.admit(contact.identity.id)
         await shell.connect(to: contact.identity.id, host: contact.host, port: contact.port)
         return PeerView(id: contact.identity.id, record: record, state: .connecting)
@@ -185,8 +205,9 @@ public actor FederationService {
     /// Revokes a peer: its connection closes at once and the allowlist refuses it from now on.
     public func removePeer(_ reference: String) async throws -> PeerView {
         let (id, record) = try registry.remove(reference)
+        storedPeers[id] = nil
         allowList.revoke(id)
-        await shell.disconnect(peer: id, reason: .removedByOperator)
+        await shell.disconnect(peer: id, reason: .removedByOperator, coolDown: nil)
         await shell.forget(peer: id)
         let directives = instance.onPeerDown(id, now: clock.now())
         await execute(directives)
@@ -195,19 +216,48 @@ public actor FederationService {
 
     public func peerViews() async throws -> [PeerView] {
         let live = Dictionary(await shell.peers().map { ($0.peer, $0) }, uniquingKeysWith: { a, _ in a })
-        let now = clock.now()
         return try registry.all().map { row in
-            var record = row.record
-            let status = live[row.id]
-            if let status {
-                record.bytesIn += status.bytesReceived
-                record.bytesOut += status.bytesSent
-                record.lastSeen = status.lastSeen ?? record.lastSeen
-            }
-            record.score = instance.score(of: row.id, now: now)
-            for (reason, count) in status?.rejections ?? [:] { record.rejected[reason, default: 0] += UInt64(count) }
-            return PeerView(id: row.id, record: record, state: Self.viewState(status?.state))
+            PeerView(id: row.id, record: currentRecord(row.id, stored: row.record, live: live[row.id]),
+                     state: Self.viewState(live[row.id]?.state))
         }
+    }
+
+    /// A peer's record with this run's counters added: traffic from the shell, score and refusals
+    /// from the gossip core (the one owner of scoring and of the rejection vocabulary).
+    private func currentRecord(_ id: NodeID, stored: PeerRecord, live: PeerStatus?) -> PeerRecord {
+        let base = storedPeers[id] ?? stored
+        var record = stored
+        record.bytesIn = base.bytesIn + (live?.bytesReceived ?? 0)
+        record.bytesOut = base.bytesOut + (live?.bytesSent ?? 0)
+        record.lastSeen = live?.lastSeen ?? stored.lastSeen
+        record.score = instance.score(of: id, now: clock.now())
+        record.rejected = base.rejected
+        for (reason, count) in instance.rejections(from: id) { record.rejected[reason.rawValue, default: 0] += UInt64(count) }
+        return record
+    }
+
+    /// Writes every admitted peer's current record (unsynced: counters, not clinical data), so the
+    /// score, traffic and refusals survive a restart.
+    private func persistPeerRecords() async {
+        let live = Dictionary(await shell.peers().map { ($0.peer, $0) }, uniquingKeysWith: { a, _ in a })
+        do {
+            var batch = store.batch()
+            for (id, stored) in try registry.all() {
+                batch.put(currentRecord(id, stored: stored, live: live[id]), in: NodeKeyspaces.peers, id: id.hex)
+            }
+            try store.commit(batch, sync: false)
+        } catch {
+            storageFailed("could not store the peer records", error)
+        }
+    }
+
+    /// Store writes that failed since start, and the latest reason (also in `status`).
+    public func storageHealth() -> (failures: Int, lastFailure: String?) { (storageFailures, lastStorageFailure) }
+
+    private func storageFailed(_ what: String, _ error: any Error) {
+        storageFailures += 1
+        lastStorageFailure = "\(what): \(error)"
+        logger.error("\(what): \(error)")
     }
 
     static func viewState(_ state: PeerConnectionState?) -> PeerView.State {
@@ -231,8 +281,7 @@ public actor FederationService {
     public func status() async throws -> NodeStatus {
         let snapshot = makeSnapshot()
         let names = Dictionary(try registry.all().map { ($0.id, (try? $0.record.parsedContact())?.address) }, uniquingKeysWith: { a, _ in a })
-        var rejected = rejectedByReason
-        for (reason, count) in instance.rejected { rejected[reason.rawValue, default: 0] += count }
+        let rejected = Dictionary(instance.rejected.map { ($0.key.rawValue, $0.value) }, uniquingKeysWith: +)
         let strangers = try registry.strangers().map {
             NodeStatus.Stranger(fingerprint: $0.fingerprint, address: $0.lastAddress, attempts: $0.attempts,
                                 lastAttempt: $0.lastAttempt.iso8601)
@@ -250,7 +299,8 @@ public actor FederationService {
             updatesSent: instance.updatesSent, updatesReceived: instance.updatesReceived, rejected: rejected,
             refusedConnections: await shell.refusedConnectionCount, strangers: strangers,
             lastLoss: lastLoss, validationAccuracy: lastValidation?.accuracy,
-            training: stopped ? "stopped" : trainingState)
+            training: stopped ? "stopped" : trainingState,
+            storageErrors: storageFailures, lastStorageError: lastStorageFailure)
     }
 
     private func makeSnapshot() -> ModelSnapshot {
@@ -274,11 +324,11 @@ public actor FederationService {
         switch event {
         case let .peerConnected(peer, address, direction):
             logger.info("peer \(peer.short) connected (\(direction.rawValue), \(address))")
-            try? registry.update(peer) { $0.lastSeen = now }
             await execute(instance.onPeerUp(peer, now: now))
         case let .peerDisconnected(peer, reason):
             logger.info("peer \(peer.short) disconnected\(reason.map { ": \($0.description)" } ?? "")")
             await execute(instance.onPeerDown(peer, now: now))
+            await persistPeerRecords()
         case let .received(update, from):
             let message = GossipMessage(author: update.author, version: update.metadata.version, round: update.metadata.round,
                                         sampleCount: Int(clamping: update.metadata.sampleCount), degree: Int(update.metadata.degree),
@@ -288,30 +338,19 @@ public actor FederationService {
             if instance.updatesReceived > before {
                 contributors[update.author] = max(contributors[update.author] ?? 0, update.metadata.version)
                 parentDigests[update.author] = update.parameterDigest
-                try? registry.update(from) { $0.lastSeen = now }
             }
             await execute(directives)
         case let .refused(refusal):
             let fingerprint = refusal.fingerprint?.text ?? "unknown"
             logger.warning("refused a connection from \(refusal.address) (fingerprint \(fingerprint)): \(refusal.reason.description)")
-            if refusal.fingerprint != nil { try? registry.recordStranger(fingerprint: fingerprint, address: refusal.address) }
+            if refusal.fingerprint != nil {
+                do { try registry.recordStranger(fingerprint: fingerprint, address: refusal.address) } catch {
+                    storageFailed("could not record the stranger \(fingerprint)", error)
+                }
+            }
         case let .rejected(rejection, from):
-            rejectedByReason[rejection.code, default: 0] += 1
             logger.warning("rejected an update from \(from.short): \(rejection.description)")
-            if let reason = Self.scoringReason(rejection) { await execute(instance.onInvalidMessage(from: from, reason: reason, now: now)) }
-        }
-    }
-
-    /// Which wire refusals score the sender, and how (gossipsub v1.1: invalid messages cost most).
-    static func scoringReason(_ rejection: UpdateRejection) -> RejectionReason? {
-        switch rejection {
-        case .malformed: return .malformed
-        case .tooLarge: return .oversize
-        case .badSignature: return .badSignature
-        case .digestMismatch: return .badDigest
-        case .nonFinite: return .nonFinite
-        case .notNewer: return .replay
-        case .unknownAuthor, .timestampInFuture: return nil
+            await execute(instance.onInvalidMessage(from: from, reason: rejection.reason, now: now))
         }
     }
 
@@ -339,8 +378,9 @@ public actor FederationService {
                     try store.commit(batch, sync: false)
                     try persistModel(sync: false)
                 } catch {
-                    logger.error("could not persist gossip state: \(error)")
+                    storageFailed("could not persist the gossip state", error)
                 }
+                await persistPeerRecords()
             case let .disconnect(peer, until):
                 logger.warning("peer \(peer.short) scored below the threshold: disconnected until \(until.iso8601)")
                 await shell.disconnect(peer: peer, reason: .coolDown, coolDown: until.since(clock.now()))

@@ -48,6 +48,9 @@ public struct NodeStatus: Codable, Sendable {
     public var lastLoss: Double?
     public var validationAccuracy: Double?
     public var training: String
+    /// Store writes that failed since the node started (0 on a healthy node), and the latest reason.
+    public var storageErrors: Int
+    public var lastStorageError: String?
 
     enum CodingKeys: String, CodingKey {
         case id, name, fingerprint, listen, peers, model, round
@@ -55,5 +58,6 @@ public struct NodeStatus: Codable, Sendable {
         case updatesSent = "updates_sent", updatesReceived = "updates_received", rejected
         case refusedConnections = "refused_connections", strangers
         case lastLoss = "last_loss", validationAccuracy = "validation_accuracy", training
+        case storageErrors = "storage_errors", lastStorageError = "last_storage_error"
     }
 }

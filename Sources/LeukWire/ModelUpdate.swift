@@ -1,5 +1,6 @@
 public import LeukCore
 public import LeukCrypto
+public import LeukGossip
 
 /// Local validation metrics an author reports with its update. Informational: receivers use them to
 /// show and weigh contributions, never to decide what the bytes mean.
@@ -87,45 +88,38 @@ public struct UpdateLimits: Sendable, Equatable {
     }
 }
 
-/// What a receiver knows of an update's author when it checks the update.
+/// What a receiver knows of an update's author when it checks the update. Freshness (replays) is
+/// not the wire's business: the gossip core alone decides which versions it holds.
 public enum AuthorStanding: Sendable, Equatable {
     /// Not admitted, not ourselves: the update is refused whatever it says.
     case unknown
-    /// Admitted; `heldVersion` is the newest version of this author we hold, if any.
-    case known(heldVersion: UInt64?)
+    /// Admitted (or ourselves).
+    case known
 }
 
-/// Why a received update was refused. `code` is stable (it keys the per-reason counters in status
-/// output); `isInvalid` separates forged or broken messages from merely stale ones, which the gossip
+/// Why a received update was refused. `reason` maps it onto the gossip core's vocabulary, whose
+/// penalty separates forged or broken messages from merely late ones, which the gossip
 /// core penalises far less (gossipsub v1.1's distinction).
 public enum UpdateRejection: LeukUserFacingError, Hashable {
     case malformed(field: String, why: String)
     case tooLarge(field: String, size: Int, limit: Int)
     case unknownAuthor(NodeID)
     case badSignature
-    case notNewer(version: UInt64, held: UInt64)
     case timestampInFuture(seconds: Double)
     case digestMismatch
     case nonFinite(index: Int)
 
-    public var code: String {
+    /// The node's one rejection vocabulary (the keys of `rejected` in `leuknode status --json`);
+    /// this is the only place a wire refusal is translated into it.
+    public var reason: RejectionReason {
         switch self {
-        case .malformed: return "malformed"
-        case .tooLarge: return "too_large"
-        case .unknownAuthor: return "unknown_author"
-        case .badSignature: return "bad_signature"
-        case .notNewer: return "not_newer"
-        case .timestampInFuture: return "timestamp_in_future"
-        case .digestMismatch: return "digest_mismatch"
-        case .nonFinite: return "non_finite"
-        }
-    }
-
-    /// True for refusals no honest peer causes (forgery, corruption, hostile sizes).
-    public var isInvalid: Bool {
-        switch self {
-        case .notNewer, .unknownAuthor, .timestampInFuture: return false
-        case .malformed, .tooLarge, .badSignature, .digestMismatch, .nonFinite: return true
+        case .malformed: return .malformed
+        case .tooLarge: return .oversize
+        case .unknownAuthor: return .unknownAuthor
+        case .badSignature: return .badSignature
+        case .timestampInFuture: return .timestampInFuture
+        case .digestMismatch: return .badDigest
+        case .nonFinite: return .nonFinite
         }
     }
 
@@ -135,7 +129,6 @@ public enum UpdateRejection: LeukUserFacingError, Hashable {
         case let .tooLarge(field, size, limit): return "model update field '\(field)' claims \(size), above the limit of \(limit)"
         case let .unknownAuthor(id): return "model update authored by \(id.short), who is not admitted"
         case .badSignature: return "model update signature does not verify under '\(SigningContext.modelUpdate.rawValue)'"
-        case let .notNewer(version, held): return "model update version \(version) is not newer than the held version \(held) (replay?)"
         case let .timestampInFuture(seconds): return "model update timestamp lies \(Int(seconds)) s in the future"
         case .digestMismatch: return "model update parameters do not match their signed SHA-256 digest"
         case let .nonFinite(index): return "model update parameter \(index) is NaN or infinite"
@@ -267,7 +260,7 @@ public enum SignedModelUpdate {
     }
 
     /// Checks an envelope in the order the security guide asks: bounded header, admitted author,
-    /// signature, freshness, then the parameters' size and digest, and only then the floats (NaN and
+    /// signature, clock skew, then the parameters' size and digest, and only then the floats (NaN and
     /// infinity refused). Nothing a peer sent is allocated before its size is checked.
     ///
     /// Costs one Ed25519 verification plus one SHA-256 pass and one copy of the parameters: about
@@ -289,16 +282,9 @@ public enum SignedModelUpdate {
         let header: Header
         do { header = try decodeHeader(headerBytes, limits: limits) } catch { return .failure(error) }
 
-        let held: UInt64?
-        switch standing(header.author) {
-        case .unknown: return .failure(.unknownAuthor(header.author))
-        case let .known(heldVersion): held = heldVersion
-        }
+        guard standing(header.author) == .known else { return .failure(.unknownAuthor(header.author)) }
         let authorKey = try! SigningPublicKey(bytes: header.author.bytes)
         guard authorKey.isValidSignature(signature, for: headerBytes, context: .modelUpdate) else { return .failure(.badSignature) }
-        if let held, header.metadata.version <= held {
-            return .failure(.notNewer(version: header.metadata.version, held: held))
-        }
         if header.metadata.timestamp > now.adding(limits.maximumClockSkew) {
             return .failure(.timestampInFuture(seconds: header.metadata.timestamp.secondsSinceEpoch - now.secondsSinceEpoch))
         }

@@ -69,7 +69,7 @@ import Testing
         }
         #expect(try Frame.decode(golden("frame-ping")) == .ping(nonce: 0x0102_0304_0506_0708))
         guard case let .modelUpdate(envelope) = try Frame.decode(golden("frame-model-update")) else { Issue.record("not an update"); return }
-        let update = try SignedModelUpdate.verify(envelope, now: Fixtures.now) { _ in .known(heldVersion: nil) }.get()
+        let update = try SignedModelUpdate.verify(envelope, now: Fixtures.now) { _ in .known }.get()
         #expect(update.parameters == Fixtures.parameters)
         #expect(try golden("handshake-1-hello").count == HandshakeLayout.helloByteCount)
         #expect(try golden("handshake-2-response").count == HandshakeLayout.responseByteCount)
