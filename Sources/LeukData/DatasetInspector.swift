@@ -33,6 +33,12 @@ public struct DatasetReport: Sendable, Codable, Equatable {
     public var problems: [DatasetProblem]
     /// Files skipped because their extension is not an image one (README, CSV, ...).
     public var ignoredFiles: Int
+
+    /// snake_case, like every other JSON the CLI prints (`dataset inspect --json`).
+    enum CodingKeys: String, CodingKey {
+        case directory, usable, images, classes, groups, sizes, formats, duplicates, problems
+        case ignoredFiles = "ignored_files"
+    }
 }
 
 /// Decodes every image of a dataset (in parallel) to find the ones that cannot be used, and

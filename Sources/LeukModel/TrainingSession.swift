@@ -56,6 +56,12 @@ public struct EpochSummary: Sendable, Codable {
     public var imagesPerSecond: Double
     /// Whether this epoch's model became the saved best.
     public var saved: Bool
+
+    /// snake_case, like every other JSON the CLI prints (`train --json`).
+    enum CodingKeys: String, CodingKey {
+        case epoch, learningRate = "learning_rate", trainLoss = "train_loss", validationLoss = "validation_loss"
+        case validationAccuracy = "validation_accuracy", imagesPerSecond = "images_per_second", saved
+    }
 }
 
 public struct TrainingSummary: Sendable, Codable {
@@ -65,6 +71,11 @@ public struct TrainingSummary: Sendable, Codable {
     public var checkpointPath: String
     /// Metrics of the saved model on the held-out test split, when one was asked for.
     public var test: ClassificationMetrics?
+
+    enum CodingKeys: String, CodingKey {
+        case epochs, bestValidationLoss = "best_validation_loss", modelPath = "model_path"
+        case checkpointPath = "checkpoint_path", test
+    }
 }
 
 /// Errors of a training run that are not model-file errors.

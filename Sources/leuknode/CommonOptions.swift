@@ -20,12 +20,40 @@ func readSecretLine(what: String) throws -> String {
     return line
 }
 
+/// How the CLI reports a failure. With `--json` anywhere on the command line, errors go to standard
+/// error as one JSON object, `{"error": "...", "hint": "..."}`, so a script reading JSON output never
+/// has to parse prose; without it, as `error: ...` and `  hint: ...` lines.
+enum CLIOutput {
+    static let json = CommandLine.arguments.dropFirst().contains("--json")
+
+    static func failure(_ description: String, hint: String?) {
+        if json {
+            var object: [String: String] = ["error": description]
+            if let hint { object["hint"] = hint }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let data = (try? encoder.encode(object)) ?? Data(#"{"error":"unencodable error"}"#.utf8)
+            FileHandle.standardError.write(data + Data("\n".utf8))
+        } else {
+            FileHandle.standardError.write(Data(("error: " + description + (hint.map { "\n  hint: " + $0 } ?? "") + "\n").utf8))
+        }
+    }
+
+    static func failure(_ error: any Error) {
+        if let error = error as? any LeukUserFacingError {
+            failure(error.description, hint: error.hint)
+        } else {
+            failure("\(error)", hint: nil)
+        }
+    }
+}
+
 /// Turns a library error into a clean message and a non-zero exit, instead of a Swift error dump.
 func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
     } catch let error as any LeukUserFacingError {
-        FileHandle.standardError.write(Data(("error: " + error.userMessage + "\n").utf8))
+        CLIOutput.failure(error)
         throw ExitCode.failure
     }
 }

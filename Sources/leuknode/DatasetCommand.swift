@@ -36,11 +36,7 @@ struct DatasetSourceOptions: ParsableArguments {
 
 /// Prints a library error the way a person should read it, then exits non-zero.
 func failWithUserMessage(_ error: any Error) -> ExitCode {
-    if let error = error as? any LeukUserFacingError {
-        FileHandle.standardError.write(Data("error: \(error.userMessage)\n".utf8))
-    } else {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-    }
+    CLIOutput.failure(error)
     return ExitCode(1)
 }
 

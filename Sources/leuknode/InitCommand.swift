@@ -13,11 +13,16 @@ struct Init: AsyncParsableCommand {
 
     @OptionGroup var data: DataDirOptions
 
-    @Option(help: ArgumentHelp("Address peers connect to.", valueName: "HOST:PORT"))
-    var listen = "127.0.0.1:7400"
+    static let defaultListen = "127.0.0.1:7400"
+    static let defaultAPI = "127.0.0.1:7480"
 
-    @Option(help: ArgumentHelp("Address of the local HTTP API (keep it on loopback).", valueName: "HOST:PORT"))
-    var api = "127.0.0.1:7480"
+    @Option(help: ArgumentHelp("Address peers connect to (default \(Init.defaultListen), or the next free port when that one is taken).",
+                               valueName: "HOST:PORT"))
+    var listen: String?
+
+    @Option(help: ArgumentHelp("Address of the local HTTP API, kept on loopback (default \(Init.defaultAPI), or the next free port when that one is taken).",
+                               valueName: "HOST:PORT"))
+    var api: String?
 
     @Option(help: "A readable name for this institution, shown to operators.")
     var name = "leuknode"
@@ -27,12 +32,12 @@ struct Init: AsyncParsableCommand {
 
     func validate() throws {
         do {
-            _ = try Contact.parseAddress(listen)
+            _ = try Contact.parseAddress(listen ?? Self.defaultListen)
         } catch {
             throw ValidationError("--listen: \(error.description)")
         }
         do {
-            _ = try Contact.parseAddress(api)
+            _ = try Contact.parseAddress(api ?? Self.defaultAPI)
         } catch {
             throw ValidationError("--api: \(error.description)")
         }
@@ -42,6 +47,11 @@ struct Init: AsyncParsableCommand {
     func run() async throws {
         let passphrase = passphraseStdin ? try readSecretLine(what: "passphrase") : nil
         let directory = data.directory
+        // An address given on the command line is kept as it is; a default that is taken (another
+        // node on this machine) moves to the next free port, and we say so.
+        let listen = self.listen ?? Self.freeAddress(Self.defaultListen, what: "peer", excluding: [])
+        let listenPort = (try? Contact.parseAddress(listen).port).map { Set([$0]) } ?? []
+        let api = self.api ?? Self.freeAddress(Self.defaultAPI, what: "API", excluding: listenPort)
         let config = try await reportingErrors {
             try directory.initialize(name: name, listen: listen, api: api, passphrase: passphrase)
         }
@@ -51,6 +61,16 @@ struct Init: AsyncParsableCommand {
         print("  fingerprint: \(contact.fingerprint)")
         print("Send this contact to the institutions you federate with (`leuknode id` prints it again):")
         print(contact)
+    }
+
+    static func freeAddress(_ address: String, what: String, excluding taken: Set<Int>) -> String {
+        guard let parsed = try? Contact.parseAddress(address) else { return address }
+        if !taken.contains(parsed.port) && PortProbe.isFree(host: parsed.host, port: parsed.port) { return address }
+        guard let port = PortProbe.firstFree(host: parsed.host, from: parsed.port + 1, excluding: taken) else { return address }
+        let chosen = "\(parsed.host):\(port)"
+        printError("note: the default \(what) port \(parsed.port) is in use on this machine; this node uses \(chosen) " +
+                   "(change it with --\(what == "API" ? "api" : "listen") or in config.json)")
+        return chosen
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LeukTensor
 
 /// The `leuknode` command line. Each subcommand is one type named for its verb, in its own file;
@@ -42,7 +43,21 @@ struct Leuknode: AsyncParsableCommand {
     /// recognise, and only an environment variable set before it loads can change that (`BLASKernel`).
     static func main() async {
         BLASKernel.relaunchWithBetterKernelIfNeeded()
-        await main(nil)
+        guard CLIOutput.json else { return await main(nil) }
+        // With --json, even a usage error is one JSON object on standard error (`CLIOutput`).
+        do {
+            var command = try parseAsRoot(nil)
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || error is ExitCode { exit(withError: error) }
+            CLIOutput.failure(fullMessage(for: error).replacingOccurrences(of: "Error: ", with: ""), hint: "see `leuknode help`")
+            exit(withError: ExitCode(code.rawValue))
+        }
     }
 }
 

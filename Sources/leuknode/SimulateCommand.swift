@@ -122,13 +122,13 @@ struct Simulate: ParsableCommand {
         do {
             result = try SimulationRunner.run(request) { line in if !quiet { printError(line) } }
         } catch let error as any LeukUserFacingError {
-            printError("error: " + error.userMessage)
+            CLIOutput.failure(error)
             throw ExitCode.failure
         }
         let data = try result.jsonData()
         if let out {
             do { try data.write(to: URL(fileURLWithPath: out)) } catch {
-                printError("error: cannot write \(out): \(error.localizedDescription)")
+                CLIOutput.failure("cannot write \(out): \(error.localizedDescription)", hint: "check that the folder exists and is writable")
                 throw ExitCode.failure
             }
         }

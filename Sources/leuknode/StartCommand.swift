@@ -4,6 +4,7 @@ import Foundation
 import LeukAPI
 import LeukClinic
 import LeukCore
+import LeukCrypto
 import LeukNode
 import Logging
 import Metrics
@@ -67,6 +68,20 @@ struct Start: AsyncParsableCommand {
         }
     }
 
+    static func isFree(_ address: String) -> Bool {
+        guard let parsed = try? Contact.parseAddress(address) else { return true }
+        return PortProbe.isFree(host: parsed.host, port: parsed.port)
+    }
+
+    /// Names the port and the fix: the usual cause is a second node on this machine with the same
+    /// ports, or this node already running.
+    static func reportPortInUse(_ what: String, _ address: String, directory: String) {
+        let port = (try? Contact.parseAddress(address).port).map(String.init) ?? address
+        let key = what == "API" ? "api" : "listen"
+        CLIOutput.failure("the \(what) address \(address) is already in use: another program (perhaps this node, or a second node on this machine) listens on port \(port)",
+                          hint: "stop that program, or give this node a free port in \(directory)/config.json (\"\(key)\": \"127.0.0.1:PORT\"); `leuknode init` picks free ports for a new node")
+    }
+
     func run() async throws {
         let passphrase = passphraseStdin ? try readSecretLine(what: "passphrase") : nil
         LoggingSystem.bootstrap { label in
@@ -92,6 +107,12 @@ struct Start: AsyncParsableCommand {
         options.roundPause = .milliseconds(Int64(roundPause * 1000))
 
         let directory = data.directory
+        // Fail before the dataset is decoded (minutes on a big set) when a port is already taken.
+        let config = try await reportingErrors { try directory.loadConfig() }
+        for (what, address) in [("peer", config.listen), ("API", config.api)] where !Self.isFree(address) {
+            Self.reportPortInUse(what, address, directory: directory.path)
+            throw ExitCode.failure
+        }
         let runtime = try await reportingErrors {
             try await NodeRuntime.open(directory: directory, passphrase: passphrase, options: options, logger: logger) { report in
                 printFlushed(report.line)
@@ -105,7 +126,7 @@ struct Start: AsyncParsableCommand {
                                routeGroups: [NodeRoutes(control: runtime).group], metrics: registry, logger: logger)
         } catch let error as any LeukUserFacingError {
             await runtime.stop()
-            printError("error: " + error.userMessage)
+            CLIOutput.failure(error)
             throw ExitCode.failure
         }
         let peerPort: Int
@@ -113,7 +134,11 @@ struct Start: AsyncParsableCommand {
             peerPort = try await runtime.startFederation()
         } catch {
             await runtime.stop()
-            printError("error: could not listen for peers on \(runtime.config.listen): \(error)")
+            if Self.isFree(runtime.config.listen) {
+                CLIOutput.failure("could not listen for peers on \(runtime.config.listen): \(error)", hint: nil)
+            } else {
+                Self.reportPortInUse("peer", runtime.config.listen, directory: directory.path)
+            }
             throw ExitCode.failure
         }
 
@@ -125,7 +150,11 @@ struct Start: AsyncParsableCommand {
             do {
                 try await services.run()
             } catch {
-                printError("error: the API server stopped: \(error)")
+                if Self.isFree(runtime.config.api) {
+                    CLIOutput.failure("the API server stopped: \(error)", hint: nil)
+                } else {
+                    Self.reportPortInUse("API", runtime.config.api, directory: directory.path)
+                }
                 apiReady.continuation.finish()
             }
         }

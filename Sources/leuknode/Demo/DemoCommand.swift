@@ -57,7 +57,7 @@ struct Demo: AsyncParsableCommand {
             try await runner.run()
         } catch let error as any LeukUserFacingError {
             runner.supervisor.terminateAll(grace: 5)
-            printError("error: " + error.userMessage)
+            CLIOutput.failure(error)
             throw ExitCode.failure
         } catch {
             runner.supervisor.terminateAll(grace: 5)
