@@ -1,6 +1,7 @@
 import ArgumentParser
 import LeukCore
 import LeukCrypto
+import LeukExperiment
 import LeukNode
 
 struct Init: AsyncParsableCommand {
@@ -22,6 +23,9 @@ struct Init: AsyncParsableCommand {
     @Option(help: "A readable name for this institution, shown to operators.")
     var name = "leuknode"
 
+    @Option(help: ArgumentHelp("The federation's class list, in model output order; the same on every node (a node's own images may hold any subset of it).", valueName: "CLASSES"))
+    var classes = "hem,all"
+
     @Flag(help: "Encrypt the key file with a passphrase read from standard input (Argon2id + XChaCha20-Poly1305).")
     var passphraseStdin = false
 
@@ -37,13 +41,15 @@ struct Init: AsyncParsableCommand {
             throw ValidationError("--api: \(error.description)")
         }
         guard !name.isEmpty, name.count <= 100 else { throw ValidationError("--name must be 1 to 100 characters") }
+        do { _ = try FederationClasses.parse(classes) } catch { throw ValidationError("--classes: \(error.description)") }
     }
 
     func run() async throws {
         let passphrase = passphraseStdin ? try readSecretLine(what: "passphrase") : nil
         let directory = data.directory
         let config = try await reportingErrors {
-            try directory.initialize(name: name, listen: listen, api: api, passphrase: passphrase)
+            try directory.initialize(name: name, listen: listen, api: api, passphrase: passphrase,
+                                     classes: try FederationClasses.parse(classes))
         }
         let contact = try await reportingErrors { try config.contact() }
         print("Initialised node '\(config.name)' in \(directory.path)")
