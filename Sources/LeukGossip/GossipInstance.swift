@@ -161,6 +161,18 @@ public struct GossipInstance: Sendable {
         }
         parameters = newParameters
         self.sampleCount = max(sampleCount, 1)
+        guard configuration.publishAfterTraining else { return directives }
+        // Push the trained state now, so the neighbours' next tick mixes this round's update (see
+        // `GossipConfiguration.publishAfterTraining`). The round counter counts ticks, not pushes.
+        published = parameters
+        version = nextVersion(now: now)
+        let message = GossipMessage(author: selfID, version: version, round: round, sampleCount: self.sampleCount,
+                                    degree: degree, parameters: parameters)
+        for id in peers.keys.sorted() {
+            guard let record = peers[id], record.isUp, !record.counters.isBanned(at: now) else { continue }
+            directives.append(.send(to: id, message: message))
+            updatesSent += 1
+        }
         return directives
     }
 
