@@ -30,6 +30,9 @@ public struct ModelUpdateMetadata: Sendable, Equatable, Hashable {
     /// How many neighbours the author has: both ends of an edge need each other's degree to compute
     /// the same Metropolis-Hastings mixing weight (see "Gossip averaging" in network/PROTOCOL.md).
     public var degree: UInt32
+    /// The author's samples plus its mixed neighbours' (0 = not reported, format 1): the other half of
+    /// the neighbourhood-sum mixing weight (see "Gossip averaging" in network/PROTOCOL.md).
+    public var neighborhoodSamples: UInt64
     public var metrics: ValidationMetrics
     /// Names the network layout, so a receiver never mixes parameters of different models.
     public var architecture: String
@@ -41,8 +44,10 @@ public struct ModelUpdateMetadata: Sendable, Equatable, Hashable {
     public var classes: [String]
 
     public init(version: UInt64, timestamp: Timestamp, sampleCount: UInt64, round: UInt64, degree: UInt32,
-                metrics: ValidationMetrics, architecture: String, parents: [[UInt8]], classes: [String] = ["hem", "all"]) {
+                metrics: ValidationMetrics, architecture: String, parents: [[UInt8]], classes: [String] = ["hem", "all"],
+                neighborhoodSamples: UInt64 = 0) {
         self.classes = classes
+        self.neighborhoodSamples = neighborhoodSamples
         self.version = version
         self.timestamp = timestamp
         self.sampleCount = sampleCount
@@ -174,7 +179,7 @@ public enum SignedModelUpdate {
     /// as the list every version-1 node used: `hem,all`.
     static let formatVersion: UInt16 = 2
     /// The envelope's bytes beyond the header's variable fields and the parameters, for overhead figures.
-    public static let fixedOverheadBytes = 4 + 2 + 32 + 8 * 6 + 4 + 1 + 4 + 1 + 2 + 4 + 32 + Signature.byteCount
+    public static let fixedOverheadBytes = 4 + 2 + 32 + 8 * 6 + 4 + 8 + 1 + 4 + 1 + 2 + 4 + 32 + Signature.byteCount
 
     /// SHA-256 of the parameters' little-endian float32 bytes.
     public static func parameterDigest(_ parameters: [Float]) -> [UInt8] {
@@ -196,6 +201,7 @@ public enum SignedModelUpdate {
         w.write(m.sampleCount)
         w.write(m.round)
         w.write(m.degree)
+        w.write(m.neighborhoodSamples)
         w.write(m.metrics.accuracy)
         w.write(m.metrics.loss)
         w.write(UInt8((m.metrics.sensitivity == nil ? 0 : 1) | (m.metrics.specificity == nil ? 0 : 2)))
@@ -254,6 +260,7 @@ public enum SignedModelUpdate {
             let round = try r.readUInt64("header.round")
             let degree = try r.readUInt32("header.degree")
             guard degree <= 1 << 16 else { throw UpdateRejection.malformed(field: "header.degree", why: "\(degree) neighbours is implausible") }
+            let neighborhoodSamples = format >= 2 ? try r.readUInt64("header.neighborhood_samples") : 0
             let accuracy = try r.readDouble("header.metrics.accuracy")
             let loss = try r.readDouble("header.metrics.loss")
             let mask = try r.readUInt8("header.metrics.mask")
@@ -289,7 +296,8 @@ public enum SignedModelUpdate {
             try r.expectEnd(after: "header.parameter_digest")
             let metadata = ModelUpdateMetadata(version: version, timestamp: timestamp, sampleCount: sampleCount, round: round, degree: degree,
                                                metrics: ValidationMetrics(accuracy: accuracy, loss: loss, sensitivity: sensitivity, specificity: specificity),
-                                               architecture: architecture, parents: parents, classes: classes)
+                                               architecture: architecture, parents: parents, classes: classes,
+                                               neighborhoodSamples: neighborhoodSamples)
             return Header(author: author, metadata: metadata, parameterCount: parameterCount, digest: digest)
         } catch let error as BinaryDecodingError {
             if case let .tooLarge(length, limit) = error.reason {
