@@ -16,6 +16,8 @@ flags() {
     case $1 in
     a4-balanced) echo "$A4 --logit-adjustment 0" ;;
     a4-balanced-fed) echo "$A4 --logit-adjustment 0 --class-balance federation" ;;
+    a4-balanced-lr0.03) echo "$A4 --logit-adjustment 0 --learning-rate 0.03" ;;
+    a4-balanced-g3) echo "$A4 --logit-adjustment 0 --gossip-per-round 3" ;;
     a4-la0.5) echo "$A4 --logit-adjustment 0.5" ;;
     a4-la1) echo "$A4 --logit-adjustment 1" ;;
     a4-la1-prox) echo "$A4 --logit-adjustment 1 --proximal 0.01" ;;
