@@ -44,13 +44,9 @@ struct OneClassE2ETests {
         for node in nodes { ids.append(try await node.status().id) }
 
         // 2. They connect and each holds signed updates from both others; nothing is refused.
-        for (i, node) in nodes.enumerated() {
-            let others = ids.enumerated().filter { $0.offset != i }.map(\.element)
-            let reading = try await eventually("\(node.name) to hold updates from both other nodes") { () -> Poll<NodeStatusReading> in
-                let s = try await node.status()
-                return others.allSatisfy({ s.contributorVersion($0) != nil }) ? .done(s) : .waiting(s.description)
-            }
+        for (node, reading) in zip(nodes, try await awaitUpdatesFromEveryOther(nodes, ids: ids)) {
             #expect(reading.peers.filter { $0.state == "connected" }.count == 2, "\(node.name): \(reading)")
+            #expect(reading.description.contains("refused 0"), "\(node.name) refused connections: \(reading)")
         }
 
         // 3. Once training is over and the models have mixed, the one-class sites diagnose better.
