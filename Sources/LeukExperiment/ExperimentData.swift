@@ -41,14 +41,14 @@ struct FederationData {
 
 enum FederationDataBuilder {
     static func build(source: SimulationDataSource, partition: PartitionScheme, nodes: Int, size: Int, seed: UInt64,
-                      threads: Int, progress: (String) -> Void) throws -> FederationData {
+                      threads: Int, testDirectory: String? = nil, progress: (String) -> Void) throws -> FederationData {
         switch source {
         case let .synthetic(imagesPerNode, testImages, difficulty):
             return try synthetic(nodes: nodes, imagesPerNode: imagesPerNode, testImages: testImages, difficulty: difficulty,
                                  partition: partition, size: size, seed: seed, threads: threads)
         case let .dataset(directory, labelMap):
             return try dataset(directory: directory, labelMap: labelMap, partition: partition, nodes: nodes, size: size,
-                               seed: seed, threads: threads, progress: progress)
+                               seed: seed, threads: threads, testDirectory: testDirectory, progress: progress)
         }
     }
 
@@ -100,15 +100,37 @@ enum FederationDataBuilder {
                               description: "synthetic: \(nodes) sites x \(imagesPerNode) images (fraction of all per node: \(mixes)), test \(testIndices.count) images")
     }
 
+    /// Without `testDirectory`, 80/20 of `directory` (stratified, groups together); with it, every
+    /// image of `directory` is dealt to the nodes and the test set is exactly the images of
+    /// `testDirectory` (same label map), the way published splits are compared against.
     static func dataset(directory: String, labelMap: String?, partition: PartitionScheme, nodes: Int, size: Int, seed: UInt64,
-                        threads: Int, progress: (String) -> Void) throws -> FederationData {
+                        threads: Int, testDirectory: String? = nil, progress: (String) -> Void) throws -> FederationData {
         let map = try labelMap.map { text throws(DatasetError) in try LabelMap(parsing: text) }
-        let dataset = try DatasetScanner.scan(directory: directory, labelMap: map)
+        var dataset = try DatasetScanner.scan(directory: directory, labelMap: map)
+        var external: Dataset?
+        if let testDirectory {
+            let scanned = try DatasetScanner.scan(directory: testDirectory, labelMap: map)
+            let classes = Dataset.orderedClasses(Set(dataset.classes + scanned.classes))
+            dataset = try FederationClasses.relabel(dataset, to: classes)
+            external = try FederationClasses.relabel(scanned, to: classes)
+            guard !scanned.samples.isEmpty else {
+                throw ExperimentError("the test dataset \(testDirectory) holds no images", hint: "point --test-dataset at a folder of class sub-folders")
+            }
+        }
         guard dataset.classes.count >= 2 else {
             throw ExperimentError("\(directory) holds \(dataset.classes.count) class(es) (\(dataset.classes.joined(separator: ", "))); a classifier needs two",
                                   hint: "pass --label-map, e.g. Benign=hem,Early=all,Pre=all,Pro=all")
         }
-        let split = Splitter.split(dataset, fractions: (0.8, 0, 0.2), seed: seed)
+        let split: (train: [DatasetSample], validation: [DatasetSample], test: [DatasetSample])
+        if let external {
+            let held = Set(dataset.samples.map(\.path))
+            if let shared = external.samples.first(where: { held.contains($0.path) }) {
+                throw ExperimentError("\(shared.path) is in both --dataset and --test-dataset", hint: "the test set must be disjoint from the training images")
+            }
+            split = (dataset.samples, [], external.samples)
+        } else {
+            split = Splitter.split(dataset, fractions: (0.8, 0, 0.2), seed: seed)
+        }
         let trainSet = dataset.subset(split.train)
         let shares: [[DatasetSample]]
         switch partition {
@@ -128,6 +150,9 @@ enum FederationDataBuilder {
         for (i, sample) in cache.samples.enumerated() { position[sample.path] = i }
         let nodeIndices = shares.map { $0.compactMap { position[$0.path] } }
         let testIndices = split.test.compactMap { position[$0.path] }
+        if let testDirectory, testIndices.count < split.test.count {
+            progress("warning: \(split.test.count - testIndices.count) image(s) of \(testDirectory) did not decode and are left out of the test set")
+        }
         if let empty = nodeIndices.firstIndex(where: \.isEmpty) {
             throw ExperimentError("node \(empty) received no readable training image", hint: "use fewer nodes or a larger Dirichlet alpha")
         }

@@ -55,6 +55,8 @@ public final class FederatedTrainingSession {
     public var learningRate: Float
     /// The per-class loss weights in use (`nil` without class balancing).
     public let classWeights: [Float]?
+    /// The per-class logit offsets of the logit-adjusted loss (`nil` when it is off).
+    public let logitOffsets: [Float]?
 
     private let engine: Model
     private let sharedEngine: Bool
@@ -102,9 +104,18 @@ public final class FederatedTrainingSession {
         self.learningRate = configuration.learningRate
         self.table = configuration.normalization.lookupTable()
 
+        guard configuration.logitAdjustment >= 0, configuration.logitAdjustment.isFinite,
+              configuration.proximalStrength >= 0, configuration.proximalStrength.isFinite else {
+            throw ExperimentError("logit adjustment and proximal strength must be non-negative numbers (got \(configuration.logitAdjustment), \(configuration.proximalStrength))")
+        }
         var counts = [Int](repeating: 0, count: cache.classes.count)
         for index in trainIndices { counts[cache.samples[index].label] += 1 }
-        if configuration.classBalancing, let federationCounts = configuration.federationClassCounts {
+        let offsets = configuration.logitAdjustment > 0 ? Self.logitOffsets(counts: counts, tau: configuration.logitAdjustment) : nil
+        logitOffsets = offsets
+        if offsets != nil {
+            classWeights = nil
+            sampleOrder = trainIndices
+        } else if configuration.classBalancing, let federationCounts = configuration.federationClassCounts {
             guard federationCounts.count == cache.classes.count, federationCounts.allSatisfy({ $0 >= 0 }),
                   zip(federationCounts, counts).allSatisfy({ $0 >= $1 }) else {
                 throw ExperimentError("federation class counts \(federationCounts) do not fit this node's \(counts) for classes \(cache.classes)",
@@ -147,6 +158,15 @@ public final class FederatedTrainingSession {
         }
     }
 
+    /// `tau * log(prior_c)` of the node's label mix. A class the node lacks counts as half an image:
+    /// its prior is small but finite, so its logit is shifted far down (about -6 for a node of 300
+    /// images at `tau = 1`) and the node's steps barely move it, yet the loss stays finite.
+    static func logitOffsets(counts: [Int], tau: Float) -> [Float] {
+        let smoothed = counts.map { Double(max($0, 0)) + ($0 > 0 ? 0 : 0.5) }
+        let total = smoothed.reduce(0, +)
+        return smoothed.map { Float(Double(tau) * Foundation.log($0 / total)) }
+    }
+
     /// Repeats the indices of rare classes (up to `maximumRepeat` times) towards the largest class.
     static func oversampled(_ indices: [Int], cache: ImageCache, counts: [Int], maximumRepeat: Int) -> [Int] {
         let largest = counts.max() ?? 0
@@ -174,7 +194,10 @@ public final class FederatedTrainingSession {
                      "trainRound: \(parameters.count) parameters for a model of \(engine.parameterCount)")
         if velocity.isEmpty { velocity = [Float](repeating: 0, count: parameters.count) }
         engine.classWeights = classWeights
+        engine.trainingLogitOffsets = logitOffsets
+        defer { engine.trainingLogitOffsets = nil }
         var current = parameters
+        let mu = configuration.proximalStrength
         engine.parameters = current
         var totalLoss = 0.0, images = 0
         let lr = learningRate, momentum = configuration.momentum, decay = configuration.weightDecay
@@ -192,10 +215,12 @@ public final class FederatedTrainingSession {
             current.withUnsafeMutableBufferPointer { p in
                 velocity.withUnsafeMutableBufferPointer { v in
                     gradients.withUnsafeBufferPointer { g in
-                        for k in 0..<p.count {
-                            let grad = scale * g[k] + decay * p[k]
-                            v[k] = momentum * v[k] + grad
-                            p[k] -= lr * v[k]
+                        parameters.withUnsafeBufferPointer { anchor in
+                            for k in 0..<p.count {
+                                let grad = scale * g[k] + decay * p[k] + mu * (p[k] - anchor[k])
+                                v[k] = momentum * v[k] + grad
+                                p[k] -= lr * v[k]
+                            }
                         }
                     }
                 }

@@ -31,12 +31,21 @@ public struct SimulationRequest: Sendable, Equatable {
     /// Whose class counts the federated nodes balance their loss with (local-only models always
     /// balance with their own).
     public var classBalance: ClassBalance
+    /// Strength of the logit-adjusted local loss (`FederatedTrainingConfiguration.logitAdjustment`;
+    /// 0 = class-balanced loss as selected by `classBalance`).
+    public var logitAdjustment: Float
+    /// FedProx proximal strength (`FederatedTrainingConfiguration.proximalStrength`; 0 = off).
+    public var proximalStrength: Float
+    /// A fixed external test set (`--test-dataset`): all of the `.dataset` folder goes to the nodes.
+    public var testDataset: String?
 
     public init(nodes: Int, rounds: Int, source: SimulationDataSource, partition: PartitionScheme,
                 topology: GossipTopology, seed: UInt64 = 0, stepsPerRound: Int = 10, threads: Int = 1, size: Int = 64,
                 batchSize: Int = 32, learningRate: Float = 0.01, architecture: String = "leuknet-s",
                 gossipStepsPerRound: Int = 1, roundEvaluationImages: Int = 256, baselines: Bool = true,
-                classBalance: ClassBalance = .local) {
+                classBalance: ClassBalance = .local, logitAdjustment: Float = 0, proximalStrength: Float = 0,
+                testDataset: String? = nil) {
+        self.logitAdjustment = logitAdjustment; self.proximalStrength = proximalStrength; self.testDataset = testDataset
         self.nodes = nodes; self.rounds = rounds; self.source = source; self.partition = partition
         self.topology = topology; self.seed = seed; self.stepsPerRound = stepsPerRound; self.threads = threads
         self.size = size; self.batchSize = batchSize; self.learningRate = learningRate; self.architecture = architecture
@@ -61,6 +70,12 @@ public struct SimulationRequest: Sendable, Equatable {
             throw ExperimentError("\(architecture.rawValue) needs an image size divisible by \(architecture.inputSizeDivisor), got \(size)")
         }
         if let problem = topology.problem(nodeCount: nodes) { throw ExperimentError(problem, hint: "choose another --nodes or --topology") }
+        guard logitAdjustment >= 0, logitAdjustment.isFinite, proximalStrength >= 0, proximalStrength.isFinite else {
+            throw ExperimentError("logit adjustment and proximal strength must be non-negative numbers")
+        }
+        if testDataset != nil, case .synthetic = source {
+            throw ExperimentError("--test-dataset needs --dataset", hint: "synthetic runs render their own test set")
+        }
         if case let .dirichlet(alpha) = partition, !(alpha > 0 && alpha.isFinite) {
             throw ExperimentError("--dirichlet must be a positive number, got \(alpha)")
         }
@@ -90,19 +105,24 @@ public enum SimulationRunner {
         let request = try request.validated()
         let started = monotonicNanoseconds()
         let data = try FederationDataBuilder.build(source: request.source, partition: request.partition, nodes: request.nodes,
-                                                   size: request.size, seed: request.seed, threads: 2, progress: progress)
+                                                   size: request.size, seed: request.seed, threads: 2,
+                                                   testDirectory: request.testDataset, progress: progress)
         progress(data.description)
 
         let base = FederatedTrainingConfiguration(
             architecture: request.architecture, initSeed: request.seed, dataSeed: 0, threads: request.threads,
             batchSize: request.batchSize, stepsPerRound: request.stepsPerRound, learningRate: request.learningRate)
+        var federated = base
+        federated.logitAdjustment = request.logitAdjustment
+        federated.proximalStrength = request.proximalStrength
         let engine = try FederatedTrainingSession.makeEngine(configuration: base, classes: data.cache.classes, inputSize: data.cache.size)
         let initial = engine.parameters
         // What the nodes would learn by sharing their class counts: the pooled training counts.
         var pooledCounts = [Int](repeating: 0, count: data.cache.classes.count)
         for index in data.nodeTrainIndices.joined() { pooledCounts[data.cache.samples[index].label] += 1 }
-        func session(_ indices: [Int], dataSeed: UInt64, steps: Int, classCounts: [Int]? = nil) throws -> FederatedTrainingSession {
-            var configuration = base
+        func session(_ indices: [Int], dataSeed: UInt64, steps: Int, classCounts: [Int]? = nil,
+                     from template: FederatedTrainingConfiguration? = nil) throws -> FederatedTrainingSession {
+            var configuration = template ?? base
             configuration.dataSeed = dataSeed
             configuration.stepsPerRound = steps
             configuration.federationClassCounts = classCounts
@@ -111,7 +131,7 @@ public enum SimulationRunner {
         }
         let federatedSessions = try data.nodeTrainIndices.enumerated().map { node, indices in
             try session(indices, dataSeed: request.seed &+ 1000 &+ UInt64(node), steps: request.stepsPerRound,
-                        classCounts: request.classBalance == .federation ? pooledCounts : nil)
+                        classCounts: request.classBalance == .federation ? pooledCounts : nil, from: federated)
         }
         let localSessions = request.baselines ? try data.nodeTrainIndices.enumerated().map { node, indices in
             try session(indices, dataSeed: request.seed &+ 1000 &+ UInt64(node), steps: request.stepsPerRound)

@@ -13,16 +13,36 @@ public enum MetropolisHastings {
         return min(1 / Double(1 + max(ownDegree, 0)), nj / (ni * Double(1 + max(peerDegree, 0))))
     }
 
+    /// The weight when both ends report their neighbourhood's samples `N = n + sum of neighbours' n`:
+    /// `n_j / max(N_i, N_j)`.
+    ///
+    /// Why: the degree-based weight above is exact in one step only when the counts are equal. Under
+    /// label skew the sites hold very different numbers of images (Dirichlet shares), and on a
+    /// complete graph it then needs many rounds to agree. Here `n_i W_ij = n_i n_j / max(N_i, N_j)` is
+    /// symmetric (the sample-weighted mean is kept), each row's neighbour weights sum to at most
+    /// `(N_i - n_i) / N_i < 1`, and on a complete graph every `N` is the federation's total, so one
+    /// synchronous step lands every node on the sample-weighted mean. With equal counts it is the
+    /// classic `1 / (1 + max(d_i, d_j))`.
+    public static func weight(peerSamples: Int, ownNeighborhood: Int, peerNeighborhood: Int) -> Double {
+        Double(max(peerSamples, 1)) / Double(max(ownNeighborhood, peerNeighborhood, 1))
+    }
+
     /// The synchronous mixing matrix of a graph (adjacency lists) with per-node sample counts: what
-    /// one round of the protocol computes when every state arrives in time.
+    /// one round of the protocol computes when every state arrives in time (every node reports its
+    /// neighbourhood; an edge whose two ends report the same total uses the neighbourhood-sum weight).
     public static func mixingMatrix(adjacency: [[Int]], sampleCounts: [Int]) -> [[Double]] {
         let n = adjacency.count
         var w = Array(repeating: Array(repeating: 0.0, count: n), count: n)
+        let neighborhood = (0..<n).map { i in
+            max(sampleCounts[i], 1) + adjacency[i].filter { $0 != i }.reduce(0) { $0 + max(sampleCounts[$1], 1) }
+        }
         for i in 0..<n {
             var rowSum = 0.0
             for j in adjacency[i] where j != i {
-                let wij = weight(ownSamples: sampleCounts[i], ownDegree: adjacency[i].count,
-                                 peerSamples: sampleCounts[j], peerDegree: adjacency[j].count)
+                let wij = neighborhood[i] == neighborhood[j]
+                    ? weight(peerSamples: sampleCounts[j], ownNeighborhood: neighborhood[i], peerNeighborhood: neighborhood[j])
+                    : weight(ownSamples: sampleCounts[i], ownDegree: adjacency[i].count,
+                             peerSamples: sampleCounts[j], peerDegree: adjacency[j].count)
                 w[i][j] = wij
                 rowSum += wij
             }

@@ -28,6 +28,8 @@ public enum RejectionReason: String, Sendable, Hashable, CaseIterable, Comparabl
     case unknownAuthor = "unknown_author"
     /// Dated further ahead than the allowed clock skew: a misset clock more likely than an attack.
     case timestampInFuture = "timestamp_in_future"
+    /// A signed update of another architecture or class list: a misconfigured peer, never mixed.
+    case wrongModel = "wrong_model"
     // Detected by the core in `onMessage`.
     case authorMismatch = "author_mismatch"
     case wrongParameterCount = "wrong_parameter_count"
@@ -43,7 +45,7 @@ public enum RejectionReason: String, Sendable, Hashable, CaseIterable, Comparabl
     public var penalty: Penalty {
         switch self {
         case .badSignature, .badDigest, .malformed, .oversize, .authorMismatch, .wrongParameterCount, .nonFinite,
-             .invalidSampleCount:
+             .invalidSampleCount, .wrongModel:
             return .invalid
         case .replay, .timestampInFuture: return .replay
         case .banned, .unknownAuthor: return .none

@@ -50,6 +50,7 @@ public struct GossipInstance: Sendable {
         var parameters: [Float]
         var sampleCount: Int
         var degree: Int
+        var neighborhoodSamples: Int
         var version: UInt64
         var receivedAt: Timestamp
     }
@@ -98,7 +99,7 @@ public struct GossipInstance: Sendable {
         round += 1
         version = nextVersion(now: now)
         let message = GossipMessage(author: selfID, version: version, round: round, sampleCount: sampleCount,
-                                    degree: degree, parameters: parameters)
+                                    degree: degree, parameters: parameters, neighborhoodSamples: neighborhoodSamples(now: now))
         for id in peers.keys.sorted() {
             guard let record = peers[id], record.isUp, !record.counters.isBanned(at: now) else { continue }
             directives.append(.send(to: id, message: message))
@@ -136,7 +137,8 @@ public struct GossipInstance: Sendable {
         }
         record.newestVersion = message.version
         record.latest = ReceivedState(parameters: message.parameters, sampleCount: max(message.sampleCount, 1),
-                                      degree: max(message.degree, 0), version: message.version, receivedAt: now)
+                                      degree: max(message.degree, 0), neighborhoodSamples: max(message.neighborhoodSamples, 0),
+                                      version: message.version, receivedAt: now)
         record.counters.validDeliveries += 1
         record.updatesReceived += 1
         peers[peer] = record
@@ -161,6 +163,18 @@ public struct GossipInstance: Sendable {
         }
         parameters = newParameters
         self.sampleCount = max(sampleCount, 1)
+        guard configuration.publishAfterTraining else { return directives }
+        // Push the trained state now, so the neighbours' next tick mixes this round's update (see
+        // `GossipConfiguration.publishAfterTraining`). The round counter counts ticks, not pushes.
+        published = parameters
+        version = nextVersion(now: now)
+        let message = GossipMessage(author: selfID, version: version, round: round, sampleCount: self.sampleCount,
+                                    degree: degree, parameters: parameters, neighborhoodSamples: neighborhoodSamples(now: now))
+        for id in peers.keys.sorted() {
+            guard let record = peers[id], record.isUp, !record.counters.isBanned(at: now) else { continue }
+            directives.append(.send(to: id, message: message))
+            updatesSent += 1
+        }
         return directives
     }
 
@@ -319,7 +333,8 @@ public struct GossipInstance: Sendable {
 
     /// One mixing step: `x_i += sum_j W_ij * clip(x_j - published_i)` over the fresh states of connected,
     /// non-banned peers, accumulated in double precision and rounded once.
-    private mutating func mixFreshStates(now: Timestamp) -> (mixedPeers: Int, shift: Double, clippedPeers: Int) {
+    /// The states this node mixes at a tick: of connected, non-banned peers, fresh and of the right size.
+    private func freshStates(now: Timestamp) -> [ReceivedState] {
         var fresh: [ReceivedState] = []
         for id in peers.keys.sorted() {
             guard let record = peers[id], record.isUp, !record.counters.isBanned(at: now),
@@ -327,6 +342,17 @@ public struct GossipInstance: Sendable {
                   latest.parameters.count == parameters.count else { continue }
             fresh.append(latest)
         }
+        return fresh
+    }
+
+    /// Own samples plus those of every connected peer whose state this node would mix now.
+    func neighborhoodSamples(now: Timestamp) -> Int {
+        freshStates(now: now).reduce(sampleCount) { $0 + max($1.sampleCount, 1) }
+    }
+
+    private mutating func mixFreshStates(now: Timestamp) -> (mixedPeers: Int, shift: Double, clippedPeers: Int) {
+        let fresh = freshStates(now: now)
+        let ownNeighborhood = fresh.reduce(sampleCount) { $0 + max($1.sampleCount, 1) }
         guard !fresh.isEmpty else { return (0, 0, 0) }
         let ownDegree = max(degree, fresh.count)
         let reference = published ?? parameters
@@ -338,8 +364,16 @@ public struct GossipInstance: Sendable {
         reference.withUnsafeBufferPointer { own in
             delta.withUnsafeMutableBufferPointer { acc in
                 for (state, distance) in zip(fresh, distances) where distance > 0 {
-                    var w = MetropolisHastings.weight(ownSamples: sampleCount, ownDegree: ownDegree,
-                                                      peerSamples: state.sampleCount, peerDegree: state.degree)
+                    // Both ends see the same neighbourhood total (a complete graph, every state in):
+                    // the weight n_j / N, exact in one step. Else (a sparse graph, where it would mix
+                    // small sites slowly; a first state sent before the peer heard from anyone; a
+                    // peer of format 1) the degree-based Metropolis-Hastings weight. Both ends
+                    // compare the same two numbers, so they pick the same rule for their edge.
+                    var w = state.neighborhoodSamples == ownNeighborhood && ownNeighborhood > sampleCount
+                        ? MetropolisHastings.weight(peerSamples: state.sampleCount, ownNeighborhood: ownNeighborhood,
+                                                    peerNeighborhood: state.neighborhoodSamples)
+                        : MetropolisHastings.weight(ownSamples: sampleCount, ownDegree: ownDegree,
+                                                    peerSamples: state.sampleCount, peerDegree: state.degree)
                     if let radius, distance > radius {
                         w *= radius / distance
                         clipped += 1

@@ -22,8 +22,14 @@ public struct GossipMessage: Sendable, Equatable {
     public var degree: Int
     /// The flattened model parameters.
     public var parameters: [Float]
+    /// The author's own samples plus those of the neighbours it mixes (0 = not reported): with it,
+    /// both ends of an edge compute the weight `n_j / max(N_i, N_j)`, which averages exactly in one
+    /// step on a complete graph even when the sites hold different numbers of images.
+    public var neighborhoodSamples: Int
 
-    public init(author: NodeID, version: UInt64, round: UInt64, sampleCount: Int, degree: Int, parameters: [Float]) {
+    public init(author: NodeID, version: UInt64, round: UInt64, sampleCount: Int, degree: Int, parameters: [Float],
+                neighborhoodSamples: Int = 0) {
+        self.neighborhoodSamples = neighborhoodSamples
         self.author = author
         self.version = version
         self.round = round
@@ -35,5 +41,5 @@ public struct GossipMessage: Sendable, Equatable {
     /// Bytes of the fields above in a fixed little-endian layout (32-byte author, three 8-byte
     /// integers, a 4-byte degree, a 4-byte count and 4 bytes per parameter). The simulator counts
     /// traffic with it; the real frame adds the envelope (signature, digests) that LeukWire defines.
-    public var approximateWireSize: Int { NodeID.byteCount + 8 * 3 + 4 + 4 + 4 * parameters.count }
+    public var approximateWireSize: Int { NodeID.byteCount + 8 * 4 + 4 + 4 + 4 * parameters.count }
 }

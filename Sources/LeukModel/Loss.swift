@@ -4,12 +4,31 @@ import Foundation
 /// semantics: `loss = sum_i w[y_i] * -log p_i[y_i] / sum_i w[y_i]`.
 ///
 /// Class weights let a node with few normal cells still pay for misclassifying them (specificity).
+///
+/// `logitOffsets` (one per class, added to every row's logits before the softmax) turn it into the
+/// logit-adjusted loss of Menon et al. (ICLR 2021), the local objective of FedLC (Zhang et al., ICML
+/// 2022) in its additive form: with offsets `tau * log(prior_c)` of the node's own label mix, the
+/// network is trained to output `log p(x|c)` instead of `log p(c|x)`, so a node that sees only blasts
+/// is not pushed to call everything a blast, and a class it never sees (prior near 0, a large negative
+/// offset) receives almost no gradient to shrink its logit (the effect FedRS obtains by restricting the
+/// softmax). The gradient with respect to the raw logits equals the one with respect to the adjusted
+/// logits, so only the forward value changes. Inference never uses the offsets.
 struct SoftmaxCrossEntropy {
     /// Computes the loss and writes `dLoss/dLogits` into `gradient` (rows x classes).
     static func lossAndGradient(
-        logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int, classes: Int,
-        classWeights: [Float]?, gradient: UnsafeMutablePointer<Float>?
+        logits rawLogits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int, classes: Int,
+        classWeights: [Float]?, logitOffsets: [Float]? = nil, gradient: UnsafeMutablePointer<Float>?
     ) -> Float {
+        if let logitOffsets {
+            precondition(logitOffsets.count == classes, "\(logitOffsets.count) logit offsets for \(classes) classes")
+            var adjusted = [Float](repeating: 0, count: batch * classes)
+            for i in 0..<batch { for k in 0..<classes { adjusted[i * classes + k] = rawLogits[i * classes + k] + logitOffsets[k] } }
+            return adjusted.withUnsafeBufferPointer { buffer in
+                lossAndGradient(logits: buffer.baseAddress!, labels: labels, batch: batch, classes: classes,
+                                classWeights: classWeights, logitOffsets: nil, gradient: gradient)
+            }
+        }
+        let logits = rawLogits
         var totalWeight = 0.0
         for i in 0..<batch { totalWeight += Double(classWeights?[Int(labels[i])] ?? 1) }
         guard totalWeight > 0 else {

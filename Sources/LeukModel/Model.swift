@@ -52,6 +52,9 @@ public final class Model {
     public var learningRate: Float
     /// Per-class loss weights (nil = all 1), in `classes` order.
     public var classWeights: [Float]?
+    /// Per-class offsets added to the logits inside the training loss only (the logit-adjusted loss,
+    /// see `SoftmaxCrossEntropy`); nil = plain cross-entropy. Predictions never see them.
+    public var trainingLogitOffsets: [Float]?
 
     let layers: [any Layer]
     private let parameterStore: FloatBuffer
@@ -206,7 +209,7 @@ public final class Model {
             for i in 0..<count { precondition(labelPointer[i] >= 0 && Int(labelPointer[i]) < classes.count, "label out of range") }
             return SoftmaxCrossEntropy.lossAndGradient(
                 logits: logits, labels: labelPointer.baseAddress!, batch: count, classes: classes.count,
-                classWeights: classWeights, gradient: dLogits)
+                classWeights: classWeights, logitOffsets: trainingLogitOffsets, gradient: dLogits)
         }
         gradientStore.zero(parameterCount)
         var gradient = UnsafePointer(dLogits)

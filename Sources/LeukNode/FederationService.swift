@@ -116,7 +116,8 @@ public actor FederationService {
 
         let saved = try models.current()
         let bookkeeping = try store.get(GossipStateRecord.self, in: NodeKeyspaces.nodeState, id: "gossip")
-        if let saved, saved.parameters.count == initialParameters.count, saved.architecture == layout.architecture {
+        if let saved, saved.parameters.count == initialParameters.count, saved.architecture == layout.architecture,
+           saved.classes == layout.classes {
             let snapshot = GossipSnapshot(parameters: saved.parameters, sampleCount: sampleCount, version: saved.version,
                                           round: saved.round, newestVersionByAuthor: bookkeeping?.newestVersionByAuthor ?? [:],
                                           scores: bookkeeping?.scores ?? [:])
@@ -332,7 +333,8 @@ public actor FederationService {
         case let .received(update, from):
             let message = GossipMessage(author: update.author, version: update.metadata.version, round: update.metadata.round,
                                         sampleCount: Int(clamping: update.metadata.sampleCount), degree: Int(update.metadata.degree),
-                                        parameters: update.parameters)
+                                        parameters: update.parameters,
+                                        neighborhoodSamples: Int(clamping: update.metadata.neighborhoodSamples))
             let before = instance.updatesReceived
             let directives = instance.onMessage(from: from, message: message, now: now)
             if instance.updatesReceived > before {
@@ -411,7 +413,8 @@ public actor FederationService {
             version: message.version, timestamp: clock.now(), sampleCount: UInt64(message.sampleCount),
             round: message.round, degree: UInt32(clamping: message.degree),
             metrics: ValidationMetrics(accuracy: lastValidation?.accuracy ?? 0, loss: lastValidation?.loss ?? 0),
-            architecture: layout.architecture, parents: Array(parentDigests.values.prefix(16)))
+            architecture: layout.architecture, parents: Array(parentDigests.values.prefix(16)), classes: layout.classes,
+            neighborhoodSamples: UInt64(max(message.neighborhoodSamples, 0)))
         let update = SealedModelUpdate(metadata: metadata, parameters: message.parameters, author: identity.signing)
         sealedCache = (message.version, update)
         return update

@@ -1,6 +1,7 @@
 public import LeukCore
 public import LeukCrypto
 public import LeukStore
+import LeukExperiment
 import Foundation
 
 /// The files of one node, all under its data directory:
@@ -32,7 +33,8 @@ public struct NodeDirectory: Sendable {
     public var exists: Bool { FileManager.default.fileExists(atPath: configPath) || FileManager.default.fileExists(atPath: keyFilePath) }
 
     /// Creates a new node: key file, config and database. Refuses to touch an existing node.
-    public func initialize(name: String, listen: String, api: String, passphrase: String?) throws(NodeSetupError) -> NodeConfig {
+    public func initialize(name: String, listen: String, api: String, passphrase: String?,
+                           classes: [String] = ["hem", "all"]) throws(NodeSetupError) -> NodeConfig {
         if exists { throw .alreadyInitialized(path) }
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
@@ -47,7 +49,9 @@ public struct NodeDirectory: Sendable {
         } catch {
             throw .badConfig(error.description)
         }
-        let config = NodeConfig(name: name, listen: listen, api: api, identity: identity.publicIdentity)
+        do { try FederationClasses.validate(classes) } catch { throw .badConfig(error.description) }
+        var config = NodeConfig(name: name, listen: listen, api: api, identity: identity.publicIdentity)
+        config.classes = classes
         do {
             try KeyFile.write(identity, to: keyFilePath, passphrase: passphrase)
             try config.write(to: configPath)
@@ -90,8 +94,13 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     public var signingKey: String
     public var agreementKey: String
     public var binding: String
+    /// The federation's class list, in model output order. Every node of a federation must hold the
+    /// same list (updates naming another are refused); a node's own images may cover any subset of
+    /// it. A config written before the list existed reads as `hem,all`.
+    public var classes: [String]
 
     public init(name: String, listen: String, api: String, identity: PublicIdentity) {
+        classes = FederationClasses.standard
         version = Self.currentVersion
         self.name = name
         self.listen = listen
@@ -103,7 +112,19 @@ public struct NodeConfig: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case version, name, listen, api
-        case signingKey = "signing_key", agreementKey = "agreement_key", binding
+        case signingKey = "signing_key", agreementKey = "agreement_key", binding, classes
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        version = try c.decode(Int.self, forKey: .version)
+        name = try c.decode(String.self, forKey: .name)
+        listen = try c.decode(String.self, forKey: .listen)
+        api = try c.decode(String.self, forKey: .api)
+        signingKey = try c.decode(String.self, forKey: .signingKey)
+        agreementKey = try c.decode(String.self, forKey: .agreementKey)
+        binding = try c.decode(String.self, forKey: .binding)
+        classes = try c.decodeIfPresent([String].self, forKey: .classes) ?? FederationClasses.standard
     }
 
     public func publicIdentity() throws(NodeSetupError) -> PublicIdentity {
@@ -147,6 +168,9 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         do {
             let config = try JSONDecoder().decode(NodeConfig.self, from: data)
             guard config.version <= currentVersion else { throw NodeSetupError.badConfig("config.json version \(config.version) is newer than this leuknode") }
+            do { try FederationClasses.validate(config.classes) } catch {
+                throw NodeSetupError.badConfig("\(path): \"classes\": \(error.description)")
+            }
             return config
         } catch let error as NodeSetupError {
             throw error

@@ -19,8 +19,11 @@ public struct StartOptions: Sendable {
     /// Every node of a federation must use the same value: they start from identical parameters.
     public var initSeed: UInt64 = 0
     public var dataSeed: UInt64 = 1
-    public var stepsPerRound = 10
-    public var learningRate: Float = 0.01
+    public var stepsPerRound = FederationDefaults.stepsPerRound
+    public var learningRate: Float = FederationDefaults.learningRate
+    /// The logit-adjusted local loss (see `FederatedTrainingConfiguration.logitAdjustment`).
+    public var logitAdjustment: Float = FederationDefaults.logitAdjustment
+    public var proximalStrength: Float = FederationDefaults.proximalStrength
     /// Local training rounds before the node stops training (it keeps averaging); nil = no limit.
     public var rounds: Int?
     /// Pause between local training rounds, so gossip has time to mix.
@@ -75,49 +78,64 @@ public final class NodeRuntime: Sendable {
 
         let training = FederatedTrainingConfiguration(
             architecture: options.architecture, initSeed: options.initSeed, dataSeed: options.dataSeed, threads: options.threads,
-            stepsPerRound: options.stepsPerRound, learningRate: options.learningRate)
+            stepsPerRound: options.stepsPerRound, learningRate: options.learningRate,
+            logitAdjustment: options.logitAdjustment, proximalStrength: options.proximalStrength)
         let normalization = training.normalization
-        var classes = ["hem", "all"]
+        // The federation's classes, not the site's: a site holding one class (or none) builds the
+        // same model as everyone else.
+        let classes = config.classes
         var initialParameters: [Float]
         var sampleCount = 0
+        var made: ConfinedToWorker<FederatedTrainingSession>?
         if let datasetPath = options.dataset {
             let labelMap = try options.labelMap.map { try LabelMap(parsing: $0) }
             // Identical files share a group, so the train/validation split cannot separate two copies.
-            let dataset = try DatasetScanner.scan(directory: datasetPath, labelMap: labelMap).groupingExactDuplicates()
+            let scanned = try DatasetScanner.scan(directory: datasetPath, labelMap: labelMap).groupingExactDuplicates()
+            let dataset = try FederationClasses.relabel(scanned, to: classes)
             for problem in dataset.problems { logger.warning("skipping \(problem)") }
             let split = Splitter.split(dataset, fractions: (1 - options.validationFraction, options.validationFraction, 0),
                                        seed: options.dataSeed)
             let inputSize = options.inputSize
-            let made: ConfinedToWorker<FederatedTrainingSession> = try await worker.run {
-                Result { () throws -> ConfinedToWorker<FederatedTrainingSession> in
-                    let cache = ImageCache(samples: split.train + split.validation, classes: dataset.classes, size: inputSize,
-                                           threads: 2)
-                    let indices = Array(0..<cache.count)
-                    let trainSet = Set(split.train)
-                    let train = indices.filter { trainSet.contains(cache.samples[$0]) }
-                    let validation = indices.filter { !trainSet.contains(cache.samples[$0]) }
-                    return ConfinedToWorker(try FederatedTrainingSession(cache: cache, trainIndices: train,
-                                                                         validationIndices: validation, configuration: training))
-                }
-            }.get()
-            session = made
-            classes = await worker.run { made.value.classes }
-            initialParameters = await worker.run { made.value.initialParameters }
-            sampleCount = await worker.run { made.value.trainingSampleCount }
-            logger.info("dataset \(datasetPath): \(sampleCount) training images, classes \(classes.joined(separator: ","))")
+            if split.train.isEmpty {
+                logger.warning("dataset \(datasetPath) has no training image; this node averages and diagnoses but does not train")
+            } else {
+                let session: ConfinedToWorker<FederatedTrainingSession> = try await worker.run {
+                    Result { () throws -> ConfinedToWorker<FederatedTrainingSession> in
+                        let cache = ImageCache(samples: split.train + split.validation, classes: classes, size: inputSize,
+                                               threads: 2)
+                        let indices = Array(0..<cache.count)
+                        let trainSet = Set(split.train)
+                        let train = indices.filter { trainSet.contains(cache.samples[$0]) }
+                        let validation = indices.filter { !trainSet.contains(cache.samples[$0]) }
+                        return ConfinedToWorker(try FederatedTrainingSession(cache: cache, trainIndices: train,
+                                                                             validationIndices: validation, configuration: training))
+                    }
+                }.get()
+                made = session
+                sampleCount = await worker.run { session.value.trainingSampleCount }
+                let held = Set(dataset.samples.map(\.label)).sorted().map { classes[$0] }
+                logger.info("dataset \(datasetPath): \(sampleCount) training images of \(held.joined(separator: ",")); federation classes \(classes.joined(separator: ","))")
+            }
         } else {
-            session = nil
+            logger.info("no --dataset: this node averages and diagnoses but does not train")
+        }
+        session = made
+        if let made {
+            initialParameters = await worker.run { made.value.initialParameters }
+        } else {
             let model = try Model(architecture: Architecture(named: options.architecture), classes: classes,
                                   inputSize: options.inputSize, mean: normalization.mean, std: normalization.std,
                                   seed: options.initSeed, threads: options.threads)
             initialParameters = model.parameters
-            logger.info("no --dataset: this node averages and diagnoses but does not train")
         }
 
         let layout = FederationService.ModelLayout(architecture: options.architecture, classes: classes, inputSize: options.inputSize,
                                                    mean: normalization.mean, std: normalization.std)
         let (host, port) = try Self.listenAddress(config.listen)
-        let network = NetworkConfiguration(identity: identity, host: host, port: port)
+        var network = NetworkConfiguration(identity: identity, host: host, port: port)
+        // Refuse, with a reason, any signed update of another model: its parameters mean something else.
+        network.updateLimits.expectedArchitecture = options.architecture
+        network.updateLimits.expectedClasses = classes
         let gossip = GossipConfiguration(gossipInterval: options.gossipInterval)
         federation = try FederationService(identity: identity, config: config, layout: layout, store: store,
                                            initialParameters: initialParameters, sampleCount: max(sampleCount, 1),

@@ -30,14 +30,24 @@ public struct ModelUpdateMetadata: Sendable, Equatable, Hashable {
     /// How many neighbours the author has: both ends of an edge need each other's degree to compute
     /// the same Metropolis-Hastings mixing weight (see "Gossip averaging" in network/PROTOCOL.md).
     public var degree: UInt32
+    /// The author's samples plus its mixed neighbours' (0 = not reported, format 1): the other half of
+    /// the neighbourhood-sum mixing weight (see "Gossip averaging" in network/PROTOCOL.md).
+    public var neighborhoodSamples: UInt64
     public var metrics: ValidationMetrics
     /// Names the network layout, so a receiver never mixes parameters of different models.
     public var architecture: String
     /// SHA-256 digests of the models this one was averaged from: the lineage.
     public var parents: [[UInt8]]
+    /// The federation's class list in output order: parameter `k` of the last layer means class
+    /// `classes[k]`, so two models with the same architecture but another list (or order) must not
+    /// be averaged. Signed, so a relay cannot relabel a model.
+    public var classes: [String]
 
     public init(version: UInt64, timestamp: Timestamp, sampleCount: UInt64, round: UInt64, degree: UInt32,
-                metrics: ValidationMetrics, architecture: String, parents: [[UInt8]]) {
+                metrics: ValidationMetrics, architecture: String, parents: [[UInt8]], classes: [String] = ["hem", "all"],
+                neighborhoodSamples: UInt64 = 0) {
+        self.classes = classes
+        self.neighborhoodSamples = neighborhoodSamples
         self.version = version
         self.timestamp = timestamp
         self.sampleCount = sampleCount
@@ -74,12 +84,24 @@ public struct UpdateLimits: Sendable, Equatable {
     public var maximumParents: Int
     public var maximumHeaderBytes: Int
     public var maximumArchitectureBytes: Int
+    public var maximumClasses: Int
+    public var maximumClassNameBytes: Int
+    /// The architecture this node runs; an update naming another is refused (`wrong_model`).
+    /// `nil` accepts any (tools that only inspect updates).
+    public var expectedArchitecture: String?
+    /// The federation's class list; an update naming another list or order is refused (`wrong_model`).
+    public var expectedClasses: [String]?
     /// How far in the future an update's timestamp may lie (clock skew between institutions).
     public var maximumClockSkew: Duration
 
     public init(maximumParameters: Int = WireProtocol.defaultMaximumFrameBytes / 4 - 1024, maximumParents: Int = 256,
                 maximumHeaderBytes: Int = 16 * 1024, maximumArchitectureBytes: Int = 128,
-                maximumClockSkew: Duration = .seconds(600)) {
+                maximumClockSkew: Duration = .seconds(600), maximumClasses: Int = 64, maximumClassNameBytes: Int = 64,
+                expectedArchitecture: String? = nil, expectedClasses: [String]? = nil) {
+        self.maximumClasses = maximumClasses
+        self.maximumClassNameBytes = maximumClassNameBytes
+        self.expectedArchitecture = expectedArchitecture
+        self.expectedClasses = expectedClasses
         self.maximumParameters = maximumParameters
         self.maximumParents = maximumParents
         self.maximumHeaderBytes = maximumHeaderBytes
@@ -108,6 +130,9 @@ public enum UpdateRejection: LeukUserFacingError, Hashable {
     case timestampInFuture(seconds: Double)
     case digestMismatch
     case nonFinite(index: Int)
+    /// A valid, signed update of another model: another architecture or another class list. Never
+    /// mixed, because its parameters mean something else.
+    case wrongModel(field: String, expected: String, got: String)
 
     /// The node's one rejection vocabulary (the keys of `rejected` in `leuknode status --json`);
     /// this is the only place a wire refusal is translated into it.
@@ -120,6 +145,7 @@ public enum UpdateRejection: LeukUserFacingError, Hashable {
         case .timestampInFuture: return .timestampInFuture
         case .digestMismatch: return .badDigest
         case .nonFinite: return .nonFinite
+        case .wrongModel: return .wrongModel
         }
     }
 
@@ -132,6 +158,15 @@ public enum UpdateRejection: LeukUserFacingError, Hashable {
         case let .timestampInFuture(seconds): return "model update timestamp lies \(Int(seconds)) s in the future"
         case .digestMismatch: return "model update parameters do not match their signed SHA-256 digest"
         case let .nonFinite(index): return "model update parameter \(index) is NaN or infinite"
+        case let .wrongModel(field, expected, got):
+            return "model update is for another model: its \(field) is '\(got)', this federation uses '\(expected)'"
+        }
+    }
+
+    public var hint: String? {
+        switch self {
+        case .wrongModel: return "every node of a federation needs the same architecture and class list (config.json \"classes\")"
+        default: return nil
         }
     }
 }
@@ -140,9 +175,11 @@ public enum UpdateRejection: LeukUserFacingError, Hashable {
 /// The signature covers the header, and the header carries the parameters' SHA-256, so one Ed25519
 /// check and one hash authenticate everything without parsing the tensor first.
 public enum SignedModelUpdate {
-    static let formatVersion: UInt16 = 1
+    /// 2 added the class list after the architecture. Version 1 headers (no list) are still read,
+    /// as the list every version-1 node used: `hem,all`.
+    static let formatVersion: UInt16 = 2
     /// The envelope's bytes beyond the header's variable fields and the parameters, for overhead figures.
-    public static let fixedOverheadBytes = 4 + 2 + 32 + 8 * 6 + 4 + 1 + 4 + 2 + 4 + 32 + Signature.byteCount
+    public static let fixedOverheadBytes = 4 + 2 + 32 + 8 * 6 + 4 + 8 + 1 + 4 + 1 + 2 + 4 + 32 + Signature.byteCount
 
     /// SHA-256 of the parameters' little-endian float32 bytes.
     public static func parameterDigest(_ parameters: [Float]) -> [UInt8] {
@@ -156,7 +193,7 @@ public enum SignedModelUpdate {
     }
 
     static func encodeHeader(author: NodeID, metadata m: ModelUpdateMetadata, parameterCount: Int, digest: [UInt8]) -> [UInt8] {
-        var w = BinaryWriter(capacity: 160 + m.architecture.utf8.count + 32 * m.parents.count)
+        var w = BinaryWriter(capacity: 160 + m.architecture.utf8.count + m.classes.reduce(0) { $0 + 4 + $1.utf8.count } + 32 * m.parents.count)
         w.write(formatVersion)
         w.writeFixed(author.bytes)
         w.write(m.version)
@@ -164,12 +201,15 @@ public enum SignedModelUpdate {
         w.write(m.sampleCount)
         w.write(m.round)
         w.write(m.degree)
+        w.write(m.neighborhoodSamples)
         w.write(m.metrics.accuracy)
         w.write(m.metrics.loss)
         w.write(UInt8((m.metrics.sensitivity == nil ? 0 : 1) | (m.metrics.specificity == nil ? 0 : 2)))
         if let s = m.metrics.sensitivity { w.write(s) }
         if let s = m.metrics.specificity { w.write(s) }
         w.writeString(m.architecture)
+        w.write(UInt8(m.classes.count))
+        for name in m.classes { w.writeString(name) }
         w.write(UInt16(m.parents.count))
         for parent in m.parents { w.writeFixed(parent) }
         w.write(UInt32(parameterCount))
@@ -181,6 +221,7 @@ public enum SignedModelUpdate {
     public static func seal(_ metadata: ModelUpdateMetadata, parameters: [Float], author: SigningKeyPair) -> [UInt8] {
         precondition(metadata.parents.allSatisfy { $0.count == 32 }, "parent digests are SHA-256 (32 bytes)")
         precondition(metadata.parents.count <= Int(UInt16.max), "too many parents")
+        precondition(metadata.classes.count <= Int(UInt8.max), "too many classes")
         let digest = parameterDigest(parameters)
         let header = encodeHeader(author: author.publicKey.nodeID, metadata: metadata, parameterCount: parameters.count, digest: digest)
         let signature = author.sign(header, context: .modelUpdate)
@@ -211,7 +252,7 @@ public enum SignedModelUpdate {
         var r = BinaryReader(bytes)
         do {
             let format = try r.readUInt16("header.format")
-            guard format == formatVersion else { throw UpdateRejection.malformed(field: "header.format", why: "unknown envelope format \(format)") }
+            guard format == formatVersion || format == 1 else { throw UpdateRejection.malformed(field: "header.format", why: "unknown envelope format \(format)") }
             let author = NodeID(bytes: try r.readFixed(32, "header.author"))!
             let version = try r.readUInt64("header.version")
             let timestamp = Timestamp(nanosecondsSinceEpoch: try r.readUInt64("header.timestamp"))
@@ -219,6 +260,7 @@ public enum SignedModelUpdate {
             let round = try r.readUInt64("header.round")
             let degree = try r.readUInt32("header.degree")
             guard degree <= 1 << 16 else { throw UpdateRejection.malformed(field: "header.degree", why: "\(degree) neighbours is implausible") }
+            let neighborhoodSamples = format >= 2 ? try r.readUInt64("header.neighborhood_samples") : 0
             let accuracy = try r.readDouble("header.metrics.accuracy")
             let loss = try r.readDouble("header.metrics.loss")
             let mask = try r.readUInt8("header.metrics.mask")
@@ -230,6 +272,15 @@ public enum SignedModelUpdate {
                 throw UpdateRejection.malformed(field: "header.metrics.\(name)", why: "not a finite number")
             }
             let architecture = try r.readString("header.architecture", limit: limits.maximumArchitectureBytes)
+            var classes = ["hem", "all"]
+            if format >= 2 {
+                let classCount = Int(try r.readUInt8("header.classes.count"))
+                guard classCount <= limits.maximumClasses else {
+                    throw UpdateRejection.tooLarge(field: "header.classes", size: classCount, limit: limits.maximumClasses)
+                }
+                classes = []
+                for i in 0..<classCount { classes.append(try r.readString("header.classes[\(i)]", limit: limits.maximumClassNameBytes)) }
+            }
             let parentCount = Int(try r.readUInt16("header.parents.count"))
             guard parentCount <= limits.maximumParents else {
                 throw UpdateRejection.tooLarge(field: "header.parents", size: parentCount, limit: limits.maximumParents)
@@ -245,7 +296,8 @@ public enum SignedModelUpdate {
             try r.expectEnd(after: "header.parameter_digest")
             let metadata = ModelUpdateMetadata(version: version, timestamp: timestamp, sampleCount: sampleCount, round: round, degree: degree,
                                                metrics: ValidationMetrics(accuracy: accuracy, loss: loss, sensitivity: sensitivity, specificity: specificity),
-                                               architecture: architecture, parents: parents)
+                                               architecture: architecture, parents: parents, classes: classes,
+                                               neighborhoodSamples: neighborhoodSamples)
             return Header(author: author, metadata: metadata, parameterCount: parameterCount, digest: digest)
         } catch let error as BinaryDecodingError {
             if case let .tooLarge(length, limit) = error.reason {
@@ -287,6 +339,14 @@ public enum SignedModelUpdate {
         guard authorKey.isValidSignature(signature, for: headerBytes, context: .modelUpdate) else { return .failure(.badSignature) }
         if header.metadata.timestamp > now.adding(limits.maximumClockSkew) {
             return .failure(.timestampInFuture(seconds: header.metadata.timestamp.secondsSinceEpoch - now.secondsSinceEpoch))
+        }
+        // After the signature: the author really claims this model, so the reason is worth reporting.
+        if let expected = limits.expectedArchitecture, header.metadata.architecture != expected {
+            return .failure(.wrongModel(field: "architecture", expected: expected, got: header.metadata.architecture))
+        }
+        if let expected = limits.expectedClasses, header.metadata.classes != expected {
+            return .failure(.wrongModel(field: "classes", expected: expected.joined(separator: ","),
+                                        got: header.metadata.classes.joined(separator: ",")))
         }
 
         let parametersStart = 4 + headerLength + Signature.byteCount

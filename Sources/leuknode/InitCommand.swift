@@ -1,6 +1,7 @@
 import ArgumentParser
 import LeukCore
 import LeukCrypto
+import LeukExperiment
 import LeukNode
 
 struct Init: AsyncParsableCommand {
@@ -27,6 +28,9 @@ struct Init: AsyncParsableCommand {
     @Option(help: "A readable name for this institution, shown to operators.")
     var name = "leuknode"
 
+    @Option(help: ArgumentHelp("The federation's class list, in model output order; the same on every node (a node's own images may hold any subset of it).", valueName: "CLASSES"))
+    var classes = "hem,all"
+
     @Flag(help: "Encrypt the key file with a passphrase read from standard input (Argon2id + XChaCha20-Poly1305).")
     var passphraseStdin = false
 
@@ -42,6 +46,7 @@ struct Init: AsyncParsableCommand {
             throw ValidationError("--api: \(error.description)")
         }
         guard !name.isEmpty, name.count <= 100 else { throw ValidationError("--name must be 1 to 100 characters") }
+        do { _ = try FederationClasses.parse(classes) } catch { throw ValidationError("--classes: \(error.description)") }
     }
 
     func run() async throws {
@@ -53,7 +58,8 @@ struct Init: AsyncParsableCommand {
         let listenPort = (try? Contact.parseAddress(listen).port).map { Set([$0]) } ?? []
         let api = self.api ?? Self.freeAddress(Self.defaultAPI, what: "API", excluding: listenPort)
         let config = try await reportingErrors {
-            try directory.initialize(name: name, listen: listen, api: api, passphrase: passphrase)
+            try directory.initialize(name: name, listen: listen, api: api, passphrase: passphrase,
+                                     classes: try FederationClasses.parse(classes))
         }
         let contact = try await reportingErrors { try config.contact() }
         print("Initialised node '\(config.name)' in \(directory.path)")

@@ -46,7 +46,7 @@ struct Simulate: ParsableCommand {
     var seed: UInt64 = 0
 
     @Option(name: .customLong("steps-per-round"), help: "Local SGD steps per node per round.")
-    var stepsPerRound: Int = 10
+    var stepsPerRound: Int = FederationDefaults.stepsPerRound
 
     @Option(help: "Training threads (OpenBLAS).")
     var threads: Int = 1
@@ -58,18 +58,30 @@ struct Simulate: ParsableCommand {
     var batch: Int = 32
 
     @Option(name: .customLong("learning-rate"), help: "Peak SGD learning rate (cosine-annealed over the rounds).")
-    var learningRate: Float = 0.01
+    var learningRate: Float = FederationDefaults.learningRate
 
     @Option(help: "Network architecture (leuknet-s, leuknet-m).")
     var arch: String = "leuknet-s"
 
     @Option(name: .customLong("gossip-per-round"), help: "Gossip averaging exchanges between two training rounds.")
-    var gossipPerRound: Int = 1
+    var gossipPerRound: Int = FederationDefaults.gossipPerRound
 
     @Option(name: .customLong("class-balance"), help: ArgumentHelp(
         "Whose class counts the federated nodes weight their loss by: 'federation' (the nodes share their per-class counts; the federation then trains the pooled data's balanced loss) or 'local' (each node balances its own mix).",
         valueName: "federation|local"))
     var classBalance: String = ClassBalance.local.rawValue
+
+    @Option(name: .customLong("logit-adjustment"), help: ArgumentHelp(
+        "Strength tau of the logit-adjusted local loss (each node adds tau*log of its own class priors to the logits while training; 0 = the class-balanced loss of --class-balance).",
+        valueName: "TAU"))
+    var logitAdjustment: Float = FederationDefaults.logitAdjustment
+
+    @Option(help: ArgumentHelp("FedProx proximal strength mu (0 = off).", valueName: "MU"))
+    var proximal: Float = FederationDefaults.proximalStrength
+
+    @Option(name: .customLong("test-dataset"), help: ArgumentHelp(
+        "A fixed external test set (class sub-folders, same --label-map); all of --dataset is then dealt to the nodes.", valueName: "DIR"))
+    var testDataset: String?
 
     @Option(name: .customLong("images-per-node"), help: "Synthetic training images per node.")
     var imagesPerNode: Int = 200
@@ -104,6 +116,10 @@ struct Simulate: ParsableCommand {
         guard ClassBalance(rawValue: classBalance) != nil else {
             throw ValidationError("--class-balance must be 'federation' or 'local', got '\(classBalance)'")
         }
+        guard logitAdjustment >= 0, logitAdjustment.isFinite, proximal >= 0, proximal.isFinite else {
+            throw ValidationError("--logit-adjustment and --proximal must be non-negative numbers")
+        }
+        if testDataset != nil && dataset == nil { throw ValidationError("--test-dataset needs --dataset") }
         guard imagesPerNode >= 2, testImages >= 2 else { throw ValidationError("--images-per-node and --test-images must be at least 2") }
     }
 
@@ -116,7 +132,8 @@ struct Simulate: ParsableCommand {
             topology: topology.flatMap(GossipTopology.init(parsing:)) ?? SimulationRequest.defaultTopology(nodes: nodes),
             seed: seed, stepsPerRound: stepsPerRound, threads: threads, size: size, batchSize: batch,
             learningRate: learningRate, architecture: arch, gossipStepsPerRound: gossipPerRound,
-            classBalance: ClassBalance(rawValue: classBalance) ?? .federation)
+            classBalance: ClassBalance(rawValue: classBalance) ?? .federation, logitAdjustment: logitAdjustment,
+            proximalStrength: proximal, testDataset: testDataset)
         let quiet = self.quiet
         let result: SimulationResult
         do {

@@ -5,6 +5,7 @@ import LeukAPI
 import LeukClinic
 import LeukCore
 import LeukCrypto
+import LeukExperiment
 import LeukNode
 import Logging
 import Metrics
@@ -38,9 +39,17 @@ struct Start: AsyncParsableCommand {
 
     @Option(help: "Seed of this node's data split and shuffling.") var dataSeed: UInt64 = 1
 
-    @Option(help: "SGD steps (batches of 32) per local training round.") var stepsPerRound = 10
+    @Option(help: "SGD steps (batches of 32) per local training round.") var stepsPerRound = FederationDefaults.stepsPerRound
 
-    @Option(help: "Learning rate.") var lr: Float = 0.01
+    @Option(help: "Learning rate.") var lr: Float = FederationDefaults.learningRate
+
+    @Option(name: .customLong("logit-adjustment"), help: ArgumentHelp(
+        "Strength tau of the logit-adjusted local loss (tau*log of this node's class priors added to the logits while training; 0 = class-balanced loss).",
+        valueName: "TAU"))
+    var logitAdjustment: Float = FederationDefaults.logitAdjustment
+
+    @Option(help: ArgumentHelp("FedProx proximal strength mu (0 = off).", valueName: "MU"))
+    var proximal: Float = FederationDefaults.proximalStrength
 
     @Option(help: "Stop local training after this many rounds (the node keeps averaging and serving).")
     var rounds: Int?
@@ -58,6 +67,9 @@ struct Start: AsyncParsableCommand {
         guard stepsPerRound >= 1, stepsPerRound <= 100_000 else { throw ValidationError("--steps-per-round must be between 1 and 100000") }
         guard lr > 0, lr < 10, lr.isFinite else { throw ValidationError("--lr must be a positive number below 10") }
         if let rounds, rounds < 0 { throw ValidationError("--rounds cannot be negative") }
+        guard logitAdjustment >= 0, logitAdjustment <= 100, proximal >= 0, proximal <= 1000 else {
+            throw ValidationError("--logit-adjustment must be 0 to 100 and --proximal 0 to 1000")
+        }
         guard gossipInterval >= 0.05, gossipInterval <= 3600 else { throw ValidationError("--gossip-interval must be 0.05 to 3600 seconds") }
         guard roundPause >= 0, roundPause <= 3600 else { throw ValidationError("--round-pause must be 0 to 3600 seconds") }
         if let dataset {
@@ -102,6 +114,8 @@ struct Start: AsyncParsableCommand {
         options.dataSeed = dataSeed
         options.stepsPerRound = stepsPerRound
         options.learningRate = lr
+        options.logitAdjustment = logitAdjustment
+        options.proximalStrength = proximal
         options.rounds = rounds
         options.gossipInterval = .milliseconds(Int64(gossipInterval * 1000))
         options.roundPause = .milliseconds(Int64(roundPause * 1000))

@@ -18,7 +18,8 @@ import Testing
         // Two nodes of degree 1 with equal samples: W = 1/2, so one mix lands halfway.
         #expect(node.parameters == [2, 4])
         #expect(directives.contains(.send(to: alice, message: GossipMessage(author: me, version: node.version, round: 1,
-                                                                            sampleCount: 10, degree: 1, parameters: [2, 4]))))
+                                                                            sampleCount: 10, degree: 1, parameters: [2, 4],
+                                                                            neighborhoodSamples: 20))))
         #expect(directives.last == .scheduleTick(after: .seconds(1)))
         #expect(node.neighborDistance == ParameterMath.distance([2, 4], [4, 8]))
     }

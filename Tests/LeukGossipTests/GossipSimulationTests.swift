@@ -17,9 +17,11 @@ import Testing
                                       initialParameters: x0, sampleCounts: counts)
         let w = MetropolisHastings.mixingMatrix(adjacency: sim.adjacency, sampleCounts: counts)
         _ = sim.runRound()  // first tick: states published, nothing to mix yet
-        _ = sim.runRound()  // second tick: one mix
+        _ = sim.runRound()  // second tick: one mix; the states now report every node's full neighbourhood
+        let x1 = try (0..<n).map { try #require(sim.parameters(of: $0)) }
+        _ = sim.runRound()  // third tick: one multiplication by W
         for i in 0..<n {
-            let expected = (0..<3).map { k in (0..<n).reduce(0.0) { $0 + w[i][$1] * Double(x0[$1][k]) } }
+            let expected = (0..<3).map { k in (0..<n).reduce(0.0) { $0 + w[i][$1] * Double(x1[$1][k]) } }
             let got = try #require(sim.parameters(of: i))
             for k in 0..<3 { #expect(abs(Double(got[k]) - expected[k]) < 1e-5) }
         }
@@ -248,13 +250,56 @@ import Testing
         var trainer = PullTowardsOwnTarget()
         let stats = sim.run(rounds: 200, trainer: &trainer)
         #expect(trainer.calls == 200 * n)
-        // Each ring node sends its 2-parameter state to 2 neighbours per round.
-        #expect(stats.last!.bytesSentPerNode == Double(2 * GossipMessage(author: sim.nodeIDs[0], version: 0, round: 0, sampleCount: 0,
+        // Each ring node sends its 2-parameter state to 2 neighbours per round, twice: the trained
+        // state at once, the mixed one at its tick.
+        #expect(stats.last!.bytesSentPerNode == Double(4 * GossipMessage(author: sim.nodeIDs[0], version: 0, round: 0, sampleCount: 0,
                                                                        degree: 0, parameters: [0, 0]).approximateWireSize))
         // Gossip pulls every node towards the mean of the targets (3.5) instead of its own target.
         let finals = (0..<n).compactMap { sim.parameters(of: $0) }
         #expect(finals.allSatisfy { abs($0[0] - 3.5) < 3.5 })
         #expect(stats.last!.consensusDistance < ParameterMath.consensusDistance((0..<n).map { [Float($0), Float($0)] }))
+    }
+
+    /// The cause of the lagging consensus: with the trained state published only at the next tick, a
+    /// tick mixes the neighbours' states from before their training, so each round ends at "previous
+    /// average + own update" and the spread of one round's updates never averages out, even on a full
+    /// graph where Metropolis-Hastings weights are exact. Pushing the trained state at once makes one
+    /// round one exact averaging step.
+    @Test func pushingTheTrainedStateAveragesEachRoundsUpdatesExactlyOnAFullGraph() throws {
+        struct ConstantStep: LocalTrainer {
+            mutating func trainStep(node: Int, round: Int, parameters: [Float]) -> LocalTrainingResult? {
+                LocalTrainingResult(parameters: parameters.map { $0 + Float(node) }, sampleCount: 10)
+            }
+        }
+        func consensus(push: Bool) throws -> Double {
+            var gossip = Self.synchronous
+            gossip.publishAfterTraining = push
+            var sim = try GossipSimulator(setup: SimulationSetup(topology: .full, gossip: gossip, seed: 7),
+                                          initialParameters: Array(repeating: [0, 0], count: 4), sampleCounts: Array(repeating: 10, count: 4))
+            var trainer = ConstantStep()
+            return sim.run(rounds: 5, trainer: &trainer).last!.consensusDistance
+        }
+        let pushed = try consensus(push: true), lagging = try consensus(push: false)
+        #expect(pushed < 1e-5, "consensus distance with the push: \(pushed)")
+        // Without it the nodes stay one round's updates apart: the spread of (0, 1, 2, 3) per coordinate.
+        #expect(lagging > 1.5, "consensus distance without the push: \(lagging)")
+    }
+
+    /// Label-skewed sites hold very different numbers of images. On a complete graph the
+    /// neighbourhood-sum weight n_j / N lands every node on the sample-weighted mean in one step once
+    /// the states report their neighbourhoods (round 3: round 1 publishes, round 2 reports).
+    @Test func unequalSitesAgreeOnTheWeightedMeanInOneStepOnACompleteGraph() throws {
+        let counts = [500, 20, 300, 40]
+        let x0 = gaussianVectors(count: 4, width: 3, seed: 5)
+        var sim = try GossipSimulator(setup: SimulationSetup(topology: .full, gossip: Self.synchronous, seed: 9),
+                                      initialParameters: x0, sampleCounts: counts)
+        let weighted = try #require(ParameterMath.weightedMean(x0, weights: counts.map(Double.init)))
+        let start = sim.statistics().consensusDistance
+        for _ in 0..<3 { _ = sim.runRound() }
+        let finals = (0..<4).compactMap { sim.parameters(of: $0) }
+        #expect(ParameterMath.consensusDistance(finals) < 1e-5 * start)
+        // Round 2 mixed with degree weights, which keep the weighted mean too: so the agreed value is it.
+        #expect(ParameterMath.rootMeanSquareDistance(finals, to: weighted) < 1e-4 * start)
     }
 
     /// Local training must reach the federation's mean in full: with a constant local step `+g_i`

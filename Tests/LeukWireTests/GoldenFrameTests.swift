@@ -71,6 +71,13 @@ import Testing
         guard case let .modelUpdate(envelope) = try Frame.decode(golden("frame-model-update")) else { Issue.record("not an update"); return }
         let update = try SignedModelUpdate.verify(envelope, now: Fixtures.now) { _ in .known }.get()
         #expect(update.parameters == Fixtures.parameters)
+        #expect(update.metadata == Fixtures.metadata)
+        // An envelope of format 1 (before the class list) still verifies, as the list it implied.
+        guard case let .modelUpdate(old) = try Frame.decode(golden("frame-model-update-v1")) else { Issue.record("not an update"); return }
+        let v1 = try SignedModelUpdate.verify(old, now: Fixtures.now) { _ in .known }.get()
+        #expect(v1.metadata.classes == ["hem", "all"])
+        #expect(v1.metadata.architecture == Fixtures.metadata.architecture)
+        #expect(v1.parameters == Fixtures.parameters)
         #expect(try golden("handshake-1-hello").count == HandshakeLayout.helloByteCount)
         #expect(try golden("handshake-2-response").count == HandshakeLayout.responseByteCount)
         #expect(try golden("handshake-3-finish").count == HandshakeLayout.finishByteCount)

@@ -108,16 +108,63 @@ import Testing
     }
 
     @Test func fixedOverheadMatchesTheEncoding() {
-        // The fixture has a sensitivity (8 bytes), a 10-byte architecture name and two parents.
-        let variable = 8 + "leukcnn-v1".utf8.count + 2 * 32
+        // The fixture has a sensitivity (8 bytes), a 10-byte architecture name, two parents and the
+        // class list hem,all (each name a 4-byte length and its bytes).
+        let variable = 8 + "leukcnn-v1".utf8.count + 2 * 32 + (4 + 3) + (4 + 3)
         #expect(envelope.count - Fixtures.parameters.count * 4 - variable == SignedModelUpdate.fixedOverheadBytes)
     }
 
     @Test func rejectionCodesAreDistinct() {
         let all: [UpdateRejection] = [.malformed(field: "f", why: "w"), .tooLarge(field: "f", size: 2, limit: 1), .unknownAuthor(Fixtures.alice.id),
-                                      .badSignature, .timestampInFuture(seconds: 1), .digestMismatch, .nonFinite(index: 0)]
+                                      .badSignature, .timestampInFuture(seconds: 1), .digestMismatch, .nonFinite(index: 0),
+                                      .wrongModel(field: "classes", expected: "hem,all", got: "all,hem")]
         #expect(Set(all.map(\.reason)).count == all.count)
-        #expect(all.filter { $0.reason.penalty == .invalid }.count == 5)
+        #expect(all.filter { $0.reason.penalty == .invalid }.count == 6)
+    }
+
+    @Test func classListTravelsSigned() throws {
+        var metadata = Fixtures.metadata
+        metadata.classes = ["hem", "all", "aml"]
+        let update = try verify(SignedModelUpdate.seal(metadata, parameters: Fixtures.parameters, author: author)).get()
+        #expect(update.metadata.classes == ["hem", "all", "aml"])
+    }
+
+    @Test func anotherArchitectureOrClassListIsRefusedWithAReason() {
+        let limits = UpdateLimits(expectedArchitecture: "leukcnn-v1", expectedClasses: ["hem", "all"])
+        #expect(rejection(verify(envelope, limits: limits)) == nil)
+
+        var otherClasses = Fixtures.metadata
+        otherClasses.classes = ["all", "hem"]
+        let reordered = rejection(verify(SignedModelUpdate.seal(otherClasses, parameters: Fixtures.parameters, author: author), limits: limits))
+        #expect(reordered == .wrongModel(field: "classes", expected: "hem,all", got: "all,hem"))
+        #expect(reordered?.reason == .wrongModel)
+        #expect(reordered?.description.contains("all,hem") == true)
+
+        var otherArchitecture = Fixtures.metadata
+        otherArchitecture.architecture = "leuknet-m"
+        let refused = rejection(verify(SignedModelUpdate.seal(otherArchitecture, parameters: Fixtures.parameters, author: author), limits: limits))
+        #expect(refused == .wrongModel(field: "architecture", expected: "leukcnn-v1", got: "leuknet-m"))
+
+        // Without expectations (an inspecting tool) both verify.
+        #expect(rejection(verify(SignedModelUpdate.seal(otherArchitecture, parameters: Fixtures.parameters, author: author))) == nil)
+    }
+
+    @Test func aForgedClassListFailsTheSignatureNotTheModelCheck() {
+        // The model check runs after the signature, so an unsigned relabelling is reported as forged.
+        var bytes = envelope
+        let hem = Array("hem".utf8)
+        let at = (0..<bytes.count - 3).first { Array(bytes[$0..<$0 + 3]) == hem }!
+        bytes[at] = UInt8(ascii: "x")
+        let limits = UpdateLimits(expectedArchitecture: "leukcnn-v1", expectedClasses: ["hem", "all"])
+        #expect(rejection(verify(bytes, limits: limits)) == .badSignature)
+    }
+
+    @Test func tooManyClassesAreRefusedBeforeAllocation() {
+        var metadata = Fixtures.metadata
+        metadata.classes = (0..<10).map { "c\($0)" }
+        let limits = UpdateLimits(maximumClasses: 4)
+        #expect(rejection(verify(SignedModelUpdate.seal(metadata, parameters: Fixtures.parameters, author: author), limits: limits))
+                == .tooLarge(field: "header.classes", size: 10, limit: 4))
     }
 }
 

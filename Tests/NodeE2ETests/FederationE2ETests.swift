@@ -33,13 +33,7 @@ struct FederationE2ETests {
         for node in nodes { ids.append(try await node.status().id) }
 
         // 1. Each node receives signed updates from both others: they show as contributors.
-        for (i, node) in nodes.enumerated() {
-            let others = ids.enumerated().filter { $0.offset != i }.map(\.element)
-            let reading = try await eventually("\(node.name) to hold updates from both other nodes") { () -> Poll<NodeStatusReading> in
-                let s = try await node.status()
-                let fromOthers = others.allSatisfy { s.contributorVersion($0) != nil }
-                return s.updatesReceived > 0 && fromOthers ? .done(s) : .waiting(s.description)
-            }
+        for (node, reading) in zip(nodes, try await awaitUpdatesFromEveryOther(nodes, ids: ids)) {
             #expect(reading.peers.filter { $0.state == "connected" }.count == 2, "\(node.name): \(reading)")
         }
 

@@ -193,6 +193,21 @@ struct NodeStatusReading: CustomStringConvertible {
     }
 }
 
+/// Waits until every node holds a signed update from each of the others (they show as contributors)
+/// and returns each node's status at that moment. `ids` are the nodes' ids, in the same order.
+func awaitUpdatesFromEveryOther(_ nodes: [TestNode], ids: [String]) async throws -> [NodeStatusReading] {
+    var readings: [NodeStatusReading] = []
+    for (i, node) in nodes.enumerated() {
+        let others = ids.enumerated().filter { $0.offset != i }.map(\.element)
+        readings.append(try await eventually("\(node.name) to hold updates from every other node") { () -> Poll<NodeStatusReading> in
+            let s = try await node.status()
+            let fromOthers = others.allSatisfy { s.contributorVersion($0) != nil }
+            return s.updatesReceived > 0 && fromOthers ? .done(s) : .waiting(s.description)
+        })
+    }
+    return readings
+}
+
 /// `leuknode dataset synth`: a small labelled folder of synthetic blood-cell images.
 func synthesizeDataset(_ scratch: Scratch, name: String, count: Int, seed: Int, site: Int) async throws -> String {
     let path = scratch.file("data-\(name)")

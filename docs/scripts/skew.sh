@@ -1,0 +1,43 @@
+#!/bin/sh
+# The label-skew ablation and targets of issue 12 (docs/results.md, "Label skew"). Run from the
+# repository root after `swift build -c release --product leuknode`. Each run writes
+# docs/results/skew/<name>-s<seed>/{result.json,progress.log,table.txt,time.txt}; two runs go side by
+# side (one training thread each) on a 2-core machine. Summarise with docs/scripts/skew_table.py.
+# Usage: docs/scripts/skew.sh NAME [SEED ...]   (seeds default to 0 1 2)
+set -eu
+BIN=${BIN:-.build/release/leuknode}
+ARIA=${ARIA:-/work/shared/datasets/aria2021}
+MAP=Benign=hem,Early=all,Pre=all,Pro=all
+# The issue's setting: 4 nodes, Dirichlet 0.5, 10 rounds of about one local epoch, LeukNet-S at 64x64.
+A4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --dirichlet 0.5 --steps-per-round 20"
+O4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --one-class-per-node --steps-per-round 20"
+
+flags() {
+    case $1 in
+    a4-balanced) echo "$A4 --logit-adjustment 0" ;;
+    a4-balanced-fed) echo "$A4 --logit-adjustment 0 --class-balance federation" ;;
+    a4-balanced-lr0.03) echo "$A4 --logit-adjustment 0 --learning-rate 0.03" ;;
+    a4-balanced-g3) echo "$A4 --logit-adjustment 0 --gossip-per-round 3" ;;
+    a4-la0.5) echo "$A4 --logit-adjustment 0.5" ;;
+    a4-la1) echo "$A4 --logit-adjustment 1" ;;
+    a4-la1-prox) echo "$A4 --logit-adjustment 1 --proximal 0.01" ;;
+    a4-la1-g3) echo "$A4 --logit-adjustment 1 --gossip-per-round 3" ;;
+    o4-balanced) echo "$O4 --logit-adjustment 0" ;;
+    o4-la0.5) echo "$O4 --logit-adjustment 0.5" ;;
+    o4-la1) echo "$O4 --logit-adjustment 1" ;;
+    *) echo "unknown run $1" >&2; exit 2 ;;
+    esac
+}
+
+name=$1; shift
+seeds=${*:-0 1 2}
+f=$(flags "$name")
+for seed in $seeds; do
+    dir="docs/results/skew/$name-s$seed"
+    mkdir -p "$dir"
+    start=$(date +%s.%N)
+    # shellcheck disable=SC2086
+    "$BIN" simulate $f --seed "$seed" --out "$dir/result.json" 2> "$dir/progress.log" > "$dir/table.txt"
+    end=$(date +%s.%N)
+    echo "wall $(echo "$end - $start" | bc) s, load $(cut -d' ' -f1-3 /proc/loadavg)" > "$dir/time.txt"
+done
