@@ -7,6 +7,10 @@ import Darwin
 /// Whether a TCP port can be bound now, so `leuknode init` can give a second node on the same machine
 /// its own ports instead of one that fails only later, at `start`. A probe, not a reservation: it
 /// binds and closes at once.
+///
+/// The probe sets `SO_REUSEADDR`, as the node's own servers do, so it asks the question the server's
+/// bind will ask: is something *listening* there? Without it, the connections a node closed just
+/// before a restart (TIME_WAIT on its API port) made a free port look taken and the restart refused.
 public enum PortProbe {
     /// True when `host:port` (an IPv4 literal or `localhost`) can be bound right now.
     public static func isFree(host: String, port: Int) -> Bool {
@@ -14,6 +18,8 @@ public enum PortProbe {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        var reuse: Int32 = 1
+        guard setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size)) == 0 else { return false }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
