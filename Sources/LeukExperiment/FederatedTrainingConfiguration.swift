@@ -1,4 +1,5 @@
 public import LeukData
+public import LeukModel
 
 /// How one federation node trains locally between gossip rounds.
 ///
@@ -19,8 +20,9 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
     /// SGD steps (mini-batches) per `trainRound`.
     public var stepsPerRound: Int
     public var learningRate: Float
-    public var momentum: Float
-    public var weightDecay: Float
+    /// The local optimiser. Its state (momentum, Adam's moments) lives in the session and survives
+    /// rounds: restarting it after every averaging step makes each round begin with a cold, noisy step.
+    public var optimizer: OptimizerKind
     /// Class-balanced loss from the node's own class counts (weights clipped to
     /// `classWeightRange`), plus mild oversampling of rare classes.
     public var classBalancing: Bool
@@ -45,6 +47,22 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
     /// Strength `mu` of a FedProx proximal term `mu/2 |w - w_round_start|^2` (0 = off): it keeps a
     /// round's local steps near the model gossip handed over.
     public var proximalStrength: Float
+    /// Strength `beta` (0 = off, 1 = full) of the drift correction: SCAFFOLD's control variates
+    /// (Karimireddy et al., ICML 2020) obtained without sending them. When averaging is exact (every
+    /// node ends a round on the same weighted mean), the global control variate is the mean model's
+    /// last displacement and a node's own is its own last local displacement, both known locally; each
+    /// local step then moves by `beta * (global - own) / steps` besides the optimiser's step, so a
+    /// label-skewed node stops pulling the mean towards its own classes. Off in the first round (no
+    /// history yet).
+    public var driftCorrection: Float
+    /// The federation's own step on the averaged model (FedAvgM, Hsu et al. 2019, done by every node
+    /// for itself): between two rounds the mean model moved by `D`, the node starts its next round at
+    /// `previous start + v` with `v = globalMomentum * v + globalLearningRate * D`. Four nodes' local
+    /// steps taken side by side move the mean model about as far as one node's steps, while a central
+    /// trainer takes four times as many in sequence; this step wins the distance back. Every node
+    /// computes the same `v` from the same averaged models, so agreement is kept. (1, 0) = off.
+    public var globalLearningRate: Float
+    public var globalMomentum: Float
     /// Random flips, rotations and colour jitter on training batches.
     public var augment: Bool
     /// Input normalisation; use `federationNormalization` for any node of a federation.
@@ -62,11 +80,15 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
 
     public init(
         architecture: String = "leuknet-s", initSeed: UInt64 = 0, dataSeed: UInt64, threads: Int = 1,
-        batchSize: Int = 32, stepsPerRound: Int = 10, learningRate: Float = 0.01, momentum: Float = 0.9,
-        weightDecay: Float = 5e-4, classBalancing: Bool = true, classWeightRange: ClosedRange<Float> = 0.2...5,
+        batchSize: Int = 32, stepsPerRound: Int = 10, learningRate: Float = 0.01,
+        optimizer: OptimizerKind = .sgd(momentum: 0.9, weightDecay: 5e-4), classBalancing: Bool = true, classWeightRange: ClosedRange<Float> = 0.2...5,
         augment: Bool = true, normalization: Normalization = FederatedTrainingConfiguration.federationNormalization,
-        federationClassCounts: [Int]? = nil, logitAdjustment: Float = 0, proximalStrength: Float = 0
+        federationClassCounts: [Int]? = nil, logitAdjustment: Float = 0, proximalStrength: Float = 0,
+        driftCorrection: Float = 0, globalLearningRate: Float = 1, globalMomentum: Float = 0
     ) {
+        self.globalLearningRate = globalLearningRate
+        self.globalMomentum = globalMomentum
+        self.driftCorrection = driftCorrection
         self.logitAdjustment = logitAdjustment
         self.proximalStrength = proximalStrength
         self.architecture = architecture
@@ -76,8 +98,7 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
         self.batchSize = batchSize
         self.stepsPerRound = stepsPerRound
         self.learningRate = learningRate
-        self.momentum = momentum
-        self.weightDecay = weightDecay
+        self.optimizer = optimizer
         self.classBalancing = classBalancing
         self.classWeightRange = classWeightRange
         self.augment = augment
@@ -92,6 +113,8 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
 public enum FederationDefaults {
     /// Local SGD steps (batches of 32) per round.
     public static let stepsPerRound = 20
+    /// The local optimiser; its state survives rounds (`FederatedTrainingSession`).
+    public static let optimizer: OptimizerKind = .sgd(momentum: 0.9, weightDecay: 5e-4)
     /// Peak learning rate (the simulator anneals it with a cosine over the rounds).
     public static let learningRate: Float = 0.01
     /// Strength of the logit-adjusted local loss (`FederatedTrainingConfiguration.logitAdjustment`):
@@ -99,6 +122,12 @@ public enum FederationDefaults {
     public static let logitAdjustment: Float = 0
     /// FedProx strength (`FederatedTrainingConfiguration.proximalStrength`).
     public static let proximalStrength: Float = 0
+    /// Drift-correction strength (`FederatedTrainingConfiguration.driftCorrection`).
+    public static let driftCorrection: Float = 0
+    /// The federation's step on the averaged model (`FederatedTrainingConfiguration.globalLearningRate`
+    /// and `.globalMomentum`).
+    public static let globalLearningRate: Float = 1
+    public static let globalMomentum: Float = 0
     /// Gossip exchanges between two training rounds in the simulator: one is exact on a complete
     /// graph since trained states are pushed at once and weighted `n_j / N`.
     public static let gossipPerRound = 1

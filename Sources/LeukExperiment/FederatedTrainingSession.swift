@@ -37,12 +37,13 @@ public struct LocalRoundOutcome: Sendable {
 ///   node that holds mostly blasts contributes a proportionally smaller blast gradient, and rare
 ///   classes are also repeated in the sampling order (at most 4x, the weights then computed from the
 ///   counts after this repetition);
-/// - the SGD momentum lives in the session and survives rounds, instead of restarting from zero after
-///   every averaging step (restarting makes every round start with a cold, noisy step).
+/// - the optimiser state (SGD momentum or Adam's moments) lives in the session and survives rounds,
+///   instead of restarting from zero after every averaging step (restarting makes every round start
+///   with a cold, noisy step).
 ///
-/// The SGD update is done here, on the flat parameter view, rather than inside the engine: that is
-/// what lets many sessions share one `Model` as a compute engine (the simulator runs 32+ nodes with
-/// one) while each keeps its own momentum.
+/// The update is applied here, on the flat parameter view, by the engine's own `OptimizerState`
+/// rather than inside the engine: that is what lets many sessions share one `Model` as a compute
+/// engine (the simulator runs 32+ nodes with one) while each keeps its own optimiser state.
 ///
 /// Not thread-safe and not `Sendable`: one session belongs to one thread.
 public final class FederatedTrainingSession {
@@ -63,7 +64,12 @@ public final class FederatedTrainingSession {
     private let sampleOrder: [Int]
     private var stream: BatchStream?
     private var streamGeneration: UInt64 = 0
-    private var velocity: [Float] = []
+    private var optimizerState: OptimizerState?
+    /// The drift correction's memory of the last round: where it started, the optimiser's own
+    /// displacement over it (corrections excluded) and its learning rate.
+    private var lastRound: (start: [Float], ownDisplacement: [Float], learningRate: Float)?
+    /// The global step's memory: where the last round started and the global velocity.
+    private var globalStep: (start: [Float], velocity: [Float])?
     private let table: [Float]
     /// The parameters every node of a federation starts from (from `initSeed`).
     public let initialParameters: [Float]
@@ -143,7 +149,7 @@ public final class FederatedTrainingSession {
         return try Model(architecture: architecture, classes: classes, inputSize: inputSize,
                          mean: configuration.normalization.mean, std: configuration.normalization.std,
                          seed: configuration.initSeed, threads: configuration.threads,
-                         optimizer: .sgd(momentum: configuration.momentum, weightDecay: configuration.weightDecay),
+                         optimizer: configuration.optimizer,
                          learningRate: configuration.learningRate)
     }
 
@@ -189,19 +195,29 @@ public final class FederatedTrainingSession {
     /// Runs `stepsPerRound` SGD steps from `parameters` and returns the new parameters. Batches come
     /// from a background-prefetched, augmented stream that runs over many epochs, so consecutive
     /// rounds continue the same shuffled pass over the data.
-    public func trainRound(startingFrom parameters: [Float]) -> LocalRoundOutcome {
-        precondition(parameters.count == engine.parameterCount,
-                     "trainRound: \(parameters.count) parameters for a model of \(engine.parameterCount)")
-        if velocity.isEmpty { velocity = [Float](repeating: 0, count: parameters.count) }
+    public func trainRound(startingFrom averaged: [Float]) -> LocalRoundOutcome {
+        precondition(averaged.count == engine.parameterCount,
+                     "trainRound: \(averaged.count) parameters for a model of \(engine.parameterCount)")
+        let parameters = globalStart(averaged)
+        let optimizer = optimizerState ?? OptimizerState(kind: configuration.optimizer, count: parameters.count)
+        optimizerState = optimizer
         engine.classWeights = classWeights
         engine.trainingLogitOffsets = logitOffsets
         defer { engine.trainingLogitOffsets = nil }
         var current = parameters
+        var gradient = [Float](repeating: 0, count: parameters.count)
+        // Per-step correction `beta * (D - d_i) / K`, rescaled to this round's learning rate: D is the
+        // mean model's displacement since the last round began, d_i this node's own.
+        let steps = configuration.stepsPerRound
+        var correction: [Float]? = nil
+        if configuration.driftCorrection > 0, let last = lastRound, last.learningRate > 0 {
+            let factor = configuration.driftCorrection * (learningRate / last.learningRate) / Float(steps)
+            correction = (0..<parameters.count).map { k in factor * ((last.start[k] - parameters[k]) - last.ownDisplacement[k]) }
+        }
         let mu = configuration.proximalStrength
         engine.parameters = current
-        var totalLoss = 0.0, images = 0
-        let lr = learningRate, momentum = configuration.momentum, decay = configuration.weightDecay
-        for _ in 0..<configuration.stepsPerRound {
+        var totalLoss = 0.0, images = 0, correctedSteps = 0
+        for _ in 0..<steps {
             guard let batch = nextBatch() else { break }
             let (loss, gradients) = engine.lossAndGradients(inputs: batch.inputs, labels: batch.labels, count: batch.count)
             // The engine normalises a weighted loss by the batch's total weight (PyTorch's mean);
@@ -213,27 +229,50 @@ public final class FederatedTrainingSession {
                 scale = totalWeight / Float(batch.count)
             }
             current.withUnsafeMutableBufferPointer { p in
-                velocity.withUnsafeMutableBufferPointer { v in
+                gradient.withUnsafeMutableBufferPointer { total in
                     gradients.withUnsafeBufferPointer { g in
                         parameters.withUnsafeBufferPointer { anchor in
-                            for k in 0..<p.count {
-                                let grad = scale * g[k] + decay * p[k] + mu * (p[k] - anchor[k])
-                                v[k] = momentum * v[k] + grad
-                                p[k] -= lr * v[k]
-                            }
+                            for k in 0..<p.count { total[k] = scale * g[k] + mu * (p[k] - anchor[k]) }
                         }
                     }
+                    optimizer.apply(parameters: p.baseAddress!, gradients: UnsafePointer(total.baseAddress!), count: p.count,
+                                    learningRate: learningRate)
                 }
+                if let correction { for k in 0..<p.count { p[k] -= correction[k] } }
             }
+            correctedSteps += 1
             engine.parameters = current
             totalLoss += Double(loss * scale) * Double(batch.count)
             images += batch.count
         }
+        if configuration.driftCorrection > 0 {
+            let applied = Float(correctedSteps)
+            let own = (0..<parameters.count).map { k in parameters[k] - current[k] - applied * (correction?[k] ?? 0) }
+            lastRound = (parameters, own, learningRate)
+        }
         return LocalRoundOutcome(parameters: current, meanLoss: images > 0 ? totalLoss / Double(images) : 0, images: images)
     }
 
-    /// Clears the momentum (a node that adopts a very different model may want a cold start).
-    public func resetMomentum() { velocity = [] }
+    /// Where this round starts: the averaged model, moved on by the federation's own step
+    /// (`globalLearningRate`, `globalMomentum`) once there is a previous round to measure it from.
+    private func globalStart(_ averaged: [Float]) -> [Float] {
+        let rate = configuration.globalLearningRate, momentum = configuration.globalMomentum
+        guard rate != 1 || momentum != 0 else { return averaged }
+        guard let last = globalStep else {
+            globalStep = (averaged, [Float](repeating: 0, count: averaged.count))
+            return averaged
+        }
+        var velocity = last.velocity, start = last.start
+        for k in 0..<averaged.count {
+            velocity[k] = momentum * velocity[k] + rate * (averaged[k] - last.start[k])
+            start[k] += velocity[k]
+        }
+        globalStep = (start, velocity)
+        return start
+    }
+
+    /// Clears the optimiser state (a node that adopts a very different model may want a cold start).
+    public func resetMomentum() { optimizerState = nil; lastRound = nil; globalStep = nil }
 
     private func nextBatch() -> Batch? {
         for _ in 0..<2 {

@@ -1,7 +1,7 @@
 public import LeukReport
 public import LeukGossip
 import LeukData
-import LeukModel
+public import LeukModel
 import LeukCore
 import Foundation
 
@@ -38,13 +38,24 @@ public struct SimulationRequest: Sendable, Equatable {
     public var proximalStrength: Float
     /// A fixed external test set (`--test-dataset`): all of the `.dataset` folder goes to the nodes.
     public var testDataset: String?
+    /// The local optimiser of every node and of both baselines.
+    public var optimizer: OptimizerKind
+    /// Drift-correction strength of the federated nodes (`FederatedTrainingConfiguration.driftCorrection`).
+    public var driftCorrection: Float
+    /// The federation's step on the averaged model (`FederatedTrainingConfiguration.globalLearningRate`, `.globalMomentum`).
+    public var globalLearningRate: Float
+    public var globalMomentum: Float
 
     public init(nodes: Int, rounds: Int, source: SimulationDataSource, partition: PartitionScheme,
                 topology: GossipTopology, seed: UInt64 = 0, stepsPerRound: Int = 10, threads: Int = 1, size: Int = 64,
                 batchSize: Int = 32, learningRate: Float = 0.01, architecture: String = "leuknet-s",
                 gossipStepsPerRound: Int = 1, roundEvaluationImages: Int = 256, baselines: Bool = true,
                 classBalance: ClassBalance = .local, logitAdjustment: Float = 0, proximalStrength: Float = 0,
-                testDataset: String? = nil) {
+                testDataset: String? = nil, optimizer: OptimizerKind = FederationDefaults.optimizer,
+                driftCorrection: Float = FederationDefaults.driftCorrection,
+                globalLearningRate: Float = FederationDefaults.globalLearningRate, globalMomentum: Float = FederationDefaults.globalMomentum) {
+        self.optimizer = optimizer; self.driftCorrection = driftCorrection
+        self.globalLearningRate = globalLearningRate; self.globalMomentum = globalMomentum
         self.logitAdjustment = logitAdjustment; self.proximalStrength = proximalStrength; self.testDataset = testDataset
         self.nodes = nodes; self.rounds = rounds; self.source = source; self.partition = partition
         self.topology = topology; self.seed = seed; self.stepsPerRound = stepsPerRound; self.threads = threads
@@ -70,6 +81,10 @@ public struct SimulationRequest: Sendable, Equatable {
             throw ExperimentError("\(architecture.rawValue) needs an image size divisible by \(architecture.inputSizeDivisor), got \(size)")
         }
         if let problem = topology.problem(nodeCount: nodes) { throw ExperimentError(problem, hint: "choose another --nodes or --topology") }
+        guard globalLearningRate > 0, globalLearningRate <= 10, globalMomentum >= 0, globalMomentum < 1 else {
+            throw ExperimentError("the global learning rate must be in (0, 10] and the global momentum in [0, 1)")
+        }
+        guard driftCorrection >= 0, driftCorrection <= 1 else { throw ExperimentError("drift correction must be between 0 and 1, got \(driftCorrection)") }
         guard logitAdjustment >= 0, logitAdjustment.isFinite, proximalStrength >= 0, proximalStrength.isFinite else {
             throw ExperimentError("logit adjustment and proximal strength must be non-negative numbers")
         }
@@ -111,10 +126,14 @@ public enum SimulationRunner {
 
         let base = FederatedTrainingConfiguration(
             architecture: request.architecture, initSeed: request.seed, dataSeed: 0, threads: request.threads,
-            batchSize: request.batchSize, stepsPerRound: request.stepsPerRound, learningRate: request.learningRate)
+            batchSize: request.batchSize, stepsPerRound: request.stepsPerRound, learningRate: request.learningRate,
+            optimizer: request.optimizer)
         var federated = base
         federated.logitAdjustment = request.logitAdjustment
         federated.proximalStrength = request.proximalStrength
+        federated.driftCorrection = request.driftCorrection
+        federated.globalLearningRate = request.globalLearningRate
+        federated.globalMomentum = request.globalMomentum
         let engine = try FederatedTrainingSession.makeEngine(configuration: base, classes: data.cache.classes, inputSize: data.cache.size)
         let initial = engine.parameters
         // What the nodes would learn by sharing their class counts: the pooled training counts.
@@ -228,7 +247,8 @@ public enum SimulationRunner {
             seed: request.seed, dataset: datasetName, threads: request.threads, wallSeconds: (wall * 10).rounded() / 10,
             partition: request.partition.name, architecture: request.architecture, peakRSSMiB: ProcessMemory.peakResidentMiB(),
             stepsPerRound: request.stepsPerRound, gossipPerRound: request.gossipStepsPerRound,
-            learningRate: Double("\(request.learningRate)") ?? Double(request.learningRate), imageSize: request.size, classBalance: request.classBalance.rawValue)
+            learningRate: Double("\(request.learningRate)") ?? Double(request.learningRate), imageSize: request.size, classBalance: request.classBalance.rawValue,
+            optimizer: request.optimizer.name)
         return SimulationResult(config: config, centralized: centralizedMetrics, localOnly: localOnly, federated: federated,
                                 rounds: rounds, bytesPerNodePerRound: bytes / Double(request.rounds), federatedScores: scores)
     }

@@ -7,6 +7,15 @@ public enum OptimizerKind: Sendable, Equatable, Codable {
     /// torch.optim.Adam with L2 weight decay added to the gradient.
     case adam(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0)
 
+    /// The optimiser called `name` with its default hyper-parameters (`sgd`, `adam`), for the CLI.
+    public init?(named name: String) {
+        switch name {
+        case "sgd": self = .sgd()
+        case "adam": self = .adam()
+        default: return nil
+        }
+    }
+
     public var name: String {
         switch self {
         case .sgd: "sgd"
@@ -17,20 +26,22 @@ public enum OptimizerKind: Sendable, Equatable, Codable {
 
 /// The optimiser state over the network's flat, internal-layout parameter block.
 ///
-/// Updates are element-wise, so the internal layout gives exactly PyTorch's result.
-final class OptimizerState {
-    let kind: OptimizerKind
+/// Updates are element-wise, so the internal layout gives exactly PyTorch's result. `package` so the
+/// federated trainer keeps one optimiser state per node across rounds on top of the same code
+/// (one implementation of SGD and Adam, not two).
+package final class OptimizerState {
+    package let kind: OptimizerKind
     private(set) var firstMoment: [Float]
     private(set) var secondMoment: [Float]
-    private(set) var step: Int = 0
+    package private(set) var step: Int = 0
 
-    init(kind: OptimizerKind, count: Int) {
+    package init(kind: OptimizerKind, count: Int) {
         self.kind = kind
         firstMoment = Array(repeating: 0, count: count)
         if case .adam = kind { secondMoment = Array(repeating: 0, count: count) } else { secondMoment = [] }
     }
 
-    func reset() {
+    package func reset() {
         for i in firstMoment.indices { firstMoment[i] = 0 }
         for i in secondMoment.indices { secondMoment[i] = 0 }
         step = 0
@@ -43,7 +54,7 @@ final class OptimizerState {
         return true
     }
 
-    func apply(parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, count: Int, learningRate lr: Float) {
+    package func apply(parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, count: Int, learningRate lr: Float) {
         step += 1
         switch kind {
         case let .sgd(momentum, weightDecay):

@@ -139,11 +139,15 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
     public var imageSize: Int?
     /// `federation` or `local`: whose class counts the federated nodes balanced their loss with.
     public var classBalance: String?
+    /// The local optimiser (`sgd`, `adam`); absent in results written before it was recorded.
+    public var optimizer: String?
 
     public init(nodes: Int, rounds: Int, topology: String, dirichlet: Double?, seed: UInt64, dataset: String,
                 threads: Int, wallSeconds: Double, partition: String? = nil, architecture: String? = nil,
                 peakRSSMiB: Double? = nil, stepsPerRound: Int? = nil, gossipPerRound: Int? = nil,
-                learningRate: Double? = nil, imageSize: Int? = nil, classBalance: String? = nil) {
+                learningRate: Double? = nil, imageSize: Int? = nil, classBalance: String? = nil,
+                optimizer: String? = nil) {
+        self.optimizer = optimizer
         self.nodes = nodes
         self.rounds = rounds
         self.topology = topology
@@ -172,6 +176,7 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
         case learningRate = "learning_rate"
         case imageSize = "image_size"
         case classBalance = "class_balance"
+        case optimizer
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import LeukCore
 import LeukExperiment
 import LeukGossip
+import LeukModel
 import LeukReport
 
 /// `leuknode simulate`: N nodes in one process with the real training engine and the real gossip
@@ -63,6 +64,9 @@ struct Simulate: ParsableCommand {
     @Option(help: "Network architecture (leuknet-s, leuknet-m).")
     var arch: String = "leuknet-s"
 
+    @Option(help: ArgumentHelp("Local optimiser of every node and both baselines (its state survives rounds).", valueName: "sgd|adam"))
+    var optimizer: String = FederationDefaults.optimizer.name
+
     @Option(name: .customLong("gossip-per-round"), help: "Gossip averaging exchanges between two training rounds.")
     var gossipPerRound: Int = FederationDefaults.gossipPerRound
 
@@ -78,6 +82,19 @@ struct Simulate: ParsableCommand {
 
     @Option(help: ArgumentHelp("FedProx proximal strength mu (0 = off).", valueName: "MU"))
     var proximal: Float = FederationDefaults.proximalStrength
+
+    @Option(name: .customLong("drift-correction"), help: ArgumentHelp(
+        "Strength beta (0-1) of the local drift correction (SCAFFOLD's control variates from the mean model's and the node's own last displacement; 0 = off).",
+        valueName: "BETA"))
+    var driftCorrection: Float = FederationDefaults.driftCorrection
+
+    @Option(name: .customLong("global-lr"), help: ArgumentHelp(
+        "The federation's step size on the averaged model's displacement between rounds (FedAvgM; 1 = plain averaging).", valueName: "ETA"))
+    var globalLearningRate: Float = FederationDefaults.globalLearningRate
+
+    @Option(name: .customLong("global-momentum"), help: ArgumentHelp(
+        "Momentum of the federation's step on the averaged model (FedAvgM; 0 = off).", valueName: "BETA"))
+    var globalMomentum: Float = FederationDefaults.globalMomentum
 
     @Option(name: .customLong("test-dataset"), help: ArgumentHelp(
         "A fixed external test set (class sub-folders, same --label-map); all of --dataset is then dealt to the nodes.", valueName: "DIR"))
@@ -120,6 +137,11 @@ struct Simulate: ParsableCommand {
             throw ValidationError("--logit-adjustment and --proximal must be non-negative numbers")
         }
         if testDataset != nil && dataset == nil { throw ValidationError("--test-dataset needs --dataset") }
+        guard globalLearningRate > 0, globalLearningRate <= 10, globalMomentum >= 0, globalMomentum < 1 else {
+            throw ValidationError("--global-lr must be in (0, 10] and --global-momentum in [0, 1)")
+        }
+        guard driftCorrection >= 0, driftCorrection <= 1 else { throw ValidationError("--drift-correction must be between 0 and 1") }
+        guard OptimizerKind(named: optimizer) != nil else { throw ValidationError("--optimizer must be 'sgd' or 'adam', got '\(optimizer)'") }
         guard imagesPerNode >= 2, testImages >= 2 else { throw ValidationError("--images-per-node and --test-images must be at least 2") }
     }
 
@@ -133,7 +155,9 @@ struct Simulate: ParsableCommand {
             seed: seed, stepsPerRound: stepsPerRound, threads: threads, size: size, batchSize: batch,
             learningRate: learningRate, architecture: arch, gossipStepsPerRound: gossipPerRound,
             classBalance: ClassBalance(rawValue: classBalance) ?? .federation, logitAdjustment: logitAdjustment,
-            proximalStrength: proximal, testDataset: testDataset)
+            proximalStrength: proximal, testDataset: testDataset,
+            optimizer: OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer, driftCorrection: driftCorrection,
+            globalLearningRate: globalLearningRate, globalMomentum: globalMomentum)
         let quiet = self.quiet
         let result: SimulationResult
         do {
