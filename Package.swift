@@ -67,7 +67,7 @@ let package = Package(
         .target(name: "LeukClinic", dependencies: ["LeukCore", "LeukCrypto", "LeukStore"], swiftSettings: strict),
         .target(name: "LeukNode", dependencies: [
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukModel", "LeukGossip", "LeukWire", "LeukNet",
-            "LeukClinic", "LeukExperiment", logging,
+            "LeukClinic", "LeukExperiment", logging, .product(name: "Metrics", package: "swift-metrics"),
         ], swiftSettings: strict),
         // Result types, metrics and SVG plots shared by `simulate` and `report`.
         .target(name: "LeukReport", dependencies: ["LeukCore"], swiftSettings: strict),
@@ -115,6 +115,7 @@ let package = Package(
         .testTarget(name: "LeukNodeTests", dependencies: [
             "ClinicTestSupport", "LeukNode", "LeukNet", "LeukWire", "LeukGossip", "LeukModel", "LeukData", "LeukClinic",
             "LeukStore", "LeukCrypto", "LeukCore", logging,
+            .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
         // Real `leuknode` processes on loopback: federation, revocation, clinic, garbage on the port.
         .testTarget(name: "NodeE2ETests", dependencies: ["LeukCore", "LeukStore", "LeukCrypto"], swiftSettings: strict),

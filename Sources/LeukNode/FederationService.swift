@@ -79,26 +79,33 @@ public actor FederationService {
     private var lastStorageFailure: String?
     private var stopped = false
     private var trainingState = "running"
+    /// Images the local trainer went through since start, and when the core last took in a peer's
+    /// update: facts `status` does not show but the metrics do.
+    private var trainingImages: UInt64 = 0
+    private var lastUpdateReceived: Timestamp?
+    private var metrics: NodeMetrics
 
     /// Restores the node's state from its store (the last model snapshot and gossip bookkeeping) or
     /// starts from `initialParameters`.
     public init(identity: NodeIdentity, config: NodeConfig, layout: ModelLayout, store: RecordStore,
                 initialParameters: [Float], sampleCount: Int, gossip: GossipConfiguration, network: NetworkConfiguration,
-                clock: any WallClock = SystemWallClock(), logger: Logger, onRound: @escaping @Sendable (RoundReport) -> Void) throws {
+                clock: any WallClock = SystemWallClock(), metrics: NodeMetrics = NodeMetrics(), logger: Logger,
+                onRound: @escaping @Sendable (RoundReport) -> Void) throws {
         let allowList = AllowList(try PeerRegistry(store: store, clock: clock).all().map(\.id))
         try self.init(identity: identity, config: config, layout: layout, store: store, initialParameters: initialParameters,
                       sampleCount: sampleCount, gossip: gossip, allowList: allowList,
                       transport: NetworkShell(configuration: network, admission: allowList, logger: logger),
-                      clock: clock, logger: logger, onRound: onRound)
+                      clock: clock, metrics: metrics, logger: logger, onRound: onRound)
     }
 
     /// The same over any transport; `allowList` must be the admission policy the transport checks
     /// handshakes against, so that `addPeer` and `removePeer` take effect on the wire at once.
     public init(identity: NodeIdentity, config: NodeConfig, layout: ModelLayout, store: RecordStore,
                 initialParameters: [Float], sampleCount: Int, gossip: GossipConfiguration, allowList: AllowList,
-                transport: any FederationTransport, clock: any WallClock = SystemWallClock(), logger: Logger,
-                onRound: @escaping @Sendable (RoundReport) -> Void) throws {
+                transport: any FederationTransport, clock: any WallClock = SystemWallClock(),
+                metrics: NodeMetrics = NodeMetrics(), logger: Logger, onRound: @escaping @Sendable (RoundReport) -> Void) throws {
         self.identity = identity
+        self.metrics = metrics
         self.config = config
         self.layout = layout
         self.store = store
@@ -150,6 +157,7 @@ public actor FederationService {
         let directives = instance.onStart(now: clock.now(), rng: &generator)
         rng = generator
         await execute(directives)
+        await refreshMetrics()
         return port
     }
 
@@ -175,13 +183,15 @@ public actor FederationService {
     /// Folds one local training round into the model. Mixing may have moved the parameters while the
     /// trainer worked, so the trainer's *change* is applied to the current parameters rather than its
     /// result replacing them (which would throw the mixing away).
-    public func applyLocalTraining(start: [Float], trained: [Float], loss: Double, validationAccuracy: Double,
+    /// `images` is how many images the round went through (`leuknode_training_images_total`).
+    public func applyLocalTraining(start: [Float], trained: [Float], loss: Double, images: Int, validationAccuracy: Double,
                                    validationLoss: Double) async {
         guard !stopped, start.count == trained.count, trained.count == instance.parameters.count else { return }
         var updated = instance.parameters
         for i in updated.indices { updated[i] += trained[i] - start[i] }
         let directives = instance.onLocalTrainingStep(newParameters: updated, sampleCount: instance.sampleCount, now: clock.now())
         trainingRound += 1
+        trainingImages += UInt64(max(images, 0))
         lastLoss = loss
         lastValidation = (validationAccuracy, validationLoss)
         contributors[identity.id] = instance.version
@@ -191,6 +201,7 @@ public actor FederationService {
                                  neighborDistance: instance.neighborDistance, connectedPeers: instance.degree,
                                  admittedPeers: allowList.all.count, updatesReceived: instance.updatesReceived)
         onRound(report)
+        await refreshMetrics()
     }
 
     // MARK: Peers
@@ -200,6 +211,7 @@ public actor FederationService {
         if storedPeers[contact.identity.id] == nil { storedPeers[contact.identity.id] = record }
         allowList.admit(contact.identity.id)
         await shell.connect(to: contact.identity.id, host: contact.host, port: contact.port)
+        await refreshMetrics()
         return PeerView(id: contact.identity.id, record: record, state: .connecting)
     }
 
@@ -212,11 +224,16 @@ public actor FederationService {
         await shell.forget(peer: id)
         let directives = instance.onPeerDown(id, now: clock.now())
         await execute(directives)
+        await refreshMetrics()
         return PeerView(id: id, record: record, state: .refused)
     }
 
-    public func peerViews() async throws -> [PeerView] {
-        let live = Dictionary(await shell.peers().map { ($0.peer, $0) }, uniquingKeysWith: { a, _ in a })
+    public func peerViews() async throws -> [PeerView] { try peerViews(live: await shell.peers()) }
+
+    /// The admitted peers joined with one reading of the shell's live state, so `status` and the
+    /// metrics it publishes describe the same moment.
+    private func peerViews(live peers: [PeerStatus]) throws -> [PeerView] {
+        let live = Dictionary(peers.map { ($0.peer, $0) }, uniquingKeysWith: { a, _ in a })
         return try registry.all().map { row in
             PeerView(id: row.id, record: currentRecord(row.id, stored: row.record, live: live[row.id]),
                      state: Self.viewState(live[row.id]?.state))
@@ -280,6 +297,11 @@ public actor FederationService {
     public func history(limit: Int = 100) throws -> [ModelHistoryEntry] { try models.history(limit: limit) }
 
     public func status() async throws -> NodeStatus {
+        let live = await shell.peers()
+        let refusedConnections = await shell.refusedConnectionCount
+        let peers = try peerViews(live: live)
+        // The reading is taken from the same values as the status below (no suspension between).
+        metrics.publish(metricsReading(live: live, peerStates: peers.map(\.state), refusedConnections: refusedConnections))
         let snapshot = makeSnapshot()
         let names = Dictionary(try registry.all().map { ($0.id, (try? $0.record.parsedContact())?.address) }, uniquingKeysWith: { a, _ in a })
         let rejected = Dictionary(instance.rejected.map { ($0.key.rawValue, $0.value) }, uniquingKeysWith: +)
@@ -289,7 +311,7 @@ public actor FederationService {
         }
         return NodeStatus(
             id: identity.id.hex, name: config.name, fingerprint: identity.publicIdentity.fingerprint.text, listen: config.listen,
-            peers: try await peerViews(),
+            peers: peers,
             model: .init(version: snapshot.version, sha256: snapshot.sha256, sampleCount: snapshot.sampleCount,
                          contributors: snapshot.contributors.map {
                              .init(id: $0.author.hex, name: $0.author == identity.id ? config.name : names[$0.author] ?? nil,
@@ -298,10 +320,37 @@ public actor FederationService {
                          architecture: layout.architecture),
             round: trainingRound, gossipRound: instance.round, neighborDistance: instance.neighborDistance,
             updatesSent: instance.updatesSent, updatesReceived: instance.updatesReceived, rejected: rejected,
-            refusedConnections: await shell.refusedConnectionCount, strangers: strangers,
+            refusedConnections: refusedConnections, strangers: strangers,
             lastLoss: lastLoss, validationAccuracy: lastValidation?.accuracy,
             training: stopped ? "stopped" : trainingState,
             storageErrors: storageFailures, lastStorageError: lastStorageFailure)
+    }
+
+    // MARK: Metrics
+
+    /// Publishes the node's current facts to `NodeMetrics`. Called after everything that changes
+    /// them (network events, gossip ticks, training rounds, peer changes) and by `status`; the
+    /// shell's byte counts also move between events, so `/metrics` shows traffic as of the last
+    /// gossip tick at the latest.
+    private func refreshMetrics() async {
+        let live = await shell.peers()
+        let refusedConnections = await shell.refusedConnectionCount
+        // A failed read of the peer list leaves the peer gauges as they were; the store's failure
+        // is reported by whatever write meets it.
+        let states = try? peerViews(live: live).map(\.state)
+        metrics.publish(metricsReading(live: live, peerStates: states, refusedConnections: refusedConnections))
+    }
+
+    /// The facts `status` reports, taken from the same fields, in the form `NodeMetrics` exports.
+    private func metricsReading(live: [PeerStatus], peerStates: [PeerView.State]?, refusedConnections: Int) -> NodeMetrics.Reading {
+        NodeMetrics.Reading(
+            trainingRound: trainingRound, lastLoss: lastLoss, validationAccuracy: lastValidation?.accuracy,
+            trainingImages: trainingImages, modelVersion: instance.version, gossipRound: instance.round, peerStates: peerStates,
+            traffic: Dictionary(live.map { ($0.peer, (received: $0.bytesReceived, sent: $0.bytesSent)) },
+                                uniquingKeysWith: { a, _ in a }),
+            updatesSent: instance.updatesSent, updatesReceived: instance.updatesReceived, rejected: instance.rejected,
+            consensusDistance: instance.neighborDistance, refusedConnections: refusedConnections,
+            storageFailures: storageFailures, lastUpdateReceived: lastUpdateReceived)
     }
 
     private func makeSnapshot() -> ModelSnapshot {
@@ -338,6 +387,7 @@ public actor FederationService {
             let before = instance.updatesReceived
             let directives = instance.onMessage(from: from, message: message, now: now)
             if instance.updatesReceived > before {
+                lastUpdateReceived = now
                 contributors[update.author] = max(contributors[update.author] ?? 0, update.metadata.version)
                 parentDigests[update.author] = update.parameterDigest
             }
@@ -354,6 +404,7 @@ public actor FederationService {
             logger.warning("rejected an update from \(from.short): \(rejection.description)")
             await execute(instance.onInvalidMessage(from: from, reason: rejection.reason, now: now))
         }
+        await refreshMetrics()
     }
 
     // MARK: Directives
@@ -404,6 +455,7 @@ public actor FederationService {
         let directives = instance.onTick(now: clock.now(), rng: &generator)
         rng = generator
         await execute(directives)
+        await refreshMetrics()
     }
 
     /// Signs the current state once per version and reuses it for every neighbour.

@@ -165,13 +165,14 @@ public final class NodeRuntime: Sendable {
                 return
             }
             let start = await federation.currentParameters()
-            let outcome = await worker.run { () -> (parameters: [Float], loss: Double, accuracy: Double, validationLoss: Double) in
+            let outcome = await worker.run {
+                () -> (parameters: [Float], loss: Double, images: Int, accuracy: Double, validationLoss: Double) in
                 let trained = session.value.trainRound(startingFrom: start)
                 let validation = session.value.validate(parameters: trained.parameters)
-                return (trained.parameters, trained.meanLoss, validation.accuracy, validation.loss)
+                return (trained.parameters, trained.meanLoss, trained.images, validation.accuracy, validation.loss)
             }
             if stopRequested.isSet { return }
-            await federation.applyLocalTraining(start: start, trained: outcome.parameters, loss: outcome.loss,
+            await federation.applyLocalTraining(start: start, trained: outcome.parameters, loss: outcome.loss, images: outcome.images,
                                                 validationAccuracy: outcome.accuracy, validationLoss: outcome.validationLoss)
             round += 1
             try? await Task.sleep(for: options.roundPause)

@@ -3,6 +3,8 @@ import LeukCore
 /// What `leuknode status --json` prints: the running node's view of its federation.
 /// The keys named by the federation issue (`peers`, `model`, `round`, `neighbor_distance`,
 /// `updates_sent`, `updates_received`, `rejected`, `refused_connections`) are a contract.
+/// `FederationService.status()` publishes the same facts to `NodeMetrics` (Prometheus) as it builds
+/// this, so `/metrics` and `status` cannot disagree.
 public struct NodeStatus: Codable, Sendable {
     public struct ModelSummary: Codable, Sendable {
         public var version: UInt64

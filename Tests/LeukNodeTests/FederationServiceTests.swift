@@ -58,7 +58,7 @@ import Testing
         _ = try await node.federation.start()
         node.store.database.close()
         let parameters = await node.federation.currentParameters()
-        await node.federation.applyLocalTraining(start: parameters, trained: parameters.map { $0 + 0.001 }, loss: 0.5,
+        await node.federation.applyLocalTraining(start: parameters, trained: parameters.map { $0 + 0.001 }, loss: 0.5, images: 8,
                                                  validationAccuracy: 0.5, validationLoss: 0.7)
         let health = await node.federation.storageHealth()
         #expect(health.failures >= 1)

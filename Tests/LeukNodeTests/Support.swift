@@ -51,7 +51,8 @@ final class NodeFixture: @unchecked Sendable {
     private(set) var federation: FederationService
     let model: Model
 
-    init(gossipInterval: Duration = .seconds(3600)) throws {
+    /// `metrics` is where the service publishes (swift-metrics' no-op factory unless a test passes its own).
+    init(gossipInterval: Duration = .seconds(3600), metrics: NodeMetrics = NodeMetrics()) throws {
         directory = NSTemporaryDirectory() + "leuknode-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         store = try RecordStore(database: Database(path: directory + "/db", createIfMissing: true), identity: identity)
@@ -60,18 +61,19 @@ final class NodeFixture: @unchecked Sendable {
         model = try Model(architecture: Architecture(named: "leuknet-s"), classes: ["hem", "all"], inputSize: 16,
                           mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], seed: 3, threads: 1)
         federation = try Self.makeService(identity: identity, store: store, transport: transport, model: model,
-                                          gossipInterval: gossipInterval)
+                                          gossipInterval: gossipInterval, metrics: metrics)
     }
 
     static func makeService(identity: NodeIdentity, store: RecordStore, transport: MemoryTransport, model: Model,
-                            gossipInterval: Duration) throws -> FederationService {
+                            gossipInterval: Duration, metrics: NodeMetrics = NodeMetrics()) throws -> FederationService {
         let config = NodeConfig(name: "test-node", listen: "127.0.0.1:7400", api: "127.0.0.1:7480", identity: identity.publicIdentity)
         let layout = FederationService.ModelLayout(architecture: "leuknet-s", classes: ["hem", "all"], inputSize: 16,
                                                    mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
         return try FederationService(identity: identity, config: config, layout: layout, store: store,
                                      initialParameters: model.parameters, sampleCount: 10,
                                      gossip: GossipConfiguration(gossipInterval: gossipInterval, tickJitter: 0, persistEveryRounds: 1),
-                                     allowList: AllowList(), transport: transport, logger: Logger(label: "test"), onRound: { _ in })
+                                     allowList: AllowList(), transport: transport, metrics: metrics, logger: Logger(label: "test"),
+                                     onRound: { _ in })
     }
 
     /// Stops the service and reopens the store and a new service on it, as a restarted node does.

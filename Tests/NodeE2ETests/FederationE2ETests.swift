@@ -36,6 +36,13 @@ struct FederationE2ETests {
         for (node, reading) in zip(nodes, try await awaitUpdatesFromEveryOther(nodes, ids: ids)) {
             #expect(reading.peers.filter { $0.state == "connected" }.count == 2, "\(node.name): \(reading)")
         }
+        // ... and Prometheus sees the same federation: node 0's /metrics has its families, with traffic.
+        let metrics = try await HTTP.call("GET", port: nodes[0].apiPort, "/metrics", token: nil)
+        let exposition = String(decoding: metrics.body, as: UTF8.self)
+        #expect(metrics.status == 200)
+        #expect(Self.sample(exposition, "leuknode_federation_round") != nil, "\(exposition.prefix(3000))")
+        #expect((Self.sample(exposition, "leuknode_gossip_bytes_sent_total") ?? 0) > 0, "\(exposition.prefix(3000))")
+        #expect((Self.sample(exposition, "leuknode_gossip_updates_received_total") ?? 0) >= 2, "\(exposition.prefix(3000))")
 
         // 2. The stranger is refused, and node 0's status names its fingerprint.
         let refusedAt0 = try await eventually("node 0 to show the stranger as refused") { () -> Poll<NodeStatusReading> in
@@ -114,6 +121,11 @@ struct FederationE2ETests {
         #expect(caughtUp.modelVersion >= beforeKill.modelVersion)
 
         for node in nodes { try await node.stop() }
+    }
+
+    /// The value of an unlabelled series in Prometheus text exposition; nil if the node does not export it.
+    static func sample(_ exposition: String, _ name: String) -> Double? {
+        exposition.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.dropFirst(name.count + 1)) }
     }
 
     /// The `neighbor_distance` of each `round N ...` line a node printed (rounds without one skipped).
