@@ -40,6 +40,8 @@ public struct SimulationRequest: Sendable, Equatable {
     public var testDataset: String?
     /// The local optimiser of every node and of both baselines.
     public var optimizer: OptimizerKind
+    /// Random flips, rotations and colour jitter on every training batch (nodes and baselines).
+    public var augment: Bool
     /// Drift-correction strength of the federated nodes (`FederatedTrainingConfiguration.driftCorrection`).
     public var driftCorrection: Float
     /// The federation's step on the averaged model (`FederatedTrainingConfiguration.globalLearningRate`, `.globalMomentum`).
@@ -53,8 +55,9 @@ public struct SimulationRequest: Sendable, Equatable {
                 classBalance: ClassBalance = .local, logitAdjustment: Float = 0, proximalStrength: Float = 0,
                 testDataset: String? = nil, optimizer: OptimizerKind = FederationDefaults.optimizer,
                 driftCorrection: Float = FederationDefaults.driftCorrection,
-                globalLearningRate: Float = FederationDefaults.globalLearningRate, globalMomentum: Float = FederationDefaults.globalMomentum) {
-        self.optimizer = optimizer; self.driftCorrection = driftCorrection
+                globalLearningRate: Float = FederationDefaults.globalLearningRate, globalMomentum: Float = FederationDefaults.globalMomentum,
+                augment: Bool = true) {
+        self.optimizer = optimizer; self.driftCorrection = driftCorrection; self.augment = augment
         self.globalLearningRate = globalLearningRate; self.globalMomentum = globalMomentum
         self.logitAdjustment = logitAdjustment; self.proximalStrength = proximalStrength; self.testDataset = testDataset
         self.nodes = nodes; self.rounds = rounds; self.source = source; self.partition = partition
@@ -105,6 +108,8 @@ public enum ClassBalance: String, Sendable, Equatable, CaseIterable {
     case federation
     /// Each node's own counts, with oversampling of its rare classes.
     case local
+    /// No class balancing: plain cross-entropy on the node's own mix (an ablation).
+    case off = "none"
 }
 
 /// Runs a federation of `nodes` in one process: the real training engine for every node (through
@@ -127,7 +132,7 @@ public enum SimulationRunner {
         let base = FederatedTrainingConfiguration(
             architecture: request.architecture, initSeed: request.seed, dataSeed: 0, threads: request.threads,
             batchSize: request.batchSize, stepsPerRound: request.stepsPerRound, learningRate: request.learningRate,
-            optimizer: request.optimizer)
+            optimizer: request.optimizer, augment: request.augment)
         var federated = base
         federated.logitAdjustment = request.logitAdjustment
         federated.proximalStrength = request.proximalStrength
@@ -145,6 +150,7 @@ public enum SimulationRunner {
             configuration.dataSeed = dataSeed
             configuration.stepsPerRound = steps
             configuration.federationClassCounts = classCounts
+            if request.classBalance == .off { configuration.classBalancing = false }
             return try FederatedTrainingSession(cache: data.cache, trainIndices: indices, validationIndices: [],
                                                 configuration: configuration, engine: engine, initialParameters: initial)
         }

@@ -71,8 +71,8 @@ struct Simulate: ParsableCommand {
     var gossipPerRound: Int = FederationDefaults.gossipPerRound
 
     @Option(name: .customLong("class-balance"), help: ArgumentHelp(
-        "Whose class counts the federated nodes weight their loss by: 'federation' (the nodes share their per-class counts; the federation then trains the pooled data's balanced loss) or 'local' (each node balances its own mix).",
-        valueName: "federation|local"))
+        "Whose class counts the federated nodes weight their loss by: 'federation' (the nodes share their per-class counts; the federation then trains the pooled data's balanced loss) 'local' (each node balances its own mix) or 'none' (plain cross-entropy, an ablation).",
+        valueName: "federation|local|none"))
     var classBalance: String = ClassBalance.local.rawValue
 
     @Option(name: .customLong("logit-adjustment"), help: ArgumentHelp(
@@ -95,6 +95,9 @@ struct Simulate: ParsableCommand {
     @Option(name: .customLong("global-momentum"), help: ArgumentHelp(
         "Momentum of the federation's step on the averaged model (FedAvgM; 0 = off).", valueName: "BETA"))
     var globalMomentum: Float = FederationDefaults.globalMomentum
+
+    @Flag(name: .customLong("no-augment"), help: "Train without random flips, rotations and colour jitter (an ablation).")
+    var noAugment = false
 
     @Option(name: .customLong("test-dataset"), help: ArgumentHelp(
         "A fixed external test set (class sub-folders, same --label-map); all of --dataset is then dealt to the nodes.", valueName: "DIR"))
@@ -131,7 +134,7 @@ struct Simulate: ParsableCommand {
             throw ValidationError("--topology must be ring, full or random-K, got '\(topology)'")
         }
         guard ClassBalance(rawValue: classBalance) != nil else {
-            throw ValidationError("--class-balance must be 'federation' or 'local', got '\(classBalance)'")
+            throw ValidationError("--class-balance must be 'federation', 'local' or 'none', got '\(classBalance)'")
         }
         guard logitAdjustment >= 0, logitAdjustment.isFinite, proximal >= 0, proximal.isFinite else {
             throw ValidationError("--logit-adjustment and --proximal must be non-negative numbers")
@@ -157,7 +160,7 @@ struct Simulate: ParsableCommand {
             classBalance: ClassBalance(rawValue: classBalance) ?? .federation, logitAdjustment: logitAdjustment,
             proximalStrength: proximal, testDataset: testDataset,
             optimizer: OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer, driftCorrection: driftCorrection,
-            globalLearningRate: globalLearningRate, globalMomentum: globalMomentum)
+            globalLearningRate: globalLearningRate, globalMomentum: globalMomentum, augment: !noAugment)
         let quiet = self.quiet
         let result: SimulationResult
         do {
