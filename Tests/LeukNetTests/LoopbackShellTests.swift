@@ -225,4 +225,66 @@ actor EventLog {
         await a.shutdown()
         await b.shutdown()
     }
+
+    /// Twenty updates written in one flush by a raw client (the handler stack a node runs, driven by
+    /// hand) reach a node that verifies one at a time. Frames read together find the only slot busy,
+    /// so the node stops reading the connection until a slot frees; nothing is reordered, and what
+    /// is not delivered was superseded by a newer update from the same peer.
+    @Test func aFloodOfUpdatesIsReadOnlyAsFastAsItIsVerified() async throws {
+        let config = NetworkConfiguration(identity: Keys.bob, host: "127.0.0.1", port: 0, maximumConcurrentVerifications: 1)
+        let b = NetworkShell(configuration: config, admission: AllowList([Keys.alice.id]), logger: Self.quiet)
+        let logB = EventLog(b.events)
+        let port = try await b.start()
+
+        let opened = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
+        let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandlers(PeerPipeline.handlers(role: .initiator(expectedPeer: Keys.bob.id),
+                                                               configuration: Keys.configuration(Keys.alice, admitting: [Keys.bob]),
+                                                               maximumFrameBytes: 1 << 20, timers: SessionTimers(),
+                                                               counter: TrafficCounter()))
+                    try sync.addHandler(SessionOpened(promise: opened))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        try await opened.futureResult.get()
+
+        let count = 20
+        for version in 1...count {
+            client.write(Frame.modelUpdate(update(version: UInt64(version), by: Keys.alice).bytes), promise: nil)
+        }
+        client.flush()
+        #expect(await logB.wait { if case let .received(u, _) = $0 { u.metadata.version == UInt64(count) } else { false } } != nil)
+
+        let versions = await logB.events.compactMap { if case let .received(u, _) = $0 { u.metadata.version } else { nil } }
+        #expect(versions == versions.sorted() && Set(versions).count == versions.count, "one peer's updates stay in order")
+        #expect(versions.count + (await b.supersededEnvelopes) == count)
+        #expect(await b.readPauses >= 1)
+        #expect(client.isActive, "backpressure is no reason to hang up")
+        #expect(await b.peers().first?.updatesReceived == versions.count)
+        try await client.close()
+        await b.shutdown()
+    }
+}
+
+/// Completes a promise when the session it sits behind opens.
+final class SessionOpened: ChannelInboundHandler {
+    typealias InboundIn = SessionEvent
+    let promise: EventLoopPromise<Void>
+    private var done = false
+    init(promise: EventLoopPromise<Void>) { self.promise = promise }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !done, case .established = unwrapInboundIn(data) else { return }
+        done = true
+        promise.succeed()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !done { promise.fail(ChannelFailure.closedDuringHandshake) }
+        done = true
+        context.fireChannelInactive()
+    }
 }
