@@ -114,6 +114,8 @@ public actor NetworkShell {
     /// One dial timer per peer; the generation tells a timer that fired from one replaced since.
     private var dialTimers: [NodeID: (generation: UInt64, task: Task<Void, Never>)] = [:]
     private var timerGeneration: UInt64 = 0
+    /// TCP connects under way, so shutdown can close what they bring once the signal stream is gone.
+    private var pendingDials: [ConnectionID: EventLoopFuture<any Channel>] = [:]
     private var listener: (any Channel)?
     private var signalTask: Task<Void, Never>?
     private var shuttingDown = false
@@ -220,7 +222,6 @@ public actor NetworkShell {
     /// Keeps a connection to `peer` at `host:port`, redialling with backoff whenever it drops.
     /// Both sides of a mutual admission may dial; a duplicate connection is resolved by a fixed rule.
     public func connect(to peer: NodeID, host: String, port: Int) {
-        guard !shuttingDown else { return }
         startSignalTask()
         run(core.peerAdded(peer, host: host, port: port, now: now))
     }
@@ -323,6 +324,9 @@ public actor NetworkShell {
         for (_, timer) in dialTimers { timer.task.cancel() }
         dialTimers = [:]
         let open = channels.values.map(\.channel)
+        // A connect that completes after the signal stream ends would go unseen: close it then.
+        for (_, connecting) in pendingDials { connecting.whenSuccess { $0.close(promise: nil) } }
+        pendingDials = [:]
         try? await listener?.close()
         for channel in open {
             channel.close(promise: nil)
@@ -403,7 +407,9 @@ public actor NetworkShell {
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try self.install(on: channel, connection: connection, dialled: peer, address: address) }
             }
-        bootstrap.connect(host: host, port: port).whenFailure { error in
+        let connecting = bootstrap.connect(host: host, port: port)
+        pendingDials[connection] = connecting
+        connecting.whenFailure { error in
             sink.yield(.dialFailed(connection, "\(error)"))
         }
     }
@@ -415,11 +421,13 @@ public actor NetworkShell {
         switch signal {
         case let .opened(id, channel, counter, address):
             channels[id] = (channel, counter)
+            pendingDials[id] = nil
             switch id.direction {
             case .outbound: run(core.dialSucceeded(id, now: now))
             case .inbound: run(core.inboundAccepted(id, address: address, now: now))
             }
         case let .dialFailed(id, error):
+            pendingDials[id] = nil
             run(core.dialFailed(id, error: error, now: now))
         case let .session(id, event):
             handleSession(event, connection: id, now: now)
