@@ -242,6 +242,8 @@ public struct PeerConnections: Sendable {
         }
         if let existing = record.session, existing != connection, let old = connections[existing] {
             guard keepsNew(c, over: old, peer: peer) else {
+                // Our own dial lost: it is over, so a later loss of the session redials.
+                if record.dial == .dialling(connection) { record.dial = .idle }
                 peers[peer] = record
                 return actions + close(connection, goodbye: .duplicateConnection)
             }

@@ -132,6 +132,25 @@ import Testing
         #expect(a.connectedPeers == [bob] && b.connectedPeers == [alice])
     }
 
+    /// The larger id's own dial finishes after the smaller id's dial became the session: it loses,
+    /// and must not leave the peer looking "still dialling", or a later loss would never be redialled.
+    @Test func aDialThatLosesTheTieBreakStillRedialsLater() throws {
+        let (low, high) = (min(alice, bob), max(alice, bob))
+        var h = core(high)
+        let ownDial = try #require(dialled(h.peerAdded(low, host: "l", port: 1, now: Self.at(0))))
+        _ = h.dialSucceeded(ownDial, now: Self.at(0))
+        let theirs = ConnectionID(.inbound, 1)
+        _ = h.inboundAccepted(theirs, address: "l:9", now: Self.at(0))
+        #expect(reports(h.handshakeCompleted(theirs, peer: low, now: Self.at(1))).count == 1)
+        #expect(closes(h.handshakeCompleted(ownDial, peer: low, now: Self.at(1))) == [ownDial: .duplicateConnection])
+        #expect(h.channelClosed(ownDial, now: Self.at(1)).isEmpty)
+        // The session the smaller id dialled drops: the larger id redials too.
+        let lost = h.channelClosed(theirs, now: Self.at(5))
+        #expect(reports(lost) == [.peerDisconnected(low, reason: nil)])
+        #expect(delays(lost) == [.seconds(1)])
+        #expect(dialled(h.dialDue(low, now: Self.at(6))) != nil)
+    }
+
     @Test func aRestartedPeersNewConnectionReplacesItsHalfDeadOldOne() throws {
         var b = core(bob)
         let old = ConnectionID(.inbound, 1), new = ConnectionID(.inbound, 2)
