@@ -39,6 +39,52 @@ public enum ChannelFailure: LeukUserFacingError, Equatable {
         }
     }
 
+    /// A stable snake_case key per case: the keys of a peer's `faults` in `peer list` and status.
+    public var code: String {
+        switch self {
+        case .handshake(.notAdmitted): return "not_admitted"
+        case .handshake(.versionMismatch): return "version_mismatch"
+        case .handshake(.networkKeyMismatch): return "network_key_mismatch"
+        case .handshake(.unexpectedPeer): return "unexpected_peer"
+        case .handshake: return "handshake_failed"
+        case .closedDuringHandshake: return "closed_during_handshake"
+        case .handshakeTimeout: return "handshake_timeout"
+        case .frameTooLarge: return "frame_too_large"
+        case .frameTooSmall: return "frame_too_small"
+        case .decryptionFailed: return "decryption_failed"
+        case .malformedFrame: return "malformed_frame"
+        case .idleTimeout: return "idle_timeout"
+        case .peerReportedError: return "peer_reported_error"
+        case .dataAfterFinal: return "data_after_final"
+        case .coolingDown: return "cooling_down"
+        }
+    }
+
+    /// Bytes on an open session that break the protocol: the peer (or someone on the path) sent
+    /// garbage. `PeerConnections` answers with a cool-down, so a broken peer is not redialled at
+    /// once into the same failure; timeouts and the peer's own error reports are not garbage.
+    public var isProtocolViolation: Bool {
+        switch self {
+        case .frameTooLarge, .frameTooSmall, .decryptionFailed, .malformedFrame, .dataAfterFinal, .handshake:
+            return true
+        case .closedDuringHandshake, .handshakeTimeout, .idleTimeout, .peerReportedError, .coolingDown:
+            return false
+        }
+    }
+
+    /// Garbage that can only have come from the authenticated peer itself: it decrypted under the
+    /// session's keys, so no one on the path made it. Reported to the gossip core as a malformed
+    /// message (which scores the peer down); a record that did not decrypt, or a length prefix in
+    /// the clear, could be a stranger's tampering and costs the peer no score.
+    public var isAuthenticatedGarbage: Bool {
+        switch self {
+        case .malformedFrame, .dataAfterFinal: return true
+        case .handshake, .closedDuringHandshake, .handshakeTimeout, .frameTooLarge, .frameTooSmall, .decryptionFailed,
+             .idleTimeout, .peerReportedError, .coolingDown:
+            return false
+        }
+    }
+
     public var hint: String? {
         switch self {
         case let .handshake(failure): return failure.hint

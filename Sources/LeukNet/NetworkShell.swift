@@ -24,15 +24,17 @@ public struct NetworkConfiguration: Sendable {
     /// Inbound connections allowed to be mid-handshake at once; more are closed on arrival.
     public var maximumPendingHandshakes: Int
     /// Update verifications (Ed25519 + SHA-256 over about a megabyte) running at once. Each peer
-    /// also has at most one envelope waiting: a newer one replaces it, so an admitted peer that
-    /// floods valid frames costs bounded memory and CPU.
+    /// also has at most one envelope waiting, and its connection is not read while it waits
+    /// (`VerificationQueue`), so an admitted peer that floods valid frames costs bounded memory and CPU.
     public var maximumConcurrentVerifications: Int
+    /// How long a peer whose session carried garbage is neither redialled nor admitted.
+    public var faultCoolDown: Duration
 
     public init(identity: NodeIdentity, networkKey: NetworkKey = .publicDefault, host: String = "127.0.0.1", port: Int = 0,
                 maximumFrameBytes: Int = WireProtocol.defaultMaximumFrameBytes, updateLimits: UpdateLimits = UpdateLimits(),
                 timers: SessionTimers = SessionTimers(), backoff: ReconnectBackoff = ReconnectBackoff(),
                 clock: any WallClock = SystemWallClock(), jitterSeed: UInt64 = 0, maximumPendingHandshakes: Int = 64,
-                maximumConcurrentVerifications: Int = 2) {
+                maximumConcurrentVerifications: Int = 2, faultCoolDown: Duration = .seconds(30)) {
         self.identity = identity
         self.networkKey = networkKey
         self.host = host
@@ -45,67 +47,13 @@ public struct NetworkConfiguration: Sendable {
         self.jitterSeed = jitterSeed
         self.maximumPendingHandshakes = maximumPendingHandshakes
         self.maximumConcurrentVerifications = max(1, maximumConcurrentVerifications)
+        self.faultCoolDown = faultCoolDown
     }
-}
 
-public enum ConnectionDirection: String, Sendable, Equatable {
-    /// The peer dialled us.
-    case inbound
-    /// We dialled the peer.
-    case outbound
-}
-
-/// A connection that did not become a session, for the operator: who knocked (when the handshake
-/// got far enough to learn it), from where, and why it was turned away.
-public struct RefusedConnection: Sendable, Equatable {
-    /// The stranger's fingerprint, when it proved an identity we do not admit.
-    public let fingerprint: Fingerprint?
-    public let peer: NodeID?
-    public let address: String
-    public let direction: ConnectionDirection
-    public let reason: ChannelFailure
-}
-
-/// What the shell reports to the node and the gossip core.
-public enum NetworkEvent: Sendable, Equatable {
-    case peerConnected(NodeID, address: String, direction: ConnectionDirection)
-    /// `reason` is nil for an orderly close.
-    case peerDisconnected(NodeID, reason: ChannelFailure?)
-    /// A verified update: signature, digest, bounds and finiteness checked. Freshness (replays) is
-    /// the gossip core's to judge, not the shell's.
-    case received(ModelUpdate, from: NodeID)
-    case refused(RefusedConnection)
-    /// An update a connected peer sent and we refused; the gossip core scores the peer with it.
-    case rejected(UpdateRejection, from: NodeID)
-}
-
-public enum PeerConnectionState: String, Sendable, Equatable {
-    case connected, connecting, unreachable, refused, disconnected
-    /// Disconnected on purpose for a cool-down period (`disconnect(peer:coolDown:)`).
-    case coolingDown = "cooling-down"
-}
-
-/// One peer as `peer list` shows it.
-public struct PeerStatus: Sendable, Equatable {
-    public let peer: NodeID
-    public let address: String?
-    public let state: PeerConnectionState
-    public let lastSeen: Timestamp?
-    public let bytesReceived: UInt64
-    public let bytesSent: UInt64
-    public let updatesReceived: Int
-    public let updatesSent: Int
-
-    public init(peer: NodeID, address: String?, state: PeerConnectionState, lastSeen: Timestamp?, bytesReceived: UInt64,
-                bytesSent: UInt64, updatesReceived: Int, updatesSent: Int) {
-        self.peer = peer
-        self.address = address
-        self.state = state
-        self.lastSeen = lastSeen
-        self.bytesReceived = bytesReceived
-        self.bytesSent = bytesSent
-        self.updatesReceived = updatesReceived
-        self.updatesSent = updatesSent
+    /// The connection lifecycle's share of the configuration.
+    public var peerConnections: PeerConnections.Configuration {
+        PeerConnections.Configuration(backoff: backoff, jitterSeed: jitterSeed, faultCoolDown: faultCoolDown,
+                                      maximumPendingHandshakes: maximumPendingHandshakes)
     }
 }
 
@@ -138,9 +86,11 @@ public struct SealedModelUpdate: Sendable, Equatable {
     }
 }
 
-/// The node's federation endpoint: listens, dials admitted peers and keeps redialling them with
-/// backoff, runs each connection's handshake and secret streams (in `PeerSessionHandler`), verifies
-/// incoming updates off the event loop, and reports everything on `events`.
+/// The node's federation endpoint: the thin NIO shell around `PeerConnections` (the connection
+/// lifecycle) and `VerificationQueue` (bounded update verification). It listens, dials, runs each
+/// connection's handshake and secret streams (in `PeerSessionHandler`), feeds what happens on the
+/// event loops to the two cores, and executes the actions they return with exhaustive switches.
+/// It decides nothing itself about whom to dial, when, which duplicate survives, or who cools down.
 ///
 /// The gossip core decides whom to send what and whom to punish; this shell only moves verified
 /// bytes and carries out `send`, `broadcast` and `disconnect`.
@@ -154,65 +104,28 @@ public actor NetworkShell {
     private let admission: any AdmissionPolicy
     private let group: any EventLoopGroup
     private let logger: Logger
+    /// The core's cool-downs, mirrored for handshakes, which ask on the event loop and cannot wait.
     private nonisolated let coolDowns = CoolDowns()
-    private nonisolated let nextConnectionID = Mutex<UInt64>(0)
-    private nonisolated let pendingHandshakes: PendingHandshakes
+    private nonisolated let nextInbound = Mutex<UInt64>(0)
 
+    private var core: PeerConnections
+    private var verification: VerificationQueue
+    private var channels: [ConnectionID: (channel: any Channel, counter: TrafficCounter)] = [:]
+    /// One dial timer per peer; the generation tells a timer that fired from one replaced since.
+    private var dialTimers: [NodeID: (generation: UInt64, task: Task<Void, Never>)] = [:]
+    private var timerGeneration: UInt64 = 0
+    /// TCP connects under way, so shutdown can close what they bring once the signal stream is gone.
+    private var pendingDials: [ConnectionID: EventLoopFuture<any Channel>] = [:]
     private var listener: (any Channel)?
     private var signalTask: Task<Void, Never>?
-    private var jitter: SeededGenerator
     private var shuttingDown = false
 
-    private var connections: [UInt64: Connection] = [:]
-    private var sessionByPeer: [NodeID: UInt64] = [:]
-    private var dialTargets: [NodeID: DialTarget] = [:]
-    private var records: [NodeID: PeerRecord] = [:]
-    /// Verifications running now, and the newest envelope waiting per peer (oldest waiter first).
-    private var verifyingPeers: Set<NodeID> = []
-    private var waitingEnvelopes: [NodeID: [UInt8]] = [:]
-    private var waitingOrder: [NodeID] = []
-    /// Envelopes replaced by a newer one from the same peer before they were verified.
-    public private(set) var supersededEnvelopes = 0
-    public private(set) var refusedConnectionCount = 0
-    /// The latest refused connections, newest last, for the operator's status view.
-    public private(set) var recentRefusals: [RefusedConnection] = []
-    static let recentRefusalLimit = 100
-
     enum Signal: Sendable {
-        case opened(UInt64, any Channel, ConnectionDirection, TrafficCounter, dialled: NodeID?, address: String)
-        case session(UInt64, SessionEvent)
-        case closed(UInt64)
+        case opened(ConnectionID, any Channel, TrafficCounter, address: String)
+        case dialFailed(ConnectionID, String)
+        case session(ConnectionID, SessionEvent)
+        case closed(ConnectionID)
         case verified(Result<ModelUpdate, UpdateRejection>, from: NodeID)
-    }
-
-    struct Connection {
-        let channel: any Channel
-        let direction: ConnectionDirection
-        let counter: TrafficCounter
-        let dialled: NodeID?
-        /// The peer's address, taken when the connection opened (a closed socket no longer knows it).
-        let address: String
-        var peer: NodeID?
-        /// Why an established session failed, reported when it closes.
-        var failure: ChannelFailure?
-    }
-
-    struct DialTarget {
-        var host: String
-        var port: Int
-        var attempt = 0
-        var pending: Task<Void, Never>?
-        var dialling = false
-    }
-
-    struct PeerRecord {
-        var state: PeerConnectionState = .disconnected
-        var address: String?
-        var lastSeen: Timestamp?
-        var closedBytesReceived: UInt64 = 0
-        var closedBytesSent: UInt64 = 0
-        var updatesReceived = 0
-        var updatesSent = 0
     }
 
     /// - Parameter group: the event loops to run on; nil uses NIO's shared singleton group.
@@ -223,13 +136,15 @@ public actor NetworkShell {
         self.admission = admission
         self.group = group ?? MultiThreadedEventLoopGroup.singleton
         self.logger = logger
-        self.jitter = SeededGenerator(seed: configuration.jitterSeed)
-        self.pendingHandshakes = PendingHandshakes(limit: configuration.maximumPendingHandshakes)
+        core = PeerConnections(localID: configuration.identity.id, configuration: configuration.peerConnections)
+        verification = VerificationQueue(slots: configuration.maximumConcurrentVerifications)
         (events, eventSink) = AsyncStream.makeStream(of: NetworkEvent.self)
         (signals, signalSink) = AsyncStream.makeStream(of: Signal.self)
     }
 
     public nonisolated var localIdentity: NodeID { configuration.identity.id }
+
+    private var now: Timestamp { configuration.clock.now() }
 
     // MARK: Listening
 
@@ -237,19 +152,20 @@ public actor NetworkShell {
     @discardableResult
     public func start() async throws(NetworkError) -> Int {
         if let port = listener?.localAddress?.port { return port }
-        if signalTask == nil {
-            let stream = signals
-            signalTask = Task { [weak self] in
-                for await signal in stream { await self?.handle(signal) }
-            }
-        }
+        startSignalTask()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.recvAllocator, value: PeerPipeline.receiveAllocator)
             .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture { try self.install(on: channel, direction: .inbound, dialled: nil, address: nil) }
+                channel.eventLoop.makeCompletedFuture {
+                    let number = nextInbound.withLock { value -> UInt64 in
+                        value += 1
+                        return value
+                    }
+                    try self.install(on: channel, connection: ConnectionID(.inbound, number), dialled: nil, address: nil)
+                }
             }
         do {
             let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
@@ -263,141 +179,63 @@ public actor NetworkShell {
 
     public var listeningPort: Int? { listener?.localAddress?.port }
 
+    private func startSignalTask() {
+        guard signalTask == nil else { return }
+        let stream = signals
+        signalTask = Task { [weak self] in
+            for await signal in stream { await self?.handle(signal) }
+        }
+    }
+
     /// The admission check a handshake runs: admitted, and not in a cool-down.
-    private nonisolated func handshakeConfiguration(now: @escaping @Sendable () -> Timestamp) -> HandshakeConfiguration {
+    private nonisolated func handshakeConfiguration() -> HandshakeConfiguration {
         let admission = self.admission
         let coolDowns = self.coolDowns
+        let clock = configuration.clock
         return HandshakeConfiguration(identity: configuration.identity, networkKey: configuration.networkKey) { identity in
-            guard admission.admits(identity.id) else { return false }
-            return !coolDowns.isCoolingDown(identity.id, now: now())
+            admission.admits(identity.id) && !coolDowns.isCoolingDown(identity.id, now: clock.now())
         }
     }
 
     /// Adds the handler stack to a fresh channel; runs on its event loop.
-    private nonisolated func install(on channel: any Channel, direction: ConnectionDirection, dialled: NodeID?, address: String?) throws {
-        let id = nextConnectionID.withLock { value -> UInt64 in
-            value += 1
-            return value
-        }
+    private nonisolated func install(on channel: any Channel, connection id: ConnectionID, dialled: NodeID?, address: String?) throws {
         let counter = TrafficCounter()
-        let clock = configuration.clock
-        let role: PeerSessionHandler.Role = direction == .outbound ? .initiator(expectedPeer: dialled) : .responder
+        let role: PeerSessionHandler.Role = id.direction == .outbound ? .initiator(expectedPeer: dialled) : .responder
         let sink = signalSink
         let remote = address ?? channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
-        // Unauthenticated inbound connections are capped, so a flood of strangers holding
-        // half-finished handshakes cannot exhaust the node; the slot frees on session or close.
-        let slot = HandshakeSlot(pool: direction == .inbound ? pendingHandshakes : nil)
-        guard slot.acquire() else {
-            logger.notice("too many pending handshakes; dropping a connection", metadata: ["address": "\(remote)"])
-            channel.close(promise: nil)
-            return
-        }
-        sink.yield(.opened(id, channel, direction, counter, dialled: dialled, address: remote))
-        let handlers = PeerPipeline.handlers(role: role, configuration: handshakeConfiguration(now: { clock.now() }),
+        sink.yield(.opened(id, channel, counter, address: remote))
+        let handlers = PeerPipeline.handlers(role: role, configuration: handshakeConfiguration(),
                                              maximumFrameBytes: configuration.maximumFrameBytes,
                                              timers: configuration.timers, counter: counter)
         let sync = channel.pipeline.syncOperations
         try sync.addHandlers(handlers)
         try sync.addHandler(SessionEventForwarder { signal in
             switch signal {
-            case let .event(event):
-                if case .established = event { slot.release() }
-                sink.yield(.session(id, event))
-            case .closed:
-                slot.release()
-                sink.yield(.closed(id))
+            case let .event(event): sink.yield(.session(id, event))
+            case .closed: sink.yield(.closed(id))
             }
         })
     }
 
-    // MARK: Dialling
+    // MARK: The node's requests
 
     /// Keeps a connection to `peer` at `host:port`, redialling with backoff whenever it drops.
     /// Both sides of a mutual admission may dial; a duplicate connection is resolved by a fixed rule.
     public func connect(to peer: NodeID, host: String, port: Int) {
-        guard !shuttingDown, peer != localIdentity else { return }
-        if var target = dialTargets[peer] {
-            target.host = host
-            target.port = port
-            dialTargets[peer] = target
-        } else {
-            dialTargets[peer] = DialTarget(host: host, port: port)
-        }
-        records[peer, default: PeerRecord()].address = "\(host):\(port)"
-        if sessionByPeer[peer] == nil { scheduleDial(peer, after: .zero) }
+        startSignalTask()
+        run(core.peerAdded(peer, host: host, port: port, now: now))
     }
 
     /// Stops dialling `peer` and closes its connection at once (the operator removed it). The caller
     /// revokes it in the admission policy too, so it cannot simply dial back.
     public func forget(peer: NodeID) {
-        dialTargets[peer]?.pending?.cancel()
-        dialTargets[peer] = nil
-        closeSession(of: peer, reason: .removedByOperator)
-        records[peer]?.state = .disconnected
+        run(core.peerRemoved(peer, now: now))
     }
 
     /// Closes the session with `peer` now. With a cool-down, the peer is also refused in handshakes
     /// and not redialled until it ends: the gossip core's penalty for a peer whose score fell too low.
     public func disconnect(peer: NodeID, reason: GoodbyeReason = .removedByOperator, coolDown: Duration? = nil) {
-        if let coolDown {
-            let until = configuration.clock.now().adding(coolDown)
-            coolDowns.set(peer, until: until)
-            records[peer, default: PeerRecord()].state = .coolingDown
-            dialTargets[peer]?.pending?.cancel()
-            if dialTargets[peer] != nil { scheduleDial(peer, after: coolDown) }
-        }
-        closeSession(of: peer, reason: coolDown == nil ? reason : .coolDown)
-    }
-
-    private func closeSession(of peer: NodeID, reason: GoodbyeReason) {
-        guard let id = sessionByPeer[peer], let connection = connections[id] else { return }
-        connection.channel.writeAndFlush(Frame.goodbye(reason, message: "\(reason)"), promise: nil)
-        connection.channel.close(promise: nil)
-    }
-
-    private func scheduleDial(_ peer: NodeID, after delay: Duration) {
-        guard var target = dialTargets[peer], !shuttingDown else { return }
-        target.pending?.cancel()
-        target.pending = Task { [weak self] in
-            if delay > .zero {
-                do { try await Task.sleep(for: delay) } catch { return }
-            }
-            await self?.dial(peer)
-        }
-        dialTargets[peer] = target
-    }
-
-    private func dial(_ peer: NodeID) async {
-        guard var target = dialTargets[peer], !shuttingDown, sessionByPeer[peer] == nil, !target.dialling else { return }
-        if coolDowns.isCoolingDown(peer, now: configuration.clock.now()) { return }
-        target.dialling = true
-        dialTargets[peer] = target
-        if records[peer]?.state != .connected { records[peer, default: PeerRecord()].state = .connecting }
-        let address = "\(target.host):\(target.port)"
-        let bootstrap = ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.recvAllocator, value: PeerPipeline.receiveAllocator)
-            .connectTimeout(.seconds(5))
-            .channelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture { try self.install(on: channel, direction: .outbound, dialled: peer, address: address) }
-            }
-        do {
-            _ = try await bootstrap.connect(host: target.host, port: target.port).get()
-            dialTargets[peer]?.dialling = false
-        } catch {
-            dialTargets[peer]?.dialling = false
-            logger.debug("dial failed", metadata: ["peer": "\(peer.short)", "error": "\(error)"])
-            if records[peer]?.state == .connecting { records[peer]?.state = .unreachable }
-            retry(peer)
-        }
-    }
-
-    private func retry(_ peer: NodeID) {
-        guard var target = dialTargets[peer], !shuttingDown, sessionByPeer[peer] == nil else { return }
-        let delay = configuration.backoff.delay(forAttempt: target.attempt, using: &jitter)
-        target.attempt += 1
-        dialTargets[peer] = target
-        scheduleDial(peer, after: delay)
+        run(core.disconnectRequested(peer, reason: reason, coolDown: coolDown, now: now))
     }
 
     // MARK: Sending
@@ -412,19 +250,19 @@ public actor NetworkShell {
         }
     }
 
-    /// Queues the frame on the peer's channel; fails at once when the peer is gone or still busy.
+    /// Queues the frame on the peer's session; fails at once when the peer is gone or still busy.
     private func startWrite(_ update: SealedModelUpdate, to peer: NodeID) throws(NetworkError) -> EventLoopFuture<Void> {
-        guard let id = sessionByPeer[peer], let connection = connections[id] else { throw .notConnected(peer) }
-        guard connection.channel.isWritable else { throw .peerBusy(peer) }
-        records[peer, default: PeerRecord()].updatesSent += 1
-        return connection.channel.writeAndFlush(Frame.modelUpdate(update.bytes))
+        guard let id = core.session(of: peer), let channel = channels[id]?.channel else { throw .notConnected(peer) }
+        guard channel.isWritable else { throw .peerBusy(peer) }
+        core.updateSent(to: peer)
+        return channel.writeAndFlush(Frame.modelUpdate(update.bytes))
     }
 
     /// Sends to every connected peer at once, so a slow peer delays no other; returns those reached.
     @discardableResult
     public func broadcast(_ update: SealedModelUpdate) async -> [NodeID] {
         var writes: [(NodeID, EventLoopFuture<Void>)] = []
-        for peer in sessionByPeer.keys.sorted() {
+        for peer in core.connectedPeers {
             do {
                 writes.append((peer, try startWrite(update, to: peer)))
             } catch {
@@ -443,28 +281,37 @@ public actor NetworkShell {
         return reached
     }
 
-    public var connectedPeers: [NodeID] { sessionByPeer.keys.sorted() }
+    // MARK: Views
+
+    public var connectedPeers: [NodeID] { core.connectedPeers }
 
     /// Open TCP connections, sessions and handshakes in progress alike.
-    public var openConnectionCount: Int { connections.count }
+    public var openConnectionCount: Int { channels.count }
 
+    /// Connections refused since start (strangers, failed handshakes, cool-downs).
+    public var refusedConnectionCount: Int { core.refusedConnectionCount }
+
+    /// The latest refused connections, newest last, for the operator's status view.
+    public var recentRefusals: [RefusedConnection] { core.recentRefusals }
+
+    /// Envelopes replaced by a newer one from the same peer before they were verified.
+    public var supersededEnvelopes: Int { verification.superseded }
+
+    /// Times a connection stopped being read because its peer's update waited for verification.
+    public var readPauses: Int { verification.pauses }
+
+    /// Every known peer, from `PeerConnections`' record, with the traffic counted so far.
     public func peers() -> [PeerStatus] {
-        var live: [NodeID: (UInt64, UInt64)] = [:]
-        for (_, connection) in connections {
-            guard let peer = connection.peer else { continue }
-            let current = live[peer] ?? (0, 0)
-            live[peer] = (current.0 + connection.counter.bytesReceived, current.1 + connection.counter.bytesSent)
-        }
-        let now = configuration.clock.now()
-        return records.keys.sorted().map { peer in
-            let r = records[peer]!
-            // A connected peer answers keep-alives, so it was seen just now.
-            let lastSeen = r.state == .connected ? now : r.lastSeen
-            let (inLive, outLive) = live[peer] ?? (0, 0)
-            return PeerStatus(peer: peer, address: r.address, state: r.state, lastSeen: lastSeen,
-                              bytesReceived: r.closedBytesReceived + inLive, bytesSent: r.closedBytesSent + outLive,
-                              updatesReceived: r.updatesReceived, updatesSent: r.updatesSent)
-        }
+        for id in channels.keys.sorted() { reportTraffic(of: id) }
+        return core.statuses(now: now)
+    }
+
+    private func reportTraffic(of id: ConnectionID) {
+        guard let counter = channels[id]?.counter else { return }
+        let (received, sent) = counter.takeUnreported()
+        let now = self.now
+        core.bytesRead(id, count: received, now: now)
+        core.bytesWritten(id, count: sent, now: now)
     }
 
     // MARK: Shutdown
@@ -473,14 +320,15 @@ public actor NetworkShell {
     public func shutdown() async {
         guard !shuttingDown else { return }
         shuttingDown = true
-        for (_, target) in dialTargets { target.pending?.cancel() }
-        let channels = connections.values.map(\.channel)
-        for (peer, id) in sessionByPeer {
-            _ = peer
-            connections[id]?.channel.writeAndFlush(Frame.goodbye(.shuttingDown, message: "node shutting down"), promise: nil)
-        }
+        run(core.shutdownRequested(now: now))
+        for (_, timer) in dialTimers { timer.task.cancel() }
+        dialTimers = [:]
+        let open = channels.values.map(\.channel)
+        // A connect that completes after the signal stream ends would go unseen: close it then.
+        for (_, connecting) in pendingDials { connecting.whenSuccess { $0.close(promise: nil) } }
+        pendingDials = [:]
         try? await listener?.close()
-        for channel in channels {
+        for channel in open {
             channel.close(promise: nil)
             try? await channel.closeFuture.get()
         }
@@ -489,161 +337,135 @@ public actor NetworkShell {
         eventSink.finish()
     }
 
+    // MARK: Executing actions
+
+    private func run(_ actions: [PeerConnectionAction]) {
+        for action in actions {
+            switch action {
+            case let .dial(peer, host, port, connection):
+                dial(peer, host: host, port: port, connection: connection)
+            case let .scheduleDial(peer, delay):
+                dialTimers[peer]?.task.cancel()
+                timerGeneration += 1
+                let generation = timerGeneration
+                dialTimers[peer] = (generation, Task { [weak self] in
+                    do { try await Task.sleep(for: delay) } catch { return }
+                    await self?.dialTimerFired(peer, generation: generation)
+                })
+            case let .cancelDial(peer):
+                dialTimers.removeValue(forKey: peer)?.task.cancel()
+            case let .close(connection, goodbye):
+                guard let channel = channels[connection]?.channel else { break }  // not open yet: the core closes it on arrival
+                if let goodbye {
+                    channel.writeAndFlush(Frame.goodbye(goodbye, message: "\(goodbye)"), promise: nil)
+                }
+                channel.close(promise: nil)
+            case let .setCoolDown(peer, until):
+                coolDowns.set(peer, until: until)
+            case let .report(event):
+                eventSink.yield(event)
+            case let .log(entry):
+                var metadata: Logger.Metadata = [:]
+                if let peer = entry.peer { metadata["peer"] = "\(peer.short)" }
+                switch entry.level {
+                case .debug: logger.debug("\(entry.message)", metadata: metadata)
+                case .info: logger.info("\(entry.message)", metadata: metadata)
+                case .notice: logger.notice("\(entry.message)", metadata: metadata)
+                }
+            }
+        }
+    }
+
+    private func run(_ actions: [VerificationQueue.Action]) {
+        for action in actions {
+            switch action {
+            case let .verify(envelope, peer):
+                verifyOffLoop(envelope, from: peer)
+            case let .pauseReading(connection):
+                _ = channels[connection]?.channel.setOption(ChannelOptions.autoRead, value: false)
+            case let .resumeReading(connection):
+                _ = channels[connection]?.channel.setOption(ChannelOptions.autoRead, value: true)
+            }
+        }
+    }
+
+    private func dialTimerFired(_ peer: NodeID, generation: UInt64) {
+        guard dialTimers[peer]?.generation == generation else { return }  // replaced or cancelled meanwhile
+        dialTimers[peer] = nil
+        run(core.dialDue(peer, now: now))
+    }
+
+    /// Starts a TCP connect; its channel reports `.opened` (before the connect completes), a failure
+    /// reports `.dialFailed`, both through the one ordered signal stream.
+    private func dial(_ peer: NodeID, host: String, port: Int, connection: ConnectionID) {
+        let address = "\(host):\(port)"
+        let sink = signalSink
+        let bootstrap = ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.recvAllocator, value: PeerPipeline.receiveAllocator)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try self.install(on: channel, connection: connection, dialled: peer, address: address) }
+            }
+        let connecting = bootstrap.connect(host: host, port: port)
+        pendingDials[connection] = connecting
+        connecting.whenFailure { error in
+            sink.yield(.dialFailed(connection, "\(error)"))
+        }
+    }
+
     // MARK: Signals from the event loops
 
     private func handle(_ signal: Signal) {
+        let now = self.now
         switch signal {
-        case let .opened(id, channel, direction, counter, dialled, address):
-            connections[id] = Connection(channel: channel, direction: direction, counter: counter, dialled: dialled, address: address)
+        case let .opened(id, channel, counter, address):
+            channels[id] = (channel, counter)
+            pendingDials[id] = nil
+            switch id.direction {
+            case .outbound: run(core.dialSucceeded(id, now: now))
+            case .inbound: run(core.inboundAccepted(id, address: address, now: now))
+            }
+        case let .dialFailed(id, error):
+            pendingDials[id] = nil
+            run(core.dialFailed(id, error: error, now: now))
         case let .session(id, event):
-            handleSession(event, connection: id)
+            handleSession(event, connection: id, now: now)
         case let .closed(id):
-            handleClosed(id)
+            reportTraffic(of: id)
+            channels[id] = nil
+            verification.connectionClosed(id)
+            run(core.channelClosed(id, now: now))
         case let .verified(result, from):
             finishVerification(result, from: from)
         }
     }
 
-    private func handleSession(_ event: SessionEvent, connection id: UInt64) {
-        guard var connection = connections[id] else { return }
+    private func handleSession(_ event: SessionEvent, connection id: ConnectionID, now: Timestamp) {
         switch event {
         case let .established(identity):
-            let peer = identity.id
-            connection.peer = peer
-            connections[id] = connection
-            if let existing = sessionByPeer[peer], existing != id {
-                if keepsNew(connection, over: connections[existing], peer: peer) {
-                    sessionByPeer[peer] = id
-                    closeDuplicate(existing)
-                } else {
-                    closeDuplicate(id)
-                    return
-                }
-            } else {
-                sessionByPeer[peer] = id
-            }
-            dialTargets[peer]?.attempt = 0
-            dialTargets[peer]?.pending?.cancel()
-            var record = records[peer, default: PeerRecord()]
-            record.state = .connected
-            record.lastSeen = configuration.clock.now()
-            if connection.direction == .outbound || record.address == nil { record.address = connection.address }
-            records[peer] = record
-            logger.info("peer connected", metadata: ["peer": "\(peer.short)", "direction": "\(connection.direction.rawValue)"])
-            eventSink.yield(.peerConnected(peer, address: connection.address, direction: connection.direction))
-
+            run(core.handshakeCompleted(id, peer: identity.id, now: now))
         case let .frame(frame):
-            guard let peer = connection.peer, sessionByPeer[peer] == id else { return }
-            records[peer]?.lastSeen = configuration.clock.now()
+            guard let peer = core.frameReceived(id, now: now) else { return }
             switch frame {
             case let .modelUpdate(envelope):
-                enqueueVerification(envelope, from: peer)
+                run(verification.arrived(envelope, from: peer, on: id))
             case .goodbye, .ping, .pong, .error:
-                break  // goodbye: the close that follows is reported by handleClosed
+                break  // goodbye: the close that follows is reported by channelClosed
             }
-
         case let .failed(failure):
-            if let peer = connection.peer, sessionByPeer[peer] == id {
-                connection.failure = failure
-                connections[id] = connection
-                return
-            }
-            refusedConnectionCount += 1
-            var failure = failure
-            var fingerprint: Fingerprint?
-            var stranger: NodeID?
-            if case let .handshake(.notAdmitted(identity)) = failure {
-                fingerprint = identity.fingerprint
-                stranger = identity.id
-                // The handshake only asks yes or no; say why when the answer was a cool-down.
-                if admission.admits(identity.id) && coolDowns.isCoolingDown(identity.id, now: configuration.clock.now()) {
-                    failure = .coolingDown(identity.id)
-                }
-            }
-            if let dialled = connection.dialled {
-                records[dialled, default: PeerRecord()].state = .refused
-            }
-            logger.notice("connection refused", metadata: ["address": "\(connection.address)", "reason": "\(failure)"])
-            let refusal = RefusedConnection(fingerprint: fingerprint, peer: stranger ?? connection.dialled,
-                                            address: connection.address, direction: connection.direction, reason: failure)
-            recentRefusals.append(refusal)
-            if recentRefusals.count > Self.recentRefusalLimit { recentRefusals.removeFirst(recentRefusals.count - Self.recentRefusalLimit) }
-            eventSink.yield(.refused(refusal))
-        }
-    }
-
-    /// Both ends keep the connection dialled by the smaller node id, so they agree without talking.
-    private func keepsNew(_ new: Connection, over old: Connection?, peer: NodeID) -> Bool {
-        guard let old else { return true }
-        let preferredInitiator = min(localIdentity, peer)
-        func initiator(_ c: Connection) -> NodeID { c.direction == .outbound ? localIdentity : peer }
-        if initiator(old) == preferredInitiator { return false }
-        return initiator(new) == preferredInitiator
-    }
-
-    private func closeDuplicate(_ id: UInt64) {
-        guard let connection = connections[id] else { return }
-        connection.channel.writeAndFlush(Frame.goodbye(.duplicateConnection, message: "duplicate connection"), promise: nil)
-        connection.channel.close(promise: nil)
-    }
-
-    private func handleClosed(_ id: UInt64) {
-        guard let connection = connections.removeValue(forKey: id) else { return }
-        guard let peer = connection.peer else {
-            if let dialled = connection.dialled { retry(dialled) }
-            return
-        }
-        var record = records[peer, default: PeerRecord()]
-        record.closedBytesReceived += connection.counter.bytesReceived
-        record.closedBytesSent += connection.counter.bytesSent
-        guard sessionByPeer[peer] == id else {
-            records[peer] = record
-            return
-        }
-        sessionByPeer[peer] = nil
-        if record.state == .connected {
-            record.state = .disconnected
-            record.lastSeen = configuration.clock.now()
-        }
-        records[peer] = record
-        eventSink.yield(.peerDisconnected(peer, reason: connection.failure))
-        if dialTargets[peer] != nil && !shuttingDown {
-            if coolDowns.isCoolingDown(peer, now: configuration.clock.now()) { return }
-            retry(peer)
+            run(core.faultObserved(id, failure: failure, now: now))
         }
     }
 
     // MARK: Verification, off the event loop
 
-    /// Queues an envelope for verification. At most `maximumConcurrentVerifications` run at once;
-    /// a peer has at most one envelope waiting, and a newer one replaces it (gossip states
-    /// supersede each other, so nothing an honest peer meant is lost).
-    private func enqueueVerification(_ envelope: [UInt8], from peer: NodeID) {
-        if waitingEnvelopes.updateValue(envelope, forKey: peer) != nil {
-            supersededEnvelopes += 1
-        } else {
-            waitingOrder.append(peer)
-        }
-        startVerifications()
-    }
-
-    /// One verification per peer at a time, so a peer's updates reach the gossip core in the order
-    /// it sent them (an honest peer is never scored for a replay the shell's reordering made).
-    private func startVerifications() {
-        while verifyingPeers.count < configuration.maximumConcurrentVerifications,
-              let index = waitingOrder.firstIndex(where: { !verifyingPeers.contains($0) }) {
-            let peer = waitingOrder.remove(at: index)
-            guard let envelope = waitingEnvelopes.removeValue(forKey: peer) else { continue }
-            verifyingPeers.insert(peer)
-            verifyOffLoop(envelope, from: peer)
-        }
-    }
-
+    /// At most `maximumConcurrentVerifications` of these run at once (`VerificationQueue`).
     private func verifyOffLoop(_ envelope: [UInt8], from peer: NodeID) {
         let me = localIdentity
         let admission = self.admission
         let limits = configuration.updateLimits
-        let now = configuration.clock.now()
+        let now = self.now
         let sink = signalSink
         Task.detached(priority: .medium) {
             let result = SignedModelUpdate.verify(envelope, limits: limits, now: now) { author in
@@ -654,77 +476,26 @@ public actor NetworkShell {
     }
 
     private func finishVerification(_ result: Result<ModelUpdate, UpdateRejection>, from peer: NodeID) {
-        verifyingPeers.remove(peer)
-        defer { startVerifications() }
         switch result {
         case let .success(update):
-            records[peer, default: PeerRecord()].updatesReceived += 1
+            core.updateVerified(from: peer)
             eventSink.yield(.received(update, from: peer))
         case let .failure(rejection):
             logger.notice("update rejected", metadata: ["peer": "\(peer.short)", "reason": "\(rejection.reason.rawValue)"])
             eventSink.yield(.rejected(rejection, from: peer))
         }
+        run(verification.finished(peer))
     }
 }
 
-/// Peers disconnected for a cool-down, read by handshakes on the event loops and written by the shell.
+/// The core's cool-downs, read by handshakes on the event loops and written only by the shell
+/// executing `PeerConnectionAction.setCoolDown`.
 final class CoolDowns: Sendable {
     private let until = Mutex<[NodeID: Timestamp]>([:])
 
-    func set(_ peer: NodeID, until end: Timestamp) { until.withLock { $0[peer] = end } }
+    func set(_ peer: NodeID, until end: Timestamp?) { until.withLock { $0[peer] = end } }
 
     func isCoolingDown(_ peer: NodeID, now: Timestamp) -> Bool {
-        until.withLock { table in
-            guard let end = table[peer] else { return false }
-            if now >= end {
-                table[peer] = nil
-                return false
-            }
-            return true
-        }
-    }
-}
-
-/// Counts inbound connections that have not finished their handshake.
-final class PendingHandshakes: Sendable {
-    private let count = Mutex<Int>(0)
-    let limit: Int
-
-    init(limit: Int) { self.limit = limit }
-
-    func tryEnter() -> Bool {
-        count.withLock { n in
-            guard n < limit else { return false }
-            n += 1
-            return true
-        }
-    }
-
-    func leave() { count.withLock { $0 -= 1 } }
-    var current: Int { count.withLock { $0 } }
-}
-
-/// One connection's claim on a `PendingHandshakes` slot, released exactly once (on the session
-/// opening or the connection closing, whichever comes first). Outbound connections hold none.
-final class HandshakeSlot: Sendable {
-    private let pool: PendingHandshakes?
-    private let held = Mutex(false)
-
-    init(pool: PendingHandshakes?) { self.pool = pool }
-
-    func acquire() -> Bool {
-        guard let pool else { return true }
-        guard pool.tryEnter() else { return false }
-        held.withLock { $0 = true }
-        return true
-    }
-
-    func release() {
-        guard let pool else { return }
-        let wasHeld = held.withLock { h -> Bool in
-            defer { h = false }
-            return h
-        }
-        if wasHeld { pool.leave() }
+        until.withLock { table in table[peer].map { now < $0 } ?? false }
     }
 }

@@ -2,14 +2,31 @@ public import LeukWire
 public import NIOCore
 import Synchronization
 
-/// Bytes moved on one connection, read by the shell for `peer list` while the event loop writes it.
+/// Bytes moved on one connection, counted on the event loop. The shell hands what is new to
+/// `PeerConnections` (`takeUnreported`) when it shows or closes the peer, rather than one message
+/// per socket read.
 public final class TrafficCounter: Sendable {
-    private let counts = Mutex<(received: UInt64, sent: UInt64)>((0, 0))
+    private struct Counts {
+        var received: UInt64 = 0
+        var sent: UInt64 = 0
+        var reportedReceived: UInt64 = 0
+        var reportedSent: UInt64 = 0
+    }
+
+    private let counts = Mutex(Counts())
 
     public init() {}
 
     public var bytesReceived: UInt64 { counts.withLock { $0.received } }
     public var bytesSent: UInt64 { counts.withLock { $0.sent } }
+
+    /// Bytes moved since the previous call.
+    public func takeUnreported() -> (received: UInt64, sent: UInt64) {
+        counts.withLock { c in
+            defer { (c.reportedReceived, c.reportedSent) = (c.received, c.sent) }
+            return (c.received &- c.reportedReceived, c.sent &- c.reportedSent)
+        }
+    }
 
     func addReceived(_ n: Int) { counts.withLock { $0.received &+= UInt64(n) } }
     func addSent(_ n: Int) { counts.withLock { $0.sent &+= UInt64(n) } }

@@ -225,4 +225,117 @@ actor EventLog {
         await a.shutdown()
         await b.shutdown()
     }
+
+    /// Twenty updates written in one flush by a raw client (the handler stack a node runs, driven by
+    /// hand) reach a node that verifies one at a time. Frames read together find the only slot busy,
+    /// so the node stops reading the connection until a slot frees; nothing is reordered, and what
+    /// is not delivered was superseded by a newer update from the same peer.
+    @Test func aFloodOfUpdatesIsReadOnlyAsFastAsItIsVerified() async throws {
+        let config = NetworkConfiguration(identity: Keys.bob, host: "127.0.0.1", port: 0, maximumConcurrentVerifications: 1)
+        let b = NetworkShell(configuration: config, admission: AllowList([Keys.alice.id]), logger: Self.quiet)
+        let logB = EventLog(b.events)
+        let port = try await b.start()
+
+        let (client, opened) = try await rawAlice(dialling: port)
+        try await opened.get()
+
+        let count = 20
+        for version in 1...count {
+            client.write(Frame.modelUpdate(update(version: UInt64(version), by: Keys.alice).bytes), promise: nil)
+        }
+        client.flush()
+        #expect(await logB.wait { if case let .received(u, _) = $0 { u.metadata.version == UInt64(count) } else { false } } != nil)
+
+        let versions = await logB.events.compactMap { if case let .received(u, _) = $0 { u.metadata.version } else { nil } }
+        #expect(versions == versions.sorted() && Set(versions).count == versions.count, "one peer's updates stay in order")
+        #expect(versions.count + (await b.supersededEnvelopes) == count)
+        #expect(await b.readPauses >= 1)
+        #expect(client.isActive, "backpressure is no reason to hang up")
+        // Reading resumed: a later update still gets through.
+        try await client.writeAndFlush(Frame.modelUpdate(update(version: UInt64(count + 1), by: Keys.alice).bytes))
+        #expect(await logB.wait { if case let .received(u, _) = $0 { u.metadata.version == UInt64(count + 1) } else { false } } != nil)
+        #expect(await b.peers().first?.updatesReceived == versions.count + 1)
+        try await client.close()
+        await b.shutdown()
+    }
+
+    /// An admitted peer whose session carries garbage (here a length prefix far above the limit) is
+    /// disconnected, counted, and refused until its fault cool-down ends.
+    @Test func aPeerThatSendsGarbageIsDisconnectedAndCooledDown() async throws {
+        let config = NetworkConfiguration(identity: Keys.bob, host: "127.0.0.1", port: 0, faultCoolDown: .seconds(30))
+        let b = NetworkShell(configuration: config, admission: AllowList([Keys.alice.id]), logger: Self.quiet)
+        let logB = EventLog(b.events)
+        let port = try await b.start()
+        let (client, opened) = try await rawAlice(dialling: port, garbage: [0xff, 0xff, 0xff, 0x7f])
+        try await opened.get()
+        let dropped = await logB.wait { if case .peerDisconnected(Keys.alice.id, .frameTooLarge?) = $0 { true } else { false } }
+        #expect(dropped != nil)
+        try await client.closeFuture.get()  // the node hung up
+        let status = await b.peers().first { $0.peer == Keys.alice.id }
+        #expect(status?.faults == ["frame_too_large": 1])
+        #expect(status?.state == .coolingDown)
+        #expect(status?.coolDownUntil != nil)
+
+        // The same peer, now well-behaved, is refused while the cool-down lasts.
+        let (again, openedAgain) = try await rawAlice(dialling: port)
+        await #expect(throws: (any Error).self) { try await openedAgain.get() }
+        let refusal = await logB.wait { if case .refused = $0 { true } else { false } }
+        guard case let .refused(knock)? = refusal else { Issue.record("no refusal during the cool-down"); return }
+        #expect(knock.reason == .coolingDown(Keys.alice.id))
+        #expect(await b.connectedPeers.isEmpty)
+        try? await again.close()
+        await b.shutdown()
+    }
+
+    /// Alice's handler stack driven by hand, dialling Bob; `garbage` is written once the session opens.
+    func rawAlice(dialling port: Int, garbage: [UInt8]? = nil) async throws -> (any Channel, EventLoopFuture<Void>) {
+        let opened = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
+        let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(RawGate())
+                    try sync.addHandlers(PeerPipeline.handlers(role: .initiator(expectedPeer: Keys.bob.id),
+                                                               configuration: Keys.configuration(Keys.alice, admitting: [Keys.bob]),
+                                                               maximumFrameBytes: 1 << 20, timers: SessionTimers(),
+                                                               counter: TrafficCounter()))
+                    try sync.addHandler(SessionOpened(promise: opened, garbage: garbage))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return (client, opened.futureResult)
+    }
+}
+
+/// Completes a promise when the session it sits behind opens, and then, when given garbage, writes
+/// it below the session handler (through `RawGate`): bytes no honest session would send.
+final class SessionOpened: ChannelInboundHandler {
+    typealias InboundIn = SessionEvent
+    let promise: EventLoopPromise<Void>
+    let garbage: [UInt8]?
+    private var done = false
+    init(promise: EventLoopPromise<Void>, garbage: [UInt8]?) {
+        self.promise = promise
+        self.garbage = garbage
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !done, case .established = unwrapInboundIn(data) else { return }
+        done = true
+        promise.succeed()
+        if let garbage, let gate = try? context.pipeline.syncOperations.context(handlerType: RawGate.self) {
+            gate.writeAndFlush(NIOAny(ByteBuffer(bytes: garbage)), promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !done { promise.fail(ChannelFailure.closedDuringHandshake) }
+        done = true
+        context.fireChannelInactive()
+    }
+}
+
+/// Sits at the socket end of a test client's pipeline; writing from its context skips the session.
+final class RawGate: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
 }
