@@ -81,7 +81,7 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
     public init(
         architecture: String = "leuknet-s", initSeed: UInt64 = 0, dataSeed: UInt64, threads: Int = 1,
         batchSize: Int = 32, stepsPerRound: Int = 10, learningRate: Float = 0.01,
-        optimizer: OptimizerKind = .sgd(momentum: 0.9, weightDecay: 5e-4), classBalancing: Bool = true, classWeightRange: ClosedRange<Float> = 0.2...5,
+        optimizer: OptimizerKind = FederationDefaults.optimizer, classBalancing: Bool = true, classWeightRange: ClosedRange<Float> = 0.2...5,
         augment: Bool = true, normalization: Normalization = FederatedTrainingConfiguration.federationNormalization,
         federationClassCounts: [Int]? = nil, logitAdjustment: Float = 0, proximalStrength: Float = 0,
         driftCorrection: Float = 0, globalLearningRate: Float = 1, globalMomentum: Float = 0

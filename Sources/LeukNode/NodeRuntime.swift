@@ -3,7 +3,7 @@ import LeukCrypto
 import LeukData
 import LeukExperiment
 import LeukGossip
-import LeukModel
+public import LeukModel
 import LeukNet
 public import LeukStore
 public import Logging
@@ -21,6 +21,8 @@ public struct StartOptions: Sendable {
     public var dataSeed: UInt64 = 1
     public var stepsPerRound = FederationDefaults.stepsPerRound
     public var learningRate: Float = FederationDefaults.learningRate
+    /// The local optimiser (its state survives rounds); the same on every node of a federation is wise.
+    public var optimizer: OptimizerKind = FederationDefaults.optimizer
     /// The logit-adjusted local loss (see `FederatedTrainingConfiguration.logitAdjustment`).
     public var logitAdjustment: Float = FederationDefaults.logitAdjustment
     public var proximalStrength: Float = FederationDefaults.proximalStrength
@@ -78,7 +80,7 @@ public final class NodeRuntime: Sendable {
 
         let training = FederatedTrainingConfiguration(
             architecture: options.architecture, initSeed: options.initSeed, dataSeed: options.dataSeed, threads: options.threads,
-            stepsPerRound: options.stepsPerRound, learningRate: options.learningRate,
+            stepsPerRound: options.stepsPerRound, learningRate: options.learningRate, optimizer: options.optimizer,
             logitAdjustment: options.logitAdjustment, proximalStrength: options.proximalStrength)
         let normalization = training.normalization
         // The federation's classes, not the site's: a site holding one class (or none) builds the

@@ -6,6 +6,7 @@ import LeukClinic
 import LeukCore
 import LeukCrypto
 import LeukExperiment
+import LeukModel
 import LeukNode
 import Logging
 import Metrics
@@ -43,6 +44,9 @@ struct Start: AsyncParsableCommand {
 
     @Option(help: "Learning rate.") var lr: Float = FederationDefaults.learningRate
 
+    @Option(help: ArgumentHelp("Local optimiser (its state survives rounds).", valueName: "sgd|adam"))
+    var optimizer: String = FederationDefaults.optimizer.name
+
     @Option(name: .customLong("logit-adjustment"), help: ArgumentHelp(
         "Strength tau of the logit-adjusted local loss (tau*log of this node's class priors added to the logits while training; 0 = class-balanced loss).",
         valueName: "TAU"))
@@ -70,6 +74,7 @@ struct Start: AsyncParsableCommand {
         guard logitAdjustment >= 0, logitAdjustment <= 100, proximal >= 0, proximal <= 1000 else {
             throw ValidationError("--logit-adjustment must be 0 to 100 and --proximal 0 to 1000")
         }
+        guard OptimizerKind(named: optimizer) != nil else { throw ValidationError("--optimizer must be 'sgd' or 'adam', got '\(optimizer)'") }
         guard gossipInterval >= 0.05, gossipInterval <= 3600 else { throw ValidationError("--gossip-interval must be 0.05 to 3600 seconds") }
         guard roundPause >= 0, roundPause <= 3600 else { throw ValidationError("--round-pause must be 0 to 3600 seconds") }
         if let dataset {
@@ -114,6 +119,7 @@ struct Start: AsyncParsableCommand {
         options.dataSeed = dataSeed
         options.stepsPerRound = stepsPerRound
         options.learningRate = lr
+        options.optimizer = OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer
         options.logitAdjustment = logitAdjustment
         options.proximalStrength = proximal
         options.rounds = rounds
