@@ -255,7 +255,7 @@ public final class FederatedTrainingSession {
 
     /// Where this round starts: the averaged model, moved on by the federation's own step
     /// (`globalLearningRate`, `globalMomentum`) once there is a previous round to measure it from.
-    private func globalStart(_ averaged: [Float]) -> [Float] {
+    func globalStart(_ averaged: [Float]) -> [Float] {
         let rate = configuration.globalLearningRate, momentum = configuration.globalMomentum
         guard rate != 1 || momentum != 0 else { return averaged }
         guard let last = globalStep else {

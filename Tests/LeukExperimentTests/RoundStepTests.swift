@@ -1,0 +1,64 @@
+import Foundation
+import LeukData
+import LeukModel
+import Testing
+@testable import LeukExperiment
+
+/// The round-level options of the federated trainer: the optimiser choice, the drift correction and
+/// the federation's own step on the averaged model. Each one must leave the first round untouched
+/// (there is no history yet) and act in the direction its doc comment promises afterwards.
+@Suite struct RoundStepTests {
+    private static func session(_ change: (inout FederatedTrainingConfiguration) -> Void) throws -> FederatedTrainingSession {
+        let generated = SyntheticCells.generate(count: 40, seed: 21, size: 16, difficulty: 0.2, classBalance: 0.5, threads: 1)
+        let samples = generated.labels.enumerated().map { DatasetSample(path: "s\($0.offset)", label: $0.element, group: "g\($0.offset)") }
+        let cache = ImageCache(images: generated.images, samples: samples, classes: SyntheticCells.classes, size: 16)
+        var configuration = FederatedTrainingConfiguration(dataSeed: 3, batchSize: 8, stepsPerRound: 6, learningRate: 0.05, augment: false)
+        change(&configuration)
+        return try FederatedTrainingSession(cache: cache, trainIndices: Array(cache.samples.indices), validationIndices: [],
+                                            configuration: configuration)
+    }
+
+    private static func distance(_ a: [Float], _ b: [Float]) -> Double {
+        sqrt(zip(a, b).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) })
+    }
+
+    @Test func adamAndSGDTakeDifferentStepsFromTheSameStart() throws {
+        let sgd = try Self.session { _ in }
+        let adam = try Self.session { $0.optimizer = .adam(); $0.learningRate = 0.001 }
+        let start = sgd.initialParameters
+        let a = sgd.trainRound(startingFrom: start).parameters, b = adam.trainRound(startingFrom: start).parameters
+        #expect(a != start && b != start && a != b)
+    }
+
+    @Test func driftCorrectionLeavesTheFirstRoundAloneThenCancelsTheNodesOwnPull() throws {
+        // One full-batch step of plain SGD a round: the same start gives the same step, so the
+        // correction's arithmetic can be checked exactly rather than statistically.
+        func exact(_ configuration: inout FederatedTrainingConfiguration) {
+            configuration.batchSize = 40; configuration.stepsPerRound = 1; configuration.optimizer = .sgd(momentum: 0, weightDecay: 0)
+        }
+        let plain = try Self.session { exact(&$0) }
+        let corrected = try Self.session { exact(&$0); $0.driftCorrection = 1 }
+        let start = plain.initialParameters
+        let first = plain.trainRound(startingFrom: start).parameters
+        #expect(corrected.trainRound(startingFrom: start).parameters == first, "no history in round 1: no correction")
+        // The mean model did not move (the node is handed the same start again), so the global control
+        // variate is zero and the correction takes back the node's own last displacement: the corrected
+        // round ends where it started, the plain one a whole step away.
+        let plainSecond = plain.trainRound(startingFrom: start).parameters
+        let correctedSecond = corrected.trainRound(startingFrom: start).parameters
+        #expect(Self.distance(plainSecond, start) > 1e-3)
+        #expect(Self.distance(correctedSecond, start) < 1e-4 * Self.distance(plainSecond, start) + 1e-6)
+    }
+
+    @Test func theGlobalStepExtrapolatesTheAveragedModelsDisplacement() throws {
+        let session = try Self.session { $0.globalLearningRate = 2; $0.globalMomentum = 0.5 }
+        let x0 = [Float](repeating: 1, count: 4), x1 = [Float](repeating: 2, count: 4), x2 = [Float](repeating: 2, count: 4)
+        #expect(session.globalStart(x0) == x0, "round 1 starts where gossip left the node")
+        // v = 0.5 * 0 + 2 * (2 - 1) = 2, start = 1 + 2 = 3.
+        #expect(session.globalStart(x1) == [Float](repeating: 3, count: 4))
+        // The mean moved from that start (3) back to 2: v = 0.5 * 2 + 2 * (2 - 3) = -1, start = 3 - 1 = 2.
+        #expect(session.globalStart(x2) == [Float](repeating: 2, count: 4))
+        let off = try Self.session { _ in }
+        #expect(off.globalStart(x0) == x0 && off.globalStart(x1) == x1, "(1, 0) is plain averaging")
+    }
+}
