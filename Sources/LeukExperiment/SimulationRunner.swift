@@ -1,4 +1,6 @@
 public import LeukReport
+import LeukMetrics
+public import LeukTraining
 public import LeukGossip
 import LeukData
 public import LeukModel

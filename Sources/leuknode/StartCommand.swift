@@ -5,7 +5,7 @@ import LeukAPI
 import LeukClinic
 import LeukCore
 import LeukCrypto
-import LeukExperiment
+import LeukTraining
 import LeukNode
 import Logging
 import Metrics

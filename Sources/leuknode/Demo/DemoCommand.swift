@@ -3,9 +3,10 @@ import Foundation
 import LeukCore
 import LeukData
 import LeukExperiment
+import LeukMetrics
 import LeukModel
 import LeukNode
-import LeukReport
+import LeukTraining
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
