@@ -54,7 +54,14 @@ let package = Package(
         .target(name: "CLeukKernels", path: "Sources/LeukTensor/Kernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "LeukTensor", dependencies: ["LeukCore", "COpenBLAS", "CLeukKernels"], exclude: ["Kernels"],
                 swiftSettings: numeric),
-        .target(name: "LeukModel", dependencies: ["LeukCore", "LeukTensor", "LeukData"], swiftSettings: numeric),
+        // The one metrics type (EvaluationMetrics: one AUC, one percentile, one confusion matrix), low
+        // enough that the engine, the federated trainer and the report all share it.
+        .target(name: "LeukMetrics", dependencies: ["LeukCore"], swiftSettings: strict),
+        .target(name: "LeukModel", dependencies: ["LeukCore", "LeukTensor", "LeukData", "LeukMetrics"], swiftSettings: numeric),
+        // The production trainer (FederatedTrainingSession) a hospital node runs, and the federation's
+        // training defaults and class list; no experiment, SVG or Markdown code.
+        .target(name: "LeukTraining", dependencies: ["LeukCore", "LeukData", "LeukTensor", "LeukModel", "LeukMetrics"],
+                swiftSettings: numeric),
 
         // Federation: pure core, wire format, NIO shell.
         .target(name: "LeukGossip", dependencies: ["LeukCore"], swiftSettings: checkedFast),
@@ -67,13 +74,13 @@ let package = Package(
         .target(name: "LeukClinic", dependencies: ["LeukCore", "LeukCrypto", "LeukStore"], swiftSettings: strict),
         .target(name: "LeukNode", dependencies: [
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukModel", "LeukGossip", "LeukWire", "LeukNet",
-            "LeukClinic", "LeukExperiment", logging, .product(name: "Metrics", package: "swift-metrics"),
+            "LeukClinic", "LeukTraining", logging, .product(name: "Metrics", package: "swift-metrics"),
         ], swiftSettings: strict),
-        // Result types, metrics and SVG plots shared by `simulate` and `report`.
-        .target(name: "LeukReport", dependencies: ["LeukCore"], swiftSettings: strict),
-        // Federated training sessions, baselines and the in-process simulation (`simulate`).
+        // Result types and SVG plots shared by `simulate` and `report`.
+        .target(name: "LeukReport", dependencies: ["LeukCore", "LeukMetrics"], swiftSettings: strict),
+        // The in-process simulation (`simulate`), its baselines and the demo's scenario.
         .target(name: "LeukExperiment", dependencies: [
-            "LeukCore", "LeukData", "LeukTensor", "LeukModel", "LeukGossip", "LeukReport",
+            "LeukCore", "LeukData", "LeukTensor", "LeukModel", "LeukMetrics", "LeukTraining", "LeukGossip", "LeukReport",
         ], swiftSettings: numeric),
         .target(name: "LeukAPI", dependencies: [
             "LeukCore", "LeukNode", "LeukClinic", logging, nio, nioPosix,
@@ -85,7 +92,7 @@ let package = Package(
 
         .executableTarget(name: "leuknode", dependencies: [
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukTensor", "LeukModel", "LeukGossip", "LeukWire",
-            "LeukNet", "LeukClinic", "LeukNode", "LeukAPI", "LeukReport", "LeukExperiment", logging,
+            "LeukNet", "LeukClinic", "LeukNode", "LeukAPI", "LeukMetrics", "LeukTraining", "LeukReport", "LeukExperiment", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
@@ -98,10 +105,12 @@ let package = Package(
         .testTarget(name: "LeukTensorTests", dependencies: ["LeukTensor"], swiftSettings: strict),
         .testTarget(name: "LeukModelTests", dependencies: ["LeukModel", "LeukTensor", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukGossipTests", dependencies: ["LeukGossip", "LeukCore"], swiftSettings: strict),
-        .testTarget(name: "LeukReportTests", dependencies: ["LeukReport", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukMetricsTests", dependencies: ["LeukMetrics", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukReportTests", dependencies: ["LeukReport", "LeukMetrics", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["LeukCore", "LeukStore"], swiftSettings: strict),
-        .testTarget(name: "LeukExperimentTests", dependencies: ["LeukExperiment", "LeukReport", "LeukGossip", "LeukData", "LeukCore"],
-                    swiftSettings: strict),
+        .testTarget(name: "LeukExperimentTests", dependencies: [
+            "LeukExperiment", "LeukTraining", "LeukMetrics", "LeukReport", "LeukGossip", "LeukData", "LeukCore",
+        ], swiftSettings: strict),
         .testTarget(name: "LeukDataTests", dependencies: ["LeukData", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukWireTests", dependencies: ["LeukWire", "LeukGossip", "LeukCrypto", "LeukCore"], exclude: ["Golden"], swiftSettings: strict),
         .testTarget(name: "LeukNetTests", dependencies: [

@@ -1,5 +1,6 @@
 import LeukData
 import LeukCore
+import LeukTraining
 import Foundation
 
 /// Where a simulation's images come from.

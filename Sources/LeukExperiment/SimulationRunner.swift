@@ -1,4 +1,6 @@
 public import LeukReport
+import LeukMetrics
+public import LeukTraining
 public import LeukGossip
 import LeukData
 public import LeukModel
@@ -228,12 +230,9 @@ public enum SimulationRunner {
         if request.baselines {
             progress("centralized reference: \(request.rounds) x \(request.nodes * request.stepsPerRound) steps on the pooled data...")
             let pooled = data.nodeTrainIndices.flatMap { $0 }
-            let central = try session(pooled, dataSeed: request.seed &+ 999, steps: request.nodes * request.stepsPerRound)
-            var parameters = initial
-            for round in 1...request.rounds {
-                central.learningRate = request.learningRate * scheduleFactor(round: round, of: request.rounds)
-                parameters = central.trainRound(startingFrom: parameters).parameters
-            }
+            let central = try session(pooled, dataSeed: request.seed &+ 999,
+                                      steps: Baselines.centralizedSteps(nodes: request.nodes, stepsPerRound: request.stepsPerRound))
+            let parameters = Baselines.train(central, from: initial, rounds: request.rounds, learningRate: request.learningRate)
             centralizedMetrics = central.evaluate(parameters: parameters, cache: data.cache, indices: data.testIndices,
                                                   measureLatency: true).metrics
         }

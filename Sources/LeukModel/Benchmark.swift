@@ -1,3 +1,4 @@
+import LeukMetrics
 import Foundation
 import LeukCore
 internal import LeukTensor
@@ -97,8 +98,8 @@ public enum Benchmark {
             architecture: architecture.rawValue, batch: batch, threads: threads, runs: runs, blasKernel: BLASKernel.name,
             vectorKernels: VectorKernels.name,
             trainImagesPerS: median(trainRates), inferImagesPerS: median(inferRates),
-            latencyMsP50: ResponseTimePercentiles.percentile(latencies, 50),
-            latencyMsP99: ResponseTimePercentiles.percentile(latencies, 99),
+            latencyMsP50: MetricsComputation.percentile(latencies, 50) ?? 0,
+            latencyMsP99: MetricsComputation.percentile(latencies, 99) ?? 0,
             trainPeakRssMib: peak, trainImagesPerCPUSecond: median(trainCPURates), inferImagesPerCPUSecond: median(inferCPURates))
     }
 
@@ -109,7 +110,7 @@ public enum Benchmark {
         return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
-    static func median(_ values: [Double]) -> Double { ResponseTimePercentiles.percentile(values, 50) }
+    static func median(_ values: [Double]) -> Double { MetricsComputation.percentile(values, 50) ?? 0 }
 
     /// Resets the kernel's peak-RSS counter (Linux `clear_refs` value 5); harmless where unsupported.
     static func resetPeakRSS() {

@@ -1,3 +1,4 @@
+public import LeukMetrics
 public import LeukData
 import Foundation
 import LeukCore
@@ -38,7 +39,7 @@ public enum Diagnosis {
 /// response times are those a clinician would see), then the screening metrics.
 public enum Evaluation {
     public struct Outcome: Sendable {
-        public var metrics: ClassificationMetrics
+        public var metrics: EvaluationMetrics
         /// Images that could not be read, with the reason; they are not counted in the metrics.
         public var problems: [String]
     }
@@ -78,7 +79,7 @@ public enum Evaluation {
         guard !labels.isEmpty else {
             throw TrainingError.tooFewImages("\(datasetDirectory): no image could be evaluated")
         }
-        return Outcome(metrics: ClassificationMetrics(classes: model.classes, labels: labels, probabilities: probabilities,
+        return Outcome(metrics: EvaluationMetrics(classes: model.classes, labels: labels, probabilities: probabilities,
                                                       responseTimesMs: times), problems: problems)
     }
 

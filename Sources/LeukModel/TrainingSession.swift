@@ -1,3 +1,4 @@
+public import LeukMetrics
 public import LeukData
 import Foundation
 public import LeukCore
@@ -70,7 +71,7 @@ public struct TrainingSummary: Sendable, Codable {
     public var modelPath: String
     public var checkpointPath: String
     /// Metrics of the saved model on the held-out test split, when one was asked for.
-    public var test: ClassificationMetrics?
+    public var test: EvaluationMetrics?
 
     enum CodingKeys: String, CodingKey {
         case epochs, bestValidationLoss = "best_validation_loss", modelPath = "model_path"
@@ -196,7 +197,7 @@ public enum TrainingSession {
             summaries.append(summary)
             report(.epoch(summary))
         }
-        var testMetrics: ClassificationMetrics?
+        var testMetrics: EvaluationMetrics?
         if !split.test.isEmpty {
             let best = try Model.load(from: options.outputPath, threads: options.threads)
             testMetrics = try Evaluation.evaluate(best, datasetDirectory: options.datasetDirectory, labelMap: nil,

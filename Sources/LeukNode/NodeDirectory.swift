@@ -1,7 +1,7 @@
 public import LeukCore
 public import LeukCrypto
 public import LeukStore
-import LeukExperiment
+import LeukTraining
 import Foundation
 
 /// The files of one node, all under its data directory:

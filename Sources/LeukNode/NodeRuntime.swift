@@ -1,7 +1,7 @@
 import LeukCore
 import LeukCrypto
 import LeukData
-import LeukExperiment
+import LeukTraining
 import LeukGossip
 public import LeukModel
 import LeukNet

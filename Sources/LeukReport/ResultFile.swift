@@ -1,3 +1,4 @@
+import LeukMetrics
 public import Foundation
 public import LeukCore
 

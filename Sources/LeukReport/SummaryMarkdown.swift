@@ -1,3 +1,4 @@
+import LeukMetrics
 internal import Foundation
 
 extension ReportGenerator {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import LeukCore
 import LeukCrypto
-import LeukExperiment
+import LeukTraining
 import LeukNode
 
 struct Init: AsyncParsableCommand {

@@ -2,9 +2,11 @@ import ArgumentParser
 import Foundation
 import LeukCore
 import LeukExperiment
+import LeukMetrics
 import LeukGossip
 import LeukModel
 import LeukReport
+import LeukTraining
 
 /// `leuknode simulate`: N nodes in one process with the real training engine and the real gossip
 /// core over a simulated network, compared with local-only and centralized training.

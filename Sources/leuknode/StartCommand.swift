@@ -5,8 +5,8 @@ import LeukAPI
 import LeukClinic
 import LeukCore
 import LeukCrypto
-import LeukExperiment
 import LeukModel
+import LeukTraining
 import LeukNode
 import Logging
 import Metrics

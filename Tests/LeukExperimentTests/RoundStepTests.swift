@@ -2,7 +2,7 @@ import Foundation
 import LeukData
 import LeukModel
 import Testing
-@testable import LeukExperiment
+@testable import LeukTraining
 
 /// The round-level options of the federated trainer: the optimiser choice, the drift correction and
 /// the federation's own step on the averaged model. Each one must leave the first round untouched

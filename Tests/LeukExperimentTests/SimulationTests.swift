@@ -2,9 +2,11 @@ import Foundation
 import LeukCore
 import LeukData
 import LeukGossip
+import LeukMetrics
 import LeukReport
 import Testing
 @testable import LeukExperiment
+@testable import LeukTraining
 
 /// A federation small enough for a unit test: 3 nodes of 16x16 synthetic cells.
 private func tinyRequest(seed: UInt64 = 7) -> SimulationRequest {

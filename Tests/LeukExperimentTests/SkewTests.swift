@@ -4,6 +4,7 @@ import LeukData
 import LeukReport
 import Testing
 @testable import LeukExperiment
+@testable import LeukTraining
 
 /// A cache of 16x16 synthetic cells under the federation's classes, and the indices of each class.
 private func cells(count: Int, seed: UInt64) -> (cache: ImageCache, hem: [Int], all: [Int]) {

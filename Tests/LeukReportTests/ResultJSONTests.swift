@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import LeukMetrics
 @testable import LeukReport
 
 /// A result exactly as the contract of issue 7 spells it, written by hand (not by our encoder), so a

@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import Testing
+import LeukMetrics
 @testable import LeukReport
 
 /// The elements of a parsed XML document, with the text inside each, in document order.

@@ -10,6 +10,8 @@ ARIA=${ARIA:-/work/shared/datasets/aria2021}
 MAP=Benign=hem,Early=all,Pre=all,Pro=all
 # The setting: 4 nodes, Dirichlet 0.5, 10 rounds of about one local epoch, LeukNet-S at 64x64.
 A4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --dirichlet 0.5 --steps-per-round 20"
+# The same budget without label skew (IID shares), and with four times the local steps.
+I4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10"
 O4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --one-class-per-node --steps-per-round 20"
 
 flags() {
@@ -22,6 +24,20 @@ flags() {
     a4-la1) echo "$A4 --logit-adjustment 1" ;;
     a4-la1-prox) echo "$A4 --logit-adjustment 1 --proximal 0.01" ;;
     a4-la1-g3) echo "$A4 --logit-adjustment 1 --gossip-per-round 3" ;;
+    a4-drift1) echo "$A4 --drift-correction 1" ;;
+    a4-glr2) echo "$A4 --global-lr 2" ;;
+    a4-glr4) echo "$A4 --global-lr 4" ;;
+    a4-gm0.9) echo "$A4 --global-momentum 0.9" ;;
+    a4-glr2-gm0.5) echo "$A4 --global-lr 2 --global-momentum 0.5" ;;
+    a4-lr0.05) echo "$A4 --learning-rate 0.05" ;;
+    a4-adam) echo "$A4 --optimizer adam --learning-rate 0.001" ;;
+    a4-adam-drift1) echo "$A4 --optimizer adam --learning-rate 0.001 --drift-correction 1" ;;
+    a4-adam3) echo "$A4 --optimizer adam --learning-rate 0.003" ;;
+    a4-adam3-glr2) echo "$A4 --optimizer adam --learning-rate 0.003 --global-lr 2" ;;
+    a4-noaug) echo "$A4 --no-augment" ;;
+    a4-cb-none) echo "$A4 --class-balance none" ;;
+    i4-iid) echo "$I4 --steps-per-round 20" ;;
+    i4-iid-80) echo "$I4 --steps-per-round 80" ;;
     o4-balanced) echo "$O4 --logit-adjustment 0" ;;
     o4-la0.5) echo "$O4 --logit-adjustment 0.5" ;;
     o4-la1) echo "$O4 --logit-adjustment 1" ;;

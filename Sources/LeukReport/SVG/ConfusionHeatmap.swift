@@ -1,3 +1,4 @@
+public import LeukMetrics
 /// A confusion matrix as a heatmap: rows are the true class, columns the predicted class; each cell
 /// shows its count and its share of the row (so the diagonal reads as per-class recall), shaded by
 /// that share.

@@ -3,9 +3,10 @@ import Foundation
 import LeukCore
 import LeukData
 import LeukExperiment
+import LeukMetrics
 import LeukModel
 import LeukNode
-import LeukReport
+import LeukTraining
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -277,44 +278,14 @@ final class DemoRunner: @unchecked Sendable {
     }
 
     private func evaluate(classes: [String], hospitals: [Hospital], testSamples: [DatasetSample], federated: [[Float]]) throws {
-        let trainSamples = hospitals.flatMap(\.trainSamples)
-        let cache = ImageCache(samples: trainSamples + testSamples, classes: classes, size: options.size, threads: 2)
-        var offsets: [Int] = []
-        var offset = 0
-        for h in hospitals {
-            offsets.append(offset)
-            offset += h.trainSamples.count
-        }
-        let testIndices = Array(trainSamples.count..<cache.count)
-        func session(_ indices: [Int], steps: Int, seed: UInt64) throws -> FederatedTrainingSession {
-            let configuration = FederatedTrainingConfiguration(dataSeed: seed, stepsPerRound: steps)
-            return try FederatedTrainingSession(cache: cache, trainIndices: indices, validationIndices: [], configuration: configuration)
-        }
-        var rows: [(String, EvaluationMetrics)] = []
-        var local: [EvaluationMetrics] = []
-        for (k, h) in hospitals.enumerated() {
-            let indices = Array(offsets[k]..<offsets[k] + h.trainSamples.count)
-            say("training \(h.name)'s local-only model (\(options.rounds) x \(options.stepsPerRound) steps on its own \(indices.count) images)...")
-            let s = try session(indices, steps: options.stepsPerRound, seed: options.seed &+ UInt64(k))
-            var parameters = s.initialParameters
-            for _ in 0..<options.rounds { parameters = s.trainRound(startingFrom: parameters).parameters }
-            let m = s.evaluate(parameters: parameters, cache: cache, indices: testIndices, measureLatency: true).metrics
-            local.append(m)
-            rows.append(("local-only \(h.name)", m))
-        }
-        let pooled = Array(0..<trainSamples.count)
-        say("training the centralized model (\(options.rounds) x \(options.stepsPerRound * hospitals.count) steps on all \(pooled.count) images pooled)...")
-        let central = try session(pooled, steps: options.stepsPerRound * hospitals.count, seed: options.seed &+ 999)
-        var parameters = central.initialParameters
-        for _ in 0..<options.rounds { parameters = central.trainRound(startingFrom: parameters).parameters }
-        let centralized = central.evaluate(parameters: parameters, cache: cache, indices: testIndices, measureLatency: true).metrics
-        var federatedMetrics: [EvaluationMetrics] = []
-        for (k, h) in hospitals.enumerated() {
-            let m = central.evaluate(parameters: federated[k], cache: cache, indices: testIndices, measureLatency: true).metrics
-            federatedMetrics.append(m)
-            rows.append(("federated \(h.name)", m))
-        }
-        rows.append(("centralized (pooled data)", centralized))
+        let scenario = DemoScenario(classes: classes, nodeSamples: hospitals.map(\.trainSamples), testSamples: testSamples,
+                                    size: options.size, rounds: options.rounds, stepsPerRound: options.stepsPerRound,
+                                    seed: options.seed)
+        let comparison = try scenario.compare(federatedParameters: federated, progress: say)
+        let local = comparison.localOnly, federatedMetrics = comparison.federated, centralized = comparison.centralized
+        let rows: [(String, EvaluationMetrics)] = zip(hospitals, local).map { ("local-only \($0.name)", $1) }
+            + zip(hospitals, federatedMetrics).map { ("federated \($0.name)", $1) }
+            + [("centralized (pooled data)", centralized)]
         say("")
         say(DemoTable.render(rows))
         let meanLocal = local.map(\.accuracy).reduce(0, +) / Double(local.count)

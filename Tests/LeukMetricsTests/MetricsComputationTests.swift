@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import LeukReport
+@testable import LeukMetrics
 
 /// Metrics on inputs small enough to count by hand; the expected numbers are worked out in comments.
 struct MetricsComputationTests {
@@ -32,8 +32,10 @@ struct MetricsComputationTests {
         #expect(metrics.specificity == 0.75 && metrics.f1 == 0.75)
         // Only the positive 0.4 loses, to the negative 0.6: 15 of 16 pairs.
         #expect(metrics.auc == 15.0 / 16)
-        // Nearest rank over [1, 2, 3, 4]: p50 -> rank 2, p95 and p99 -> rank 4.
-        #expect(metrics.responseTimeMs == ResponseTimePercentiles(p50: 2, p95: 4, p99: 4))
+        // Linear interpolation over [1, 2, 3, 4] at positions q/100 * 3: p50 -> 1.5, p95 -> 2.85, p99 -> 2.97.
+        let times = try #require(metrics.responseTimeMs)
+        #expect(times.p50 == 2.5)
+        #expect(abs(times.p95 - 3.85) < 1e-12 && abs(times.p99 - 3.97) < 1e-12)
     }
 
     @Test func aucSharesTiesHalfAndHalf() throws {
@@ -76,17 +78,23 @@ struct MetricsComputationTests {
         #expect(MetricsComputation.trapezoidArea(curve) == 0.875)
     }
 
-    @Test func nearestRankPercentiles() {
-        // The textbook example: 15, 20, 35, 40, 50.
+    /// numpy's default (`np.percentile(..., method="linear")`): position q/100 * (n - 1) between the
+    /// sorted values, the definition docs/cnn.md gives for `response_time_ms`.
+    @Test func linearlyInterpolatedPercentiles() throws {
+        // Sorted: 15, 20, 35, 40, 50 at positions 0...4.
         let values: [Double] = [50, 15, 40, 20, 35]
-        #expect(MetricsComputation.percentile(values, 30) == 20)   // rank ceil(1.5) = 2
-        #expect(MetricsComputation.percentile(values, 40) == 20)   // rank 2
-        #expect(MetricsComputation.percentile(values, 50) == 35)   // rank ceil(2.5) = 3
+        #expect(try abs(#require(MetricsComputation.percentile(values, 30)) - 23) < 1e-12)  // position 1.2: 20 + 0.2 * 15
+        #expect(try abs(#require(MetricsComputation.percentile(values, 40)) - 29) < 1e-12)  // position 1.6: 20 + 0.6 * 15
+        #expect(MetricsComputation.percentile(values, 50) == 35)   // position 2, an observed value
         #expect(MetricsComputation.percentile(values, 100) == 50)
+        #expect(MetricsComputation.percentile(values, 0) == 15)
         #expect(MetricsComputation.percentile([7], 1) == 7)
         #expect(MetricsComputation.percentile([], 50) == nil)
-        let hundred = (1...100).map(Double.init)
-        #expect(MetricsComputation.responseTimePercentiles(hundred) == ResponseTimePercentiles(p50: 50, p95: 95, p99: 99))
+        // 1...100: position 49.5 -> 50.5, 94.05 -> 95.05, 98.01 -> 99.01.
+        let hundred = try #require(MetricsComputation.responseTimePercentiles((1...100).map(Double.init)))
+        #expect(hundred.p50 == 50.5)
+        #expect(abs(hundred.p95 - 95.05) < 1e-9 && abs(hundred.p99 - 99.01) < 1e-9)
+        #expect(MetricsComputation.responseTimePercentiles([]) == nil)
     }
 
     @Test func badInputIsRejectedWithTheIndex() {

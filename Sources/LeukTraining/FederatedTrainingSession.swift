@@ -1,6 +1,6 @@
 public import LeukData
 public import LeukModel
-public import LeukReport
+public import LeukMetrics
 public import LeukCore
 import Foundation
 
@@ -85,7 +85,7 @@ public final class FederatedTrainingSession {
     /// A session that borrows `engine` for computation (the simulator: many nodes, one engine). The
     /// engine's parameters and class weights are overwritten by every call; `initialParameters` must
     /// come from an engine built with the same configuration.
-    init(cache: ImageCache, trainIndices: [Int], validationIndices: [Int], configuration: FederatedTrainingConfiguration,
+    package init(cache: ImageCache, trainIndices: [Int], validationIndices: [Int], configuration: FederatedTrainingConfiguration,
          engine: Model, initialParameters: [Float], shared: Bool = true) throws {
         guard !trainIndices.isEmpty else { throw ExperimentError("a training session needs at least one training image") }
         guard configuration.batchSize > 0, configuration.stepsPerRound > 0 else {
@@ -144,7 +144,7 @@ public final class FederatedTrainingSession {
         }
     }
 
-    static func makeEngine(configuration: FederatedTrainingConfiguration, classes: [String], inputSize: Int) throws -> Model {
+    package static func makeEngine(configuration: FederatedTrainingConfiguration, classes: [String], inputSize: Int) throws -> Model {
         let architecture = try Architecture(named: configuration.architecture)
         return try Model(architecture: architecture, classes: classes, inputSize: inputSize,
                          mean: configuration.normalization.mean, std: configuration.normalization.std,
@@ -347,7 +347,7 @@ public final class FederatedTrainingSession {
     }
 
     /// Accuracy (argmax) and mean cross-entropy of `parameters` on `cache[indices]`.
-    func accuracyAndLoss(parameters: [Float], cache: ImageCache, indices: [Int]) -> (accuracy: Double, loss: Double) {
+    package func accuracyAndLoss(parameters: [Float], cache: ImageCache, indices: [Int]) -> (accuracy: Double, loss: Double) {
         let (probabilities, labels) = predict(parameters: parameters, cache: cache, indices: indices)
         guard !labels.isEmpty else { return (.nan, .nan) }
         let k = engine.classes.count

@@ -12,8 +12,9 @@ public import LeukCore
 ///   image, specificity without any `hem` image) is 0, like scikit-learn's `zero_division=0`.
 /// - AUC is the Mann-Whitney statistic: the probability that a random `all` image scores above a
 ///   random `hem` image, ties counting one half (average ranks). Undefined, so `nil`, with one class.
-/// - Percentiles use the nearest-rank method: the p-th percentile of n sorted values is the value
-///   at 1-based rank ceil(p/100 * n). It is always an observed value, never an interpolation.
+/// - Percentiles interpolate linearly between the two nearest ranks (numpy's default): the p-th
+///   percentile of n sorted values sits at 0-based position p/100 * (n - 1). This is the definition
+///   docs/cnn.md gives for `response_time_ms`, and the one `evaluate` and `bench` always used.
 public enum MetricsComputation {
     /// Why a metric cannot be computed from the given inputs.
     public enum InputError: LeukUserFacingError, Equatable {
@@ -40,31 +41,11 @@ public enum MetricsComputation {
         responseTimesMs: [Double] = [], classNames: [String] = ["hem", "all"]
     ) throws(InputError) -> EvaluationMetrics {
         try validate(labels: labels, scores: scores)
-        var tn = 0, fp = 0, fn = 0, tp = 0
-        for (label, score) in zip(labels, scores) {
-            let calledPositive = score > threshold
-            switch (label == 1, calledPositive) {
-            case (false, false): tn += 1
-            case (false, true): fp += 1
-            case (true, false): fn += 1
-            case (true, true): tp += 1
-            }
-        }
-        let precision = ratio(tp, tp + fp)
-        let recall = ratio(tp, tp + fn)
-        let f1 = precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall)
-        return EvaluationMetrics(
-            accuracy: ratio(tp + tn, labels.count),
-            precision: precision,
-            recall: recall,
-            detectionRate: recall,
-            specificity: ratio(tn, tn + fp),
-            f1: f1,
-            auc: try rocAUC(labels: labels, scores: scores),
-            confusion: ConfusionMatrix(trueNegatives: tn, falsePositives: fp, falseNegatives: fn, truePositives: tp,
-                                       labels: classNames),
-            responseTimeMs: responseTimePercentiles(responseTimesMs),
-            n: labels.count)
+        var matrix = [[0, 0], [0, 0]]
+        for (label, score) in zip(labels, scores) { matrix[label][score > threshold ? 1 : 0] += 1 }
+        return EvaluationMetrics(confusion: ConfusionMatrix(labels: classNames, matrix: matrix), positiveClass: 1,
+                                 auc: try rocAUC(labels: labels, scores: scores),
+                                 responseTimeMs: responseTimePercentiles(responseTimesMs))
     }
 
     /// ROC AUC by ranks (Mann-Whitney U / (positives * negatives)), ties sharing their average rank.
@@ -129,15 +110,16 @@ public enum MetricsComputation {
         return area
     }
 
-    /// Nearest-rank percentile (see the type's documentation); `nil` for no values. `p` in (0, 100].
+    /// Linearly interpolated percentile (see the type's documentation); `nil` for no values. `p` in [0, 100].
     public static func percentile(_ values: [Double], _ p: Double) -> Double? {
         guard !values.isEmpty else { return nil }
         let sorted = values.sorted()
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
-        return sorted[min(max(rank, 1), sorted.count) - 1]
+        let position = min(max(p, 0), 100) / 100 * Double(sorted.count - 1)
+        let low = Int(position.rounded(.down)), high = min(low + 1, sorted.count - 1)
+        return sorted[low] + (sorted[high] - sorted[low]) * (position - Double(low))
     }
 
-    /// p50, p95 and p99 by nearest rank; `nil` when no time was measured.
+    /// p50, p95 and p99 (linearly interpolated); `nil` when no time was measured.
     public static func responseTimePercentiles(_ millis: [Double]) -> ResponseTimePercentiles? {
         guard let p50 = percentile(millis, 50), let p95 = percentile(millis, 95), let p99 = percentile(millis, 99)
         else { return nil }
@@ -176,10 +158,6 @@ public enum MetricsComputation {
             confusion: ConfusionMatrix(labels: labels, matrix: matrix),
             responseTimeMs: meanTimes,
             n: nodes.reduce(0) { $0 + $1.n })
-    }
-
-    private static func ratio(_ numerator: Int, _ denominator: Int) -> Double {
-        denominator == 0 ? 0 : Double(numerator) / Double(denominator)
     }
 
     private static func validate(labels: [Int], scores: [Double]) throws(InputError) {

@@ -1,10 +1,13 @@
-/// The metrics object of `leuknode evaluate --json` (issue 4), reused verbatim inside the
-/// `leuknode simulate --json` result (issue 7). Keys are a contract: `accuracy`, `precision`, `recall`,
+/// The one metrics type of the project: the object of `leuknode evaluate --json` and of
+/// `train --json`'s `test` (issue 4), reused verbatim inside the `leuknode simulate --json` result
+/// (issue 7) and read back by `report`. Keys are a contract: `accuracy`, `precision`, `recall`,
 /// `detection_rate`, `specificity`, `f1`, `auc`, `confusion`, `response_time_ms`, `n`.
 ///
-/// The positive class is `all` (leukemic blast); `hem` (normal) is negative. `recall` and
-/// `detection_rate` are the same number, kept under both names because clinicians and the seed's
-/// metrics use different words for it.
+/// The positive class is `all` (leukemic blast) when the classes include it, otherwise the last class
+/// (`positiveClassIndex`); everything else is negative. `recall` and `detection_rate` are the same
+/// number, kept under both names because clinicians and the seed's metrics use different words for it.
+/// It lives in its own small module so the engine (`evaluate`, `train`), the federated trainer and
+/// the report read and write one definition, with one AUC, one percentile and one confusion matrix.
 public struct EvaluationMetrics: Codable, Sendable, Hashable {
     public var accuracy: Double
     /// Of the images called `all`, the fraction that are `all`. 0 when nothing was called `all`.
@@ -41,6 +44,35 @@ public struct EvaluationMetrics: Codable, Sendable, Hashable {
         self.confusion = confusion
         self.responseTimeMs = responseTimeMs
         self.n = n
+    }
+
+    /// Every rate derived from a confusion matrix, with `positiveClass` the row and column of the
+    /// positive class: the single place where precision, recall, specificity and F1 are defined.
+    /// A ratio whose denominator is zero is 0 (scikit-learn's `zero_division=0`); `specificity` is the
+    /// recall of everything that is not the positive class.
+    public init(confusion: ConfusionMatrix, positiveClass positive: Int, auc: Double?,
+                responseTimeMs: ResponseTimePercentiles?) {
+        let matrix = confusion.matrix
+        let k = matrix.count
+        let n = confusion.total
+        let correct = (0..<k).reduce(0) { $0 + matrix[$1][$1] }
+        let truePositive = matrix[positive][positive]
+        let actualPositive = matrix[positive].reduce(0, +)
+        let predictedPositive = (0..<k).reduce(0) { $0 + matrix[$1][positive] }
+        let actualNegative = n - actualPositive
+        let trueNegative = actualNegative - (predictedPositive - truePositive)
+        func ratio(_ a: Int, _ b: Int) -> Double { b > 0 ? Double(a) / Double(b) : 0 }
+        let precision = ratio(truePositive, predictedPositive)
+        let recall = ratio(truePositive, actualPositive)
+        self.init(accuracy: ratio(correct, n), precision: precision, recall: recall, detectionRate: recall,
+                  specificity: ratio(trueNegative, actualNegative),
+                  f1: precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0,
+                  auc: auc, confusion: confusion, responseTimeMs: responseTimeMs, n: n)
+    }
+
+    /// The index of the positive class: `all` when present, else the last class.
+    public static func positiveClassIndex(_ classes: [String]) -> Int {
+        classes.firstIndex(of: "all") ?? (classes.count - 1)
     }
 
     enum CodingKeys: String, CodingKey {
