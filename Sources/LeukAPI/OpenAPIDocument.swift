@@ -28,6 +28,7 @@ security:
 paths:
   /v1/health:
     get:
+      operationId: health
       summary: Liveness check
       security: []
       responses:
@@ -41,19 +42,30 @@ paths:
                   status:
                     type: string
                     example: ok
+        "400":
+          $ref: "#/components/responses/BadRequest"
   /v1/openapi.yaml:
     get:
+      operationId: openAPIDocument
       summary: This document
       security: []
       responses:
         "200":
-          description: The OpenAPI 3 document.
+          description: The OpenAPI 3 document (this file, docs/api/openapi.yaml).
           content:
             application/yaml:
               schema:
-                type: string
+                type: object
+                required: [openapi, info, paths]
+                properties:
+                  openapi:
+                    type: string
+                    example: 3.0.3
+        "400":
+          $ref: "#/components/responses/BadRequest"
   /metrics:
     get:
+      operationId: metrics
       summary: Prometheus metrics
       description: Request counts and latencies (`leuknode_api_requests_total`, `leuknode_api_request_duration_seconds`) and every metric the node registers.
       security: []
@@ -64,8 +76,11 @@ paths:
             text/plain:
               schema:
                 type: string
+        "400":
+          $ref: "#/components/responses/BadRequest"
   /v1/login:
     post:
+      operationId: login
       summary: Log in; returns a bearer token
       description: After 5 failed logins in a row the account locks for 30 s, doubling with each further failure (429 with Retry-After). The session ends after 15 minutes without a request.
       security: []
@@ -92,14 +107,20 @@ paths:
           $ref: "#/components/responses/Locked"
   /v1/logout:
     post:
+      operationId: logout
       summary: End this session
       responses:
         "204":
           description: Logged out.
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
+        "413":
+          $ref: "#/components/responses/TooLarge"
   /v1/me:
     get:
+      operationId: me
       summary: The signed-in user
       responses:
         "200":
@@ -108,10 +129,13 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/User"
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
   /v1/users:
     get:
+      operationId: listUsers
       summary: Users (admin), or the doctor's own patients (doctor)
       responses:
         "200":
@@ -122,11 +146,14 @@ paths:
                 type: array
                 items:
                   $ref: "#/components/schemas/User"
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
           $ref: "#/components/responses/Forbidden"
     post:
+      operationId: createUser
       summary: Create a user (admin or operator token)
       requestBody:
         required: true
@@ -141,6 +168,11 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/User"
+          links:
+            RevokeSessions:
+              operationId: revokeSessions
+              parameters:
+                id: "$response.body#/id"
         "400":
           $ref: "#/components/responses/BadRequest"
         "401":
@@ -149,10 +181,13 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "409":
           $ref: "#/components/responses/Conflict"
+        "413":
+          $ref: "#/components/responses/TooLarge"
         "422":
           $ref: "#/components/responses/Invalid"
   /v1/users/{id}/revoke-sessions:
     post:
+      operationId: revokeSessions
       summary: End every session of a user (admin)
       parameters:
         - name: id
@@ -161,6 +196,7 @@ paths:
           description: User id or name.
           schema:
             type: string
+            minLength: 1
       responses:
         "200":
           description: How many sessions ended.
@@ -171,14 +207,19 @@ paths:
                 properties:
                   revoked:
                     type: integer
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/NotFound"
+        "413":
+          $ref: "#/components/responses/TooLarge"
   /v1/break-glass:
     post:
+      operationId: breakGlass
       summary: Emergency access to one patient's records (admin; audited, lasts 15 minutes)
       requestBody:
         required: true
@@ -201,10 +242,13 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/NotFound"
+        "413":
+          $ref: "#/components/responses/TooLarge"
         "422":
           $ref: "#/components/responses/Invalid"
   /v1/diagnoses:
     post:
+      operationId: diagnose
       summary: Diagnose a cell image for a patient with the node's current model (doctor)
       description: Stores the diagnosis (every class probability, model digest and version, image SHA-256, the image encrypted at rest) and, when P(all) calls for a follow-up, proposes an appointment in the earliest free slot. The body limit is the image limit (16 MiB) in base64 plus 64 KiB.
       requestBody:
@@ -220,6 +264,23 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/DiagnosisOutcome"
+          links:
+            GetDiagnosis:
+              operationId: getDiagnosis
+              parameters:
+                id: "$response.body#/diagnosis/id"
+            GetDiagnosisImage:
+              operationId: getDiagnosisImage
+              parameters:
+                id: "$response.body#/diagnosis/id"
+            ReviewDiagnosis:
+              operationId: reviewDiagnosis
+              parameters:
+                id: "$response.body#/diagnosis/id"
+            ReleaseDiagnosis:
+              operationId: releaseDiagnosis
+              parameters:
+                id: "$response.body#/diagnosis/id"
         "400":
           $ref: "#/components/responses/BadRequest"
         "401":
@@ -235,6 +296,7 @@ paths:
         "503":
           $ref: "#/components/responses/Unavailable"
     get:
+      operationId: listDiagnoses
       summary: Diagnoses the caller may see (patients see only released ones)
       parameters:
         - name: patient
@@ -243,6 +305,7 @@ paths:
           description: Patient id or name (required for admins under break-glass).
           schema:
             type: string
+            minLength: 1
       responses:
         "200":
           description: Diagnoses, oldest first.
@@ -252,6 +315,8 @@ paths:
                 type: array
                 items:
                   $ref: "#/components/schemas/Diagnosis"
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
@@ -260,6 +325,7 @@ paths:
           $ref: "#/components/responses/NotFound"
   /v1/diagnoses/{id}:
     get:
+      operationId: getDiagnosis
       summary: One diagnosis
       parameters:
         - name: id
@@ -267,6 +333,7 @@ paths:
           required: true
           schema:
             type: string
+            pattern: "^dgn_[0-9a-f]{32}$"
       responses:
         "200":
           description: The diagnosis.
@@ -274,6 +341,8 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/Diagnosis"
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
@@ -282,6 +351,7 @@ paths:
           $ref: "#/components/responses/NotFound"
   /v1/diagnoses/{id}/image:
     get:
+      operationId: getDiagnosisImage
       summary: The diagnosed image, decrypted
       parameters:
         - name: id
@@ -289,6 +359,7 @@ paths:
           required: true
           schema:
             type: string
+            pattern: "^dgn_[0-9a-f]{32}$"
       responses:
         "200":
           description: The image bytes as submitted.
@@ -297,6 +368,8 @@ paths:
               schema:
                 type: string
                 format: binary
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
@@ -305,6 +378,7 @@ paths:
           $ref: "#/components/responses/NotFound"
   /v1/diagnoses/{id}/review:
     post:
+      operationId: reviewDiagnosis
       summary: Set the doctor's note; a pending diagnosis becomes reviewed (the patient's doctor)
       parameters:
         - name: id
@@ -312,6 +386,7 @@ paths:
           required: true
           schema:
             type: string
+            pattern: "^dgn_[0-9a-f]{32}$"
       requestBody:
         required: true
         content:
@@ -333,10 +408,13 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/NotFound"
+        "413":
+          $ref: "#/components/responses/TooLarge"
         "422":
           $ref: "#/components/responses/Invalid"
   /v1/diagnoses/{id}/release:
     post:
+      operationId: releaseDiagnosis
       summary: Release the result to the patient (the patient's doctor)
       parameters:
         - name: id
@@ -344,6 +422,7 @@ paths:
           required: true
           schema:
             type: string
+            pattern: "^dgn_[0-9a-f]{32}$"
       requestBody:
         required: false
         content:
@@ -367,8 +446,13 @@ paths:
           $ref: "#/components/responses/NotFound"
         "409":
           $ref: "#/components/responses/Conflict"
+        "413":
+          $ref: "#/components/responses/TooLarge"
+        "422":
+          $ref: "#/components/responses/Invalid"
   /v1/slots:
     post:
+      operationId: addSlot
       summary: Publish an availability slot (doctor; no overlap with the doctor's other slots)
       requestBody:
         required: true
@@ -383,6 +467,11 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/Slot"
+          links:
+            Book:
+              operationId: book
+              requestBody:
+                slot: "$response.body#/id"
         "400":
           $ref: "#/components/responses/BadRequest"
         "401":
@@ -391,9 +480,12 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "409":
           $ref: "#/components/responses/Conflict"
+        "413":
+          $ref: "#/components/responses/TooLarge"
         "422":
           $ref: "#/components/responses/Invalid"
     get:
+      operationId: listSlots
       summary: Availability slots, in time order
       parameters:
         - name: doctor
@@ -402,6 +494,7 @@ paths:
           description: Doctor id or name.
           schema:
             type: string
+            minLength: 1
         - name: free
           in: query
           required: false
@@ -430,8 +523,11 @@ paths:
           $ref: "#/components/responses/Unauthorized"
         "404":
           $ref: "#/components/responses/NotFound"
+        "422":
+          $ref: "#/components/responses/Invalid"
   /v1/appointments:
     post:
+      operationId: book
       summary: Book a free slot (a patient for themselves, a doctor in their own slot for a patient)
       description: Exactly one of many concurrent bookings of one slot succeeds; the others get 409.
       requestBody:
@@ -447,6 +543,35 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/Appointment"
+          links:
+            GetAppointment:
+              operationId: getAppointment
+              parameters:
+                id: "$response.body#/id"
+            ConfirmAppointment:
+              operationId: confirmAppointment
+              parameters:
+                id: "$response.body#/id"
+            RescheduleAppointment:
+              operationId: rescheduleAppointment
+              parameters:
+                id: "$response.body#/id"
+            CancelAppointment:
+              operationId: cancelAppointment
+              parameters:
+                id: "$response.body#/id"
+            CompleteAppointment:
+              operationId: completeAppointment
+              parameters:
+                id: "$response.body#/id"
+            SendMessage:
+              operationId: sendMessage
+              parameters:
+                id: "$response.body#/id"
+            ListMessages:
+              operationId: listMessages
+              parameters:
+                id: "$response.body#/id"
         "400":
           $ref: "#/components/responses/BadRequest"
         "401":
@@ -457,9 +582,12 @@ paths:
           $ref: "#/components/responses/NotFound"
         "409":
           $ref: "#/components/responses/Conflict"
+        "413":
+          $ref: "#/components/responses/TooLarge"
         "422":
           $ref: "#/components/responses/Invalid"
     get:
+      operationId: listAppointments
       summary: Appointments the caller takes part in (admins one patient's under break-glass)
       parameters:
         - name: patient
@@ -468,6 +596,7 @@ paths:
           description: Patient id or name.
           schema:
             type: string
+            minLength: 1
       responses:
         "200":
           description: Appointments.
@@ -477,6 +606,8 @@ paths:
                 type: array
                 items:
                   $ref: "#/components/schemas/Appointment"
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
@@ -485,6 +616,7 @@ paths:
           $ref: "#/components/responses/NotFound"
   /v1/appointments/{id}:
     get:
+      operationId: getAppointment
       summary: One appointment
       parameters:
         - name: id
@@ -492,6 +624,7 @@ paths:
           required: true
           schema:
             type: string
+            pattern: "^apt_[0-9a-f]{32}$"
       responses:
         "200":
           description: The appointment.
@@ -499,6 +632,8 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/Appointment"
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
@@ -507,6 +642,7 @@ paths:
           $ref: "#/components/responses/NotFound"
   /v1/appointments/{id}/confirm:
     post:
+      operationId: confirmAppointment
       summary: Confirm a requested or rescheduled appointment (its doctor)
       parameters:
         - name: id
@@ -514,6 +650,7 @@ paths:
           required: true
           schema:
             type: string
+            pattern: "^apt_[0-9a-f]{32}$"
       responses:
         "200":
           description: Confirmed.
@@ -521,6 +658,8 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/Appointment"
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
@@ -529,8 +668,11 @@ paths:
           $ref: "#/components/responses/NotFound"
         "409":
           $ref: "#/components/responses/Conflict"
+        "413":
+          $ref: "#/components/responses/TooLarge"
   /v1/appointments/{id}/reschedule:
     post:
+      operationId: rescheduleAppointment
       summary: Move to another free slot of the same doctor (its patient or doctor); the doctor confirms again
       parameters:
         - name: id
@@ -538,6 +680,7 @@ paths:
           required: true
           schema:
             type: string
+            pattern: "^apt_[0-9a-f]{32}$"
       requestBody:
         required: true
         content:
@@ -561,10 +704,13 @@ paths:
           $ref: "#/components/responses/NotFound"
         "409":
           $ref: "#/components/responses/Conflict"
+        "413":
+          $ref: "#/components/responses/TooLarge"
         "422":
           $ref: "#/components/responses/Invalid"
   /v1/appointments/{id}/cancel:
     post:
+      operationId: cancelAppointment
       summary: Cancel (its patient or doctor); the slot is free again
       parameters:
         - name: id
@@ -572,6 +718,7 @@ paths:
           required: true
           schema:
             type: string
+            pattern: "^apt_[0-9a-f]{32}$"
       requestBody:
         required: false
         content:
@@ -595,8 +742,13 @@ paths:
           $ref: "#/components/responses/NotFound"
         "409":
           $ref: "#/components/responses/Conflict"
+        "413":
+          $ref: "#/components/responses/TooLarge"
+        "422":
+          $ref: "#/components/responses/Invalid"
   /v1/appointments/{id}/complete:
     post:
+      operationId: completeAppointment
       summary: Mark a confirmed appointment as held (its doctor)
       parameters:
         - name: id
@@ -604,6 +756,7 @@ paths:
           required: true
           schema:
             type: string
+            pattern: "^apt_[0-9a-f]{32}$"
       responses:
         "200":
           description: Completed.
@@ -611,6 +764,8 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/Appointment"
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
@@ -619,8 +774,11 @@ paths:
           $ref: "#/components/responses/NotFound"
         "409":
           $ref: "#/components/responses/Conflict"
+        "413":
+          $ref: "#/components/responses/TooLarge"
   /v1/appointments/{id}/messages:
     post:
+      operationId: sendMessage
       summary: Write in the appointment's thread (its patient or doctor)
       parameters:
         - name: id
@@ -628,6 +786,7 @@ paths:
           required: true
           schema:
             type: string
+            pattern: "^apt_[0-9a-f]{32}$"
       requestBody:
         required: true
         content:
@@ -649,9 +808,12 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/NotFound"
+        "413":
+          $ref: "#/components/responses/TooLarge"
         "422":
           $ref: "#/components/responses/Invalid"
     get:
+      operationId: listMessages
       summary: The appointment's thread, oldest first
       parameters:
         - name: id
@@ -659,6 +821,7 @@ paths:
           required: true
           schema:
             type: string
+            pattern: "^apt_[0-9a-f]{32}$"
       responses:
         "200":
           description: Messages.
@@ -668,6 +831,8 @@ paths:
                 type: array
                 items:
                   $ref: "#/components/schemas/Message"
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
@@ -676,12 +841,22 @@ paths:
           $ref: "#/components/responses/NotFound"
   /v1/events:
     get:
+      operationId: events
       summary: Server-sent events for the caller (patients and doctors)
       description: |
-        A `text/event-stream`. It opens with `event: ready`, then sends `event: message` and
-        `event: appointment` with a ClinicEvent as `data`, and a `: keep-alive` comment every 15 s.
-        The stream lasts as long as the session: when it is logged out, revoked or idle for 15
-        minutes (the stream itself is not activity), it sends `event: session-ended` and closes.
+        A `text/event-stream` (https://html.spec.whatwg.org/multipage/server-sent-events.html). Every event is
+        an `event:` line, one `data:` line holding one JSON object, and a blank line:
+
+        | `event:` | `data:` | when |
+        | --- | --- | --- |
+        | `ready` | `{}` (ReadyEvent) | first, once the subscription is in place |
+        | `message` | a ClinicEvent with `type` `message` and `message` set | a message in a thread the caller takes part in |
+        | `appointment` | a ClinicEvent with `type` `appointment` and `appointment` set | an appointment of the caller changed |
+        | `session-ended` | `{}` (SessionEndedEvent) | the session was logged out, revoked or idle for 15 minutes; the stream then closes |
+
+        Between events the server sends the comment line `: keep-alive` every 15 s (the stream itself is
+        not session activity). With `limit` the stream closes after that many `message`/`appointment` events.
+        Admins get 403, even under break-glass: the stream carries clinical content.
       parameters:
         - name: appointment
           in: query
@@ -689,6 +864,7 @@ paths:
           description: Only events of this appointment (the caller must take part in it).
           schema:
             type: string
+            pattern: "^apt_[0-9a-f]{32}$"
         - name: limit
           in: query
           required: false
@@ -696,13 +872,24 @@ paths:
           schema:
             type: integer
             minimum: 1
+            maximum: 1000000
       responses:
         "200":
-          description: The event stream.
+          description: The event stream; see the table above for the events and their `data`.
           content:
             text/event-stream:
               schema:
                 type: string
+                description: "Server-sent events whose `data` is a ReadyEvent, ClinicEvent or SessionEndedEvent."
+              example: |
+                event: ready
+                data: {}
+
+                event: message
+                data: {"appointment_id":"apt_5d0c3a5e9b1d4c2a7e6f5d4c3b2a1908","message":{"appointment_id":"apt_5d0c3a5e9b1d4c2a7e6f5d4c3b2a1908","body":"Should I fast before?","id":"msg_0c3a5e9b1d4c2a7e6f5d4c3b2a19085d","sender_id":"usr_8f0c3a5e9b1d4c2a7e6f5d4c3b2a1908","sender_name":"ana","sent_at":"2026-12-01T09:30:00Z"},"type":"message"}
+
+                : keep-alive
+
         "400":
           $ref: "#/components/responses/BadRequest"
         "401":
@@ -713,6 +900,7 @@ paths:
           $ref: "#/components/responses/NotFound"
   /v1/audit/verify:
     get:
+      operationId: verifyAudit
       summary: Check the hash-chained audit log (admin)
       responses:
         "200":
@@ -721,12 +909,15 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/AuditVerification"
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
           $ref: "#/components/responses/Forbidden"
   /v1/audit:
     get:
+      operationId: auditLog
       summary: Audit entries in order (admin)
       parameters:
         - name: after
@@ -750,6 +941,7 @@ paths:
           description: Only entries about this patient (id or name).
           schema:
             type: string
+            minLength: 1
       responses:
         "200":
           description: Entries.
@@ -769,6 +961,7 @@ paths:
           $ref: "#/components/responses/NotFound"
   /v1/status:
     get:
+      operationId: status
       summary: The node's federation status
       description: Peers, the current model, training and gossip rounds, neighbour distance, updates sent and received, refusals. Operator token or admin session.
       responses:
@@ -778,12 +971,17 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/NodeStatus"
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
           $ref: "#/components/responses/Forbidden"
+        "503":
+          $ref: "#/components/responses/Unavailable"
   /v1/peers:
     get:
+      operationId: listPeers
       summary: Admitted peers with live state
       responses:
         "200":
@@ -794,11 +992,16 @@ paths:
                 type: array
                 items:
                   $ref: "#/components/schemas/Peer"
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
           $ref: "#/components/responses/Forbidden"
+        "503":
+          $ref: "#/components/responses/Unavailable"
     post:
+      operationId: addPeer
       summary: Admit a peer by its contact string
       requestBody:
         required: true
@@ -811,6 +1014,7 @@ paths:
               properties:
                 contact:
                   type: string
+                  pattern: "^leuk1:[A-Za-z0-9_-]+@[^@]+:[0-9]+$"
                   description: The peer's `leuk1:...@host:port` contact, as its `leuknode id` prints it.
       responses:
         "201":
@@ -819,14 +1023,24 @@ paths:
             application/json:
               schema:
                 $ref: "#/components/schemas/Peer"
+          links:
+            RemovePeer:
+              operationId: removePeer
+              parameters:
+                id: "$response.body#/fingerprint"
         "400":
           $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
           $ref: "#/components/responses/Forbidden"
+        "413":
+          $ref: "#/components/responses/TooLarge"
+        "503":
+          $ref: "#/components/responses/Unavailable"
   /v1/peers/{id}:
     delete:
+      operationId: removePeer
       summary: Revoke a peer; its connection closes at once
       parameters:
         - name: id
@@ -835,6 +1049,7 @@ paths:
           description: The peer's fingerprint or node id (at least 8 hex digits).
           schema:
             type: string
+            minLength: 1
       responses:
         "200":
           description: The revoked peer.
@@ -850,8 +1065,11 @@ paths:
           $ref: "#/components/responses/Forbidden"
         "404":
           $ref: "#/components/responses/NotFound"
+        "503":
+          $ref: "#/components/responses/Unavailable"
   /v1/model/history:
     get:
+      operationId: modelHistory
       summary: Lineage of the current model
       description: Model versions, newest first, each with the institutions whose updates (at which versions) went into it.
       parameters:
@@ -877,8 +1095,11 @@ paths:
           $ref: "#/components/responses/Unauthorized"
         "403":
           $ref: "#/components/responses/Forbidden"
+        "503":
+          $ref: "#/components/responses/Unavailable"
   /v1/model:
     get:
+      operationId: model
       summary: The current federated model (safetensors)
       responses:
         "200":
@@ -888,10 +1109,14 @@ paths:
               schema:
                 type: string
                 format: binary
+        "400":
+          $ref: "#/components/responses/BadRequest"
         "401":
           $ref: "#/components/responses/Unauthorized"
         "403":
           $ref: "#/components/responses/Forbidden"
+        "503":
+          $ref: "#/components/responses/Unavailable"
 components:
   securitySchemes:
     bearer:
@@ -899,7 +1124,9 @@ components:
       scheme: bearer
   responses:
     BadRequest:
-      description: Malformed JSON, an unknown field, a wrong type, a bad date or query parameter.
+      description: >-
+        Malformed JSON, an unknown field, a wrong type, `null` for a field, a value outside its schema (length,
+        pattern), a bad date, or an unknown, repeated, empty or malformed query parameter.
       content:
         application/json:
           schema:
@@ -935,13 +1162,21 @@ components:
           schema:
             $ref: "#/components/schemas/Error"
     Invalid:
-      description: Well-formed, but the values make no sense (a slot in the past, an empty message).
+      description: >-
+        Well-formed, but the values make no sense: a rule the schema cannot state (a slot in the past, a date outside
+        the years 1970 to 2499, an image the model cannot decode, a message of only spaces, a reserved user name).
       content:
         application/json:
           schema:
             $ref: "#/components/schemas/Error"
     Locked:
       description: Too many failed logins; see the Retry-After header.
+      headers:
+        Retry-After:
+          description: Seconds until the account may try again.
+          schema:
+            type: integer
+            minimum: 1
       content:
         application/json:
           schema:
@@ -1048,6 +1283,14 @@ components:
             hint:
               type: string
               example: list them first to find the right id
+    UserReference:
+      type: string
+      description: A user's id (`usr_` and 32 hex digits) or name.
+      minLength: 1
+    SlotID:
+      type: string
+      pattern: "^slt_[0-9a-f]{32}$"
+      example: slt_5d0c3a5e9b1d4c2a7e6f5d4c3b2a1908
     Role:
       type: string
       enum: [admin, doctor, patient]
@@ -1079,12 +1322,18 @@ components:
       properties:
         name:
           type: string
-          description: 1 to 64 letters, digits, '.', '_', '-' or '@'; unique, case-insensitively.
+          description: 1 to 64 ASCII letters, digits, '.', '_', '-' or '@'; unique, case-insensitively; not `operator`.
+          minLength: 1
+          maxLength: 64
+          pattern: "^[A-Za-z0-9._@-]+$"
+          not:
+            pattern: "^[Oo][Pp][Ee][Rr][Aa][Tt][Oo][Rr]$"
         role:
           $ref: "#/components/schemas/Role"
         password:
           type: string
           minLength: 8
+          maxLength: 1024
     User:
       type: object
       required: [id, name, role, created_at]
@@ -1108,11 +1357,13 @@ components:
       required: [patient, reason]
       properties:
         patient:
-          type: string
-          description: Patient id or name.
+          $ref: "#/components/schemas/UserReference"
         reason:
           type: string
+          description: Why, for the audit log (surrounding whitespace is not counted).
           minLength: 10
+          maxLength: 1000
+          pattern: "[^ \\t\\n\\r]"
     BreakGlassGrant:
       type: object
       required: [patient_id, reason, expires_at]
@@ -1130,13 +1381,18 @@ components:
       required: [patient, file_name, image_base64]
       properties:
         patient:
-          type: string
-          description: Patient id or name.
+          $ref: "#/components/schemas/UserReference"
         file_name:
           type: string
+          description: The image's file name (its last path component is kept; 1 to 255 bytes of UTF-8).
+          minLength: 1
+          maxLength: 255
         image_base64:
           type: string
           format: byte
+          description: The image file (PNG, JPEG, BMP or TIFF), base64 with padding; at most 16 MiB decoded.
+          minLength: 4
+          pattern: "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
     Diagnosis:
       type: object
       required: [id, patient_id, patient_name, doctor_id, doctor_name, created_at, image_sha256, image_file_name, image_bytes, probabilities, predicted, model_sha256, model_version, response_time_ms, follow_up, review_state, note]
@@ -1209,12 +1465,15 @@ components:
       properties:
         note:
           type: string
+          maxLength: 4000
     ReleaseRequest:
       type: object
       additionalProperties: false
       properties:
         note:
           type: string
+          description: Replaces the doctor's note; leave the field out to keep it (`null` is refused).
+          maxLength: 4000
     SlotRequest:
       type: object
       additionalProperties: false
@@ -1250,25 +1509,29 @@ components:
       required: [slot]
       properties:
         slot:
-          type: string
+          $ref: "#/components/schemas/SlotID"
         patient:
-          type: string
+          allOf:
+            - $ref: "#/components/schemas/UserReference"
           description: Required when a doctor books; a patient may only name themselves.
         reason:
           type: string
+          maxLength: 4000
     RescheduleRequest:
       type: object
       additionalProperties: false
       required: [slot]
       properties:
         slot:
-          type: string
+          $ref: "#/components/schemas/SlotID"
     CancelRequest:
       type: object
       additionalProperties: false
       properties:
         reason:
           type: string
+          description: For the audit log; leave the field out for none (`null` is refused).
+          maxLength: 4000
     Appointment:
       type: object
       required: [id, patient_id, patient_name, doctor_id, doctor_name, slot_id, start, end, state, follow_up, reason, created_at, updated_at]
@@ -1319,7 +1582,10 @@ components:
       properties:
         body:
           type: string
+          description: The text; surrounding whitespace is trimmed, and a message of only whitespace is refused.
+          minLength: 1
           maxLength: 4000
+          pattern: "[^ \\t\\n\\r]"
     Message:
       type: object
       required: [id, appointment_id, sender_id, sender_name, sent_at, body]
@@ -1337,8 +1603,19 @@ components:
           format: date-time
         body:
           type: string
+    ReadyEvent:
+      type: object
+      description: "The `data` of `event: ready`, an empty object."
+      additionalProperties: false
+    SessionEndedEvent:
+      type: object
+      description: "The `data` of `event: session-ended`, an empty object; the stream closes after it."
+      additionalProperties: false
     ClinicEvent:
       type: object
+      description: >-
+        The `data` of `event: message` (then `type` is `message` and `message` is set) and of
+        `event: appointment` (then `type` is `appointment` and `appointment` is set).
       required: [type, appointment_id]
       properties:
         type:
