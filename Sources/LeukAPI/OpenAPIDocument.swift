@@ -926,7 +926,9 @@ paths:
           description: Only entries with a larger sequence number.
           schema:
             type: integer
+            format: int64
             minimum: 0
+            maximum: 9223372036854775807
         - name: limit
           in: query
           required: false
