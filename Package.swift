@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // Tests only: reads docs/api/openapi.yaml to compare it with the routes the server registers.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries, one cage each.
@@ -75,13 +77,14 @@ let package = Package(
         .target(name: "LeukExperiment", dependencies: [
             "LeukCore", "LeukData", "LeukTensor", "LeukModel", "LeukGossip", "LeukReport",
         ], swiftSettings: numeric),
+        // `openapi.yaml` is a link to docs/api/openapi.yaml, compiled into the binary (no resource bundle to ship).
         .target(name: "LeukAPI", dependencies: [
             "LeukCore", "LeukNode", "LeukClinic", logging, nio, nioPosix,
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ], swiftSettings: strict),
+        ], resources: [.embedInCode("openapi.yaml")], swiftSettings: strict),
 
         .executableTarget(name: "leuknode", dependencies: [
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukTensor", "LeukModel", "LeukGossip", "LeukWire",
@@ -122,6 +125,7 @@ let package = Package(
             "ClinicTestSupport", "LeukAPI", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore", logging,
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Yams", package: "Yams"),
         ], swiftSettings: strict),
     ]
 )
