@@ -7,7 +7,8 @@
 #
 # It installs schemathesis into a virtualenv outside the repository when it is missing
 # ($LEUKNODE_VENV, default ~/.cache/leuknode-venv), starts a throwaway node on free loopback ports
-# with a small synthetic dataset, creates a doctor, fuzzes as the doctor and then as the operator
+# with a small synthetic dataset, creates a doctor, a patient and free slots (offered to the fuzzer
+# with a real cell image through schemathesis dictionaries), fuzzes as the doctor and then as the operator
 # (admin.token), and stops the node. Each pass is bounded by SCHEMATHESIS_SECONDS (default 25 s).
 # Per-operation exceptions, each with its reason, are in docs/scripts/schemathesis.toml.
 set -euo pipefail
@@ -63,6 +64,39 @@ PASSWORD="fuzz-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 DOCTOR=$(tr -d '\n' <"$LEUKNODE_SESSION")
 OPERATOR=$(tr -d '\n' <"$DATA/admin.token")
 
+# Real values for the fuzzer to start from, offered half the time: the patient, free slots of the doctor
+# (tomorrow and the day after), and a cell image the model can read. With them a pass reaches
+# diagnoses, bookings and their links (review, release, confirm, cancel, messages), not only 404s.
+SLOTS=""
+for day in 1 2; do
+  for hour in 08 09 10 11 12 13 14 15; do
+    start=$(date -u -d "$(date -u -d "+$day day" +%Y-%m-%d)T$hour:00:00Z" +%Y-%m-%dT%H:%M:%SZ)
+    id=$("$BIN" slot add --data-dir "$DATA" --start "$start" --minutes 30 --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+    SLOTS="$SLOTS\"$id\", "
+  done
+done
+IMAGE=$(find "$WORK/cells" -name '*.png' | sort | head -1)
+printf '"%s"\n' "$(base64 -w0 "$IMAGE")" >"$WORK/images.dict"
+{
+  cat "$ROOT/docs/scripts/schemathesis.toml"
+  cat <<TOML
+
+[dictionaries.patients]
+values = ["ana"]
+
+[dictionaries.slots]
+values = [${SLOTS%, }]
+
+[dictionaries.images]
+from-file = "$WORK/images.dict"
+
+[parameters]
+"body.patient" = { dictionary = "patients", probability = 0.5 }
+"body.slot" = { dictionary = "slots", probability = 0.5 }
+"body.image_base64" = { dictionary = "images", probability = 0.5 }
+TOML
+} >"$WORK/schemathesis.toml"
+
 # One worker: hypothesis walks Python ASTs, which CPython 3.11 cannot do from two threads at once
 # ("AST constructor recursion depth mismatch"), and the node answers fast enough for one.
 # `/v1/events` never ends while the session lives (it is tested in Tests/LeukAPITests), and
@@ -71,7 +105,7 @@ run_pass() {
   local who=$1 token=$2; shift 2
   echo "schemathesis: $who, $SECONDS_PER_PASS s"
   # Run from the scratch folder: schemathesis keeps its example database in ./.schemathesis.
-  (cd "$WORK" && "$VENV/bin/schemathesis" --config-file "$ROOT/docs/scripts/schemathesis.toml" run \
+  (cd "$WORK" && "$VENV/bin/schemathesis" --config-file "$WORK/schemathesis.toml" run \
     "http://127.0.0.1:$API_PORT/v1/openapi.yaml" \
     --url "http://127.0.0.1:$API_PORT" \
     --header "Authorization: Bearer $token" \
