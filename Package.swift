@@ -34,8 +34,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        // Tests only: reads docs/api/openapi.yaml to compare it with the routes the server registers.
+        // Tests only: Yams reads docs/api/openapi.yaml to compare it with the routes the server registers, and
+        // swift-openapi-generator makes a typed Client from it (build plugin) that talks to the real server.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.14.3"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
     ],
     targets: [
         // C libraries, one cage each.
@@ -126,6 +129,9 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Yams", package: "Yams"),
-        ], swiftSettings: strict),
+            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+        ], swiftSettings: strict,
+        // `openapi.yaml` links to docs/api/openapi.yaml: the generated Client checks the server against the document.
+        plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]),
     ]
 )
