@@ -34,8 +34,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        // Tests only: Yams reads docs/api/openapi.yaml to compare it with the routes the server registers, and
-        // swift-openapi-generator makes a typed Client from it (build plugin) that talks to the real server.
+        // swift-openapi-generator makes typed Clients from docs/api/openapi.yaml (build plugin, for the CLI and the
+        // tests); Yams (tests only) reads the document to compare it with the routes the server registers.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.14.3"),
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
@@ -87,6 +87,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
         ], resources: [.embedInCode("openapi.yaml")], swiftSettings: strict),
 
         .executableTarget(name: "leuknode", dependencies: [
@@ -94,7 +95,10 @@ let package = Package(
             "LeukNet", "LeukClinic", "LeukNode", "LeukAPI", "LeukReport", "LeukExperiment", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+        ], swiftSettings: strict,
+        // `openapi.yaml` links to docs/api/openapi.yaml: the typed `Client` of the commands moved to it so far.
+        plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]),
 
         // Tests: one target per library target, plus the clinic doubles both clinic suites share.
         .target(name: "ClinicTestSupport", dependencies: ["LeukClinic", "LeukCore", "LeukCrypto"],

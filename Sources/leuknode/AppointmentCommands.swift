@@ -123,9 +123,7 @@ struct Slot: AsyncParsableCommand {
             let startDate = try isoDate(start, flag: "--start")
             let endDate = try end.map { try isoDate($0, flag: "--end") } ?? startDate.addingTimeInterval(Double(minutes ?? 0) * 60)
             try await reportingErrors {
-                let slot = try await options.client(.session).call(.post, "/v1/slots", body: [
-                    "start": ISO8601.format(startDate), "end": ISO8601.format(endDate),
-                ], as: SlotInfo.self)
+                let slot = try await options.api(.session) { try await $0.addSlot(body: .json(.init(start: startDate, end: endDate))).created.body.json }
                 try options.output(slot) { print("Slot \($0.id): \(shortTime($0.start)) to \(shortTime($0.end))") }
             }
         }
@@ -144,11 +142,13 @@ struct Slot: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let path = pathWithQuery("/v1/slots", [("doctor", doctor), ("free", free ? "true" : nil), ("from", from)])
-                let slots = try await options.client(.session).call(.get, path, as: [SlotInfo].self)
+                let since = try from.map { try isoDate($0, flag: "--from") }
+                let slots = try await options.api(.session) {
+                    try await $0.listSlots(query: .init(doctor: doctor, free: free ? true : nil, from: since)).ok.body.json
+                }
                 try options.output(slots) { slots in
                     printTable(["ID", "START", "END", "DOCTOR", "BOOKED"], slots.map {
-                        [$0.id, shortTime($0.start), shortTime($0.end), $0.doctorName, $0.booked ? "yes" : "no"]
+                        [$0.id, shortTime($0.start), shortTime($0.end), $0.doctor_name, $0.booked ? "yes" : "no"]
                     })
                 }
             }
@@ -169,8 +169,9 @@ struct Message: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let m = try await options.client(.session).call(.post, "/v1/appointments/\(queryValue(appointment))/messages",
-                                                                body: ["body": text], as: MessageInfo.self)
+                let m = try await options.api(.session) {
+                    try await $0.sendMessage(path: .init(id: appointment), body: .json(.init(body: text))).created.body.json
+                }
                 try options.output(m) { print("Sent (\($0.id))") }
             }
         }
@@ -183,10 +184,9 @@ struct Message: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let thread = try await options.client(.session).call(.get, "/v1/appointments/\(queryValue(appointment))/messages",
-                                                                     as: [MessageInfo].self)
+                let thread = try await options.api(.session) { try await $0.listMessages(path: .init(id: appointment)).ok.body.json }
                 try options.output(thread) { thread in
-                    for m in thread { print("[\(shortTime(m.sentAt))] \(m.senderName): \(m.body)") }
+                    for m in thread { print("[\(shortTime(m.sent_at))] \(m.sender_name): \(m.body)") }
                 }
             }
         }

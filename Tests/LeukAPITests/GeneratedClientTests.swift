@@ -1,5 +1,4 @@
 import Foundation
-import HTTPTypes
 import OpenAPIRuntime
 import Testing
 import ClinicTestSupport
@@ -7,35 +6,17 @@ import LeukClinic
 @testable import LeukAPI
 
 /// The server through a `Client` that swift-openapi-generator makes from docs/api/openapi.yaml at build
-/// time (the plugin of this test target): every answer must decode as the document's types (required
-/// fields, enums, date-times, the error document), so a server that drifts from the document fails here
-/// as well as under schemathesis in `make test`.
+/// time (the plugin of this test target), over `APIClientTransport`: every answer must decode as the
+/// document's types (required fields, enums, date-times, the error document), so a server that drifts
+/// from the document fails here as well as under schemathesis in `make test`.
 @Suite struct GeneratedClientTests {
-    /// Carries the generated client's requests over the CLI's own loopback client (`APIClient`, which
-    /// adds the bearer token).
-    struct LoopbackTransport: ClientTransport {
-        let client: APIClient
-
-        func send(_ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String) async throws -> (HTTPResponse, HTTPBody?) {
-            guard let method = APIMethod(rawValue: request.method.rawValue) else {
-                throw TestFailure("\(operationID): the API has no \(request.method.rawValue) routes")
-            }
-            var bytes: [UInt8]?
-            if let body { bytes = try await [UInt8](collecting: body, upTo: 1 << 20) }
-            let response = try await client.raw(method, request.path ?? "/", body: bytes,
-                                                contentType: request.headerFields[.contentType] ?? "application/json")
-            var fields = HTTPFields()
-            if let contentType = response.contentType { fields[.contentType] = contentType }
-            return (HTTPResponse(status: .init(code: response.status), headerFields: fields), HTTPBody(response.body))
-        }
-    }
-
     @Test func theGeneratedClientReadsEveryAnswerOfAClinicFlow() async throws {
         let fixture = try APIFixture()
         try await LiveServerTests().withLiveServer(fixture) { port in
             let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
             func client(_ token: String?) -> Client {
-                Client(serverURL: url, transport: LoopbackTransport(client: APIClient(host: "127.0.0.1", port: port, token: token)))
+                Client(serverURL: url, transport: APIClientTransport(client: APIClient(host: "127.0.0.1", port: port, token: token),
+                                                                     refusalsThrow: false))
             }
             let op = client(fixture.token.value)
             let grey = try await op.createUser(body: .json(.init(name: "dr.grey", role: .doctor, password: "password-grey"))).created.body.json
