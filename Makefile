@@ -3,7 +3,9 @@
 # Targets:
 #   make deps    install the Debian packages the build needs (apt-get, only when dpkg -s says one is missing)
 #   make build   deps + release build of the leuknode binary (.build/release/leuknode), for institutions
-#   make test    deps + build + the whole test suite (ends with the test runner's summary line)
+#   make test    deps + build + schemathesis against a real node's API (docs/scripts/schemathesis.sh: pip
+#                installs it into ~/.cache/leuknode-venv when missing; about a minute) + the whole test
+#                suite (ends with the test runner's summary line)
 #   make run     deps + debug build (its numeric modules are optimised) + the embedded demo: a three-node
 #                federation on loopback on synthetic cells (`leuknode demo`)
 #   make bench   deps + build + the CNN benchmark table (leuknode bench)
@@ -15,7 +17,7 @@ SWIFT ?= swift
 JOBS ?= $(shell nproc)
 BIN := .build/release/leuknode
 
-.PHONY: deps build test run bench clean
+.PHONY: deps test-deps build test run bench clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -28,8 +30,13 @@ deps:
 build: deps
 	$(SWIFT) build -c release -j $(JOBS) --product leuknode
 
-test: deps
+# schemathesis runs in a Python virtualenv: install Debian's python3 and venv only when they are missing.
+test-deps: deps
+	@python3 -c 'import venv, ensurepip' 2>/dev/null || $(MAKE) --no-print-directory deps APT_PACKAGES="python3 python3-venv"
+
+test: test-deps
 	$(SWIFT) build --build-tests -j $(JOBS)
+	docs/scripts/schemathesis.sh .build/debug/leuknode
 	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; test $${PIPESTATUS[0]} -eq 0
 
 run: deps

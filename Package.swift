@@ -34,6 +34,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // swift-openapi-generator makes typed Clients from docs/api/openapi.yaml (build plugin, for the CLI and the
+        // tests); Yams (tests only) reads the document to compare it with the routes the server registers.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.14.3"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
     ],
     targets: [
         // C libraries, one cage each.
@@ -82,20 +87,25 @@ let package = Package(
         .target(name: "LeukExperiment", dependencies: [
             "LeukCore", "LeukData", "LeukTensor", "LeukModel", "LeukMetrics", "LeukTraining", "LeukGossip", "LeukReport",
         ], swiftSettings: numeric),
+        // `openapi.yaml` is a link to docs/api/openapi.yaml, compiled into the binary (no resource bundle to ship).
         .target(name: "LeukAPI", dependencies: [
             "LeukCore", "LeukNode", "LeukClinic", logging, nio, nioPosix,
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ], swiftSettings: strict),
+            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+        ], resources: [.embedInCode("openapi.yaml")], swiftSettings: strict),
 
         .executableTarget(name: "leuknode", dependencies: [
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukTensor", "LeukModel", "LeukGossip", "LeukWire",
             "LeukNet", "LeukClinic", "LeukNode", "LeukAPI", "LeukMetrics", "LeukTraining", "LeukReport", "LeukExperiment", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+        ], swiftSettings: strict,
+        // `openapi.yaml` links to docs/api/openapi.yaml: the typed `Client` of the commands moved to it so far.
+        plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]),
 
         // Tests: one target per library target, plus the clinic doubles both clinic suites share.
         .target(name: "ClinicTestSupport", dependencies: ["LeukClinic", "LeukCore", "LeukCrypto"],
@@ -132,6 +142,10 @@ let package = Package(
             "ClinicTestSupport", "LeukAPI", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore", logging,
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
-        ], swiftSettings: strict),
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+        ], swiftSettings: strict,
+        // `openapi.yaml` links to docs/api/openapi.yaml: the generated Client checks the server against the document.
+        plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]),
     ]
 )

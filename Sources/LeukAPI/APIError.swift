@@ -58,7 +58,7 @@ public struct APIError: Error, LeukUserFacingError, Equatable {
 /// Strict JSON decoding for request bodies: the body must be a JSON object, every field must be one
 /// the type declares, and each failure names the field and what was expected.
 enum StrictJSON {
-    /// Reads only the keys of the top-level object.
+    /// Reads only the keys of the top-level object, and which of them are `null`.
     private struct TopLevelKeys: Decodable {
         struct AnyKey: CodingKey {
             var stringValue: String
@@ -67,8 +67,11 @@ enum StrictJSON {
             init?(intValue: Int) { nil }
         }
         let keys: [String]
+        let nullKeys: [String]
         init(from decoder: any Decoder) throws {
-            keys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
+            let container = try decoder.container(keyedBy: AnyKey.self)
+            keys = container.allKeys.map(\.stringValue)
+            nullKeys = try container.allKeys.filter { try container.decodeNil(forKey: $0) }.map(\.stringValue)
         }
     }
 
@@ -93,22 +96,28 @@ enum StrictJSON {
         }
         let data = Data(body)
         let decoder = decoder()
-        let keys: [String]
+        let top: TopLevelKeys
         do {
-            keys = try decoder.decode(TopLevelKeys.self, from: data).keys
+            top = try decoder.decode(TopLevelKeys.self, from: data)
         } catch let DecodingError.typeMismatch(_, context) where context.codingPath.isEmpty {
             throw APIError(status: 400, "the body must be a JSON object ({...})", hint: "fields: \(allowed.isEmpty ? "none" : allowed)")
         } catch {
             throw APIError(status: 400, "the body is not valid JSON: \(detail(of: error))", hint: "check quotes, commas and braces")
         }
-        let unknown = keys.filter { !T.fields.contains($0) }.sorted()
+        let unknown = top.keys.filter { !T.fields.contains($0) }.sorted()
         guard unknown.isEmpty else {
             let list = unknown.map { "'\($0)'" }.joined(separator: ", ")
             throw APIError(status: 400, "unknown field\(unknown.count == 1 ? "" : "s") \(list)",
                            hint: allowed.isEmpty ? "this request takes no fields" : "allowed fields: \(allowed)")
         }
+        // No field is nullable (docs/api/openapi.yaml): an optional field is left out, never `null`, so
+        // `{"reason": null}` cannot be read two ways.
+        if let null = top.nullKeys.sorted().first {
+            throw APIError(status: 400, "field '\(null)' must not be null", hint: "leave an optional field out instead of sending null")
+        }
+        let value: T
         do {
-            return try decoder.decode(T.self, from: data)
+            value = try decoder.decode(T.self, from: data)
         } catch let error as DecodingError {
             throw APIError(status: 400, message(for: error))
         } catch let error as APIError {
@@ -116,6 +125,8 @@ enum StrictJSON {
         } catch {
             throw APIError(status: 400, "the body could not be read: \(error)")
         }
+        try value.validate()
+        return value
     }
 
     static func message(for error: DecodingError) -> String {

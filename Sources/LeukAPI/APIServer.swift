@@ -116,6 +116,10 @@ public struct APIServer: Sendable {
                                hint: route.query.isEmpty ? "this route takes none" : "allowed: \(route.query.joined(separator: ", "))")
             }
             guard query[name] == nil else { throw APIError(status: 400, "query parameter '\(name)' is given twice") }
+            // `?from=` is not "no filter": an empty value is a mistake in the caller's URL, so it is named.
+            guard !value.isEmpty else {
+                throw APIError(status: 400, "query parameter '\(name)' is empty", hint: "give it a value or leave it out")
+            }
             query[name] = String(value)
         }
         var parameters: [String: String] = [:]

@@ -16,12 +16,17 @@ struct CreateUserBody: APIBody {
     var name: String
     var role: String
     var password: String
+    func validate() throws(APIError) {
+        try FieldRule.userName(name, of: "name")
+        try FieldRule.length(password, of: "password", 8...1024)
+    }
 }
 
 struct BreakGlassBody: APIBody {
     static let fields: Set<String> = ["patient", "reason"]
     var patient: String
     var reason: String
+    func validate() throws(APIError) { try FieldRule.length(reason, of: "reason", 10...1000) }
 }
 
 struct DiagnoseBody: APIBody {
@@ -30,16 +35,19 @@ struct DiagnoseBody: APIBody {
     var fileName: String
     var imageBase64: String
     enum CodingKeys: String, CodingKey { case patient, fileName = "file_name", imageBase64 = "image_base64" }
+    func validate() throws(APIError) { try FieldRule.length(fileName, of: "file_name", 1...255) }
 }
 
 struct NoteBody: APIBody {
     static let fields: Set<String> = ["note"]
     var note: String
+    func validate() throws(APIError) { try FieldRule.length(note, of: "note", 0...4000) }
 }
 
 struct ReleaseBody: APIBody {
     static let fields: Set<String> = ["note"]
     var note: String?
+    func validate() throws(APIError) { try FieldRule.length(note, of: "note", 0...4000) }
 }
 
 struct SlotBody: APIBody {
@@ -53,6 +61,7 @@ struct BookBody: APIBody {
     var slot: String
     var patient: String?
     var reason: String?
+    func validate() throws(APIError) { try FieldRule.length(reason, of: "reason", 0...4000) }
 }
 
 struct RescheduleBody: APIBody {
@@ -63,11 +72,13 @@ struct RescheduleBody: APIBody {
 struct CancelBody: APIBody {
     static let fields: Set<String> = ["reason"]
     var reason: String?
+    func validate() throws(APIError) { try FieldRule.length(reason, of: "reason", 0...4000) }
 }
 
 struct MessageBody: APIBody {
     static let fields: Set<String> = ["body"]
     var body: String
+    func validate() throws(APIError) { try FieldRule.length(body, of: "body", 1...4000) }
 }
 
 struct RevokedDocument: Codable, Sendable {

@@ -146,9 +146,10 @@ public struct APIRequest: Sendable {
 
     public func queryBool(_ name: String) throws(APIError) -> Bool? {
         guard let text = queryString(name) else { return nil }
-        switch text.lowercased() {
-        case "true", "1", "yes": return true
-        case "false", "0", "no": return false
+        // Exactly the two JSON spellings the OpenAPI document allows for a boolean.
+        switch text {
+        case "true": return true
+        case "false": return false
         default: throw APIError(status: 400, "query parameter '\(name)' must be true or false, not '\(text)'")
         }
     }
@@ -210,6 +211,39 @@ public struct ServerSentEvent: Sendable, Equatable {
 /// (`"patinet"`) is refused instead of silently ignored.
 public protocol APIBody: Decodable, Sendable {
     static var fields: Set<String> { get }
+    /// The body's `minLength`/`maxLength`/`pattern` rules from docs/api/openapi.yaml, checked after
+    /// decoding, so the server refuses exactly what the document says it refuses (422, like the clinic's
+    /// own checks of the same values).
+    func validate() throws(APIError)
+}
+
+extension APIBody {
+    public func validate() throws(APIError) {}
+}
+
+/// The string rules of the OpenAPI document. Lengths count Unicode scalars, as JSON Schema's
+/// `minLength`/`maxLength` do (Swift's `count` counts grapheme clusters, which can be fewer).
+public enum FieldRule {
+    public static func length(_ value: String, of field: String, _ range: ClosedRange<Int>) throws(APIError) {
+        let length = value.unicodeScalars.count
+        guard range.contains(length) else {
+            let bounds = range.lowerBound == 0 ? "at most \(range.upperBound)" : "\(range.lowerBound) to \(range.upperBound)"
+            throw APIError(status: 422, "field '\(field)' must have \(bounds) characters, not \(length)")
+        }
+    }
+
+    public static func length(_ value: String?, of field: String, _ range: ClosedRange<Int>) throws(APIError) {
+        if let value { try length(value, of: field, range) }
+    }
+
+    /// A user name: `^[A-Za-z0-9._@-]+$`, 1 to 64 characters (ASCII only, so a name reads and sorts the
+    /// same everywhere and cannot hide a look-alike letter).
+    public static func userName(_ value: String, of field: String) throws(APIError) {
+        try length(value, of: field, 1...64)
+        guard value.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._@-".unicodeScalars.contains($0)) }) else {
+            throw APIError(status: 422, "user name '\(value)' is not allowed", hint: "use 1 to 64 letters, digits, '.', '_', '-' or '@' (ASCII)")
+        }
+    }
 }
 
 struct EmptyBody: APIBody {

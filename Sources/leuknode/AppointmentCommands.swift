@@ -3,14 +3,14 @@ import LeukAPI
 import LeukClinic
 import Foundation
 
-func printAppointments(_ list: [AppointmentInfo]) {
+func printAppointments(_ list: [Components.Schemas.Appointment]) {
     printTable(["ID", "START", "PATIENT", "DOCTOR", "STATE", "FOLLOW-UP", "REASON"], list.map {
-        [$0.id, shortTime($0.start), $0.patientName, $0.doctorName, $0.state.rawValue, $0.followUp.rawValue, $0.reason]
+        [$0.id, shortTime($0.start), $0.patient_name, $0.doctor_name, $0.state.rawValue, $0.follow_up.rawValue, $0.reason]
     })
 }
 
-func describe(_ a: AppointmentInfo) -> String {
-    "Appointment \(a.id): \(a.patientName) with \(a.doctorName) at \(shortTime(a.start)), \(a.state.rawValue)"
+func describe(_ a: Components.Schemas.Appointment) -> String {
+    "Appointment \(a.id): \(a.patient_name) with \(a.doctor_name) at \(shortTime(a.start)), \(a.state.rawValue)"
 }
 
 /// Parses `--start`/`--end` values: ISO 8601, as everywhere in the API.
@@ -33,8 +33,7 @@ struct Appointment: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let list = try await options.client(.session).call(.get, pathWithQuery("/v1/appointments", [("patient", patient)]),
-                                                                   as: [AppointmentInfo].self)
+                let list = try await options.api(.session) { try await $0.listAppointments(query: .init(patient: patient)).ok.body.json }
                 try options.output(list, human: printAppointments)
             }
         }
@@ -51,20 +50,18 @@ struct Appointment: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                var body = ["slot": slot]
-                if let patient { body["patient"] = patient }
-                if let reason { body["reason"] = reason }
-                let a = try await options.client(.session).call(.post, "/v1/appointments", body: body, as: AppointmentInfo.self)
+                let a = try await options.api(.session) {
+                    try await $0.book(body: .json(.init(slot: slot, patient: patient.map { .init(value1: $0) }, reason: reason))).created.body.json
+                }
                 try options.output(a) { print(describe($0)) }
             }
         }
     }
 
-    /// Shared by the one-argument state changes.
-    static func change(_ options: ClinicOptions, _ id: String, _ action: String, body: [String: String]? = nil) async throws {
+    /// Shared by the state changes: `call` makes the request, the changed appointment is printed.
+    static func change(_ options: ClinicOptions, _ call: (Client) async throws -> Components.Schemas.Appointment) async throws {
         try await reportingErrors {
-            let a = try await options.client(.session).call(.post, "/v1/appointments/\(queryValue(id))/\(action)", body: body,
-                                                            as: AppointmentInfo.self)
+            let a = try await options.api(.session, call)
             try options.output(a) { print(describe($0)) }
         }
     }
@@ -73,7 +70,7 @@ struct Appointment: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Confirm a requested or rescheduled appointment (its doctor).")
         @OptionGroup var options: ClinicOptions
         @Argument(help: "The appointment id.") var id: String
-        func run() async throws { try await Appointment.change(options, id, "confirm") }
+        func run() async throws { try await Appointment.change(options) { try await $0.confirmAppointment(path: .init(id: id)).ok.body.json } }
     }
 
     struct Reschedule: AsyncParsableCommand {
@@ -81,7 +78,11 @@ struct Appointment: AsyncParsableCommand {
         @OptionGroup var options: ClinicOptions
         @Argument(help: "The appointment id.") var id: String
         @Option(help: "The new slot id.") var slot: String
-        func run() async throws { try await Appointment.change(options, id, "reschedule", body: ["slot": slot]) }
+        func run() async throws {
+            try await Appointment.change(options) {
+                try await $0.rescheduleAppointment(path: .init(id: id), body: .json(.init(slot: slot))).ok.body.json
+            }
+        }
     }
 
     struct Cancel: AsyncParsableCommand {
@@ -89,14 +90,18 @@ struct Appointment: AsyncParsableCommand {
         @OptionGroup var options: ClinicOptions
         @Argument(help: "The appointment id.") var id: String
         @Option(help: "Why.") var reason: String?
-        func run() async throws { try await Appointment.change(options, id, "cancel", body: reason.map { ["reason": $0] }) }
+        func run() async throws {
+            try await Appointment.change(options) {
+                try await $0.cancelAppointment(path: .init(id: id), body: reason.map { .json(.init(reason: $0)) }).ok.body.json
+            }
+        }
     }
 
     struct Complete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Mark a confirmed appointment as held (its doctor).")
         @OptionGroup var options: ClinicOptions
         @Argument(help: "The appointment id.") var id: String
-        func run() async throws { try await Appointment.change(options, id, "complete") }
+        func run() async throws { try await Appointment.change(options) { try await $0.completeAppointment(path: .init(id: id)).ok.body.json } }
     }
 }
 
@@ -123,9 +128,7 @@ struct Slot: AsyncParsableCommand {
             let startDate = try isoDate(start, flag: "--start")
             let endDate = try end.map { try isoDate($0, flag: "--end") } ?? startDate.addingTimeInterval(Double(minutes ?? 0) * 60)
             try await reportingErrors {
-                let slot = try await options.client(.session).call(.post, "/v1/slots", body: [
-                    "start": ISO8601.format(startDate), "end": ISO8601.format(endDate),
-                ], as: SlotInfo.self)
+                let slot = try await options.api(.session) { try await $0.addSlot(body: .json(.init(start: startDate, end: endDate))).created.body.json }
                 try options.output(slot) { print("Slot \($0.id): \(shortTime($0.start)) to \(shortTime($0.end))") }
             }
         }
@@ -144,11 +147,13 @@ struct Slot: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let path = pathWithQuery("/v1/slots", [("doctor", doctor), ("free", free ? "true" : nil), ("from", from)])
-                let slots = try await options.client(.session).call(.get, path, as: [SlotInfo].self)
+                let since = try from.map { try isoDate($0, flag: "--from") }
+                let slots = try await options.api(.session) {
+                    try await $0.listSlots(query: .init(doctor: doctor, free: free ? true : nil, from: since)).ok.body.json
+                }
                 try options.output(slots) { slots in
                     printTable(["ID", "START", "END", "DOCTOR", "BOOKED"], slots.map {
-                        [$0.id, shortTime($0.start), shortTime($0.end), $0.doctorName, $0.booked ? "yes" : "no"]
+                        [$0.id, shortTime($0.start), shortTime($0.end), $0.doctor_name, $0.booked ? "yes" : "no"]
                     })
                 }
             }
@@ -169,8 +174,9 @@ struct Message: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let m = try await options.client(.session).call(.post, "/v1/appointments/\(queryValue(appointment))/messages",
-                                                                body: ["body": text], as: MessageInfo.self)
+                let m = try await options.api(.session) {
+                    try await $0.sendMessage(path: .init(id: appointment), body: .json(.init(body: text))).created.body.json
+                }
                 try options.output(m) { print("Sent (\($0.id))") }
             }
         }
@@ -183,10 +189,9 @@ struct Message: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let thread = try await options.client(.session).call(.get, "/v1/appointments/\(queryValue(appointment))/messages",
-                                                                     as: [MessageInfo].self)
+                let thread = try await options.api(.session) { try await $0.listMessages(path: .init(id: appointment)).ok.body.json }
                 try options.output(thread) { thread in
-                    for m in thread { print("[\(shortTime(m.sentAt))] \(m.senderName): \(m.body)") }
+                    for m in thread { print("[\(shortTime(m.sent_at))] \(m.sender_name): \(m.body)") }
                 }
             }
         }
@@ -215,11 +220,11 @@ struct Message: AsyncParsableCommand {
                     // Written unbuffered, so a pipe (`| tee`, a test) sees each event as it arrives.
                     if options.json {
                         emitLine(event.data)
-                    } else if let decoded = try? APIClient.decoder().decode(ClinicEvent.self, from: Data(event.data.utf8)) {
+                    } else if let decoded = try? APIClient.decoder().decode(Components.Schemas.ClinicEvent.self, from: Data(event.data.utf8)) {
                         if let m = decoded.message {
-                            emitLine("[\(shortTime(m.sentAt))] \(m.senderName) on \(m.appointmentID): \(m.body)")
+                            emitLine("[\(shortTime(m.sent_at))] \(m.sender_name) on \(m.appointment_id): \(m.body)")
                         } else if let a = decoded.appointment {
-                            emitLine("[\(shortTime(a.updatedAt))] \(describe(a))")
+                            emitLine("[\(shortTime(a.updated_at))] \(describe(a))")
                         }
                     }
                 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import LeukAPI
+import OpenAPIRuntime
 import LeukClinic
 import LeukCore
 import LeukCrypto
@@ -72,6 +73,8 @@ extension ClinicOptions {
 
     func client(_ credential: Credential) throws -> APIClient { try context.client(credential) }
 
+    func api<T>(_ credential: Credential, _ call: (Client) async throws -> T) async throws -> T { try await context.api(credential, call) }
+
     func output<T: Encodable>(_ value: T, human: (T) -> Void) throws { try context.output(value, human: human) }
 }
 
@@ -104,6 +107,18 @@ struct ClinicContext {
             }
         }
         return try APIClient(address: config.api, token: token)
+    }
+
+    /// Runs `call` with the typed `Client` generated from docs/api/openapi.yaml. A refusal comes out as
+    /// `APIClientError` (the transport throws it), exactly as from `APIClient.call`, so `reportingErrors`
+    /// prints the node's message and hint; the generated code only ever decodes a documented success.
+    func api<T>(_ credential: Credential, _ call: (Client) async throws -> T) async throws -> T {
+        let transport = APIClientTransport(client: try client(credential))
+        do {
+            return try await call(Client(serverURL: transport.serverURL, transport: transport))
+        } catch let error as ClientError {
+            throw error.underlyingError
+        }
     }
 
     /// Prints `value` as JSON (with `--json`) or through `human`.

@@ -2,6 +2,7 @@ import ArgumentParser
 import LeukAPI
 import LeukClinic
 import LeukNode
+import OpenAPIRuntime
 import Foundation
 
 struct DiagnosisCommand: AsyncParsableCommand {
@@ -17,11 +18,11 @@ struct DiagnosisCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let list = try await options.client(.session).call(.get, pathWithQuery("/v1/diagnoses", [("patient", patient)]), as: [DiagnosisInfo].self)
+                let list = try await options.api(.session) { try await $0.listDiagnoses(query: .init(patient: patient)).ok.body.json }
                 try options.output(list) { list in
                     printTable(["ID", "DATE", "PATIENT", "PREDICTED", "P(ALL)", "FOLLOW-UP", "STATE"], list.map {
-                        [$0.id, shortTime($0.createdAt), $0.patientName, $0.predicted, String(format: "%.3f", $0.probabilities["all"] ?? .nan),
-                         $0.followUp.rawValue, $0.reviewState.rawValue]
+                        [$0.id, shortTime($0.created_at), $0.patient_name, $0.predicted,
+                         String(format: "%.3f", $0.probabilities.additionalProperties["all"] ?? .nan), $0.follow_up.rawValue, $0.review_state.rawValue]
                     })
                 }
             }
@@ -35,7 +36,7 @@ struct DiagnosisCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let d = try await options.client(.session).call(.get, "/v1/diagnoses/\(queryValue(id))", as: DiagnosisInfo.self)
+                let d = try await options.api(.session) { try await $0.getDiagnosis(path: .init(id: id)).ok.body.json }
                 try options.output(d, human: printDiagnosis)
             }
         }
@@ -49,8 +50,10 @@ struct DiagnosisCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let d = try await options.client(.session).call(.post, "/v1/diagnoses/\(queryValue(id))/review", body: ["note": note], as: DiagnosisInfo.self)
-                try options.output(d) { print("Diagnosis \($0.id) is \($0.reviewState.rawValue)") }
+                let d = try await options.api(.session) {
+                    try await $0.reviewDiagnosis(path: .init(id: id), body: .json(.init(note: note))).ok.body.json
+                }
+                try options.output(d) { print("Diagnosis \($0.id) is \($0.review_state.rawValue)") }
             }
         }
     }
@@ -63,25 +66,26 @@ struct DiagnosisCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let body: [String: String]? = note.map { ["note": $0] }
-                let d = try await options.client(.session).call(.post, "/v1/diagnoses/\(queryValue(id))/release", body: body, as: DiagnosisInfo.self)
-                try options.output(d) { print("Released diagnosis \($0.id) to \($0.patientName)") }
+                let d = try await options.api(.session) {
+                    try await $0.releaseDiagnosis(path: .init(id: id), body: note.map { .json(.init(note: $0)) }).ok.body.json
+                }
+                try options.output(d) { print("Released diagnosis \($0.id) to \($0.patient_name)") }
             }
         }
     }
 }
 
-func printDiagnosis(_ d: DiagnosisInfo) {
+func printDiagnosis(_ d: Components.Schemas.Diagnosis) {
     print("Diagnosis \(d.id)")
-    print("  patient:    \(d.patientName) (\(d.patientID))")
-    print("  doctor:     \(d.doctorName) (\(d.doctorID))")
-    print("  date:       \(ISO8601.format(d.createdAt))")
-    print("  image:      \(d.imageFileName), \(d.imageBytes) bytes, sha256 \(d.imageSHA256)")
+    print("  patient:    \(d.patient_name) (\(d.patient_id))")
+    print("  doctor:     \(d.doctor_name) (\(d.doctor_id))")
+    print("  date:       \(ISO8601.format(d.created_at))")
+    print("  image:      \(d.image_file_name), \(d.image_bytes) bytes, sha256 \(d.image_sha256)")
     print("  predicted:  \(d.predicted)")
-    for (label, p) in d.probabilities.sorted(by: { $0.key < $1.key }) { print("    \(label): \(String(format: "%.4f", p))") }
-    print("  model:      v\(d.modelVersion) sha256 \(d.modelSHA256) (\(String(format: "%.1f", d.responseTimeMs)) ms)")
-    print("  follow-up:  \(d.followUp.rawValue)\(d.appointmentID.map { ", appointment \($0)" } ?? "")")
-    print("  state:      \(d.reviewState.rawValue)\(d.releasedAt.map { " on \(ISO8601.format($0))" } ?? "")")
+    for (label, p) in d.probabilities.additionalProperties.sorted(by: { $0.key < $1.key }) { print("    \(label): \(String(format: "%.4f", p))") }
+    print("  model:      v\(d.model_version) sha256 \(d.model_sha256) (\(String(format: "%.1f", d.response_time_ms)) ms)")
+    print("  follow-up:  \(d.follow_up.rawValue)\(d.appointment_id.map { ", appointment \($0)" } ?? "")")
+    print("  state:      \(d.review_state.rawValue)\(d.released_at.map { " on \(ISO8601.format($0))" } ?? "")")
     if !d.note.isEmpty { print("  note:       \(d.note)") }
 }
 
@@ -98,8 +102,8 @@ func diagnoseThroughNode(patient: String, images: [String], json: Bool, dataDir:
         var probabilities: [String: Double]
         var responseTimeMs: Double
         var diagnosisID: String
-        var followUp: FollowUp
-        var appointment: AppointmentInfo?
+        var followUp: Components.Schemas.Diagnosis.follow_upPayload
+        var appointment: Components.Schemas.Appointment?
         var warning: String?
         enum CodingKeys: String, CodingKey {
             case image, prediction, probabilities, responseTimeMs = "response_time_ms", diagnosisID = "diagnosis_id"
@@ -109,7 +113,7 @@ func diagnoseThroughNode(patient: String, images: [String], json: Bool, dataDir:
     struct Report: Encodable {
         var patient: String
         var modelSHA256: String
-        var modelVersion: UInt64
+        var modelVersion: Int
         var results: [Result]
         enum CodingKeys: String, CodingKey {
             case patient, modelSHA256 = "model_sha256", modelVersion = "model_version", results
@@ -117,26 +121,26 @@ func diagnoseThroughNode(patient: String, images: [String], json: Bool, dataDir:
     }
     let options = ClinicContext(dataDir: dataDir, json: json)
     try await reportingErrors {
-        let client = try options.client(.session)
         var report = Report(patient: patient, modelSHA256: "", modelVersion: 0, results: [])
         for path in images {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw CLIFailure("cannot read the image \(path)", hint: "check the path and its permissions")
             }
-            let outcome = try await client.call(.post, "/v1/diagnoses", body: [
-                "patient": patient, "file_name": (path as NSString).lastPathComponent, "image_base64": data.base64EncodedString(),
-            ], as: DiagnosisOutcome.self)
+            let request = Components.Schemas.DiagnoseRequest(patient: patient, file_name: (path as NSString).lastPathComponent,
+                                                             image_base64: Base64EncodedData(Array(data)))
+            let outcome = try await options.api(.session) { try await $0.diagnose(body: .json(request)).created.body.json }
             let d = outcome.diagnosis
-            report.modelSHA256 = d.modelSHA256
-            report.modelVersion = d.modelVersion
-            report.results.append(Result(image: path, prediction: d.predicted, probabilities: d.probabilities, responseTimeMs: d.responseTimeMs,
-                                         diagnosisID: d.id, followUp: d.followUp, appointment: outcome.appointment, warning: outcome.warning))
+            let probabilities = d.probabilities.additionalProperties
+            report.modelSHA256 = d.model_sha256
+            report.modelVersion = d.model_version
+            report.results.append(Result(image: path, prediction: d.predicted, probabilities: probabilities, responseTimeMs: d.response_time_ms,
+                                         diagnosisID: d.id, followUp: d.follow_up, appointment: outcome.appointment, warning: outcome.warning))
             if !json {
-                let p = d.probabilities.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.3f", $0.value))" }.joined(separator: " ")
-                print("\(path): \(d.predicted) (\(p)), follow-up \(d.followUp.rawValue), diagnosis \(d.id)")
+                let p = probabilities.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.3f", $0.value))" }.joined(separator: " ")
+                print("\(path): \(d.predicted) (\(p)), follow-up \(d.follow_up.rawValue), diagnosis \(d.id)")
                 if let a = outcome.appointment {
-                    print("  proposed appointment \(a.id) with \(a.doctorName) at \(shortTime(a.start))"
-                        + (a.withinDeadline == false ? " (later than the \(a.followUp.rawValue) deadline: find an earlier slot)" : ""))
+                    print("  proposed appointment \(a.id) with \(a.doctor_name) at \(shortTime(a.start))"
+                        + (a.within_deadline == false ? " (later than the \(a.follow_up.rawValue) deadline: find an earlier slot)" : ""))
                 }
                 if let warning = outcome.warning { print("  warning: \(warning)") }
             }

@@ -19,15 +19,16 @@ struct User: AsyncParsableCommand {
         @Flag(help: "Read the password from standard input instead of prompting.") var passwordStdin = false
 
         func validate() throws {
-            guard Role(rawValue: role) != nil else { throw ValidationError("--role must be admin, doctor or patient") }
+            guard Components.Schemas.Role(rawValue: role) != nil else { throw ValidationError("--role must be admin, doctor or patient") }
             guard !name.isEmpty else { throw ValidationError("--name must not be empty") }
         }
 
         func run() async throws {
             let password = try readPassword(fromStdin: passwordStdin, prompt: "Password for \(name): ")
             try await reportingErrors {
-                let user = try await options.client(.operatorFirst)
-                    .call(.post, "/v1/users", body: ["name": name, "role": role, "password": password], as: UserInfo.self)
+                let request = Components.Schemas.CreateUserRequest(name: name, role: Components.Schemas.Role(rawValue: role) ?? .patient,
+                                                                   password: password)
+                let user = try await options.api(.operatorFirst) { try await $0.createUser(body: .json(request)).created.body.json }
                 try options.output(user) { print("Created \($0.role.rawValue) '\($0.name)' (\($0.id))") }
             }
         }
@@ -39,9 +40,9 @@ struct User: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let users = try await options.client(.operatorFirst).call(.get, "/v1/users", as: [UserInfo].self)
+                let users = try await options.api(.operatorFirst) { try await $0.listUsers().ok.body.json }
                 try options.output(users) { users in
-                    printTable(["NAME", "ROLE", "ID", "LOCKED"], users.map { [$0.name, $0.role.rawValue, $0.id, $0.lockedUntil.map(shortTime) ?? ""] })
+                    printTable(["NAME", "ROLE", "ID", "LOCKED"], users.map { [$0.name, $0.role.rawValue, $0.id, $0.locked_until.map(shortTime) ?? ""] })
                 }
             }
         }
@@ -53,10 +54,8 @@ struct User: AsyncParsableCommand {
         @Argument(help: "The user's name or id.") var user: String
 
         func run() async throws {
-            struct Revoked: Codable { var revoked: Int }
             try await reportingErrors {
-                let result = try await options.client(.operatorFirst)
-                    .call(.post, "/v1/users/\(queryValue(user))/revoke-sessions", as: Revoked.self)
+                let result = try await options.api(.operatorFirst) { try await $0.revokeSessions(path: .init(id: user)).ok.body.json }
                 try options.output(result) { print("Ended \($0.revoked) session(s) of \(user)") }
             }
         }
@@ -75,7 +74,7 @@ struct Login: AsyncParsableCommand {
     func run() async throws {
         let password = try readPassword(fromStdin: passwordStdin, prompt: "Password: ")
         try await reportingErrors {
-            let result = try await options.client(.none).call(.post, "/v1/login", body: ["name": name, "password": password], as: LoginResult.self)
+            let result = try await options.api(.none) { try await $0.login(body: .json(.init(name: name, password: password))).ok.body.json }
             try SessionFile.save(result.token)
             if options.json {
                 try options.output(result.user) { _ in }
@@ -92,9 +91,8 @@ struct Logout: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let client = try options.client(.session)
             do {
-                try await client.callIgnoringBody(.post, "/v1/logout")
+                _ = try await options.api(.session) { try await $0.logout().noContent }
             } catch let error as LeukAPI.APIClientError where error.status == 401 {
                 // Already expired or revoked on the node: forgetting the token is all that is left.
             }
@@ -116,7 +114,7 @@ struct Audit: AsyncParsableCommand {
 
         func run() async throws {
             let result = try await reportingErrors {
-                try await options.client(.operatorFirst).call(.get, "/v1/audit/verify", as: AuditVerification.self)
+                try await options.api(.operatorFirst) { try await $0.verifyAudit().ok.body.json }
             }
             try options.output(result) { result in
                 if result.ok {
@@ -133,21 +131,23 @@ struct Audit: AsyncParsableCommand {
     struct Log: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print audit entries in order.")
         @OptionGroup var options: ClinicOptions
-        @Option(help: "Only entries after this sequence number.") var after: UInt64?
+        @Option(help: "Only entries after this sequence number.") var after: Int64?
         @Option(help: "At most this many entries (1 to 10000).") var limit: Int = 100
         @Option(help: "Only entries about this patient (name or id).") var patient: String?
 
         func validate() throws {
             guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be from 1 to 10000") }
+            if let after, after < 0 { throw ValidationError("--after must not be negative") }
         }
 
         func run() async throws {
             try await reportingErrors {
-                let path = pathWithQuery("/v1/audit", [("after", after.map(String.init)), ("limit", String(limit)), ("patient", patient)])
-                let entries = try await options.client(.operatorFirst).call(.get, path, as: [AuditEntryInfo].self)
+                let query = Operations.auditLog.Input.Query(after: after, limit: limit, patient: patient)
+                let entries = try await options.api(.operatorFirst) { try await $0.auditLog(query: query).ok.body.json }
                 try options.output(entries) { entries in
                     printTable(["SEQ", "TIME", "ACTOR", "ACTION", "OUTCOME", "PATIENT", "DETAIL"], entries.map {
-                        [String($0.seq), shortTime($0.time), "\($0.actorID) (\($0.actorRole))", $0.action, $0.outcome, $0.patientID ?? "", $0.detail]
+                        [String($0.seq), shortTime($0.time), "\($0.actor_id) (\($0.actor_role))", $0.action, $0.outcome.rawValue, $0.patient_id ?? "",
+                         $0.detail]
                     })
                 }
             }

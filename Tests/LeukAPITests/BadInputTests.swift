@@ -8,13 +8,20 @@ import LeukClinic
 
 /// Bad input of every kind gets a 4xx with a JSON error that names the problem; never a 500.
 @Suite struct BadInputTests {
-    @Test func badBodiesQueriesAndIdsGetClearClientErrors() async throws {
+    /// A fresh server with the doctor dr.grey and the patient ana; `body` gets the client, the doctor's
+    /// session token and the operator token.
+    func withDoctorAndPatient(_ body: @Sendable (Requests, _ doctor: String, _ op: String) async throws -> Void) async throws {
         let f = try APIFixture()
         let op = f.token.value
         try await f.withClient { r in
             let doctor = try await r.user("dr.grey", .doctor, operatorToken: op)
             _ = try await r.user("ana", .patient, operatorToken: op)
+            try await body(r, doctor.token, op)
+        }
+    }
 
+    @Test func badBodiesQueriesAndIdsGetClearClientErrors() async throws {
+        try await withDoctorAndPatient { r, doctor, op in
             struct Case {
                 var name: String
                 var method: HTTPRequest.Method
@@ -35,39 +42,39 @@ import LeukClinic
                 Case(name: "null", method: .post, path: "/v1/login", body: #"{"name": null, "password": "x"}"#, status: 400, mentions: "'name'"),
                 Case(name: "missing field", method: .post, path: "/v1/login", body: #"{"name": "ana"}"#, status: 400,
                      mentions: "missing required field 'password'"),
-                Case(name: "bad date", method: .post, path: "/v1/slots", token: doctor.token,
+                Case(name: "bad date", method: .post, path: "/v1/slots", token: doctor,
                      body: #"{"start": "tomorrow at nine", "end": "2031-01-01T10:00:00Z"}"#, status: 400, mentions: "ISO 8601"),
-                Case(name: "date of the wrong type", method: .post, path: "/v1/slots", token: doctor.token,
+                Case(name: "date of the wrong type", method: .post, path: "/v1/slots", token: doctor,
                      body: #"{"start": 1700000000, "end": "2031-01-01T10:00:00Z"}"#, status: 400, mentions: "field 'start' must be a string"),
-                Case(name: "end before start", method: .post, path: "/v1/slots", token: doctor.token,
+                Case(name: "end before start", method: .post, path: "/v1/slots", token: doctor,
                      body: #"{"start": "2027-03-01T10:00:00Z", "end": "2027-03-01T09:00:00Z"}"#, status: 422, mentions: "before it starts"),
-                Case(name: "date beyond what a timestamp holds (found by schemathesis)", method: .post, path: "/v1/slots", token: doctor.token,
+                Case(name: "date beyond what a timestamp holds (found by schemathesis)", method: .post, path: "/v1/slots", token: doctor,
                      body: #"{"end": "2026-11-29T19:23:09Z", "start": "4685-08-01T12:09:10Z"}"#, status: 422, mentions: "outside the years"),
-                Case(name: "date before 1970", method: .get, path: "/v1/slots?from=1581-04-01T19:41:31Z", token: doctor.token, status: 422,
+                Case(name: "date before 1970", method: .get, path: "/v1/slots?from=1581-04-01T19:41:31Z", token: doctor, status: 422,
                      mentions: "outside the years"),
-                Case(name: "slot years ahead", method: .post, path: "/v1/slots", token: doctor.token,
+                Case(name: "slot years ahead", method: .post, path: "/v1/slots", token: doctor,
                      body: #"{"start": "2040-01-01T10:00:00Z", "end": "2040-01-01T11:00:00Z"}"#, status: 422, mentions: "days ahead"),
                 Case(name: "bad role", method: .post, path: "/v1/users", token: op, body: #"{"name": "x1", "role": "nurse", "password": "12345678"}"#,
                      status: 400, mentions: "one of admin, doctor, patient"),
-                Case(name: "bad base64", method: .post, path: "/v1/diagnoses", token: doctor.token,
+                Case(name: "bad base64", method: .post, path: "/v1/diagnoses", token: doctor,
                      body: #"{"patient": "ana", "file_name": "a.png", "image_base64": "%%%"}"#, status: 400, mentions: "base64"),
-                Case(name: "unreadable image", method: .post, path: "/v1/diagnoses", token: doctor.token,
+                Case(name: "unreadable image", method: .post, path: "/v1/diagnoses", token: doctor,
                      body: #"{"patient": "ana", "file_name": "a.png", "image_base64": "AAAAAA=="}"#, status: 422, mentions: "could not be read"),
-                Case(name: "unknown diagnosis", method: .get, path: "/v1/diagnoses/dgn_0000", token: doctor.token, status: 404, mentions: "dgn_0000"),
-                Case(name: "unknown appointment", method: .post, path: "/v1/appointments/apt_x/confirm", token: doctor.token, status: 404,
+                Case(name: "unknown diagnosis", method: .get, path: "/v1/diagnoses/dgn_0000", token: doctor, status: 404, mentions: "dgn_0000"),
+                Case(name: "unknown appointment", method: .post, path: "/v1/appointments/apt_x/confirm", token: doctor, status: 404,
                      mentions: "apt_x"),
-                Case(name: "unknown slot", method: .post, path: "/v1/appointments", token: doctor.token, body: #"{"slot": "slt_nope", "patient": "ana"}"#,
+                Case(name: "unknown slot", method: .post, path: "/v1/appointments", token: doctor, body: #"{"slot": "slt_nope", "patient": "ana"}"#,
                      status: 404, mentions: "slt_nope"),
-                Case(name: "unknown patient", method: .get, path: "/v1/diagnoses?patient=nobody", token: doctor.token, status: 404, mentions: "nobody"),
-                Case(name: "unknown query parameter", method: .get, path: "/v1/slots?color=red", token: doctor.token, status: 400,
+                Case(name: "unknown patient", method: .get, path: "/v1/diagnoses?patient=nobody", token: doctor, status: 404, mentions: "nobody"),
+                Case(name: "unknown query parameter", method: .get, path: "/v1/slots?color=red", token: doctor, status: 400,
                      mentions: "unknown query parameter 'color'"),
                 Case(name: "bad integer", method: .get, path: "/v1/audit?limit=lots", token: op, status: 400, mentions: "'limit' must be an integer"),
-                Case(name: "bad boolean", method: .get, path: "/v1/slots?free=maybe", token: doctor.token, status: 400, mentions: "true or false"),
-                Case(name: "bad query date", method: .get, path: "/v1/slots?from=yesterday", token: doctor.token, status: 400, mentions: "ISO 8601"),
-                Case(name: "body on an action without input", method: .post, path: "/v1/appointments/apt_x/confirm", token: doctor.token,
+                Case(name: "bad boolean", method: .get, path: "/v1/slots?free=maybe", token: doctor, status: 400, mentions: "true or false"),
+                Case(name: "bad query date", method: .get, path: "/v1/slots?from=yesterday", token: doctor, status: 400, mentions: "ISO 8601"),
+                Case(name: "body on an action without input", method: .post, path: "/v1/appointments/apt_x/confirm", token: doctor,
                      body: #"{"force": true}"#, status: 400, mentions: "unknown field 'force'"),
-                Case(name: "unknown route", method: .get, path: "/v1/nothing-here", token: doctor.token, status: 404, mentions: "no such route"),
-                Case(name: "wrong method", method: .delete, path: "/v1/slots", token: doctor.token, status: 405, mentions: "not allowed"),
+                Case(name: "unknown route", method: .get, path: "/v1/nothing-here", token: doctor, status: 404, mentions: "no such route"),
+                Case(name: "wrong method", method: .delete, path: "/v1/slots", token: doctor, status: 405, mentions: "not allowed"),
                 Case(name: "no token", method: .get, path: "/v1/me", status: 401, mentions: "Authorization"),
                 Case(name: "bad token", method: .get, path: "/v1/me", token: "lks_forged", status: 401, mentions: "not valid"),
                 Case(name: "wrong password", method: .post, path: "/v1/login", body: #"{"name": "ana", "password": "nope-nope"}"#, status: 401,
@@ -82,8 +89,46 @@ import LeukClinic
                 #expect(reply.headers["content-type"]?.hasPrefix("application/json") == true, "\(c.name)")
             }
             // 405 says which methods would do.
-            let wrongMethod = try await r.send(.delete, "/v1/slots", token: doctor.token)
+            let wrongMethod = try await r.send(.delete, "/v1/slots", token: doctor)
             #expect(wrongMethod.headers["allow"] == "GET, POST")
+        }
+    }
+
+    /// What schemathesis found the server accepting although docs/api/openapi.yaml refuses it: empty query
+    /// values, `null` for optional fields, booleans other than true/false, and the document's
+    /// `minLength`/`maxLength`/`pattern` rules. Each is refused, and nothing is written.
+    @Test func whatTheDocumentRefusesTheServerRefuses() async throws {
+        try await withDoctorAndPatient { r, doctor, op in
+            let long = String(repeating: "a", count: 4001)
+            let cases: [(name: String, method: HTTPRequest.Method, path: String, token: String, body: String?, status: Int, mentions: String)] = [
+                ("empty date", .get, "/v1/slots?from=", doctor, nil, 400, "'from' is empty"),
+                ("empty patient", .get, "/v1/diagnoses?patient=", doctor, nil, 400, "'patient' is empty"),
+                ("empty patient of appointments", .get, "/v1/appointments?patient=", doctor, nil, 400, "'patient' is empty"),
+                ("boolean spelled 1", .get, "/v1/slots?free=1", doctor, nil, 400, "true or false"),
+                ("null reason", .post, "/v1/appointments/apt_x/cancel", doctor, #"{"reason": null}"#, 400, "'reason' must not be null"),
+                ("null note", .post, "/v1/diagnoses/dgn_x/release", doctor, #"{"note": null}"#, 400, "'note' must not be null"),
+                ("null patient", .post, "/v1/appointments", doctor, #"{"slot": "slt_x", "patient": null}"#, 400, "'patient' must not be null"),
+                ("name with a space", .post, "/v1/users", op, #"{"name": " ana2", "role": "patient", "password": "long enough"}"#, 422, "not allowed"),
+                ("name beyond ASCII", .post, "/v1/users", op, #"{"name": "jos\u00e9", "role": "patient", "password": "long enough"}"#, 422,
+                 "not allowed"),
+                ("long password", .post, "/v1/users", op,
+                 #"{"name": "ana3", "role": "patient", "password": ""# + String(repeating: "p", count: 1025) + #""}"#, 422, "8 to 1024"),
+                ("empty message", .post, "/v1/appointments/apt_x/messages", doctor, #"{"body": ""}"#, 422, "1 to 4000"),
+                ("long message", .post, "/v1/appointments/apt_x/messages", doctor, #"{"body": ""# + long + #""}"#, 422, "1 to 4000"),
+                ("long note", .post, "/v1/diagnoses/dgn_x/review", doctor, #"{"note": ""# + long + #""}"#, 422, "at most 4000"),
+                ("empty file name", .post, "/v1/diagnoses", doctor, #"{"patient": "ana", "file_name": "", "image_base64": "AAAA"}"#, 422,
+                 "'file_name'"),
+            ]
+            for c in cases {
+                let reply = try await r.send(c.method, c.path, token: c.token, body: c.body.map { Array($0.utf8) })
+                #expect(reply.status == c.status, "\(c.name): \(reply.status) \(reply.text)")
+                #expect(reply.errorMessage?.contains(c.mentions) == true, "\(c.name): '\(reply.errorMessage ?? reply.text)' does not mention '\(c.mentions)'")
+            }
+            // Nothing of the refused users was created.
+            let users = try await r.send(.get, "/v1/users", token: op).decode([UserInfo].self)
+            #expect(users.map(\.name).sorted() == ["ana", "dr.grey"])
+            // What the document allows still works: `free=true`, and a cancel without a reason.
+            #expect(try await r.send(.get, "/v1/slots?free=true", token: doctor).status == 200)
         }
     }
 
