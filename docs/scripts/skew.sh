@@ -32,6 +32,8 @@ flags() {
     a4-lr0.05) echo "$A4 --learning-rate 0.05" ;;
     a4-lr0.02) echo "$A4 --learning-rate 0.02" ;;
     a4-80) echo "$A4 --steps-per-round 80" ;;
+    a4-80-drift1) echo "$A4 --steps-per-round 80 --drift-correction 1" ;;
+    a4-80-fed) echo "$A4 --steps-per-round 80 --class-balance federation" ;;
     a4-adam) echo "$A4 --optimizer adam --learning-rate 0.001" ;;
     a4-adam-drift1) echo "$A4 --optimizer adam --learning-rate 0.001 --drift-correction 1" ;;
     a4-adam3) echo "$A4 --optimizer adam --learning-rate 0.003" ;;
