@@ -89,21 +89,15 @@ struct PeerAdministration {
 
     func list() async throws -> [PeerAnswer] {
         if let client = try await NodeAPIClient.ifRunning(directory) { return try await client.peers() }
-        return try Self.answer(withRegistry { registry in try registry.all().map { PeerView(id: $0.id, record: $0.record, state: .offline) } })
+        return try DocumentedJSON.convert(withRegistry { registry in try registry.all().map { PeerView(id: $0.id, record: $0.record, state: .offline) } })
     }
 
     func remove(_ reference: String) async throws -> PeerAnswer {
         if let client = try await NodeAPIClient.ifRunning(directory) { return try await client.removePeer(reference) }
-        return try Self.answer(withRegistry { registry in
+        return try DocumentedJSON.convert(withRegistry { registry in
             let (id, record) = try registry.remove(reference)
             return PeerView(id: id, record: record, state: .offline)
         })
-    }
-
-    /// The database's peers in the document's shape: encoded as the node's API encodes them and read back as
-    /// the API's `Peer`, so a stopped node's `peer list --json` prints what a running node's would.
-    private static func answer<R: Decodable>(_ views: some Encodable) throws -> R {
-        try APIClient.decoder().decode(R.self, from: APIClient.encoder().encode(views))
     }
 
     private func withRegistry<T>(_ body: (PeerRegistry) throws -> T) throws -> T {
