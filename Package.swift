@@ -39,6 +39,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.14.3"),
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
+        // The Hummingbird transport of the server LeukAPI generates from the same document.
+        .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
     ],
     targets: [
         // C libraries, one cage each.
@@ -95,7 +97,10 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
-        ], resources: [.embedInCode("openapi.yaml")], swiftSettings: strict),
+            .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+        ], resources: [.embedInCode("openapi.yaml")], swiftSettings: strict,
+        // The same link feeds swift-openapi-generator: types and server for the operations in its config file.
+        plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]),
 
         .executableTarget(name: "leuknode", dependencies: [
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukTensor", "LeukModel", "LeukGossip", "LeukWire",

@@ -1,6 +1,7 @@
 public import LeukCore
 public import LeukClinic
 import Foundation
+import OpenAPIRuntime
 
 /// An error as the API returns it: a 4xx/5xx status and a message a person can act on, sent as
 /// `{"error": {"status": 404, "message": "...", "hint": "..."}}`.
@@ -25,6 +26,12 @@ public struct APIError: Error, LeukUserFacingError, Equatable {
     public static let unauthenticated = APIError(
         status: 401, "this request needs a token: send 'Authorization: Bearer <token>'",
         hint: "log in with `leuknode login --name NAME` (or POST /v1/login)")
+
+    /// 413 for a body over a route's limit, with its declared size when `Content-Length` gave one.
+    static func bodyTooLarge(declared: Int?, limit: Int) -> APIError {
+        if let declared { return APIError(status: 413, "the request body has \(declared) bytes; this route accepts at most \(limit)") }
+        return APIError(status: 413, "the request body is larger than this route's limit of \(limit) bytes")
+    }
 
     /// The one place where clinic errors become HTTP statuses.
     public init(_ error: ClinicError) {
@@ -90,7 +97,27 @@ enum StrictJSON {
     }
 
     static func decode<T: APIBody>(_ type: T.Type, from body: [UInt8]) throws(APIError) -> T {
-        let allowed = T.fields.sorted().joined(separator: ", ")
+        try checkObject(body, fields: T.fields)
+        let data = Data(body)
+        let value: T
+        do {
+            value = try decoder().decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw APIError(status: 400, message(for: error))
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError(status: 400, "the body could not be read: \(error)")
+        }
+        try value.validate()
+        return value
+    }
+
+    /// The checks before a body is decoded as a type: it is a JSON object, with no field outside `fields` and
+    /// none `null`. Shared by `decode` and by `OperationGate`, which runs them before the generated server reads
+    /// a body, so both kinds of route refuse a bad body with the same words.
+    static func checkObject(_ body: [UInt8], fields: Set<String>) throws(APIError) {
+        let allowed = fields.sorted().joined(separator: ", ")
         guard !body.isEmpty else {
             throw APIError(status: 400, "this request needs a JSON object body", hint: "fields: \(allowed.isEmpty ? "none" : allowed)")
         }
@@ -104,7 +131,7 @@ enum StrictJSON {
         } catch {
             throw APIError(status: 400, "the body is not valid JSON: \(detail(of: error))", hint: "check quotes, commas and braces")
         }
-        let unknown = top.keys.filter { !T.fields.contains($0) }.sorted()
+        let unknown = top.keys.filter { !fields.contains($0) }.sorted()
         guard unknown.isEmpty else {
             let list = unknown.map { "'\($0)'" }.joined(separator: ", ")
             throw APIError(status: 400, "unknown field\(unknown.count == 1 ? "" : "s") \(list)",
@@ -115,31 +142,22 @@ enum StrictJSON {
         if let null = top.nullKeys.sorted().first {
             throw APIError(status: 400, "field '\(null)' must not be null", hint: "leave an optional field out instead of sending null")
         }
-        let value: T
-        do {
-            value = try decoder.decode(T.self, from: data)
-        } catch let error as DecodingError {
-            throw APIError(status: 400, message(for: error))
-        } catch let error as APIError {
-            throw error
-        } catch {
-            throw APIError(status: 400, "the body could not be read: \(error)")
-        }
-        try value.validate()
-        return value
     }
 
-    static func message(for error: DecodingError) -> String {
+    /// `error` in words. `subject` names a value read outside a JSON body (a query parameter) when the
+    /// error's coding path is empty.
+    static func message(for error: DecodingError, subject: String? = nil) -> String {
+        func field(_ keys: [any CodingKey]) -> String { keys.isEmpty ? subject ?? "field ''" : "field '\(path(keys))'" }
         switch error {
         case let .typeMismatch(type, context):
-            return "field '\(path(context.codingPath))' must be \(typeName(type))"
+            return "\(field(context.codingPath)) must be \(typeName(type))"
         case let .valueNotFound(type, context):
-            return "field '\(path(context.codingPath))' must be \(typeName(type)), not null"
+            return "\(field(context.codingPath)) must be \(typeName(type)), not null"
         case let .keyNotFound(key, context):
             return "missing required field '\(path(context.codingPath + [key]))'"
         case let .dataCorrupted(context):
-            if context.codingPath.isEmpty { return "the body is not valid JSON: \(context.debugDescription)" }
-            return "field '\(path(context.codingPath))' is invalid: \(context.debugDescription)"
+            if context.codingPath.isEmpty && subject == nil { return "the body is not valid JSON: \(context.debugDescription)" }
+            return "\(field(context.codingPath)) is invalid: \(context.debugDescription)"
         @unknown default:
             return "the body could not be read: \(error)"
         }
@@ -180,5 +198,18 @@ enum ResponseJSON {
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
+    }
+
+    /// The generated server's settings for the same output: ISO 8601 dates with seconds, sorted keys, one line.
+    static var configuration: Configuration { Configuration(jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]) }
+}
+
+/// Values in the shapes docs/api/openapi.yaml gives them.
+public enum DocumentedJSON {
+    /// `value` encoded as the API encodes its answers and read back as the document's type `R`. The node's
+    /// own types (LeukNode, below this module) become the document's types this way, without a field-by-field
+    /// copy; a documented field that is missing or has another type fails here instead of reaching a client.
+    public static func convert<R: Decodable>(_ value: some Encodable, as type: R.Type = R.self) throws -> R {
+        try APIClient.decoder().decode(R.self, from: ResponseJSON.encoder().encode(value))
     }
 }

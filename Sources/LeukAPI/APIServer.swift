@@ -3,8 +3,10 @@ public import LeukClinic
 public import Logging
 public import Prometheus
 import HTTPTypes
+import HummingbirdCore
 import LeukCore
 import NIOCore
+import OpenAPIRuntime
 import Foundation
 
 /// Where the API listens. Loopback by default: the API is for the people and tools on this machine.
@@ -50,6 +52,8 @@ public struct APIServer: Sendable {
     public let logger: Logger
     /// Every route the server answers, the clinic's first; the OpenAPI test checks them against the document.
     public let routes: [APIRoute]
+    /// The route groups' registrations of the operations the generated server answers.
+    let generatedGroups: [@Sendable (Router<BasicRequestContext>, [any ServerMiddleware]) throws -> Void]
 
     /// - Parameters:
     ///   - routeGroups: extra routes, e.g. the node's `/v1/status`, `/v1/peers`, `/v1/model/history`.
@@ -73,6 +77,7 @@ public struct APIServer: Sendable {
             }
         }
         routes = all
+        generatedGroups = ([builtIn] + routeGroups).compactMap(\.registerGenerated)
     }
 
     /// The router with every route and middleware; exposed for in-process tests.
@@ -81,10 +86,16 @@ public struct APIServer: Sendable {
         router.add(middleware: RequestLogMiddleware(logger: logger, registry: metrics))
         router.add(middleware: ErrorMiddleware(logger: logger, routes: routes))
         for route in routes {
-            guard let method = HTTPRequest.Method(route.method.rawValue) else { continue }
+            guard let handler = route.handler, let method = HTTPRequest.Method(route.method.rawValue) else { continue }
             let clinic = self.clinic
             router.on(RouterPath(route.routerPath), method: method) { request, context in
-                try await Self.respond(to: request, context: context, route: route, clinic: clinic)
+                try await Self.respond(to: request, context: context, route: route, handler: handler, clinic: clinic)
+            }
+        }
+        let gate = OperationGate(routes: routes, clinic: clinic)
+        for register in generatedGroups {
+            do { try register(router, [gate]) } catch {
+                preconditionFailure("the generated operations could not be registered: \(error)")
             }
         }
         return router
@@ -106,10 +117,40 @@ public struct APIServer: Sendable {
 
     // MARK: - One request
 
-    static func respond(to request: Request, context: BasicRequestContext, route: APIRoute, clinic: Clinic) async throws -> Response {
-        let caller = try await authenticate(request, access: route.access, clinic: clinic)
+    static func respond(to request: Request, context: BasicRequestContext, route: APIRoute,
+                        handler: @Sendable (APIRequest) async throws -> APIResponse, clinic: Clinic) async throws -> Response {
+        let caller = try await authenticate(request.headers, access: route.access, clinic: clinic)
+        let query = try checkedQuery(request.uri, route: route)
+        var parameters: [String: String] = [:]
+        for (key, value) in context.parameters { parameters[String(key)] = String(value) }
+
+        var body: [UInt8] = []
+        if route.method.hasBody {
+            if let declared = request.headers[.contentLength].flatMap(Int.init), declared > route.maxBodyBytes {
+                throw APIError.bodyTooLarge(declared: declared, limit: route.maxBodyBytes)
+            }
+            do {
+                var buffer = try await request.body.collect(upTo: route.maxBodyBytes)
+                body = buffer.readBytes(length: buffer.readableBytes) ?? []
+            } catch is NIOTooManyBytesError {
+                throw APIError.bodyTooLarge(declared: nil, limit: route.maxBodyBytes)
+            }
+        }
+        let input = APIRequest(caller: caller, method: route.method, path: request.uri.path, parameters: parameters,
+                               query: query, body: body, logger: context.logger)
+        let output: APIResponse
+        do {
+            output = try await handler(input)
+        } catch let error as ClinicError {
+            throw APIError(error)
+        }
+        return try encode(output)
+    }
+
+    /// The query parameters `route` takes, each once and with a value; anything else is a 400 that names it.
+    static func checkedQuery(_ uri: URI, route: APIRoute) throws(APIError) -> [String: String] {
         var query: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters {
+        for (key, value) in uri.queryParameters {
             let name = String(key)
             guard route.query.contains(name) else {
                 throw APIError(status: 400, "unknown query parameter '\(name)'",
@@ -122,34 +163,11 @@ public struct APIServer: Sendable {
             }
             query[name] = String(value)
         }
-        var parameters: [String: String] = [:]
-        for (key, value) in context.parameters { parameters[String(key)] = String(value) }
-
-        var body: [UInt8] = []
-        if route.method.hasBody {
-            if let declared = request.headers[.contentLength].flatMap(Int.init), declared > route.maxBodyBytes {
-                throw APIError(status: 413, "the request body has \(declared) bytes; this route accepts at most \(route.maxBodyBytes)")
-            }
-            do {
-                var buffer = try await request.body.collect(upTo: route.maxBodyBytes)
-                body = buffer.readBytes(length: buffer.readableBytes) ?? []
-            } catch is NIOTooManyBytesError {
-                throw APIError(status: 413, "the request body is larger than this route's limit of \(route.maxBodyBytes) bytes")
-            }
-        }
-        let input = APIRequest(caller: caller, method: route.method, path: request.uri.path, parameters: parameters,
-                               query: query, body: body, logger: context.logger)
-        let output: APIResponse
-        do {
-            output = try await route.handler(input)
-        } catch let error as ClinicError {
-            throw APIError(error)
-        }
-        return try encode(output)
+        return query
     }
 
-    static func authenticate(_ request: Request, access: APIAccess, clinic: Clinic) async throws(APIError) -> Caller? {
-        let header = request.headers[.authorization]
+    static func authenticate(_ headers: HTTPFields, access: APIAccess, clinic: Clinic) async throws(APIError) -> Caller? {
+        let header = headers[.authorization]
         guard let header else {
             if access == .open { return nil }
             throw APIError.unauthenticated

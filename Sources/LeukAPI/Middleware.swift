@@ -1,8 +1,10 @@
 import Hummingbird
 import LeukClinic
 import HTTPTypes
+import HummingbirdCore
 import Logging
 import NIOCore
+import OpenAPIRuntime
 import Prometheus
 import Foundation
 
@@ -51,18 +53,40 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as APIError {
-            return Self.response(for: error)
-        } catch let error as ClinicError {
-            return Self.response(for: APIError(error))
-        } catch let error as HTTPError {
-            return Self.response(for: translate(error, request: request))
-        } catch is NIOTooManyBytesError {
-            return Self.response(for: APIError(status: 413, "the request body is too large"))
         } catch {
-            logger.error("unexpected error in \(request.method.rawValue) \(request.uri.path): \(error)")
-            return Self.response(for: APIError(status: 500, "the node failed to handle this request; its log has the details"))
+            return Self.response(for: refusal(for: error, request: request))
         }
+    }
+
+    /// The error document for `error`. The generated server wraps what it throws in `ServerError`: a handler's
+    /// or `OperationGate`'s `APIError` is unwrapped, and a request the generated code could not read (a value
+    /// of the wrong type) is a 400 in the same words as `APIRequest.decode` uses.
+    func refusal(for error: any Error, request: Request) -> APIError {
+        switch error {
+        case let error as APIError:
+            return error
+        case let error as ClinicError:
+            return APIError(error)
+        case let error as HTTPError:
+            return translate(error, request: request)
+        case is NIOTooManyBytesError:
+            return APIError(status: 413, "the request body is too large")
+        case let error as ServerError:
+            switch error.underlyingError {
+            case is APIError, is ClinicError: return refusal(for: error.underlyingError, request: request)
+            case let decoding as DecodingError:
+                // The generated code reads bodies with a coding path and query values without one.
+                let query = request.uri.queryParameters.map { "'\($0.key)'" }
+                let subject = query.isEmpty ? nil : "query parameter " + query.joined(separator: " or ")
+                return APIError(status: 400, StrictJSON.message(for: decoding, subject: subject))
+            default:
+                if error.operationInput == nil { return APIError(status: 400, "the request could not be read: \(error.causeDescription)") }
+            }
+        default:
+            break
+        }
+        logger.error("unexpected error in \(request.method.rawValue) \(request.uri.path): \(error)")
+        return APIError(status: 500, "the node failed to handle this request; its log has the details")
     }
 
     func translate(_ error: HTTPError, request: Request) -> APIError {
@@ -88,5 +112,42 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         let data = (try? ResponseJSON.encoder().encode(error.body)) ?? Data("{\"error\":{\"status\":500,\"message\":\"error\"}}".utf8)
         return Response(status: HTTPResponse.Status(code: error.status), headers: headers,
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Applies the route table to the operations the generated server answers, before the generated code reads
+/// the request, so they keep the rules of every hand-written route: the caller's access (401/403), no unknown,
+/// repeated or empty query parameter (400), the body limit (413), and a JSON object body with only the
+/// documented fields, none `null` (400, `StrictJSON.checkObject`).
+struct OperationGate: ServerMiddleware {
+    let routes: [String: APIRoute]
+    let clinic: Clinic
+
+    init(routes: [APIRoute], clinic: Clinic) {
+        self.routes = Dictionary(routes.compactMap { route in route.operationID.map { ($0, route) } }, uniquingKeysWith: { first, _ in first })
+        self.clinic = clinic
+    }
+
+    func intercept(_ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
+                   next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?))
+        async throws -> (HTTPResponse, HTTPBody?) {
+        guard let route = routes[operationID] else {
+            throw APIError(status: 500, "operation \(operationID) is not in the route table")
+        }
+        _ = try await APIServer.authenticate(request.headerFields, access: route.access, clinic: clinic)
+        _ = try APIServer.checkedQuery(URI(request.path ?? "/"), route: route)
+        guard route.method.hasBody else { return try await next(request, body, metadata) }
+        if let declared = request.headerFields[.contentLength].flatMap(Int.init), declared > route.maxBodyBytes {
+            throw APIError.bodyTooLarge(declared: declared, limit: route.maxBodyBytes)
+        }
+        var bytes: [UInt8] = []
+        if let body {
+            for try await chunk in body {
+                bytes += chunk
+                if bytes.count > route.maxBodyBytes { throw APIError.bodyTooLarge(declared: nil, limit: route.maxBodyBytes) }
+            }
+        }
+        try StrictJSON.checkObject(bytes, fields: route.bodyFields)
+        return try await next(request, HTTPBody(bytes), metadata)
     }
 }

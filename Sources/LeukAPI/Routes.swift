@@ -1,6 +1,8 @@
 public import LeukClinic
 public import Logging
 public import Foundation
+import Hummingbird
+import OpenAPIRuntime
 
 /// HTTP methods the API uses.
 public enum APIMethod: String, Sendable, CaseIterable, Comparable {
@@ -29,6 +31,8 @@ public enum APIAccess: Sendable, Equatable {
 /// (`/v1/diagnoses/{id}`), who may call it, the query parameters it accepts, its body limit and
 /// the handler. The node adds its own routes (status, peers, model history) the same way, as a
 /// `RouteGroup`; the server authenticates, limits and decodes for them, and maps their errors.
+/// A route with an `operationID` has no handler here: the server generated from docs/api/openapi.yaml
+/// answers it, after `OperationGate` has applied this route's access, query and body rules.
 public struct APIRoute: Sendable {
     public var method: APIMethod
     public var path: String
@@ -38,13 +42,27 @@ public struct APIRoute: Sendable {
     /// Larger bodies are refused with 413 before they are read in full.
     public var maxBodyBytes: Int
     public var summary: String
-    public var handler: @Sendable (APIRequest) async throws -> APIResponse
+    /// `nil` when the generated server answers the route (`operationID`).
+    public var handler: (@Sendable (APIRequest) async throws -> APIResponse)?
+    /// The document's `operationId`, for routes the generated server answers.
+    var operationID: String?
+    /// The fields a generated route's JSON body may have: `OperationGate` refuses others with the same 400
+    /// as `APIRequest.decode` before the generated code reads the body.
+    var bodyFields: Set<String> = []
 
     public static let defaultMaxBodyBytes = 64 * 1024
 
     public init(_ method: APIMethod, _ path: String, access: APIAccess, query: [String] = [],
                 maxBodyBytes: Int = APIRoute.defaultMaxBodyBytes, summary: String,
                 handler: @escaping @Sendable (APIRequest) async throws -> APIResponse) {
+        self.init(method, path, access: access, query: query, maxBodyBytes: maxBodyBytes, summary: summary, operationID: nil)
+        self.handler = handler
+    }
+
+    /// A route the server generated from docs/api/openapi.yaml answers (operation `operationID`), or, with
+    /// `nil`, the table part of a hand-written route.
+    init(_ method: APIMethod, _ path: String, access: APIAccess, query: [String] = [], maxBodyBytes: Int = APIRoute.defaultMaxBodyBytes,
+         bodyFields: Set<String> = [], summary: String, operationID: String?) {
         precondition(path.hasPrefix("/"), "route paths start with /")
         self.method = method
         self.path = path
@@ -52,7 +70,8 @@ public struct APIRoute: Sendable {
         self.query = query
         self.maxBodyBytes = maxBodyBytes
         self.summary = summary
-        self.handler = handler
+        self.operationID = operationID
+        self.bodyFields = bodyFields
     }
 
     /// The path in Hummingbird's syntax (`{id}` becomes `:id`).
@@ -75,10 +94,20 @@ public struct APIRoute: Sendable {
 public struct RouteGroup: Sendable {
     public var name: String
     public var routes: [APIRoute]
+    /// Registers the group's generated operations (`registerHandlers(on:)` of its `APIProtocol`) with the
+    /// server's middlewares; `nil` when every route has a handler.
+    var registerGenerated: (@Sendable (Router<BasicRequestContext>, [any ServerMiddleware]) throws -> Void)?
 
     public init(name: String, routes: [APIRoute]) {
         self.name = name
         self.routes = routes
+    }
+
+    init(name: String, routes: [APIRoute],
+         registerGenerated: @escaping @Sendable (Router<BasicRequestContext>, [any ServerMiddleware]) throws -> Void) {
+        self.name = name
+        self.routes = routes
+        self.registerGenerated = registerGenerated
     }
 }
 

@@ -113,12 +113,8 @@ struct ClinicContext {
     /// `APIClientError` (the transport throws it), exactly as from `APIClient.call`, so `reportingErrors`
     /// prints the node's message and hint; the generated code only ever decodes a documented success.
     func api<T>(_ credential: Credential, _ call: (Client) async throws -> T) async throws -> T {
-        let transport = APIClientTransport(client: try client(credential))
-        do {
-            return try await call(Client(serverURL: transport.serverURL, transport: transport))
-        } catch let error as ClientError {
-            throw error.underlyingError
-        }
+        let client = Client.over(try client(credential))
+        return try await refusalsAsThrown { try await call(client) }
     }
 
     /// Prints `value` as JSON (with `--json`) or through `human`.

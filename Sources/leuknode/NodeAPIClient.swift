@@ -3,20 +3,28 @@ import LeukAPI
 import LeukClinic
 import LeukCore
 import LeukNode
+import OpenAPIRuntime
+
+/// The document's shapes of the node-control answers, under the names the commands print them by.
+typealias PeerAnswer = Components.Schemas.Peer
+typealias NodeStatusAnswer = Components.Schemas.NodeStatus
+typealias ModelHistoryAnswer = Components.Schemas.ModelHistoryEntry
 
 /// Node-control calls to a running node through its local API, authenticated with the operator
-/// token in DATA_DIR/admin.token (whoever can read the data directory operates the node).
+/// token in DATA_DIR/admin.token (whoever can read the data directory operates the node). The calls go
+/// through the `Client` generated from docs/api/openapi.yaml, so what `status --json`, `peer list --json`
+/// and `model history --json` print is exactly the document's shape of the node's answer.
 struct NodeAPIClient {
-    let client: APIClient
+    let client: Client
 
     /// A client when the node in `directory` is running (its API answers `/v1/health`), else `nil`.
     static func ifRunning(_ directory: NodeDirectory) async throws -> NodeAPIClient? {
         let config = try directory.loadConfig()
         let tokenPath = OperatorToken.path(inDataDirectory: directory.path)
         let token = FileManager.default.fileExists(atPath: tokenPath) ? try OperatorToken.read(path: tokenPath).value : nil
-        let client = try APIClient(address: config.api, token: token)
+        let client = Client.over(try APIClient(address: config.api, token: token))
         do {
-            _ = try await client.raw(.get, "/v1/health", body: nil)
+            _ = try await client.health().ok
         } catch {
             return nil
         }
@@ -31,23 +39,58 @@ struct NodeAPIClient {
         return client
     }
 
-    struct AddPeer: Encodable, Sendable { let contact: String }
+    func addPeer(_ contact: String) async throws -> PeerAnswer {
+        try await refusalsAsThrown { try await client.addPeer(body: .json(.init(contact: contact))).created.body.json }
+    }
+    func peers() async throws -> [PeerAnswer] {
+        try await refusalsAsThrown { try await client.listPeers().ok.body.json }
+    }
+    func removePeer(_ reference: String) async throws -> PeerAnswer {
+        try await refusalsAsThrown { try await client.removePeer(path: .init(id: reference)).ok.body.json }
+    }
+    func status() async throws -> NodeStatusAnswer {
+        try await refusalsAsThrown { try await client.status().ok.body.json }
+    }
+    func history(limit: Int) async throws -> [ModelHistoryAnswer] {
+        try await refusalsAsThrown { try await client.modelHistory(query: .init(limit: limit)).ok.body.json }
+    }
+    /// The safetensors file; `APIClient` has already read the whole answer, so collecting it copies no more than that.
+    func modelFile() async throws -> [UInt8] {
+        try await refusalsAsThrown {
+            try await [UInt8](collecting: client.model().ok.body.binary, upTo: .max)
+        }
+    }
+}
 
-    func addPeer(_ contact: String) async throws -> PeerView {
-        try await client.call(.post, "/v1/peers", body: AddPeer(contact: contact))
+extension Client {
+    /// The generated client over `APIClientTransport`, which throws a refusal as `APIClientError` (the node's
+    /// message and hint), so every command reports refusals the same way.
+    static func over(_ client: APIClient) -> Client {
+        let transport = APIClientTransport(client: client)
+        return Client(serverURL: transport.serverURL, transport: transport)
     }
-    func peers() async throws -> [PeerView] { try await client.call(.get, "/v1/peers") }
-    func removePeer(_ reference: String) async throws -> PeerView {
-        try await client.call(.delete, "/v1/peers/\(reference.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? reference)")
+}
+
+/// Runs a call of the generated `Client` and rethrows the transport's own error (`APIClientError`) instead of
+/// the generated code's `ClientError` wrapper, so `reportingErrors` prints the node's message and hint.
+func refusalsAsThrown<T>(_ call: () async throws -> T) async throws -> T {
+    do {
+        return try await call()
+    } catch let error as ClientError {
+        throw error.underlyingError
     }
-    func status() async throws -> NodeStatus { try await client.call(.get, "/v1/status") }
-    func history(limit: Int) async throws -> [ModelHistoryEntry] { try await client.call(.get, "/v1/model/history?limit=\(limit)") }
-    func modelFile() async throws -> [UInt8] { try await client.send(.get, "/v1/model", json: nil).body }
+}
+
+extension Components.Schemas.NodeStatus {
+    /// The names `leuknode demo` (Sources/leuknode/Demo, another change's files) reads the status by.
+    var updatesReceived: Int { updates_received }
+    var neighborDistance: Double? { neighbor_distance }
 }
 
 enum JSONText {
+    /// Dates as ISO 8601 with seconds, the form the node sends them in.
     static func encode<T: Encodable>(_ value: T) throws -> String {
-        let encoder = JSONEncoder()
+        let encoder = APIClient.encoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }

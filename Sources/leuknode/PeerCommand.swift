@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LeukAPI
 import LeukCore
 import LeukCrypto
 import LeukNode
@@ -50,8 +51,8 @@ struct Peer: AsyncParsableCommand {
                 return
             }
             let rows = peers.map { p in
-                [String(p.id.prefix(16)), p.fingerprint, p.address, p.state.rawValue, p.lastSeen ?? "never",
-                 "\(p.bytesIn)", "\(p.bytesOut)", String(format: "%.1f", p.score)]
+                [String(p.id.prefix(16)), p.fingerprint, p.address, p.state.rawValue, p.last_seen.map(ISO8601.format) ?? "never",
+                 "\(p.bytes_in)", "\(p.bytes_out)", String(format: "%.1f", p.score)]
             }
             print(TextTable.render(header: ["ID", "FINGERPRINT", "ADDRESS", "STATE", "LAST SEEN", "BYTES IN", "BYTES OUT", "SCORE"], rows: rows))
         }
@@ -86,17 +87,17 @@ struct PeerAdministration {
         _ = try withRegistry { try $0.add(contact, selfID: selfID) }
     }
 
-    func list() async throws -> [PeerView] {
+    func list() async throws -> [PeerAnswer] {
         if let client = try await NodeAPIClient.ifRunning(directory) { return try await client.peers() }
-        return try withRegistry { registry in try registry.all().map { PeerView(id: $0.id, record: $0.record, state: .offline) } }
+        return try DocumentedJSON.convert(withRegistry { registry in try registry.all().map { PeerView(id: $0.id, record: $0.record, state: .offline) } })
     }
 
-    func remove(_ reference: String) async throws -> PeerView {
+    func remove(_ reference: String) async throws -> PeerAnswer {
         if let client = try await NodeAPIClient.ifRunning(directory) { return try await client.removePeer(reference) }
-        return try withRegistry { registry in
+        return try DocumentedJSON.convert(withRegistry { registry in
             let (id, record) = try registry.remove(reference)
             return PeerView(id: id, record: record, state: .offline)
-        }
+        })
     }
 
     private func withRegistry<T>(_ body: (PeerRegistry) throws -> T) throws -> T {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LeukAPI
 import LeukCore
 import LeukNode
 
@@ -17,24 +18,24 @@ struct Status: AsyncParsableCommand {
             return
         }
         print("node \(status.name) (\(status.fingerprint)) on \(status.listen), training \(status.training)")
-        print("model: version \(status.model.version), sha256 \(status.model.sha256.prefix(16))…, \(status.model.sampleCount) own samples, "
+        print("model: version \(status.model.version), sha256 \(status.model.sha256.prefix(16))…, \(status.model.sample_count) own samples, "
               + "\(status.model.contributors.count) contributors")
-        let distance = status.neighborDistance.map { String(format: "%.4e", $0) } ?? "n/a"
-        let accuracy = status.validationAccuracy.map { String(format: "%.3f", $0) } ?? "n/a"
-        print("round \(status.round) (gossip \(status.gossipRound)), validation accuracy \(accuracy), neighbor distance \(distance)")
-        print("updates sent \(status.updatesSent), received \(status.updatesReceived), refused connections \(status.refusedConnections)")
-        if !status.rejected.isEmpty {
-            print("rejected: " + status.rejected.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        let distance = status.neighbor_distance.map { String(format: "%.4e", $0) } ?? "n/a"
+        let accuracy = status.validation_accuracy.map { String(format: "%.3f", $0) } ?? "n/a"
+        print("round \(status.round) (gossip \(status.gossip_round)), validation accuracy \(accuracy), neighbor distance \(distance)")
+        print("updates sent \(status.updates_sent), received \(status.updates_received), refused connections \(status.refused_connections)")
+        if !status.rejected.additionalProperties.isEmpty {
+            print("rejected: " + status.rejected.additionalProperties.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
         if !status.peers.isEmpty {
             print("")
             print(TextTable.render(header: ["PEER", "FINGERPRINT", "ADDRESS", "STATE", "LAST SEEN", "IN", "OUT", "SCORE"], rows: status.peers.map {
-                [String($0.id.prefix(12)), $0.fingerprint, $0.address, $0.state.rawValue, $0.lastSeen ?? "never", "\($0.bytesIn)",
-                 "\($0.bytesOut)", String(format: "%.1f", $0.score)]
+                [String($0.id.prefix(12)), $0.fingerprint, $0.address, $0.state.rawValue, $0.last_seen.map(ISO8601.format) ?? "never",
+                 "\($0.bytes_in)", "\($0.bytes_out)", String(format: "%.1f", $0.score)]
             }))
         }
         for stranger in status.strangers {
-            print("stranger \(stranger.fingerprint) from \(stranger.address) knocked \(stranger.attempts)x, last \(stranger.lastAttempt)")
+            print("stranger \(stranger.fingerprint) from \(stranger.address) knocked \(stranger.attempts)x, last \(ISO8601.format(stranger.last_attempt))")
         }
     }
 }
@@ -57,7 +58,7 @@ struct ModelCommand: AsyncParsableCommand {
 
         func run() async throws {
             let directory = data.directory
-            let (entries, names) = try await reportingErrors { () -> ([ModelHistoryEntry], [String: String]) in
+            let (entries, names) = try await reportingErrors { () -> ([ModelHistoryAnswer], [String: String]) in
                 let client = try await NodeAPIClient.running(directory)
                 let entries = try await client.history(limit: limit)
                 let status = try await client.status()
@@ -71,10 +72,10 @@ struct ModelCommand: AsyncParsableCommand {
             }
             if entries.isEmpty { print("No model stored yet.") }
             for entry in entries {
-                print("version \(entry.version)  round \(entry.round)  sha256 \(entry.sha256.prefix(16))…  \(entry.createdAt.iso8601)  "
-                      + String(format: "val_acc %.3f", entry.validationAccuracy))
+                print("version \(entry.version)  round \(entry.round)  sha256 \(entry.sha256.prefix(16))…  \(ISO8601.format(entry.created_at))  "
+                      + String(format: "val_acc %.3f", entry.validation_accuracy))
                 for c in entry.contributors {
-                    print("    from \(names[c.author.hex] ?? c.author.short) at version \(c.version)")
+                    print("    from \(names[c.author] ?? String(c.author.prefix(8))) at version \(c.version)")
                 }
             }
         }

@@ -22,15 +22,7 @@ import LeukClinic
 
     @Test func badBodiesQueriesAndIdsGetClearClientErrors() async throws {
         try await withDoctorAndPatient { r, doctor, op in
-            struct Case {
-                var name: String
-                var method: HTTPRequest.Method
-                var path: String
-                var token: String?
-                var body: String?
-                var status: Int
-                var mentions: String
-            }
+            typealias Case = RefusalCase
             let cases: [Case] = [
                 Case(name: "malformed JSON", method: .post, path: "/v1/login", body: #"{"name": "ana", "#, status: 400, mentions: "not valid JSON"),
                 Case(name: "not an object", method: .post, path: "/v1/login", body: "[1, 2]", status: 400, mentions: "JSON object"),

@@ -23,13 +23,23 @@ final class APIFixture: @unchecked Sendable {
 
     /// A new, empty node.
     convenience init(routeGroups: [RouteGroup] = []) throws {
+        try self.init { _, _ in routeGroups }
+    }
+
+    /// A new, empty node whose extra routes work on its own store (the node-control routes over its peer allowlist).
+    convenience init(makeRouteGroups: (RecordStore, NodeIdentity) throws -> [RouteGroup]) throws {
         let directory = NSTemporaryDirectory() + "leukapi-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try self.init(directory: directory, identity: NodeIdentity.generate(), clock: ManualClock(), routeGroups: routeGroups)
+        try self.init(directory: directory, identity: NodeIdentity.generate(), clock: ManualClock(), makeRouteGroups: makeRouteGroups)
     }
 
     /// Opens the node in `directory` (created before, e.g. a copy of a template).
-    init(directory: String, identity: NodeIdentity, clock: ManualClock, routeGroups: [RouteGroup] = []) throws {
+    convenience init(directory: String, identity: NodeIdentity, clock: ManualClock, routeGroups: [RouteGroup] = []) throws {
+        try self.init(directory: directory, identity: identity, clock: clock) { _, _ in routeGroups }
+    }
+
+    init(directory: String, identity: NodeIdentity, clock: ManualClock,
+         makeRouteGroups: (RecordStore, NodeIdentity) throws -> [RouteGroup]) throws {
         self.directory = directory
         self.identity = identity
         self.clock = clock
@@ -41,7 +51,7 @@ final class APIFixture: @unchecked Sendable {
         logger.logLevel = .warning
         server = APIServer(clinic: clinic, configuration: APIConfiguration(host: "127.0.0.1", port: 0,
                                                                             eventKeepAlive: .milliseconds(200)),
-                           routeGroups: routeGroups, logger: logger)
+                           routeGroups: try makeRouteGroups(store, identity), logger: logger)
     }
 
     /// Copies this node's directory (its database must be closed) into a new fixture.
@@ -118,6 +128,17 @@ struct Requests: Sendable {
         let result = try login.decode(LoginResult.self)
         return (result.token, result.user.id)
     }
+}
+
+/// A request that must be refused, the status it must get and a phrase its error document must contain.
+struct RefusalCase {
+    var name = ""
+    var method: HTTPRequest.Method
+    var path: String
+    var token: String?
+    var body: String?
+    var status: Int
+    var mentions: String
 }
 
 struct TestFailure: Error, CustomStringConvertible {
