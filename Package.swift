@@ -113,6 +113,7 @@ let package = Package(
         // Tests: one target per library target, plus the clinic doubles both clinic suites share.
         .target(name: "ClinicTestSupport", dependencies: ["LeukClinic", "LeukCore", "LeukCrypto"],
                 path: "Tests/ClinicTestSupport", swiftSettings: strict),
+        .testTarget(name: "LeukCoreTests", dependencies: ["LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukCryptoTests", dependencies: ["LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukStoreTests", dependencies: ["LeukStore", "LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukTensorTests", dependencies: ["LeukTensor"], swiftSettings: strict),
