@@ -12,8 +12,9 @@ let strict: [SwiftSetting] = [
 /// Hot numeric code is compiled optimised even in debug builds, so tests and `swift run` stay usable.
 let numeric: [SwiftSetting] = strict + [.unsafeFlags(["-Ounchecked"])]
 
-/// The gossip core checks untrusted input, so it keeps its checks (-O, not -Ounchecked), but it is
-/// optimised even in debug builds because the simulator runs it for thousands of node-rounds.
+/// Code that reads untrusted input (the gossip core, image decoding) keeps its checks (-O, not
+/// -Ounchecked), but it is optimised even in debug builds: the simulator runs the gossip core for
+/// thousands of node-rounds, and training decodes and augments every image.
 let checkedFast: [SwiftSetting] = strict + [.unsafeFlags(["-O"])]
 
 let nio: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
@@ -56,7 +57,9 @@ let package = Package(
         .target(name: "LeukStore", dependencies: ["LeukCore", "LeukCrypto", "CLevelDB"], swiftSettings: strict),
 
         // Images and the CNN.
-        .target(name: "LeukData", dependencies: ["LeukCore", "CStbImage", "CTIFF"], swiftSettings: numeric),
+        // LeukData parses untrusted uploads (the clinic's images), so it keeps bounds and overflow checks
+        // (-O, not -Ounchecked); docs/data.md, "Bounds checks", measures what that costs.
+        .target(name: "LeukData", dependencies: ["LeukCore", "CStbImage", "CTIFF"], swiftSettings: checkedFast),
         // AVX-512 kernels in C (per-function target attributes, runtime CPU check), private to LeukTensor.
         .target(name: "CLeukKernels", path: "Sources/LeukTensor/Kernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "LeukTensor", dependencies: ["LeukCore", "COpenBLAS", "CLeukKernels"], exclude: ["Kernels"],
@@ -115,6 +118,7 @@ let package = Package(
         // Tests: one target per library target, plus the clinic doubles both clinic suites share.
         .target(name: "ClinicTestSupport", dependencies: ["LeukClinic", "LeukCore", "LeukCrypto"],
                 path: "Tests/ClinicTestSupport", swiftSettings: strict),
+        .testTarget(name: "LeukCoreTests", dependencies: ["LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukCryptoTests", dependencies: ["LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukStoreTests", dependencies: ["LeukStore", "LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukTensorTests", dependencies: ["LeukTensor"], swiftSettings: strict),

@@ -48,11 +48,11 @@ public struct ClinicConfiguration: Sendable {
 /// access. Every read and write of patient data appends to the hash-chained audit log, in the same
 /// synced LevelDB batch as the data it describes, so what the clinic acknowledges survives a crash.
 ///
-/// The actor runs on a dedicated store thread (`StoreThreadExecutor`): writes block there, not on the
+/// The actor runs on a dedicated store thread (`ThreadExecutor.clinicStore`): writes block there, not on the
 /// cooperative pool, and since no method suspends between a check and its write, checks such as "this
 /// slot is free" and the write that takes the slot are atomic.
 public actor Clinic {
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { StoreThreadExecutor.shared.asUnownedSerialExecutor() }
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { ThreadExecutor.clinicStore.asUnownedSerialExecutor() }
 
     let store: RecordStore
     let clock: any WallClock

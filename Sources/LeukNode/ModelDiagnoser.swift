@@ -1,14 +1,14 @@
 import LeukCore
 import LeukData
 import LeukModel
-import Foundation
 
 /// Diagnoses cell images with the node's current federated model.
 ///
-/// Inference runs on its own serial queue, never on an event loop or the cooperative pool, with a
-/// `Model` rebuilt only when the federated model's version changes. `@unchecked Sendable`: `cached`
-/// is touched only on `queue`.
-public final class ModelDiagnoser: @unchecked Sendable {
+/// An actor on its own thread (`ThreadExecutor`): decoding and the forward pass block that thread,
+/// never an event loop or the cooperative pool, and the `Model` (rebuilt only when the federated
+/// model's version changes) is compiler-checked to be touched only there. While it waits for the
+/// federation, another diagnosis may run; the cache is keyed by version, so that is harmless.
+public actor ModelDiagnoser {
     public struct Result: Sendable {
         public var probabilities: [String: Double]
         public var predicted: String
@@ -19,8 +19,10 @@ public final class ModelDiagnoser: @unchecked Sendable {
 
     let federation: FederationService
     let threads: Int
-    private let queue = DispatchQueue(label: "leuk-diagnose")
+    private let executor = ThreadExecutor(name: "leuk-diagnose")
     private var cached: (version: UInt64, sha256: String, model: Model, snapshot: ModelSnapshot)?
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     init(federation: FederationService, threads: Int) {
         self.federation = federation
@@ -31,46 +33,29 @@ public final class ModelDiagnoser: @unchecked Sendable {
     /// classifies one image. Throws `ImageError` for a bad image, naming it.
     public func diagnose(imageBytes: [UInt8], fileName: String) async throws -> Result {
         let version = await federation.currentVersion()
-        let cachedVersion = queue.sync { cached?.version }
         // Copy the parameters out of the federation only when the model changed since the last diagnosis.
-        let fresh = cachedVersion == version ? nil : await federation.currentSnapshot()
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                do {
-                    let started = monotonicNanoseconds()
-                    let (model, sha256, snapshot) = try self.model(for: fresh)
-                    let image = try ImageDecoder.decode(bytes: imageBytes, name: fileName)
-                    let resized = resizeBilinear(image, to: snapshot.inputSize)
-                    let input = Normalization(mean: snapshot.mean, std: snapshot.std).chw(resized)
-                    let probabilities = model.predictProbabilities(input)
-                    let elapsed = Double(monotonicNanoseconds() - started) / 1e6
-                    var byClass: [String: Double] = [:]
-                    for (name, p) in zip(snapshot.classes, probabilities) { byClass[name] = Double(p) }
-                    let best = zip(snapshot.classes, probabilities).max { $0.1 < $1.1 }?.0 ?? snapshot.classes[0]
-                    continuation.resume(returning: Result(probabilities: byClass, predicted: best, modelSHA256: sha256,
-                                                          modelVersion: snapshot.version, responseTimeMs: elapsed))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
+        let fresh = cached?.version == version ? nil : await federation.currentSnapshot()
+        let started = monotonicNanoseconds()
+        let (model, sha256, snapshot) = try model(for: fresh)
+        let image = try ImageDecoder.decode(bytes: imageBytes, name: fileName)
+        let resized = resizeBilinear(image, to: snapshot.inputSize)
+        let input = Normalization(mean: snapshot.mean, std: snapshot.std).chw(resized)
+        let probabilities = model.predictProbabilities(input)
+        let elapsed = Double(monotonicNanoseconds() - started) / 1e6
+        var byClass: [String: Double] = [:]
+        for (name, p) in zip(snapshot.classes, probabilities) { byClass[name] = Double(p) }
+        let best = zip(snapshot.classes, probabilities).max { $0.1 < $1.1 }?.0 ?? snapshot.classes[0]
+        return Result(probabilities: byClass, predicted: best, modelSHA256: sha256, modelVersion: snapshot.version,
+                      responseTimeMs: elapsed)
     }
 
     /// The current model as a safetensors file (for `leuknode model export` and the demo's evaluation).
     public func safetensors() async throws -> [UInt8] {
         let snapshot = await federation.currentSnapshot()
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                do {
-                    let (model, sha256, _) = try self.model(for: snapshot)
-                    continuation.resume(returning: model.safetensorsBytes(extraMetadata: [
-                        "leuknode_model_version": String(snapshot.version), "leuknode_model_sha256": sha256,
-                    ]))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
+        let (model, sha256, _) = try model(for: snapshot)
+        return model.safetensorsBytes(extraMetadata: [
+            "leuknode_model_version": String(snapshot.version), "leuknode_model_sha256": sha256,
+        ])
     }
 
     /// The model for `snapshot`, or the cached one when `snapshot` is nil (unchanged version). The

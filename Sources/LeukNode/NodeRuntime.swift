@@ -37,7 +37,7 @@ public struct StartOptions: Sendable {
     public init() {}
 }
 
-/// A running node: the local trainer (on its own thread), the gossip shell (`FederationService`),
+/// A running node: the local trainer (an actor on its own thread), the gossip shell (`FederationService`),
 /// the store, and the model the clinic diagnoses with.
 public final class NodeRuntime: Sendable {
     public let directory: NodeDirectory
@@ -47,8 +47,8 @@ public final class NodeRuntime: Sendable {
     public let diagnoser: ModelDiagnoser
     public let options: StartOptions
     let identity: NodeIdentity
-    let worker: TrainingWorker
-    let session: ConfinedToWorker<FederatedTrainingSession>?
+    /// Nil when the node has no training images: it only averages and diagnoses.
+    let trainer: Trainer?
     let logger: Logger
     private let stopRequested = Flag()
 
@@ -76,7 +76,6 @@ public final class NodeRuntime: Sendable {
         self.store = store
         self.options = options
         self.logger = logger
-        worker = TrainingWorker(name: "leuk-train")
 
         let training = FederatedTrainingConfiguration(
             architecture: options.architecture, initSeed: options.initSeed, dataSeed: options.dataSeed, threads: options.threads,
@@ -88,7 +87,7 @@ public final class NodeRuntime: Sendable {
         let classes = config.classes
         var initialParameters: [Float]
         var sampleCount = 0
-        var made: ConfinedToWorker<FederatedTrainingSession>?
+        var made: Trainer?
         if let datasetPath = options.dataset {
             let labelMap = try options.labelMap.map { try LabelMap(parsing: $0) }
             // Identical files share a group, so the train/validation split cannot separate two copies.
@@ -97,33 +96,22 @@ public final class NodeRuntime: Sendable {
             for problem in dataset.problems { logger.warning("skipping \(problem)") }
             let split = Splitter.split(dataset, fractions: (1 - options.validationFraction, options.validationFraction, 0),
                                        seed: options.dataSeed)
-            let inputSize = options.inputSize
             if split.train.isEmpty {
                 logger.warning("dataset \(datasetPath) has no training image; this node averages and diagnoses but does not train")
             } else {
-                let session: ConfinedToWorker<FederatedTrainingSession> = try await worker.run {
-                    Result { () throws -> ConfinedToWorker<FederatedTrainingSession> in
-                        let cache = ImageCache(samples: split.train + split.validation, classes: classes, size: inputSize,
-                                               threads: 2)
-                        let indices = Array(0..<cache.count)
-                        let trainSet = Set(split.train)
-                        let train = indices.filter { trainSet.contains(cache.samples[$0]) }
-                        let validation = indices.filter { !trainSet.contains(cache.samples[$0]) }
-                        return ConfinedToWorker(try FederatedTrainingSession(cache: cache, trainIndices: train,
-                                                                             validationIndices: validation, configuration: training))
-                    }
-                }.get()
-                made = session
-                sampleCount = await worker.run { session.value.trainingSampleCount }
+                let trainer = try await Trainer.load(train: split.train, validation: split.validation, classes: classes,
+                                                     inputSize: options.inputSize, configuration: training)
+                made = trainer
+                sampleCount = await trainer.trainingSampleCount
                 let held = Set(dataset.samples.map(\.label)).sorted().map { classes[$0] }
                 logger.info("dataset \(datasetPath): \(sampleCount) training images of \(held.joined(separator: ",")); federation classes \(classes.joined(separator: ","))")
             }
         } else {
             logger.info("no --dataset: this node averages and diagnoses but does not train")
         }
-        session = made
+        trainer = made
         if let made {
-            initialParameters = await worker.run { made.value.initialParameters }
+            initialParameters = await made.initialParameters
         } else {
             let model = try Model(architecture: Architecture(named: options.architecture), classes: classes,
                                   inputSize: options.inputSize, mean: normalization.mean, std: normalization.std,
@@ -155,7 +143,7 @@ public final class NodeRuntime: Sendable {
 
     /// Trains round after round until `stop()` or the round limit; gossip runs alongside on its own timer.
     public func trainUntilStopped() async {
-        guard let session else {
+        guard let trainer else {
             await federation.setTrainingState("none")
             return
         }
@@ -167,15 +155,10 @@ public final class NodeRuntime: Sendable {
                 return
             }
             let start = await federation.currentParameters()
-            let outcome = await worker.run {
-                () -> (parameters: [Float], loss: Double, images: Int, accuracy: Double, validationLoss: Double) in
-                let trained = session.value.trainRound(startingFrom: start)
-                let validation = session.value.validate(parameters: trained.parameters)
-                return (trained.parameters, trained.meanLoss, trained.images, validation.accuracy, validation.loss)
-            }
+            let outcome = await trainer.trainRound(startingFrom: start)
             if stopRequested.isSet { return }
             await federation.applyLocalTraining(start: start, trained: outcome.parameters, loss: outcome.loss, images: outcome.images,
-                                                validationAccuracy: outcome.accuracy, validationLoss: outcome.validationLoss)
+                                                validationAccuracy: outcome.validationAccuracy, validationLoss: outcome.validationLoss)
             round += 1
             try? await Task.sleep(for: options.roundPause)
         }
@@ -185,7 +168,6 @@ public final class NodeRuntime: Sendable {
     public func stop() async {
         stopRequested.set()
         await federation.shutdown()
-        worker.stop()
         store.database.close()
     }
 }

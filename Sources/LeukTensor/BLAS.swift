@@ -1,5 +1,6 @@
 internal import COpenBLAS
 import Foundation
+import Synchronization
 
 /// The one door to OpenBLAS. Sizes are Swift `Int`; the C types stay inside this file.
 public enum BLAS {
@@ -12,17 +13,17 @@ public enum BLAS {
     }
 
     /// Serialises engine work that depends on OpenBLAS's process-wide thread count.
-    private static let threadCountLock = NSLock()
+    private static let threadCountLock = Mutex(())
 
     /// Runs `body` with OpenBLAS set to `count` threads, holding a process-wide lock so that another
     /// model (or test) cannot change the thread count in the middle. GEMM partitioning, and therefore the
     /// exact float result, depends on the thread count; this keeps results deterministic for a given
     /// seed and thread count even with several models in one process. Must not be nested.
     public static func withThreadCount<Result>(_ count: Int, _ body: () throws -> Result) rethrows -> Result {
-        threadCountLock.lock()
-        defer { threadCountLock.unlock() }
-        openblas_set_num_threads(Int32(max(1, count)))
-        return try body()
+        try threadCountLock.withLock { _ in
+            openblas_set_num_threads(Int32(max(1, count)))
+            return try body()
+        }
     }
 
     /// The thread count OpenBLAS currently uses.

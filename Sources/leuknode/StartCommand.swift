@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import LeukAPI
 import LeukClinic
@@ -163,35 +162,39 @@ struct Start: AsyncParsableCommand {
         }
 
         let apiReady = AsyncStream<Int>.makeStream()
-        // The API runs in a service group so shutdown is graceful: requests in flight finish first.
+        let node = NodeService(runtime: runtime)
+        // One group owns signals and the shutdown order. Services stop in reverse order: the watch says
+        // why, the API finishes requests in flight, then the node says goodbye, stores the model and
+        // closes the database. The watch ending (parent gone) shuts the group down gracefully too.
         let services = ServiceGroup(configuration: .init(
-            services: [server.makeApplication { port in apiReady.continuation.yield(port) }], logger: logger))
-        let serverTask = Task {
+            services: [
+                .init(service: node),
+                .init(service: server.makeApplication { port in apiReady.continuation.yield(port) }),
+                .init(service: ShutdownWatch(parentPID: parentPid), successTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = Task { () -> Bool in
+            // Ends the wait for the port below even when the group stops before the API started.
+            defer { apiReady.continuation.finish() }
             do {
                 try await services.run()
+                return true
             } catch {
                 if Self.isFree(runtime.config.api) {
                     CLIOutput.failure("the API server stopped: \(error)", hint: nil)
                 } else {
                     Self.reportPortInUse("API", runtime.config.api, directory: directory.path)
                 }
-                apiReady.continuation.finish()
+                return false
             }
         }
         var readyPorts = apiReady.stream.makeAsyncIterator()
-        guard let apiPort = await readyPorts.next() else {
-            await runtime.stop()
-            throw ExitCode.failure
+        if let apiPort = await readyPorts.next() {
+            printFlushed("node '\(runtime.config.name)' \(runtime.config.contactFingerprint) listening for peers on port \(peerPort), API on \(runtime.config.api.hostPart):\(apiPort)")
+            node.startTraining()
         }
-        printFlushed("node '\(runtime.config.name)' \(runtime.config.contactFingerprint) listening for peers on port \(peerPort), API on \(runtime.config.api.hostPart):\(apiPort)")
-        let trainingTask = Task { await runtime.trainUntilStopped() }
-
-        let reason = await ShutdownSignal.wait(parentPID: parentPid)
-        printFlushed("shutting down (\(reason))...")
-        await services.triggerGracefulShutdown()
-        _ = await serverTask.value
-        await runtime.stop()
-        _ = await trainingTask.value
+        // A failed service cancels the group; the node service still stops the runtime.
+        guard await group.value else { throw ExitCode.failure }
         printFlushed("stopped cleanly")
     }
 }
@@ -205,37 +208,6 @@ extension String {
     var hostPart: String {
         if hasPrefix("["), let close = firstIndex(of: "]") { return String(self[...close]) }
         return String(split(separator: ":").first ?? "")
-    }
-}
-
-/// Waits for SIGINT or SIGTERM, or for the parent process (the demo) to go away.
-enum ShutdownSignal {
-    static func wait(parentPID: Int32?) async -> String {
-        let (stream, continuation) = AsyncStream<String>.makeStream()
-        var sources: [any DispatchSourceSignal] = []
-        for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { continuation.yield(name) }
-            source.resume()
-            sources.append(source)
-        }
-        let watcher: Task<Void, Never>? = parentPID.map { parent in
-            Task {
-                while !Task.isCancelled {
-                    if getppid() != parent {
-                        continuation.yield("parent process \(parent) exited")
-                        return
-                    }
-                    try? await Task.sleep(for: .milliseconds(500))
-                }
-            }
-        }
-        var iterator = stream.makeAsyncIterator()
-        let reason = await iterator.next() ?? "stream ended"
-        watcher?.cancel()
-        for source in sources { source.cancel() }
-        return reason
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import LeukCore
 import LeukData
 import LeukExperiment
@@ -69,14 +70,13 @@ struct Demo: AsyncParsableCommand {
 }
 
 /// Drives the demo: data, nodes, federation, evaluation, clinic scene.
-final class DemoRunner: @unchecked Sendable {
-    // @unchecked Sendable: the mutable progress table is guarded by `lock`; everything else is immutable.
+final class DemoRunner: Sendable {
     let options: Demo
     let supervisor = ProcessSupervisor()
     let executable = DemoRunner.selfExecutable()
     let root: String
-    private let lock = NSLock()
-    private var lastRound: [Int: Int] = [:]
+    /// The last round each node reported (they report from their output handlers' threads).
+    private let lastRound = Mutex<[Int: Int]>([:])
 
     init(options: Demo) {
         self.options = options
@@ -214,13 +214,13 @@ final class DemoRunner: @unchecked Sendable {
 
     private func noteProgress(node: Int, line: String) {
         guard line.hasPrefix("round "), let number = Int(line.dropFirst(6).prefix { $0.isNumber }) else { return }
-        lock.withLock { lastRound[node] = number }
+        lastRound.withLock { $0[node] = number }
     }
 
     private func waitForRounds(_ hospitals: [Hospital]) async throws {
         let deadline = Date().addingTimeInterval(Double(options.rounds) * 30 + 120)
         while Date() < deadline {
-            let done = lock.withLock { (0..<hospitals.count).allSatisfy { (lastRound[$0] ?? 0) >= options.rounds } }
+            let done = lastRound.withLock { last in (0..<hospitals.count).allSatisfy { (last[$0] ?? 0) >= options.rounds } }
             if done { return }
             if supervisor.interrupted {
                 try await Task.sleep(for: .seconds(60))  // the signal handler is stopping the nodes and exits

@@ -1,19 +1,25 @@
 import Foundation
 import Dispatch
+import Synchronization
 
 /// Starts `leuknode` child processes (the demo's nodes), streams their output line by line with a
 /// prefix, and makes sure none outlives the demo: Ctrl-C or SIGTERM terminate every child before the
 /// demo exits, and each child is started with `--parent-pid` so it also exits if the demo is killed hard.
-final class ProcessSupervisor: @unchecked Sendable {
-    // @unchecked Sendable: `children` is only touched under `lock`; Process objects are thread-safe to
-    // signal and wait on.
-    private let lock = NSLock()
-    private var children: [(name: String, process: Process)] = []
-    private var signalSources: [any DispatchSourceSignal] = []
-    private var interruptedBySignal = false
+///
+/// The demo keeps its own SIGINT/SIGTERM handlers (not a ServiceLifecycle group): it is a foreground
+/// script, not a service, and on a signal it must forward SIGTERM to every child and exit with 130.
+final class ProcessSupervisor: Sendable {
+    private struct State {
+        var children: [(name: String, process: Process)] = []
+        var interruptedBySignal = false
+    }
+
+    private let state = Mutex(State())
+    /// Kept so the handlers live as long as the supervisor.
+    private let signalSources = Mutex<[any DispatchSourceSignal]>([])
 
     /// True once Ctrl-C or SIGTERM arrived: children dying then is expected, not an error.
-    var interrupted: Bool { lock.withLock { interruptedBySignal } }
+    var interrupted: Bool { state.withLock { $0.interruptedBySignal } }
     private let output = FileHandle.standardOutput
 
     init() {}
@@ -22,15 +28,18 @@ final class ProcessSupervisor: @unchecked Sendable {
     func installSignalHandlers() {
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { [weak self] in
-                self?.lock.withLock { self?.interruptedBySignal = true }
-                FileHandle.standardError.write(Data("\ninterrupted: stopping every node...\n".utf8))
-                self?.terminateAll(grace: 5)
-                exit(130)
+            // Made inside the lock, so the source belongs to the stored list from the start.
+            signalSources.withLock { sources in
+                let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+                source.setEventHandler { [weak self] in
+                    self?.state.withLock { $0.interruptedBySignal = true }
+                    FileHandle.standardError.write(Data("\ninterrupted: stopping every node...\n".utf8))
+                    self?.terminateAll(grace: 5)
+                    exit(130)
+                }
+                source.resume()
+                sources.append(source)
             }
-            source.resume()
-            signalSources.append(source)
         }
     }
 
@@ -62,30 +71,28 @@ final class ProcessSupervisor: @unchecked Sendable {
             }
         }
         try process.run()
-        lock.withLock { children.append((name, process)) }
+        state.withLock { $0.children.append((name, process)) }
         return process
     }
 
     /// SIGTERM to every running child, then SIGKILL to any still alive after `grace` seconds.
     func terminateAll(grace: Double) {
-        let running = lock.withLock { children.filter { $0.process.isRunning } }
+        let running = state.withLock { $0.children.filter { $0.process.isRunning } }
         for child in running { kill(child.process.processIdentifier, SIGTERM) }
         let deadline = Date().addingTimeInterval(grace)
         while Date() < deadline && running.contains(where: { $0.process.isRunning }) { usleep(50_000) }
         for child in running where child.process.isRunning { kill(child.process.processIdentifier, SIGKILL) }
     }
 
-    var allRunning: Bool { lock.withLock { children.allSatisfy { $0.process.isRunning } } }
+    var allRunning: Bool { state.withLock { $0.children.allSatisfy { $0.process.isRunning } } }
 }
 
 /// Splits a byte stream into lines.
-final class LineBuffer: @unchecked Sendable {
-    // @unchecked Sendable: mutated only under `lock`.
-    private let lock = NSLock()
-    private var pending = Data()
+final class LineBuffer: Sendable {
+    private let pending = Mutex(Data())
 
     func append(_ data: Data) -> [String] {
-        lock.withLock {
+        pending.withLock { pending in
             pending.append(data)
             var lines: [String] = []
             while let newline = pending.firstIndex(of: 0x0A) {

@@ -1,0 +1,69 @@
+import LeukCore
+import LeukData
+import LeukTraining
+
+/// The node's local trainer: a `FederatedTrainingSession` behind an actor that runs on its own
+/// thread (`ThreadExecutor`), so decoding the dataset and every training step block that thread,
+/// never Swift's cooperative pool or an event loop, and the compiler checks that the session is only
+/// touched there.
+actor Trainer {
+    /// What one local round produced, for the federation.
+    struct RoundOutcome: Sendable {
+        var parameters: [Float]
+        var loss: Double
+        var images: Int
+        var validationAccuracy: Double
+        var validationLoss: Double
+    }
+
+    private let executor: ThreadExecutor
+    private let session: FederatedTrainingSession
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    /// Decodes the node's images into an `ImageCache` and builds the session, on the trainer thread
+    /// (the init runs where the caller runs, so the blocking part is handed over first).
+    static func load(train: [DatasetSample], validation: [DatasetSample], classes: [String], inputSize: Int,
+                     configuration: FederatedTrainingConfiguration) async throws -> Trainer {
+        let trainer = Loader(executor: ThreadExecutor(name: "leuk-train"))
+        return try await trainer.load(train: train, validation: validation, classes: classes, inputSize: inputSize,
+                                      configuration: configuration)
+    }
+
+    private init(executor: ThreadExecutor, session: FederatedTrainingSession) {
+        self.executor = executor
+        self.session = session
+    }
+
+    var trainingSampleCount: Int { session.trainingSampleCount }
+    var initialParameters: [Float] { session.initialParameters }
+
+    /// Trains one round (K steps) from `start` and validates the result.
+    func trainRound(startingFrom start: [Float]) -> RoundOutcome {
+        let trained = session.trainRound(startingFrom: start)
+        let validation = session.validate(parameters: trained.parameters)
+        return RoundOutcome(parameters: trained.parameters, loss: trained.meanLoss, images: trained.images,
+                            validationAccuracy: validation.accuracy, validationLoss: validation.loss)
+    }
+
+    /// Builds a `Trainer` on the thread it will run on: an actor's methods run on its executor, its
+    /// initializer does not, so the decoding happens in a method of this short-lived actor that
+    /// shares the trainer's executor.
+    private actor Loader {
+        let executor: ThreadExecutor
+        nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+        init(executor: ThreadExecutor) { self.executor = executor }
+
+        func load(train: [DatasetSample], validation: [DatasetSample], classes: [String], inputSize: Int,
+                  configuration: FederatedTrainingConfiguration) throws -> Trainer {
+            let cache = ImageCache(samples: train + validation, classes: classes, size: inputSize, threads: 2)
+            let trainSet = Set(train)
+            let indices = Array(0..<cache.count)
+            let session = try FederatedTrainingSession(
+                cache: cache, trainIndices: indices.filter { trainSet.contains(cache.samples[$0]) },
+                validationIndices: indices.filter { !trainSet.contains(cache.samples[$0]) }, configuration: configuration)
+            return Trainer(executor: executor, session: session)
+        }
+    }
+}
