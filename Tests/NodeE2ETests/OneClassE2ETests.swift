@@ -61,12 +61,18 @@ struct OneClassE2ETests {
             let s = try await nodes[0].status()
             return s.gossipRound >= settled.gossipRound + 5 ? .done(()) : .waiting(s.description)
         }
+        // A model that learnt one class calls every cell that class, so it scores at most the test
+        // set's majority share. Beating that share by a wide margin, with a good ranking, means the
+        // one-class site now diagnoses both classes: it learnt the other one from its peers. ("Before"
+        // is read right after start and is shown for context only: on a quiet machine a node may have
+        // trained and mixed a round already, so comparing with it was a race.)
+        let hemCount = try FileManager.default.contentsOfDirectory(atPath: test + "/hem").count
+        let allCount = try FileManager.default.contentsOfDirectory(atPath: test + "/all").count
+        let majorityShare = Double(max(hemCount, allCount)) / Double(hemCount + allCount)
         for (node, start) in zip(nodes.prefix(2), before) {
             let after = try await Self.diagnoses(of: node, on: test, in: scratch, tag: "after")
-            // "Before" is read right after start; a node may already have trained and mixed a round,
-            // so the ranking (AUC) can be good already while the calls are still one-sided.
-            #expect(after.accuracy > start.accuracy && after.accuracy >= 0.8 && after.auc >= 0.85,
-                    "\(node.name)-only site: accuracy \(start.accuracy) -> \(after.accuracy), AUC \(start.auc) -> \(after.auc)")
+            #expect(after.accuracy >= max(0.8, majorityShare + 0.15) && after.auc >= 0.85,
+                    "\(node.name)-only site: accuracy \(start.accuracy) -> \(after.accuracy) (majority share \(majorityShare)), AUC \(start.auc) -> \(after.auc)")
         }
         for node in nodes { try await node.stop() }
     }
