@@ -252,11 +252,17 @@ public enum SimulationRunner {
             seed: request.seed, dataset: datasetName, threads: request.threads, wallSeconds: (wall * 10).rounded() / 10,
             partition: request.partition.name, architecture: request.architecture, peakRSSMiB: ProcessMemory.peakResidentMiB(),
             stepsPerRound: request.stepsPerRound, gossipPerRound: request.gossipStepsPerRound,
-            learningRate: Double("\(request.learningRate)") ?? Double(request.learningRate), imageSize: request.size, classBalance: request.classBalance.rawValue,
-            optimizer: request.optimizer.name)
+            learningRate: Self.decimal(request.learningRate), imageSize: request.size, classBalance: request.classBalance.rawValue,
+            optimizer: request.optimizer.name, logitAdjustment: Self.decimal(request.logitAdjustment),
+            proximalStrength: Self.decimal(request.proximalStrength), driftCorrection: Self.decimal(request.driftCorrection),
+            globalLearningRate: Self.decimal(request.globalLearningRate), globalMomentum: Self.decimal(request.globalMomentum),
+            augment: request.augment)
         return SimulationResult(config: config, centralized: centralizedMetrics, localOnly: localOnly, federated: federated,
                                 rounds: rounds, bytesPerNodePerRound: bytes / Double(request.rounds), federatedScores: scores)
     }
+
+    /// A `Float` option as the decimal the user typed (0.03, not 0.029999999329447746).
+    static func decimal(_ value: Float) -> Double { Double("\(value)") ?? Double(value) }
 
     /// Cosine annealing across rounds, `0.5 (1 + cos(pi (r - 1) / R))`: full rate in round 1, small
     /// in the last round, so the nodes' local drift shrinks as they converge and the consensus

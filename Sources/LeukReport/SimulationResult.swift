@@ -143,13 +143,27 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
     public var classBalance: String?
     /// The local optimiser (`sgd`, `adam`); absent in results written before it was recorded.
     public var optimizer: String?
+    /// The federated nodes' local-objective and round-step options, so a result file says how it was
+    /// trained without the command line beside it (absent in results written before they were recorded).
+    public var logitAdjustment: Double?
+    public var proximalStrength: Double?
+    public var driftCorrection: Double?
+    public var globalLearningRate: Double?
+    public var globalMomentum: Double?
+    /// Whether training batches were augmented.
+    public var augment: Bool?
 
     public init(nodes: Int, rounds: Int, topology: String, dirichlet: Double?, seed: UInt64, dataset: String,
                 threads: Int, wallSeconds: Double, partition: String? = nil, architecture: String? = nil,
                 peakRSSMiB: Double? = nil, stepsPerRound: Int? = nil, gossipPerRound: Int? = nil,
                 learningRate: Double? = nil, imageSize: Int? = nil, classBalance: String? = nil,
-                optimizer: String? = nil) {
+                optimizer: String? = nil, logitAdjustment: Double? = nil, proximalStrength: Double? = nil,
+                driftCorrection: Double? = nil, globalLearningRate: Double? = nil, globalMomentum: Double? = nil,
+                augment: Bool? = nil) {
         self.optimizer = optimizer
+        self.logitAdjustment = logitAdjustment; self.proximalStrength = proximalStrength
+        self.driftCorrection = driftCorrection; self.globalLearningRate = globalLearningRate
+        self.globalMomentum = globalMomentum; self.augment = augment
         self.nodes = nodes
         self.rounds = rounds
         self.topology = topology
@@ -179,5 +193,11 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
         case imageSize = "image_size"
         case classBalance = "class_balance"
         case optimizer
+        case logitAdjustment = "logit_adjustment"
+        case proximalStrength = "proximal_strength"
+        case driftCorrection = "drift_correction"
+        case globalLearningRate = "global_learning_rate"
+        case globalMomentum = "global_momentum"
+        case augment
     }
 }

@@ -42,6 +42,13 @@ private func withoutTimings(_ result: SimulationResult) -> SimulationResult {
     for round in rounds {
         for key in ["round", "consensus_distance", "mean_accuracy"] { #expect(round[key] != nil, "round lacks \(key)") }
     }
+    // The result says how it was trained: the recipe's options travel in `config`.
+    let config = try #require(object["config"] as? [String: Any])
+    for key in ["optimizer", "learning_rate", "class_balance", "logit_adjustment", "proximal_strength", "drift_correction",
+                "global_learning_rate", "global_momentum", "augment"] {
+        #expect(config[key] != nil, "config lacks \(key)")
+    }
+    #expect(config["optimizer"] as? String == "sgd" && config["global_learning_rate"] as? Double == 1)
     let decoded = try SimulationResult.decode(data, source: "test")
     #expect(decoded.localOnly.perNode.count == 3)
     #expect(decoded.federated.mean.n == 3 * 24)
