@@ -27,6 +27,9 @@ public struct APIError: Error, LeukUserFacingError, Equatable {
         status: 401, "this request needs a token: send 'Authorization: Bearer <token>'",
         hint: "log in with `leuknode login --name NAME` (or POST /v1/login)")
 
+    /// A body in a media type the operation does not take (the generated code reads only the document's).
+    static let unsupportedBody = APIError(status: 400, "this request takes a JSON body", hint: "send it with Content-Type: application/json")
+
     /// 413 for a body over a route's limit, with its declared size when `Content-Length` gave one.
     static func bodyTooLarge(declared: Int?, limit: Int) -> APIError {
         if let declared { return APIError(status: 413, "the request body has \(declared) bytes; this route accepts at most \(limit)") }
@@ -96,23 +99,6 @@ enum StrictJSON {
         return decoder
     }
 
-    static func decode<T: APIBody>(_ type: T.Type, from body: [UInt8]) throws(APIError) -> T {
-        try checkObject(body, fields: T.fields)
-        let data = Data(body)
-        let value: T
-        do {
-            value = try decoder().decode(T.self, from: data)
-        } catch let error as DecodingError {
-            throw APIError(status: 400, message(for: error))
-        } catch let error as APIError {
-            throw error
-        } catch {
-            throw APIError(status: 400, "the body could not be read: \(error)")
-        }
-        try value.validate()
-        return value
-    }
-
     /// The checks before a body is decoded as a type: it is a JSON object, with no field outside `fields` and
     /// none `null`. Shared by `decode` and by `OperationGate`, which runs them before the generated server reads
     /// a body, so both kinds of route refuse a bad body with the same words.
@@ -157,10 +143,26 @@ enum StrictJSON {
             return "missing required field '\(path(context.codingPath + [key]))'"
         case let .dataCorrupted(context):
             if context.codingPath.isEmpty && subject == nil { return "the body is not valid JSON: \(context.debugDescription)" }
+            if let refusal = enumRefusal(context) { return "\(field(context.codingPath)) \(refusal)" }
             return "\(field(context.codingPath)) is invalid: \(context.debugDescription)"
         @unknown default:
             return "the body could not be read: \(error)"
         }
+    }
+
+    /// The document's enumerations, by the name the generated code gives them, with their allowed values.
+    static let enumerations: [String: [String]] = ["Role": Components.Schemas.Role.allCases.map(\.rawValue)]
+
+    /// "must be one of admin, doctor, patient, not 'nurse'" for a value the generated code could not read as one
+    /// of the document's enumerations (Swift's words for it, "Cannot initialize Role from invalid String value
+    /// nurse", name neither the field's rule nor the choices).
+    static func enumRefusal(_ context: DecodingError.Context) -> String? {
+        let prefix = "Cannot initialize ", middle = " from invalid String value "
+        let text = context.debugDescription
+        guard text.hasPrefix(prefix), let range = text.range(of: middle) else { return nil }
+        let type = String(text[text.index(text.startIndex, offsetBy: prefix.count)..<range.lowerBound])
+        guard let values = enumerations[type] else { return nil }
+        return "must be one of \(values.joined(separator: ", ")), not '\(text[range.upperBound...])'"
     }
 
     static func path(_ keys: [any CodingKey]) -> String {
@@ -201,7 +203,23 @@ enum ResponseJSON {
     }
 
     /// The generated server's settings for the same output: ISO 8601 dates with seconds, sorted keys, one line.
-    static var configuration: Configuration { Configuration(jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]) }
+    /// Dates in requests are read with or without fractional seconds, as `ISO8601.parse` reads them.
+    static var configuration: Configuration {
+        Configuration(dateTranscoder: ISO8601Transcoder(), jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
+    }
+}
+
+/// The generated server's dates: written as ISO 8601 with seconds (`2026-12-01T09:30:00Z`), read with or
+/// without fractional seconds, so a client that keeps milliseconds (JavaScript's `toISOString()`) is understood.
+struct ISO8601Transcoder: DateTranscoder {
+    func encode(_ date: Date) throws -> String { ISO8601.format(date) }
+
+    func decode(_ text: String) throws -> Date {
+        guard let date = ISO8601.parse(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "'\(text)' is not an ISO 8601 date-time (write it like 2026-12-01T09:30:00Z)"))
+        }
+        return date
+    }
 }
 
 /// Values in the shapes docs/api/openapi.yaml gives them.

@@ -1,5 +1,6 @@
 public import Hummingbird
 public import LeukClinic
+public import LeukNode
 public import Logging
 public import Prometheus
 import HTTPTypes
@@ -7,6 +8,7 @@ import HummingbirdCore
 import LeukCore
 import NIOCore
 import OpenAPIRuntime
+import OpenAPIHummingbird
 import Foundation
 
 /// Where the API listens. Loopback by default: the API is for the people and tools on this machine.
@@ -35,12 +37,13 @@ public struct APIConfiguration: Sendable {
     }
 }
 
-/// The node's local HTTP API: the clinic's routes under `/v1`, `/metrics`, `/v1/openapi.yaml`, and
-/// whatever route groups the node adds.
+/// The node's local HTTP API: every operation of docs/api/openapi.yaml (the clinic's, the node's control
+/// routes, `/metrics` and the document itself), served by the server swift-openapi-generator makes from that
+/// document (`APIHandler`) behind `OperationGate`, which applies the route table (`RouteTable`).
 ///
 /// ```swift
-/// let server = APIServer(clinic: clinic, configuration: try APIConfiguration(address: config.api),
-///                        routeGroups: [nodeRoutes], metrics: registry, logger: logger)
+/// let server = APIServer(clinic: clinic, control: runtime, configuration: try APIConfiguration(address: config.api),
+///                        metrics: registry, logger: logger)
 /// try await server.run { port in logger.info("API on port \(port)") }   // until cancelled
 /// ```
 /// `makeApplication()` gives the Hummingbird application instead, to run inside the node's own
@@ -50,34 +53,23 @@ public struct APIServer: Sendable {
     public let configuration: APIConfiguration
     public let metrics: PrometheusCollectorRegistry
     public let logger: Logger
-    /// Every route the server answers, the clinic's first; the OpenAPI test checks them against the document.
+    /// Every route the server answers; the OpenAPI test checks them against the document.
     public let routes: [APIRoute]
-    /// The route groups' registrations of the operations the generated server answers.
-    let generatedGroups: [@Sendable (Router<BasicRequestContext>, [any ServerMiddleware]) throws -> Void]
+    let handler: APIHandler
 
     /// - Parameters:
-    ///   - routeGroups: extra routes, e.g. the node's `/v1/status`, `/v1/peers`, `/v1/model/history`.
-    ///     A path that clashes with an existing route stops the program at startup (a programming error).
+    ///   - control: the running node, for `/v1/status`, `/v1/peers` and `/v1/model…`; without one (an API over
+    ///     a clinic alone) those answer 503.
     ///   - metrics: the Prometheus registry `/metrics` serves. The executable should bootstrap swift-metrics
     ///     with `PrometheusMetricsFactory(registry:)` on the same registry, so every module's metrics appear.
-    public init(clinic: Clinic, configuration: APIConfiguration = APIConfiguration(), routeGroups: [RouteGroup] = [],
+    public init(clinic: Clinic, control: (any NodeControl)? = nil, configuration: APIConfiguration = APIConfiguration(),
                 metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger = Logger(label: "leuknode.api")) {
         self.clinic = clinic
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
-        let builtIn = ClinicRoutes(clinic: clinic, metrics: metrics, keepAlive: configuration.eventKeepAlive).group
-        var all: [APIRoute] = []
-        var seen = Set<String>()
-        for group in [builtIn] + routeGroups {
-            for route in group.routes {
-                let key = route.method.rawValue + " " + route.routerPath
-                precondition(seen.insert(key).inserted, "route \(route.method.rawValue) \(route.path) of group '\(group.name)' is registered twice")
-                all.append(route)
-            }
-        }
-        routes = all
-        generatedGroups = ([builtIn] + routeGroups).compactMap(\.registerGenerated)
+        routes = RouteTable.routes(maxImageBytes: clinic.configuration.maxImageBytes)
+        handler = APIHandler(clinic: clinic, control: control, metrics: metrics, keepAlive: configuration.eventKeepAlive)
     }
 
     /// The router with every route and middleware; exposed for in-process tests.
@@ -85,18 +77,11 @@ public struct APIServer: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: RequestLogMiddleware(logger: logger, registry: metrics))
         router.add(middleware: ErrorMiddleware(logger: logger, routes: routes))
-        for route in routes {
-            guard let handler = route.handler, let method = HTTPRequest.Method(route.method.rawValue) else { continue }
-            let clinic = self.clinic
-            router.on(RouterPath(route.routerPath), method: method) { request, context in
-                try await Self.respond(to: request, context: context, route: route, handler: handler, clinic: clinic)
-            }
-        }
-        let gate = OperationGate(routes: routes, clinic: clinic)
-        for register in generatedGroups {
-            do { try register(router, [gate]) } catch {
-                preconditionFailure("the generated operations could not be registered: \(error)")
-            }
+        do {
+            try handler.registerHandlers(on: router, configuration: ResponseJSON.configuration,
+                                         middlewares: [OperationGate(routes: routes, clinic: clinic)])
+        } catch {
+            preconditionFailure("the generated operations could not be registered: \(error)")
         }
         return router
     }
@@ -115,37 +100,7 @@ public struct APIServer: Sendable {
         try await makeApplication(onServerRunning: onStarted).run()
     }
 
-    // MARK: - One request
-
-    static func respond(to request: Request, context: BasicRequestContext, route: APIRoute,
-                        handler: @Sendable (APIRequest) async throws -> APIResponse, clinic: Clinic) async throws -> Response {
-        let caller = try await authenticate(request.headers, access: route.access, clinic: clinic)
-        let query = try checkedQuery(request.uri, route: route)
-        var parameters: [String: String] = [:]
-        for (key, value) in context.parameters { parameters[String(key)] = String(value) }
-
-        var body: [UInt8] = []
-        if route.method.hasBody {
-            if let declared = request.headers[.contentLength].flatMap(Int.init), declared > route.maxBodyBytes {
-                throw APIError.bodyTooLarge(declared: declared, limit: route.maxBodyBytes)
-            }
-            do {
-                var buffer = try await request.body.collect(upTo: route.maxBodyBytes)
-                body = buffer.readBytes(length: buffer.readableBytes) ?? []
-            } catch is NIOTooManyBytesError {
-                throw APIError.bodyTooLarge(declared: nil, limit: route.maxBodyBytes)
-            }
-        }
-        let input = APIRequest(caller: caller, method: route.method, path: request.uri.path, parameters: parameters,
-                               query: query, body: body, logger: context.logger)
-        let output: APIResponse
-        do {
-            output = try await handler(input)
-        } catch let error as ClinicError {
-            throw APIError(error)
-        }
-        return try encode(output)
-    }
+    // MARK: - What every operation shares
 
     /// The query parameters `route` takes, each once and with a value; anything else is a 400 that names it.
     static func checkedQuery(_ uri: URI, route: APIRoute) throws(APIError) -> [String: String] {
@@ -189,32 +144,5 @@ public struct APIServer: Sendable {
                            hint: "use the operator token in DATA_DIR/admin.token (the CLI does this with --data-dir)")
         }
         return caller
-    }
-
-    static func encode(_ output: APIResponse) throws -> Response {
-        var headers = HTTPFields()
-        switch output {
-        case let .json(value, status):
-            headers[.contentType] = "application/json; charset=utf-8"
-            let data = try ResponseJSON.encoder().encode(value)
-            return Response(status: .init(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
-        case let .empty(status):
-            return Response(status: .init(code: status), headers: headers, body: ResponseBody())
-        case let .bytes(bytes, contentType):
-            headers[.contentType] = contentType
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
-        case let .text(text, contentType):
-            headers[.contentType] = contentType
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
-        case let .eventStream(stream):
-            headers[.contentType] = "text/event-stream"
-            headers[.cacheControl] = "no-cache"
-            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                for await event in stream {
-                    try await writer.write(ByteBuffer(string: event.encoded))
-                }
-                try await writer.finish(nil)
-            })
-        }
     }
 }

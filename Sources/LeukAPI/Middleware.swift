@@ -60,7 +60,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// The error document for `error`. The generated server wraps what it throws in `ServerError`: a handler's
     /// or `OperationGate`'s `APIError` is unwrapped, and a request the generated code could not read (a value
-    /// of the wrong type) is a 400 in the same words as `APIRequest.decode` uses.
+    /// of the wrong type) is a 400 that names the field or query parameter (`StrictJSON.message`).
     func refusal(for error: any Error, request: Request) -> APIError {
         switch error {
         case let error as APIError:
@@ -79,6 +79,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 let query = request.uri.queryParameters.map { "'\($0.key)'" }
                 let subject = query.isEmpty ? nil : "query parameter " + query.joined(separator: " or ")
                 return APIError(status: 400, StrictJSON.message(for: decoding, subject: subject))
+            case let runtime as any HTTPResponseConvertible where (400..<500).contains(runtime.httpStatus.code):
+                // The runtime's own client errors: an Accept header the answer cannot meet (406), a body in
+                // another media type than the document's (415), a malformed parameter (400).
+                return APIError(status: runtime.httpStatus.code, "the request could not be answered: \(error.underlyingError)")
             default:
                 if error.operationInput == nil { return APIError(status: 400, "the request could not be read: \(error.causeDescription)") }
             }
@@ -115,16 +119,17 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Applies the route table to the operations the generated server answers, before the generated code reads
-/// the request, so they keep the rules of every hand-written route: the caller's access (401/403), no unknown,
-/// repeated or empty query parameter (400), the body limit (413), and a JSON object body with only the
-/// documented fields, none `null` (400, `StrictJSON.checkObject`).
+/// Applies the route table to every operation before the generated code reads the request: the caller's
+/// access (401/403), no unknown, repeated or empty query parameter (400), the body limit (413), and the body
+/// rule (`BodyRule`: a JSON object with only the documented fields, none `null`, or no body at all; 400,
+/// `StrictJSON.checkObject`). It then runs the operation with the authenticated caller in
+/// `RequestCaller.current`, which is how `APIHandler` knows who asks.
 struct OperationGate: ServerMiddleware {
     let routes: [String: APIRoute]
     let clinic: Clinic
 
     init(routes: [APIRoute], clinic: Clinic) {
-        self.routes = Dictionary(routes.compactMap { route in route.operationID.map { ($0, route) } }, uniquingKeysWith: { first, _ in first })
+        self.routes = Dictionary(routes.map { ($0.operationID, $0) }, uniquingKeysWith: { first, _ in first })
         self.clinic = clinic
     }
 
@@ -134,20 +139,42 @@ struct OperationGate: ServerMiddleware {
         guard let route = routes[operationID] else {
             throw APIError(status: 500, "operation \(operationID) is not in the route table")
         }
-        _ = try await APIServer.authenticate(request.headerFields, access: route.access, clinic: clinic)
+        let caller = try await APIServer.authenticate(request.headerFields, access: route.access, clinic: clinic)
         _ = try APIServer.checkedQuery(URI(request.path ?? "/"), route: route)
-        guard route.method.hasBody else { return try await next(request, body, metadata) }
-        if let declared = request.headerFields[.contentLength].flatMap(Int.init), declared > route.maxBodyBytes {
-            throw APIError.bodyTooLarge(declared: declared, limit: route.maxBodyBytes)
+        var checkedBody: HTTPBody?
+        if route.method.hasBody {
+            let bytes = try await Self.collect(body, request: request, limit: route.maxBodyBytes)
+            switch route.body {
+            case .none:
+                if !bytes.isEmpty { try StrictJSON.checkObject(bytes, fields: []) }
+            case let .optional(fields):
+                if !bytes.isEmpty {
+                    try StrictJSON.checkObject(bytes, fields: fields)
+                    checkedBody = HTTPBody(bytes)
+                }
+            case let .required(fields):
+                try StrictJSON.checkObject(bytes, fields: fields)
+                checkedBody = HTTPBody(bytes)
+            }
+        }
+        return try await RequestCaller.$current.withValue(caller) {
+            try await next(request, checkedBody, metadata)
+        }
+    }
+
+    /// The whole body, refused with 413 as soon as it is known to be over `limit` (by its Content-Length, or
+    /// while it is read).
+    static func collect(_ body: HTTPBody?, request: HTTPRequest, limit: Int) async throws -> [UInt8] {
+        if let declared = request.headerFields[.contentLength].flatMap(Int.init), declared > limit {
+            throw APIError.bodyTooLarge(declared: declared, limit: limit)
         }
         var bytes: [UInt8] = []
         if let body {
             for try await chunk in body {
                 bytes += chunk
-                if bytes.count > route.maxBodyBytes { throw APIError.bodyTooLarge(declared: nil, limit: route.maxBodyBytes) }
+                if bytes.count > limit { throw APIError.bodyTooLarge(declared: nil, limit: limit) }
             }
         }
-        try StrictJSON.checkObject(bytes, fields: route.bodyFields)
-        return try await next(request, HTTPBody(bytes), metadata)
+        return bytes
     }
 }

@@ -141,8 +141,8 @@ struct Start: AsyncParsableCommand {
         do {
             let token = try OperatorToken.loadOrCreate(inDataDirectory: directory.path)
             let clinic = try Clinic(store: runtime.store, classifier: NodeClassifier(diagnoser: runtime.diagnoser), operatorToken: token)
-            server = APIServer(clinic: clinic, configuration: try APIConfiguration(address: runtime.config.api),
-                               routeGroups: [NodeRoutes(control: runtime).group], metrics: registry, logger: logger)
+            server = APIServer(clinic: clinic, control: runtime, configuration: try APIConfiguration(address: runtime.config.api),
+                               metrics: registry, logger: logger)
         } catch let error as any LeukUserFacingError {
             await runtime.stop()
             CLIOutput.failure(error)

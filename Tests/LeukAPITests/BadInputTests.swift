@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Testing
@@ -121,6 +122,31 @@ import LeukClinic
             #expect(users.map(\.name).sorted() == ["ana", "dr.grey"])
             // What the document allows still works: `free=true`, and a cancel without a reason.
             #expect(try await r.send(.get, "/v1/slots?free=true", token: doctor).status == 200)
+        }
+    }
+
+    /// What the generated server's runtime refuses is a client error in the API's error document, not a 500:
+    /// an answer the Accept header rules out (406), a body in another media type (415). Dates in bodies and
+    /// queries are read with or without fractional seconds.
+    @Test func mediaTypesAndDatesAreNegotiatedLikeTheDocumentSays() async throws {
+        try await withDoctorAndPatient { r, doctor, _ in
+            let json: HTTPFields = [.accept: "application/json"]
+            let yaml = try await r.send(.get, "/v1/openapi.yaml", headers: json)
+            #expect(yaml.status == 406, "\(yaml.text)")
+            #expect(yaml.text.contains("\"error\""))
+            #expect(try await r.send(.get, "/v1/openapi.yaml", headers: [.accept: "application/yaml, */*;q=0.1"]).status == 200)
+            #expect(try await r.send(.get, "/v1/me", token: doctor, headers: [.accept: "text/html, */*;q=0.8"]).status == 200)
+
+            let form = try await r.send(.post, "/v1/slots", token: doctor, body: Array(#"{"start":"2030-01-01T09:00:00Z","end":"2030-01-01T09:30:00Z"}"#.utf8),
+                                        headers: [.contentType: "text/plain"])
+            #expect(form.status == 415, "\(form.text)")
+
+            let fractional = try await r.send(.post, "/v1/slots", token: doctor,
+                                              json: ["start": "2027-01-16T09:00:00.000Z", "end": "2027-01-16T09:30:00.250Z"])
+            #expect(fractional.status == 201, "\(fractional.text)")
+            let listed = try await r.send(.get, "/v1/slots?from=2027-01-16T08:59:59.500Z", token: doctor)
+            #expect(listed.status == 200)
+            #expect(listed.text.contains("2027-01-16T09:00:00Z"))
         }
     }
 

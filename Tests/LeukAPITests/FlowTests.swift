@@ -53,6 +53,7 @@ import LeukClinic
             let events = try await stream
             #expect(events.status == 200)
             #expect(events.headers["content-type"] == "text/event-stream")
+            #expect(events.headers["cache-control"] == "no-cache")
             var parser = ServerSentEventParser()
             let parsed = parser.feed(events.body)
             #expect(parsed.first?.event == "ready")

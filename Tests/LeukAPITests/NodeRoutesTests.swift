@@ -36,7 +36,7 @@ import LeukClinic
 
     static func fixture() throws -> APIFixture {
         try APIFixture { store, identity in
-            [NodeRoutes(control: AllowlistControl(registry: PeerRegistry(store: store), selfID: identity.id)).group]
+            AllowlistControl(registry: PeerRegistry(store: store), selfID: identity.id)
         }
     }
 
@@ -68,6 +68,33 @@ import LeukClinic
             let gone = try await r.send(.delete, "/v1/peers/\(encoded)", token: op)
             #expect(gone.status == 404 && gone.errorMessage != nil, "\(gone.text)")
             #expect(try await r.send(.get, "/v1/peers", token: op).text == "[]")
+        }
+    }
+
+    /// Every node-control route, with every kind of caller: no token 401, patients and doctors 403 (before
+    /// anything is read), an admin's session and the operator token get through the door.
+    @Test func onlyTheOperatorAndAdminsPassTheNodeControlDoor() async throws {
+        let fixture = try Self.fixture()
+        let op = fixture.token.value
+        try await fixture.withClient { r in
+            let patient = try await r.user("ana", .patient, operatorToken: op)
+            let doctor = try await r.user("dr-b", .doctor, operatorToken: op)
+            let admin = try await r.user("root", .admin, operatorToken: op)
+            let routes = fixture.server.routes.filter { $0.access == .administrator }
+            #expect(routes.count == 6)
+            for route in routes {
+                let method = HTTPRequest.Method(route.method.rawValue)!
+                let path = route.path.replacingOccurrences(of: "{id}", with: "abcdef0123")
+                #expect(try await r.send(method, path).status == 401, "\(route.path)")
+                for token in [patient.token, doctor.token] {
+                    let reply = try await r.send(method, path, token: token)
+                    #expect(reply.status == 403, "\(route.method.rawValue) \(route.path): \(reply.text)")
+                }
+                for token in [admin.token, op] {
+                    let reply = try await r.send(method, path, token: token)
+                    #expect(reply.status != 401 && reply.status != 403, "\(route.method.rawValue) \(route.path): \(reply.text)")
+                }
+            }
         }
     }
 

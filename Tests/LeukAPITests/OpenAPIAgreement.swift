@@ -12,6 +12,7 @@ enum OpenAPIAgreement {
         var path: String
         var queryParameters: Set<String>
         var pathParameters: Set<String>
+        var operationID: String?
     }
 
     struct Unreadable: Error, CustomStringConvertible {
@@ -35,7 +36,7 @@ enum OpenAPIAgreement {
                     Set(parameters.filter { $0["in"] as? String == location }.compactMap { $0["name"] as? String })
                 }
                 operations.append(Operation(method: method.uppercased(), path: path, queryParameters: names(in: "query"),
-                                            pathParameters: names(in: "path")))
+                                            pathParameters: names(in: "path"), operationID: operation["operationId"] as? String))
             }
         }
         return operations
@@ -52,6 +53,9 @@ enum OpenAPIAgreement {
             guard let op = documented[key] else {
                 problems.append("\(key) is served but not documented in the OpenAPI document")
                 continue
+            }
+            if route.operationID != op.operationID {
+                problems.append("\(key): the route table calls it '\(route.operationID)' but the document's operationId is '\(op.operationID ?? "none")'")
             }
             let query = Set(route.query)
             if query != op.queryParameters {

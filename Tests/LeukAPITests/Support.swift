@@ -6,6 +6,7 @@ import LeukCore
 import LeukCrypto
 import LeukStore
 import LeukClinic
+import LeukNode
 @testable import LeukAPI
 import ClinicTestSupport
 
@@ -22,24 +23,24 @@ final class APIFixture: @unchecked Sendable {
     let server: APIServer
 
     /// A new, empty node.
-    convenience init(routeGroups: [RouteGroup] = []) throws {
-        try self.init { _, _ in routeGroups }
+    convenience init(control: (any NodeControl)? = nil) throws {
+        try self.init { _, _ in control }
     }
 
-    /// A new, empty node whose extra routes work on its own store (the node-control routes over its peer allowlist).
-    convenience init(makeRouteGroups: (RecordStore, NodeIdentity) throws -> [RouteGroup]) throws {
+    /// A new, empty node whose node control works on its own store (the node-control routes over its peer allowlist).
+    convenience init(makeControl: (RecordStore, NodeIdentity) throws -> (any NodeControl)?) throws {
         let directory = NSTemporaryDirectory() + "leukapi-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try self.init(directory: directory, identity: NodeIdentity.generate(), clock: ManualClock(), makeRouteGroups: makeRouteGroups)
+        try self.init(directory: directory, identity: NodeIdentity.generate(), clock: ManualClock(), makeControl: makeControl)
     }
 
     /// Opens the node in `directory` (created before, e.g. a copy of a template).
-    convenience init(directory: String, identity: NodeIdentity, clock: ManualClock, routeGroups: [RouteGroup] = []) throws {
-        try self.init(directory: directory, identity: identity, clock: clock) { _, _ in routeGroups }
+    convenience init(directory: String, identity: NodeIdentity, clock: ManualClock, control: (any NodeControl)? = nil) throws {
+        try self.init(directory: directory, identity: identity, clock: clock) { _, _ in control }
     }
 
     init(directory: String, identity: NodeIdentity, clock: ManualClock,
-         makeRouteGroups: (RecordStore, NodeIdentity) throws -> [RouteGroup]) throws {
+         makeControl: (RecordStore, NodeIdentity) throws -> (any NodeControl)?) throws {
         self.directory = directory
         self.identity = identity
         self.clock = clock
@@ -49,9 +50,9 @@ final class APIFixture: @unchecked Sendable {
                             operatorToken: token)
         var logger = Logger(label: "leuknode.api.test")
         logger.logLevel = .warning
-        server = APIServer(clinic: clinic, configuration: APIConfiguration(host: "127.0.0.1", port: 0,
+        server = APIServer(clinic: clinic, control: try makeControl(store, identity), configuration: APIConfiguration(host: "127.0.0.1", port: 0,
                                                                             eventKeepAlive: .milliseconds(200)),
-                           routeGroups: try makeRouteGroups(store, identity), logger: logger)
+                           logger: logger)
     }
 
     /// Copies this node's directory (its database must be closed) into a new fixture.
@@ -104,10 +105,12 @@ struct Reply: Sendable {
 struct Requests: Sendable {
     let client: any TestClientProtocol
 
-    func send(_ method: HTTPRequest.Method, _ path: String, token: String? = nil, body: [UInt8]? = nil) async throws -> Reply {
+    func send(_ method: HTTPRequest.Method, _ path: String, token: String? = nil, body: [UInt8]? = nil,
+              headers extra: HTTPFields = [:]) async throws -> Reply {
         var headers = HTTPFields()
         if let token { headers[.authorization] = "Bearer \(token)" }
         if body != nil { headers[.contentType] = "application/json" }
+        for field in extra { headers[field.name] = field.value }
         return try await client.execute(uri: path, method: method, headers: headers, body: body.map { ByteBuffer(bytes: $0) }) { response in
             var fields: [String: String] = [:]
             for field in response.headers { fields[field.name.canonicalName.lowercased()] = field.value }
