@@ -65,38 +65,7 @@ public struct APIClient: Sendable {
 
     var address: String { "\(host):\(port)" }
 
-    // MARK: - JSON
-
-    /// Sends `body` as JSON (when given) and decodes a 2xx answer as `R`; other statuses throw `.server`.
-    public func call<R: Decodable>(_ method: APIMethod, _ path: String, body: (any Encodable & Sendable)? = nil,
-                                   as type: R.Type = R.self) async throws(APIClientError) -> R {
-        let response = try await send(method, path, json: body)
-        do {
-            return try Self.decoder().decode(R.self, from: Data(response.body))
-        } catch {
-            throw .unexpectedResponse("\(error)")
-        }
-    }
-
-    /// Like `call`, for answers with no body worth reading (204).
-    public func callIgnoringBody(_ method: APIMethod, _ path: String, body: (any Encodable & Sendable)? = nil) async throws(APIClientError) {
-        _ = try await send(method, path, json: body)
-    }
-
-    /// Sends a request and returns a 2xx response as is; other statuses throw `.server`.
-    public func send(_ method: APIMethod, _ path: String, json body: (any Encodable & Sendable)?) async throws(APIClientError) -> APIClientResponse {
-        var bytes: [UInt8]?
-        if let body {
-            do {
-                bytes = [UInt8](try Self.encoder().encode(body))
-            } catch {
-                throw .unexpectedResponse("could not encode the request: \(error)")
-            }
-        }
-        let response = try await raw(method, path, body: bytes)
-        guard (200..<300).contains(response.status) else { throw Self.serverError(response) }
-        return response
-    }
+    // MARK: - Requests
 
     /// One request, any status.
     public func raw(_ method: APIMethod, _ path: String, body: [UInt8]?, contentType: String = "application/json") async throws(APIClientError) -> APIClientResponse {

@@ -52,29 +52,34 @@ struct ClinicBench: AsyncParsableCommand {
         let options = ClinicContext(dataDir: data.dataDir, json: json)
         let imageBytes = FileManager.default.contents(atPath: image) ?? Data()
         let figures = try await reportingErrors { () -> Figures in
-            let admin = try options.client(.operatorFirst)
+            let adminClient = try options.client(.operatorFirst)
+            let admin = Client.over(adminClient)
             let tag = Hex.encode(randomBytes(3))
             let password = "bench-" + Hex.encode(randomBytes(8))
-            func account(_ name: String, _ role: Role) async throws -> APIClient {
-                _ = try await admin.call(.post, "/v1/users", body: ["name": name, "role": role.rawValue, "password": password], as: UserInfo.self)
-                var client = admin
-                client.token = try await admin.call(.post, "/v1/login", body: ["name": name, "password": password], as: LoginResult.self).token
-                return client
+            func account(_ name: String, _ role: Components.Schemas.Role) async throws -> Client {
+                _ = try await refusalsAsThrown {
+                    try await admin.createUser(body: .json(.init(name: name, role: role, password: password))).created
+                }
+                var client = adminClient
+                client.token = try await refusalsAsThrown {
+                    try await admin.login(body: .json(.init(name: name, password: password))).ok.body.json.token
+                }
+                return Client.over(client)
             }
             let doctor = try await account("bench-dr-\(tag)", .doctor)
-            var patients: [APIClient] = []
+            var patients: [Client] = []
             for i in 0..<clients { patients.append(try await account("bench-pt-\(tag)-\(i)", .patient)) }
 
             // 1. Diagnose latency, one request at a time.
-            let body = ["patient": "bench-pt-\(tag)-0", "file_name": (image as NSString).lastPathComponent,
-                        "image_base64": imageBytes.base64EncodedString()]
+            let request = Components.Schemas.DiagnoseRequest(patient: "bench-pt-\(tag)-0", file_name: (image as NSString).lastPathComponent,
+                                                             image_base64: .init([UInt8](imageBytes)))
             var latencies: [Double] = []
             var modelTimes: [Double] = []
             for _ in 0..<requests {
                 let start = monotonicNanoseconds()
-                let outcome = try await doctor.call(.post, "/v1/diagnoses", body: body, as: DiagnosisOutcome.self)
+                let outcome = try await refusalsAsThrown { try await doctor.diagnose(body: .json(request)).created.body.json }
                 latencies.append(Double(monotonicNanoseconds() - start) / 1e6)
-                modelTimes.append(outcome.diagnosis.responseTimeMs)
+                modelTimes.append(outcome.diagnosis.response_time_ms)
             }
             latencies.sort()
 
@@ -84,9 +89,9 @@ struct ClinicBench: AsyncParsableCommand {
             var slotIDs: [String] = []
             for i in 0..<slots {
                 let start = base.addingTimeInterval(Double(i) * 1200)
-                slotIDs.append(try await doctor.call(.post, "/v1/slots", body: [
-                    "start": ISO8601.format(start), "end": ISO8601.format(start.addingTimeInterval(900)),
-                ], as: SlotInfo.self).id)
+                slotIDs.append(try await refusalsAsThrown {
+                    try await doctor.addSlot(body: .json(.init(start: start, end: start.addingTimeInterval(900)))).created.body.json.id
+                })
             }
             let ids = slotIDs
             let begin = monotonicNanoseconds()
@@ -98,7 +103,7 @@ struct ClinicBench: AsyncParsableCommand {
                         for slot in ids {
                             attempts += 1
                             do {
-                                _ = try await patient.call(.post, "/v1/appointments", body: ["slot": slot], as: AppointmentInfo.self)
+                                _ = try await refusalsAsThrown { try await patient.book(body: .json(.init(slot: slot))).created }
                                 mine.append(slot)
                             } catch let error as LeukAPI.APIClientError where error.status == 409 {
                                 continue

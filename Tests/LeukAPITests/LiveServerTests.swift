@@ -1,4 +1,5 @@
 import Foundation
+import OpenAPIRuntime
 import Testing
 import ClinicTestSupport
 import LeukClinic
@@ -30,19 +31,28 @@ import LeukClinic
     @Test func clientTalksToARealServerAndWatchesEventsLive() async throws {
         let fixture = try APIFixture()
         try await withLiveServer(fixture) { port in
-            let admin = APIClient(host: "127.0.0.1", port: port, token: fixture.token.value)
-            _ = try await admin.call(.post, "/v1/users", body: ["name": "dr.grey", "role": "doctor", "password": "password-grey"], as: UserInfo.self)
-            _ = try await admin.call(.post, "/v1/users", body: ["name": "ana", "role": "patient", "password": "password-ana"], as: UserInfo.self)
+            // The generated Client over APIClient, with refusals thrown as the node's message (as the CLI uses it).
+            func client(_ token: String?) -> Client {
+                let transport = APIClientTransport(client: APIClient(host: "127.0.0.1", port: port, token: token))
+                return Client(serverURL: transport.serverURL, transport: transport)
+            }
+            /// The transport's own error, not the generated code's `ClientError` wrapper.
+            func refusal(_ call: () async throws -> Void) async -> APIClientError? {
+                do { try await call() } catch let error as ClientError { return error.underlyingError as? APIClientError } catch { return nil }
+                return nil
+            }
+            let admin = client(fixture.token.value)
+            _ = try await admin.createUser(body: .json(.init(name: "dr.grey", role: .doctor, password: "password-grey"))).created
+            _ = try await admin.createUser(body: .json(.init(name: "ana", role: .patient, password: "password-ana"))).created
 
             var doctor = APIClient(host: "127.0.0.1", port: port, token: nil)
-            doctor.token = try await doctor.call(.post, "/v1/login", body: ["name": "dr.grey", "password": "password-grey"], as: LoginResult.self).token
-            var ana = APIClient(host: "127.0.0.1", port: port, token: nil)
-            ana.token = try await ana.call(.post, "/v1/login", body: ["name": "ana", "password": "password-ana"], as: LoginResult.self).token
+            doctor.token = try await client(nil).login(body: .json(.init(name: "dr.grey", password: "password-grey"))).ok.body.json.token
+            let anaToken = try await client(nil).login(body: .json(.init(name: "ana", password: "password-ana"))).ok.body.json.token
+            let ana = client(anaToken)
 
             let start = Date(timeIntervalSince1970: fixture.clock.now().secondsSinceEpoch + 7200)
-            let slot = try await doctor.call(.post, "/v1/slots", body: ["start": ISO8601.format(start), "end": ISO8601.format(start.addingTimeInterval(900))],
-                                             as: SlotInfo.self)
-            let appointment = try await ana.call(.post, "/v1/appointments", body: ["slot": slot.id], as: AppointmentInfo.self)
+            let slot = try await client(doctor.token).addSlot(body: .json(.init(start: start, end: start.addingTimeInterval(900)))).created.body.json
+            let appointment = try await ana.book(body: .json(.init(slot: slot.id))).created.body.json
 
             // The doctor's stream stays open: events arrive one by one, keep-alives in between.
             let events = doctor.events("/v1/events")
@@ -50,7 +60,7 @@ import LeukClinic
             let ready = try await iterator.next()
             #expect(ready?.event == "ready")
             for text in ["first", "second"] {
-                _ = try await ana.call(.post, "/v1/appointments/\(appointment.id)/messages", body: ["body": text], as: MessageInfo.self)
+                _ = try await ana.sendMessage(path: .init(id: appointment.id), body: .json(.init(body: text))).created
                 var received: ClinicEvent?
                 while received == nil, let event = try await iterator.next() {
                     if event.event == "message" { received = try APIClient.decoder().decode(ClinicEvent.self, from: Data(event.data.utf8)) }
@@ -63,21 +73,13 @@ import LeukClinic
             #expect(sawKeepAlive)
 
             // Errors arrive as the server's message.
-            do {
-                _ = try await ana.call(.get, "/v1/audit/verify", as: AuditVerification.self)
-                Issue.record("a patient verified the audit log")
-            } catch let error as APIClientError {
-                #expect(error.status == 403)
-                #expect(error.description.contains("only an admin"))
-            }
+            let forbidden = await refusal { _ = try await ana.verifyAudit().ok }
+            #expect(forbidden?.status == 403)
+            #expect(forbidden?.description.contains("only an admin") == true)
             // Logging out ends the session.
-            try await ana.callIgnoringBody(.post, "/v1/logout")
-            do {
-                _ = try await ana.call(.get, "/v1/me", as: UserInfo.self)
-                Issue.record("a logged-out token still works")
-            } catch let error as APIClientError {
-                #expect(error.status == 401)
-            }
+            _ = try await ana.logout().noContent
+            let ended = await refusal { _ = try await ana.me().ok }
+            #expect(ended?.status == 401)
         }
     }
 
@@ -87,7 +89,7 @@ import LeukClinic
         let freePort = try await withLiveServer(fixture) { port in port }
         let client = APIClient(host: "127.0.0.1", port: freePort, token: nil)
         do {
-            _ = try await client.call(.get, "/v1/health", as: [String: String].self)
+            _ = try await client.raw(.get, "/v1/health", body: nil)
             Issue.record("reached a stopped server")
         } catch {
             guard case .unreachable = error else {
