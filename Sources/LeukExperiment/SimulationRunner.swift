@@ -49,6 +49,11 @@ public struct SimulationRequest: Sendable, Equatable {
     /// The federation's step on the averaged model (`FederatedTrainingConfiguration.globalLearningRate`, `.globalMomentum`).
     public var globalLearningRate: Float
     public var globalMomentum: Float
+    /// Attackers among the nodes (`--byzantine`), chosen by the seed, and what they do (`--attack`).
+    public var byzantine = 0
+    public var attack = ByzantineAttack.signFlip
+    /// How every node mixes its neighbours (`--aggregation`).
+    public var aggregation = AggregationRule.mean
 
     public init(nodes: Int, rounds: Int, source: SimulationDataSource, partition: PartitionScheme,
                 topology: GossipTopology, seed: UInt64 = 0, stepsPerRound: Int = 10, threads: Int = 1, size: Int = 64,
@@ -88,6 +93,9 @@ public struct SimulationRequest: Sendable, Equatable {
         if let problem = topology.problem(nodeCount: nodes) { throw ExperimentError(problem, hint: "choose another --nodes or --topology") }
         guard globalLearningRate > 0, globalLearningRate <= 10, globalMomentum >= 0, globalMomentum < 1 else {
             throw ExperimentError("the global learning rate must be in (0, 10] and the global momentum in [0, 1)")
+        }
+        guard byzantine >= 0, byzantine < nodes else {
+            throw ExperimentError("--byzantine must be from 0 to \(nodes - 1) (at least one node must be honest), got \(byzantine)")
         }
         guard driftCorrection >= 0, driftCorrection <= 1 else { throw ExperimentError("drift correction must be between 0 and 1, got \(driftCorrection)") }
         guard logitAdjustment >= 0, logitAdjustment.isFinite, proximalStrength >= 0, proximalStrength.isFinite else {
@@ -156,9 +164,14 @@ public enum SimulationRunner {
             return try FederatedTrainingSession(cache: data.cache, trainIndices: indices, validationIndices: [],
                                                 configuration: configuration, engine: engine, initialParameters: initial)
         }
+        let attackers = AttackingTrainer.chooseAttackers(count: request.byzantine, nodes: request.nodes, seed: request.seed)
+        let honestNodes = (0..<request.nodes).filter { !attackers.contains($0) }
+        var flipped = federated
+        flipped.flipsLabels = true
         let federatedSessions = try data.nodeTrainIndices.enumerated().map { node, indices in
             try session(indices, dataSeed: request.seed &+ 1000 &+ UInt64(node), steps: request.stepsPerRound,
-                        classCounts: request.classBalance == .federation ? pooledCounts : nil, from: federated)
+                        classCounts: request.classBalance == .federation ? pooledCounts : nil,
+                        from: request.attack == .labelFlip && attackers.contains(node) ? flipped : federated)
         }
         let localSessions = request.baselines ? try data.nodeTrainIndices.enumerated().map { node, indices in
             try session(indices, dataSeed: request.seed &+ 1000 &+ UInt64(node), steps: request.stepsPerRound)
@@ -170,20 +183,26 @@ public enum SimulationRunner {
         roundSubset.shuffle(using: &rng)
         roundSubset = Array(roundSubset.prefix(max(1, request.roundEvaluationImages)))
 
-        let gossip = GossipConfiguration(gossipInterval: .seconds(1), tickJitter: 0, stateTimeToLive: .seconds(3))
+        var gossip = GossipConfiguration(gossipInterval: .seconds(1), tickJitter: 0, stateTimeToLive: .seconds(3))
+        gossip.clipping = request.aggregation.clipping
         var simulator = try GossipSimulator(
             setup: SimulationSetup(topology: request.topology, gossip: gossip, network: NetworkConditions(), seed: request.seed),
             initialParameters: Array(repeating: initial, count: request.nodes),
             sampleCounts: federatedSessions.map(\.trainingSampleCount))
-        var trainer = SessionTrainer(sessions: federatedSessions)
+        var trainer = AttackingTrainer(inner: SessionTrainer(sessions: federatedSessions), attackers: Set(attackers),
+                                       attack: request.attack, nodes: request.nodes, seed: request.seed)
         var localParameters = Array(repeating: initial, count: localSessions.count)
         var rounds: [RoundRecord] = []
         var bytes = 0.0
 
+        if !attackers.isEmpty {
+            progress("attackers (\(request.attack.rawValue)): nodes \(attackers.map(String.init).joined(separator: ", ")); aggregation \(request.aggregation.rawValue)")
+        }
         progress("training \(request.nodes) nodes for \(request.rounds) rounds of \(request.stepsPerRound) steps (topology \(request.topology), \(initial.count) parameters, class balance from \(request.classBalance == .federation ? "the federation's counts \(pooledCounts)" : "each node's own counts"))")
         for round in 1...request.rounds {
             let rate = request.learningRate * scheduleFactor(round: round, of: request.rounds)
             for s in federatedSessions { s.learningRate = rate }
+            if !attackers.isEmpty { trainer.honestStates = honestNodes.map { simulator.parameters(of: $0) ?? initial } }
             var statistics = simulator.runRound(trainer: &trainer)
             bytes += statistics.bytesSentPerNode
             for _ in 1..<request.gossipStepsPerRound {
@@ -201,15 +220,17 @@ public enum SimulationRunner {
             let localAccuracy = localParameters.map {
                 evaluator.accuracyAndLoss(parameters: $0, cache: data.cache, indices: roundSubset).accuracy
             }
-            let record = RoundRecord(
+            var record = RoundRecord(
                 round: round, consensusDistance: statistics.consensusDistance, meanAccuracy: mean(federatedAccuracy),
                 localOnlyAccuracy: localAccuracy.isEmpty ? nil : mean(localAccuracy),
                 minAccuracy: federatedAccuracy.min(), maxAccuracy: federatedAccuracy.max())
+            if !attackers.isEmpty { record.honestMeanAccuracy = mean(honestNodes.map { federatedAccuracy[$0] }) }
             rounds.append(record)
             let elapsed = Double(monotonicNanoseconds() - started) / 1e9
-            progress(String(format: "round %d/%d  consensus %.3e  federated acc %.3f [%.3f-%.3f]  local-only acc %@  loss %.3f  lr %.4f  %.0f s",
+            progress(String(format: "round %d/%d  consensus %.3e  federated acc %.3f [%.3f-%.3f]%@  local-only acc %@  loss %.3f  lr %.4f  %.0f s",
                             round, request.rounds, statistics.consensusDistance, record.meanAccuracy, record.minAccuracy ?? 0,
-                            record.maxAccuracy ?? 0, record.localOnlyAccuracy.map { String(format: "%.3f", $0) } ?? "-",
+                            record.maxAccuracy ?? 0, record.honestMeanAccuracy.map { String(format: "  honest %.3f", $0) } ?? "",
+                            record.localOnlyAccuracy.map { String(format: "%.3f", $0) } ?? "-",
                             trainer.lastMeanLoss, rate, elapsed))
         }
 
@@ -241,13 +262,14 @@ public enum SimulationRunner {
             throw ExperimentError("the nodes' federated metrics could not be averaged")
         }
         let localOnly = NodeMetricsGroup(perNode: localMetrics) ?? federated
+        let honest = attackers.isEmpty ? nil : NodeMetricsGroup(perNode: honestNodes.map { federatedMetrics[$0] })
         let wall = Double(monotonicNanoseconds() - started) / 1e9
         let dirichlet: Double? = if case let .dirichlet(alpha) = request.partition { alpha } else { nil }
         let datasetName: String = switch request.source {
         case .synthetic: "synthetic"
         case let .dataset(directory, _): directory
         }
-        let config = SimulationConfig(
+        var config = SimulationConfig(
             nodes: request.nodes, rounds: request.rounds, topology: request.topology.description, dirichlet: dirichlet,
             seed: request.seed, dataset: datasetName, threads: request.threads, wallSeconds: (wall * 10).rounded() / 10,
             partition: request.partition.name, architecture: request.architecture, peakRSSMiB: ProcessMemory.peakResidentMiB(),
@@ -257,8 +279,15 @@ public enum SimulationRunner {
             proximalStrength: Self.decimal(request.proximalStrength), driftCorrection: Self.decimal(request.driftCorrection),
             globalLearningRate: Self.decimal(request.globalLearningRate), globalMomentum: Self.decimal(request.globalMomentum),
             augment: request.augment)
-        return SimulationResult(config: config, centralized: centralizedMetrics, localOnly: localOnly, federated: federated,
-                                rounds: rounds, bytesPerNodePerRound: bytes / Double(request.rounds), federatedScores: scores)
+        if !attackers.isEmpty {
+            config.attackers = attackers
+            config.attack = request.attack.rawValue
+        }
+        if !attackers.isEmpty || request.aggregation != .mean { config.aggregation = request.aggregation.rawValue }
+        var result = SimulationResult(config: config, centralized: centralizedMetrics, localOnly: localOnly, federated: federated,
+                                      rounds: rounds, bytesPerNodePerRound: bytes / Double(request.rounds), federatedScores: scores)
+        result.honest = honest
+        return result
     }
 
     /// A `Float` option as the decimal the user typed (0.03, not 0.029999999329447746).

@@ -26,6 +26,9 @@ public struct SimulationResult: Codable, Sendable, Hashable {
     public var federatedScores: [ScoredSample]?
     /// The final federated model's ROC curve, when the writer computed it instead of sending scores.
     public var roc: [ROCPoint]?
+    /// With attackers (`simulate --byzantine`): the honest nodes' federated metrics alone; `federated` keeps
+    /// every node's, attackers included.
+    public var honest: NodeMetricsGroup?
 
     public init(
         config: SimulationConfig, centralized: EvaluationMetrics, localOnly: NodeMetricsGroup,
@@ -48,7 +51,7 @@ public struct SimulationResult: Codable, Sendable, Hashable {
         case federated, rounds
         case bytesPerNodePerRound = "bytes_per_node_per_round"
         case federatedScores = "federated_scores"
-        case roc
+        case roc, honest
     }
 }
 
@@ -91,6 +94,8 @@ public struct RoundRecord: Codable, Sendable, Hashable {
     /// Worst and best node's federated accuracy after this round, if tracked.
     public var minAccuracy: Double?
     public var maxAccuracy: Double?
+    /// With attackers: the honest nodes' mean accuracy after this round.
+    public var honestMeanAccuracy: Double?
 
     public init(round: Int, consensusDistance: Double, meanAccuracy: Double, localOnlyAccuracy: Double? = nil,
                 minAccuracy: Double? = nil, maxAccuracy: Double? = nil) {
@@ -109,6 +114,7 @@ public struct RoundRecord: Codable, Sendable, Hashable {
         case localOnlyAccuracy = "local_only_accuracy"
         case minAccuracy = "min_accuracy"
         case maxAccuracy = "max_accuracy"
+        case honestMeanAccuracy = "honest_mean_accuracy"
     }
 }
 
@@ -152,6 +158,11 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
     public var globalMomentum: Double?
     /// Whether training batches were augmented.
     public var augment: Bool?
+    /// With `--byzantine`: the attacking nodes (0-based) and their attack.
+    public var attackers: [Int]?
+    public var attack: String?
+    /// The mixing rule (`--aggregation`), recorded when it is not the plain mean or when nodes attack.
+    public var aggregation: String?
 
     public init(nodes: Int, rounds: Int, topology: String, dirichlet: Double?, seed: UInt64, dataset: String,
                 threads: Int, wallSeconds: Double, partition: String? = nil, architecture: String? = nil,
@@ -198,6 +209,6 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
         case driftCorrection = "drift_correction"
         case globalLearningRate = "global_learning_rate"
         case globalMomentum = "global_momentum"
-        case augment
+        case augment, attackers, attack, aggregation
     }
 }

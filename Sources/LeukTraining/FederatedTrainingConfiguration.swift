@@ -65,6 +65,9 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
     public var globalMomentum: Float
     /// Random flips, rotations and colour jitter on training batches.
     public var augment: Bool
+    /// Train on deliberately wrong labels (each label `c` read as `(c + 1) mod k`): the label-flip attacker of
+    /// `simulate --byzantine`, never set by a node. Package-only, so no production path can reach it.
+    package var flipsLabels = false
     /// Input normalisation; use `federationNormalization` for any node of a federation.
     public var normalization: Normalization
 

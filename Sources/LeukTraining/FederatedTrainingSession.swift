@@ -218,7 +218,11 @@ public final class FederatedTrainingSession {
         engine.parameters = current
         var totalLoss = 0.0, images = 0, correctedSteps = 0
         for _ in 0..<steps {
-            guard let batch = nextBatch() else { break }
+            guard var batch = nextBatch() else { break }
+            if configuration.flipsLabels {
+                let k = Int32(engine.classes.count)
+                batch.labels = batch.labels.map { ($0 + 1) % k }
+            }
             let (loss, gradients) = engine.lossAndGradients(inputs: batch.inputs, labels: batch.labels, count: batch.count)
             // The engine normalises a weighted loss by the batch's total weight (PyTorch's mean);
             // rescale to the plain mean of weighted losses so class weights change the gradient's size.

@@ -101,6 +101,17 @@ struct Simulate: ParsableCommand {
     @Flag(name: .customLong("no-augment"), help: "Train without random flips, rotations and colour jitter (an ablation).")
     var noAugment = false
 
+    @Option(help: ArgumentHelp("Attacking nodes among --nodes (chosen by the seed; the JSON names them).", valueName: "K"))
+    var byzantine = 0
+
+    @Option(help: ArgumentHelp("What the attackers publish: \(ByzantineAttack.allCases.map(\.rawValue).joined(separator: ", ")).",
+                               valueName: "ATTACK"))
+    var attack = ByzantineAttack.signFlip.rawValue
+
+    @Option(help: ArgumentHelp("How every node mixes its neighbours: \(AggregationRule.allCases.map(\.rawValue).joined(separator: ", ")).",
+                               valueName: "RULE"))
+    var aggregation = AggregationRule.mean.rawValue
+
     @Option(name: .customLong("test-dataset"), help: ArgumentHelp(
         "A fixed external test set (class sub-folders, same --label-map); all of --dataset is then dealt to the nodes.", valueName: "DIR"))
     var testDataset: String?
@@ -147,6 +158,13 @@ struct Simulate: ParsableCommand {
         }
         guard driftCorrection >= 0, driftCorrection <= 1 else { throw ValidationError("--drift-correction must be between 0 and 1") }
         guard OptimizerKind(named: optimizer) != nil else { throw ValidationError("--optimizer must be 'sgd' or 'adam', got '\(optimizer)'") }
+        guard byzantine >= 0, byzantine < nodes else { throw ValidationError("--byzantine must be from 0 to \(nodes - 1): at least one node is honest") }
+        guard ByzantineAttack(rawValue: attack) != nil else {
+            throw ValidationError("--attack must be one of \(ByzantineAttack.allCases.map(\.rawValue).joined(separator: ", ")), got '\(attack)'")
+        }
+        guard AggregationRule(rawValue: aggregation) != nil else {
+            throw ValidationError("--aggregation must be one of \(AggregationRule.allCases.map(\.rawValue).joined(separator: ", ")), got '\(aggregation)'")
+        }
         guard imagesPerNode >= 2, testImages >= 2 else { throw ValidationError("--images-per-node and --test-images must be at least 2") }
     }
 
@@ -154,7 +172,7 @@ struct Simulate: ParsableCommand {
         let partition: PartitionScheme = oneClassPerNode ? .oneClassPerNode : dirichlet.map { .dirichlet(alpha: $0) } ?? .iid
         let source: SimulationDataSource = dataset.map { .dataset(directory: $0, labelMap: labelMap) }
             ?? .synthetic(imagesPerNode: imagesPerNode, testImages: testImages, difficulty: 0.5)
-        let request = SimulationRequest(
+        var request = SimulationRequest(
             nodes: nodes, rounds: rounds, source: source, partition: partition,
             topology: topology.flatMap(GossipTopology.init(parsing:)) ?? SimulationRequest.defaultTopology(nodes: nodes),
             seed: seed, stepsPerRound: stepsPerRound, threads: threads, size: size, batchSize: batch,
@@ -163,6 +181,9 @@ struct Simulate: ParsableCommand {
             proximalStrength: proximal, testDataset: testDataset,
             optimizer: OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer, driftCorrection: driftCorrection,
             globalLearningRate: globalLearningRate, globalMomentum: globalMomentum, augment: !noAugment)
+        request.byzantine = byzantine
+        request.attack = ByzantineAttack(rawValue: attack) ?? .signFlip
+        request.aggregation = AggregationRule(rawValue: aggregation) ?? .mean
         let quiet = self.quiet
         let result: SimulationResult
         do {
@@ -201,7 +222,14 @@ struct Simulate: ParsableCommand {
         lines.append(row("centralized", result.centralized))
         lines.append(row("local-only (mean)", result.localOnly.mean))
         lines.append(row("federated (mean)", result.federated.mean))
-        for (i, m) in result.federated.perNode.enumerated() { lines.append(row("  federated node \(i)", m)) }
+        if let honest = result.honest { lines.append(row("federated (honest)", honest.mean)) }
+        let attackers = Set(result.config.attackers ?? [])
+        for (i, m) in result.federated.perNode.enumerated() {
+            lines.append(row("  federated node \(i)\(attackers.contains(i) ? " *" : "")", m))
+        }
+        if let attack = result.config.attack {
+            lines.append("* attacker (\(attack)); aggregation \(result.config.aggregation ?? "mean")")
+        }
         lines.append(String(format: "wall %.1f s, peak RSS %.0f MiB, %.0f bytes per node per round",
                             result.config.wallSeconds, result.config.peakRSSMiB ?? 0, result.bytesPerNodePerRound))
         return lines.joined(separator: "\n")
