@@ -2,6 +2,7 @@ public import LeukCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 public import Foundation
 
 /// Why a call to the node's API failed, in words for the person at the terminal.
@@ -193,17 +194,13 @@ public struct APIClient: Sendable {
 }
 
 /// The parser of one stream, fed from the channel's reads one after another.
-/// `@unchecked Sendable`: chunks of one response arrive in order from a single reading task; the lock
-/// makes that explicit rather than assumed.
-private final class ParserBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var parser = ServerSentEventParser()
+/// A class only because the chunk handler is an escaping closure, which cannot capture a `Mutex`
+/// (it is not copyable); chunks of one response arrive in order from a single reading task, and the
+/// `Mutex` makes that explicit rather than assumed, so the box is `Sendable` without `@unchecked`.
+private final class ParserBox: Sendable {
+    private let parser = Mutex(ServerSentEventParser())
 
-    func feed(_ bytes: [UInt8]) -> [ServerSentEvent] {
-        lock.lock()
-        defer { lock.unlock() }
-        return parser.feed(bytes)
-    }
+    func feed(_ bytes: [UInt8]) -> [ServerSentEvent] { parser.withLock { $0.feed(bytes) } }
 }
 
 /// Splits a `text/event-stream` byte stream into events (comments included, as keep-alives).

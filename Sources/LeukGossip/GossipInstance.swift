@@ -24,7 +24,7 @@ public struct GossipInstance: Sendable {
     /// Refusals by reason, over all peers.
     public private(set) var rejected: [RejectionReason: Int] = [:]
 
-    private var peers: [NodeID: PeerRecord] = [:]
+    private var peers: [NodeID: PeerState] = [:]
     /// The state this node last published: the point its neighbours' differences are taken from.
     ///
     /// Why not the current parameters: between two ticks local training moves the own model by
@@ -36,8 +36,8 @@ public struct GossipInstance: Sendable {
     private var published: [Float]?
 
     /// What the instance keeps per peer, including peers that are down (their score and the newest
-    /// version seen survive a disconnect).
-    struct PeerRecord: Sendable {
+    /// version seen survive a disconnect). Working state, not a record: the node stores `PeerRecord`s.
+    private struct PeerState: Sendable {
         var isUp = false
         var latest: ReceivedState?
         var newestVersion: UInt64?
@@ -46,7 +46,7 @@ public struct GossipInstance: Sendable {
         var updatesReceived = 0
     }
 
-    struct ReceivedState: Sendable {
+    private struct ReceivedState: Sendable {
         var parameters: [Float]
         var sampleCount: Int
         var degree: Int
@@ -72,10 +72,10 @@ public struct GossipInstance: Sendable {
         version = snapshot.version
         round = snapshot.round
         for (id, counters) in snapshot.scores where id != selfID {
-            peers[id] = PeerRecord(counters: counters)
+            peers[id] = PeerState(counters: counters)
         }
         for (id, newest) in snapshot.newestVersionByAuthor where id != selfID {
-            peers[id, default: PeerRecord(counters: PeerScoreCounters(decayedAt: .zero))].newestVersion = newest
+            peers[id, default: PeerState(counters: PeerScoreCounters(decayedAt: .zero))].newestVersion = newest
         }
     }
 
@@ -120,7 +120,7 @@ public struct GossipInstance: Sendable {
     public mutating func onMessage(from peer: NodeID, message: GossipMessage, now: Timestamp) -> [GossipDirective] {
         var directives: [GossipDirective] = []
         guard peer != selfID else { return directives }
-        var record = peers[peer] ?? PeerRecord(counters: PeerScoreCounters(decayedAt: now))
+        var record = peers[peer] ?? PeerState(counters: PeerScoreCounters(decayedAt: now))
         record.counters.decay(to: now, configuration.scoring)
         if record.counters.isBanned(at: now) {
             peers[peer] = record
@@ -182,7 +182,7 @@ public struct GossipInstance: Sendable {
     public mutating func onPeerUp(_ peer: NodeID, now: Timestamp) -> [GossipDirective] {
         var directives: [GossipDirective] = []
         guard peer != selfID else { return directives }
-        peers[peer, default: PeerRecord(counters: PeerScoreCounters(decayedAt: now))].isUp = true
+        peers[peer, default: PeerState(counters: PeerScoreCounters(decayedAt: now))].isUp = true
         directives.append(.log(GossipLogEvent(level: .debug, message: "peer up", peer: peer)))
         return directives
     }
@@ -204,7 +204,7 @@ public struct GossipInstance: Sendable {
     public mutating func onInvalidMessage(from peer: NodeID, reason: RejectionReason, now: Timestamp) -> [GossipDirective] {
         var directives: [GossipDirective] = []
         guard peer != selfID else { return directives }
-        peers[peer, default: PeerRecord(counters: PeerScoreCounters(decayedAt: now))].counters.decay(to: now, configuration.scoring)
+        peers[peer, default: PeerState(counters: PeerScoreCounters(decayedAt: now))].counters.decay(to: now, configuration.scoring)
         reject(peer, reason, now: now, into: &directives)
         return directives
     }
@@ -234,11 +234,9 @@ public struct GossipInstance: Sendable {
         return counters.score(configuration.scoring)
     }
 
-    /// Messages refused from one peer since this instance started, by reason.
-    public func rejections(from peer: NodeID) -> [RejectionReason: Int] { peers[peer]?.rejected ?? [:] }
-
-    /// Per-peer view for `leuknode status` and `peer list`, sorted by node id.
-    public func peerStatuses(now: Timestamp) -> [GossipPeerStatus] {
+    /// Every peer the core knows, as of `now`, sorted by node id: what the node's `PeerView` takes its
+    /// score, ban, accepted updates and distance from.
+    public func peerSnapshots(now: Timestamp) -> [GossipPeerSnapshot] {
         peers.keys.sorted().compactMap { id in
             guard let record = peers[id] else { return nil }
             var counters = record.counters
@@ -246,7 +244,7 @@ public struct GossipInstance: Sendable {
             let distance = record.latest.flatMap { latest in
                 latest.parameters.count == parameters.count ? ParameterMath.distance(parameters, latest.parameters) : nil
             }
-            return GossipPeerStatus(
+            return GossipPeerSnapshot(
                 id: id, isUp: record.isUp, score: counters.score(configuration.scoring),
                 bannedUntil: counters.isBanned(at: now) ? counters.bannedUntil : nil,
                 newestVersion: record.newestVersion, lastReceivedAt: record.latest?.receivedAt,
@@ -411,8 +409,9 @@ public struct GossipInstance: Sendable {
     }
 }
 
-/// One peer as the gossip core sees it.
-public struct GossipPeerStatus: Sendable, Equatable {
+/// The gossip core's reading of one peer at one moment (`peerSnapshots(now:)`). A copy, not the
+/// core's own per-peer state, which stays private to `GossipInstance`.
+public struct GossipPeerSnapshot: Sendable, Equatable {
     public var id: NodeID
     public var isUp: Bool
     public var score: Double

@@ -41,9 +41,11 @@ public enum PeerConnectionState: String, Sendable, Equatable {
     case coolingDown = "cooling-down"
 }
 
-/// One peer as `peer list` shows it: a snapshot of `PeerConnections`' record of the peer, the one
-/// place connection state, traffic and faults are counted.
-public struct PeerStatus: Sendable, Equatable {
+/// The connection layer's reading of one peer at one moment: a copy of `PeerConnections`' record of
+/// it, the one place connection state, traffic and faults are counted. Not what an operator sees: the
+/// node joins it with its stored `PeerRecord` and the gossip core's `GossipPeerSnapshot` into the one
+/// `PeerView`.
+public struct PeerConnectionSnapshot: Sendable, Equatable {
     public let peer: NodeID
     public let address: String?
     public let state: PeerConnectionState

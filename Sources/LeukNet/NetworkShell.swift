@@ -301,9 +301,9 @@ public actor NetworkShell {
     public var readPauses: Int { verification.pauses }
 
     /// Every known peer, from `PeerConnections`' record, with the traffic counted so far.
-    public func peers() -> [PeerStatus] {
+    public func peers() -> [PeerConnectionSnapshot] {
         for id in channels.keys.sorted() { reportTraffic(of: id) }
-        return core.statuses(now: now)
+        return core.snapshots(now: now)
     }
 
     private func reportTraffic(of id: ConnectionID) {

@@ -124,10 +124,10 @@ public struct PeerConnections: Sendable {
     }
 
     /// Every known peer, sorted by id. A connected peer answers keep-alives, so it was seen `now`.
-    public func statuses(now: Timestamp) -> [PeerStatus] {
+    public func snapshots(now: Timestamp) -> [PeerConnectionSnapshot] {
         peers.keys.sorted().map { id in
             let p = peers[id]!
-            return PeerStatus(peer: id, address: p.address, state: p.state, lastSeen: p.session != nil ? now : p.lastSeen,
+            return PeerConnectionSnapshot(peer: id, address: p.address, state: p.state, lastSeen: p.session != nil ? now : p.lastSeen,
                               bytesReceived: p.bytesReceived, bytesSent: p.bytesSent, updatesReceived: p.updatesReceived,
                               updatesSent: p.updatesSent, faults: p.faults,
                               coolDownUntil: p.isCoolingDown(at: now) ? p.coolDownUntil : nil)

@@ -230,38 +230,51 @@ public actor FederationService {
 
     public func peerViews() async throws -> [PeerView] { try peerViews(live: await shell.peers()) }
 
-    /// The admitted peers joined with one reading of the shell's live state, so `status` and the
-    /// metrics it publishes describe the same moment.
-    private func peerViews(live peers: [PeerStatus]) throws -> [PeerView] {
-        let live = Dictionary(peers.map { ($0.peer, $0) }, uniquingKeysWith: { a, _ in a })
+    /// The admitted peers joined with one reading of the shell's live state and one of the gossip
+    /// core's, so `status` and the metrics it publishes describe the same moment.
+    private func peerViews(live peers: [PeerConnectionSnapshot]) throws -> [PeerView] {
+        let readings = Readings(live: peers, gossip: instance.peerSnapshots(now: clock.now()))
         return try registry.all().map { row in
-            PeerView(id: row.id, record: currentRecord(row.id, stored: row.record, live: live[row.id]),
-                     state: Self.viewState(live[row.id]?.state))
+            PeerView(id: row.id, record: currentRecord(row.id, stored: row.record, readings),
+                     state: Self.viewState(readings.live[row.id]?.state), connection: readings.live[row.id],
+                     gossip: readings.gossip[row.id])
+        }
+    }
+
+    /// The two cores' readings of every peer at one moment, by node id.
+    private struct Readings {
+        var live: [NodeID: PeerConnectionSnapshot]
+        var gossip: [NodeID: GossipPeerSnapshot]
+
+        init(live: [PeerConnectionSnapshot], gossip: [GossipPeerSnapshot]) {
+            self.live = Dictionary(live.map { ($0.peer, $0) }, uniquingKeysWith: { a, _ in a })
+            self.gossip = Dictionary(gossip.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         }
     }
 
     /// A peer's record with this run's counters added: traffic from the shell, score and refusals
     /// from the gossip core (the one owner of scoring and of the rejection vocabulary).
-    private func currentRecord(_ id: NodeID, stored: PeerRecord, live: PeerStatus?) -> PeerRecord {
+    private func currentRecord(_ id: NodeID, stored: PeerRecord, _ readings: Readings) -> PeerRecord {
         let base = storedPeers[id] ?? stored
+        let live = readings.live[id], gossip = readings.gossip[id]
         var record = stored
         record.bytesIn = base.bytesIn + (live?.bytesReceived ?? 0)
         record.bytesOut = base.bytesOut + (live?.bytesSent ?? 0)
         record.lastSeen = live?.lastSeen ?? stored.lastSeen
-        record.score = instance.score(of: id, now: clock.now())
+        record.score = gossip?.score ?? 0
         record.rejected = base.rejected
-        for (reason, count) in instance.rejections(from: id) { record.rejected[reason.rawValue, default: 0] += UInt64(count) }
+        for (reason, count) in gossip?.rejected ?? [:] { record.rejected[reason.rawValue, default: 0] += UInt64(count) }
         return record
     }
 
     /// Writes every admitted peer's current record (unsynced: counters, not clinical data), so the
     /// score, traffic and refusals survive a restart.
     private func persistPeerRecords() async {
-        let live = Dictionary(await shell.peers().map { ($0.peer, $0) }, uniquingKeysWith: { a, _ in a })
+        let readings = Readings(live: await shell.peers(), gossip: instance.peerSnapshots(now: clock.now()))
         do {
             var batch = store.batch()
             for (id, stored) in try registry.all() {
-                batch.put(currentRecord(id, stored: stored, live: live[id]), in: NodeKeyspaces.peers, id: id.hex)
+                batch.put(currentRecord(id, stored: stored, readings), in: NodeKeyspaces.peers, id: id.hex)
             }
             try store.commit(batch, sync: false)
         } catch {
@@ -336,13 +349,15 @@ public actor FederationService {
         let live = await shell.peers()
         let refusedConnections = await shell.refusedConnectionCount
         // A failed read of the peer list leaves the peer gauges as they were; the store's failure
-        // is reported by whatever write meets it.
-        let states = try? peerViews(live: live).map(\.state)
+        // is reported by whatever write meets it. Only the states are needed, not whole views (whose
+        // distances cost a pass over the parameters per peer), and this runs after every event.
+        let byID = Dictionary(live.map { ($0.peer, $0.state) }, uniquingKeysWith: { a, _ in a })
+        let states = try? registry.all().map { Self.viewState(byID[$0.id]) }
         metrics.publish(metricsReading(live: live, peerStates: states, refusedConnections: refusedConnections))
     }
 
     /// The facts `status` reports, taken from the same fields, in the form `NodeMetrics` exports.
-    private func metricsReading(live: [PeerStatus], peerStates: [PeerView.State]?, refusedConnections: Int) -> NodeMetrics.Reading {
+    private func metricsReading(live: [PeerConnectionSnapshot], peerStates: [PeerView.State]?, refusedConnections: Int) -> NodeMetrics.Reading {
         NodeMetrics.Reading(
             trainingRound: trainingRound, lastLoss: lastLoss, validationAccuracy: lastValidation?.accuracy,
             trainingImages: trainingImages, modelVersion: instance.version, gossipRound: instance.round, peerStates: peerStates,

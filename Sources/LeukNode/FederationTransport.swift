@@ -20,7 +20,7 @@ public protocol FederationTransport: Sendable {
     /// Stops dialling `peer` and closes its connection (the operator revoked it).
     func forget(peer: NodeID) async
     /// Live per-peer traffic and connection state.
-    func peers() async -> [PeerStatus]
+    func peers() async -> [PeerConnectionSnapshot]
     /// Connections refused since start (strangers, failed handshakes).
     var refusedConnectionCount: Int { get async }
     /// Says goodbye to every peer and stops.

@@ -1,8 +1,14 @@
 public import LeukCore
 import LeukCrypto
+public import LeukGossip
+public import LeukNet
 import Foundation
 
-/// A peer as `peer list` and `status` show it: the allowlist record joined with live connection state.
+/// A peer as `peer list`, `status` and `GET /v1/peers` show it, everything an operator asks about one
+/// peer in one place: the stored `PeerRecord` (with this run's counters added) joined with the two
+/// cores' readings of the moment, the connection layer's (`PeerConnectionSnapshot`: state, faults,
+/// cool-down, updates sent) and the gossip core's (`GossipPeerSnapshot`: ban, updates accepted,
+/// distance). For a node that is not running both readings are absent: no faults, nothing banned, 0.
 public struct PeerView: Codable, Sendable, Equatable {
     public enum State: String, Codable, Sendable {
         case connected, connecting, unreachable, refused
@@ -19,13 +25,31 @@ public struct PeerView: Codable, Sendable, Equatable {
     public var bytesOut: UInt64
     public var score: Double
     public var rejected: [String: UInt64]
+    /// Connection faults since the node started, by `ChannelFailure.code` (refused handshakes,
+    /// garbage, timeouts): why a peer that should be connected is not.
+    public var faults: [String: Int]
+    /// Set while the connection layer neither dials nor admits the peer.
+    public var coolDownUntil: String?
+    /// Set while the gossip core refuses the peer's updates (its score fell below the threshold).
+    public var bannedUntil: String?
+    /// Updates from the peer the gossip core accepted since start (replays and refusals not counted),
+    /// so the peers' counts add up to `status`'s `updates_received`.
+    public var updatesReceived: Int
+    /// Updates the connection layer sent the peer since start.
+    public var updatesSent: Int
+    /// L2 distance between the node's parameters and the peer's latest state, while one is held.
+    public var distance: Double?
 
     enum CodingKeys: String, CodingKey {
         case id, fingerprint, address, state
         case lastSeen = "last_seen", bytesIn = "bytes_in", bytesOut = "bytes_out", score, rejected
+        case faults, coolDownUntil = "cool_down_until", bannedUntil = "banned_until"
+        case updatesReceived = "updates_received", updatesSent = "updates_sent", distance
     }
 
-    public init(id: NodeID, record: PeerRecord, state: State) {
+    /// `record` is the peer's record as the node would store it now (its score and counters current).
+    public init(id: NodeID, record: PeerRecord, state: State, connection: PeerConnectionSnapshot? = nil,
+                gossip: GossipPeerSnapshot? = nil) {
         self.id = id.hex
         let contact = try? record.parsedContact()
         fingerprint = contact?.fingerprint.text ?? "?"
@@ -36,5 +60,11 @@ public struct PeerView: Codable, Sendable, Equatable {
         bytesOut = record.bytesOut
         score = record.score
         rejected = record.rejected
+        faults = connection?.faults ?? [:]
+        coolDownUntil = connection?.coolDownUntil.map { $0.iso8601 }
+        bannedUntil = gossip?.bannedUntil.map { $0.iso8601 }
+        updatesReceived = gossip?.updatesReceived ?? 0
+        updatesSent = connection?.updatesSent ?? 0
+        distance = gossip?.distance
     }
 }

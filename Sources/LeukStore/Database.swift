@@ -1,6 +1,7 @@
 internal import CLevelDB
 public import LeukCore
 import Foundation
+import Synchronization
 
 /// Why the database refused an operation. The open failures are the ones an operator meets.
 public enum StoreError: LeukUserFacingError, Equatable {
@@ -47,17 +48,33 @@ public enum StoreError: LeukUserFacingError, Equatable {
 
 /// A LevelDB database. Owns the `leveldb_t*` and every option object, and frees them in `deinit`.
 ///
-/// `@unchecked Sendable`: LevelDB's handle is safe for concurrent reads and writes from many threads
-/// (documented in leveldb/db.h); the only mutable Swift state is `handle`, which is written once at
-/// open and once at close under `lock`.
+/// `@unchecked Sendable`: the option objects are C pointers, written only in `init` and freed only in
+/// `deinit`, and LevelDB's handle is safe for concurrent reads and writes from many threads
+/// (documented in leveldb/db.h). The one mutable Swift state, whether the handle is open and who is
+/// using it, is a `Mutex<HandleState>`.
 public final class Database: @unchecked Sendable {
     public let path: String
-    private var handle: OpaquePointer?
+    private let state: Mutex<HandleState>
     private let options: OpaquePointer
     private let syncWrite: OpaquePointer
     private let asyncWrite: OpaquePointer
     private let readOptions: OpaquePointer
-    private let lock = NSLock()
+
+    /// The open handle and how many calls are using it. A call borrows the handle and gives it back;
+    /// `close` takes it away, and whichever of `close` and the last call to give it back finds it
+    /// taken and unused closes it: a close never frees the handle under a running call, which merely
+    /// reading the handle under a lock would allow.
+    private struct HandleState {
+        var open: Handle?
+        var closing: Handle?
+        var users = 0
+    }
+
+    /// `leveldb_t*`. `@unchecked Sendable`: LevelDB allows any thread to use it (leveldb/db.h), and
+    /// `HandleState` decides when it is closed.
+    private struct Handle: @unchecked Sendable {
+        let pointer: OpaquePointer
+    }
 
     /// Opens (or with `createIfMissing`, creates) the database directory at `path`.
     /// Blocking: call from a thread pool, never from an event loop.
@@ -79,7 +96,8 @@ public final class Database: @unchecked Sendable {
         readOptions = leveldb_readoptions_create()
         leveldb_readoptions_set_verify_checksums(readOptions, 1)
         var error: UnsafeMutablePointer<CChar>?
-        handle = leveldb_open(options, path, &error)
+        let handle = leveldb_open(options, path, &error)
+        state = Mutex(HandleState(open: handle.map(Handle.init)))
         // Every stored property is set by now, so a throw runs `deinit`, which frees the options.
         if let message = Self.take(&error) { throw Self.classify(message, path: path) }
     }
@@ -92,32 +110,54 @@ public final class Database: @unchecked Sendable {
         leveldb_readoptions_destroy(readOptions)
     }
 
-    /// Closes the database; later calls fail with `.closed`. Idempotent.
+    /// Closes the database; later calls fail with `.closed`. Idempotent. Calls already running finish
+    /// first: the last of them closes the handle (a node closes its store after its work has stopped,
+    /// so in practice the handle is closed here).
     public func close() {
-        lock.lock()
-        defer { lock.unlock() }
-        if let handle { leveldb_close(handle) }
-        handle = nil
+        let idle = state.withLock { state -> Handle? in
+            guard let handle = state.open else { return nil }
+            state.open = nil
+            guard state.users == 0 else {
+                state.closing = handle
+                return nil
+            }
+            return handle
+        }
+        if let idle { leveldb_close(idle.pointer) }
     }
 
-    private func db() throws(StoreError) -> OpaquePointer {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let handle else { throw .closed }
-        return handle
+    /// Runs `body` with the open handle, which stays open until `body` returns.
+    private func withHandle<T>(_ body: (OpaquePointer) throws(StoreError) -> T) throws(StoreError) -> T {
+        let borrowed = state.withLock { state -> Handle? in
+            guard let handle = state.open else { return nil }
+            state.users += 1
+            return handle
+        }
+        guard let borrowed else { throw .closed }
+        defer {
+            let unused = state.withLock { state -> Handle? in
+                state.users -= 1
+                guard state.users == 0, let handle = state.closing else { return nil }
+                state.closing = nil
+                return handle
+            }
+            if let unused { leveldb_close(unused.pointer) }
+        }
+        return try body(borrowed.pointer)
     }
 
     public func get(_ key: [UInt8]) throws(StoreError) -> [UInt8]? {
-        let db = try db()
-        var length = 0
-        var error: UnsafeMutablePointer<CChar>?
-        let value = key.withUnsafeBufferPointer { k in
-            k.withMemoryRebound(to: CChar.self) { leveldb_get(db, readOptions, $0.baseAddress, k.count, &length, &error) }
+        try withHandle { db throws(StoreError) in
+            var length = 0
+            var error: UnsafeMutablePointer<CChar>?
+            let value = key.withUnsafeBufferPointer { k in
+                k.withMemoryRebound(to: CChar.self) { leveldb_get(db, readOptions, $0.baseAddress, k.count, &length, &error) }
+            }
+            if let message = Self.take(&error) { throw Self.classify(message, path: path) }
+            guard let value else { return nil }
+            defer { leveldb_free(value) }
+            return Array(UnsafeRawBufferPointer(start: value, count: length))
         }
-        if let message = Self.take(&error) { throw Self.classify(message, path: path) }
-        guard let value else { return nil }
-        defer { leveldb_free(value) }
-        return Array(UnsafeRawBufferPointer(start: value, count: length))
     }
 
     public func put(_ key: [UInt8], _ value: [UInt8], sync: Bool) throws(StoreError) {
@@ -135,55 +175,57 @@ public final class Database: @unchecked Sendable {
     /// Applies every operation of `batch` atomically. With `sync`, returns only once the write is on
     /// stable storage: use it for anything acknowledged to a user.
     public func write(_ batch: WriteBatch, sync: Bool) throws(StoreError) {
-        let db = try db()
-        let native = leveldb_writebatch_create()
-        defer { leveldb_writebatch_destroy(native) }
-        for operation in batch.operations {
-            switch operation {
-            case let .put(key, value):
-                key.withUnsafeBufferPointer { k in
-                    value.withUnsafeBufferPointer { v in
-                        k.withMemoryRebound(to: CChar.self) { kc in
-                            v.withMemoryRebound(to: CChar.self) { vc in
-                                leveldb_writebatch_put(native, kc.baseAddress, kc.count, vc.baseAddress, vc.count)
+        try withHandle { db throws(StoreError) in
+            let native = leveldb_writebatch_create()
+            defer { leveldb_writebatch_destroy(native) }
+            for operation in batch.operations {
+                switch operation {
+                case let .put(key, value):
+                    key.withUnsafeBufferPointer { k in
+                        value.withUnsafeBufferPointer { v in
+                            k.withMemoryRebound(to: CChar.self) { kc in
+                                v.withMemoryRebound(to: CChar.self) { vc in
+                                    leveldb_writebatch_put(native, kc.baseAddress, kc.count, vc.baseAddress, vc.count)
+                                }
                             }
                         }
                     }
-                }
-            case let .delete(key):
-                key.withUnsafeBufferPointer { k in
-                    k.withMemoryRebound(to: CChar.self) { leveldb_writebatch_delete(native, $0.baseAddress, $0.count) }
+                case let .delete(key):
+                    key.withUnsafeBufferPointer { k in
+                        k.withMemoryRebound(to: CChar.self) { leveldb_writebatch_delete(native, $0.baseAddress, $0.count) }
+                    }
                 }
             }
+            var error: UnsafeMutablePointer<CChar>?
+            leveldb_write(db, sync ? syncWrite : asyncWrite, native, &error)
+            if let message = Self.take(&error) { throw Self.classify(message, path: path) }
         }
-        var error: UnsafeMutablePointer<CChar>?
-        leveldb_write(db, sync ? syncWrite : asyncWrite, native, &error)
-        if let message = Self.take(&error) { throw Self.classify(message, path: path) }
     }
 
     /// Every (key, value) whose key starts with `prefix`, in key order. `limit` bounds the result.
     public func scan(prefix: [UInt8], limit: Int = .max) throws(StoreError) -> [(key: [UInt8], value: [UInt8])] {
-        let db = try db()
-        let iterator = leveldb_create_iterator(db, readOptions)!
-        defer { leveldb_iter_destroy(iterator) }
-        prefix.withUnsafeBufferPointer { p in
-            p.withMemoryRebound(to: CChar.self) { leveldb_iter_seek(iterator, $0.baseAddress, $0.count) }
+        try withHandle { db throws(StoreError) in
+            let iterator = leveldb_create_iterator(db, readOptions)!
+            defer { leveldb_iter_destroy(iterator) }
+            prefix.withUnsafeBufferPointer { p in
+                p.withMemoryRebound(to: CChar.self) { leveldb_iter_seek(iterator, $0.baseAddress, $0.count) }
+            }
+            var out: [(key: [UInt8], value: [UInt8])] = []
+            while leveldb_iter_valid(iterator) != 0 && out.count < limit {
+                var keyLength = 0, valueLength = 0
+                let keyPointer = leveldb_iter_key(iterator, &keyLength)!
+                let key = Array(UnsafeRawBufferPointer(start: keyPointer, count: keyLength))
+                guard key.starts(with: prefix) else { break }
+                let valuePointer = leveldb_iter_value(iterator, &valueLength)
+                let value = valuePointer.map { Array(UnsafeRawBufferPointer(start: $0, count: valueLength)) } ?? []
+                out.append((key, value))
+                leveldb_iter_next(iterator)
+            }
+            var error: UnsafeMutablePointer<CChar>?
+            leveldb_iter_get_error(iterator, &error)
+            if let message = Self.take(&error) { throw Self.classify(message, path: path) }
+            return out
         }
-        var out: [(key: [UInt8], value: [UInt8])] = []
-        while leveldb_iter_valid(iterator) != 0 && out.count < limit {
-            var keyLength = 0, valueLength = 0
-            let keyPointer = leveldb_iter_key(iterator, &keyLength)!
-            let key = Array(UnsafeRawBufferPointer(start: keyPointer, count: keyLength))
-            guard key.starts(with: prefix) else { break }
-            let valuePointer = leveldb_iter_value(iterator, &valueLength)
-            let value = valuePointer.map { Array(UnsafeRawBufferPointer(start: $0, count: valueLength)) } ?? []
-            out.append((key, value))
-            leveldb_iter_next(iterator)
-        }
-        var error: UnsafeMutablePointer<CChar>?
-        leveldb_iter_get_error(iterator, &error)
-        if let message = Self.take(&error) { throw Self.classify(message, path: path) }
-        return out
     }
 
     private static func take(_ error: inout UnsafeMutablePointer<CChar>?) -> String? {

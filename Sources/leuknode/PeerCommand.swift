@@ -36,7 +36,7 @@ struct Peer: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show admitted peers: fingerprint, address, state, last seen, bytes, score.")
+        static let configuration = CommandConfiguration(abstract: "Show admitted peers: fingerprint, address, state, last seen, bytes, updates, score, connection faults, bans.")
         @OptionGroup var data: DataDirOptions
         @Flag(help: "Print JSON.") var json = false
 
@@ -50,11 +50,7 @@ struct Peer: AsyncParsableCommand {
                 print("No peers admitted yet. Add one with `leuknode peer add CONTACT`.")
                 return
             }
-            let rows = peers.map { p in
-                [String(p.id.prefix(16)), p.fingerprint, p.address, p.state.rawValue, p.last_seen.map(ISO8601.format) ?? "never",
-                 "\(p.bytes_in)", "\(p.bytes_out)", String(format: "%.1f", p.score)]
-            }
-            print(TextTable.render(header: ["ID", "FINGERPRINT", "ADDRESS", "STATE", "LAST SEEN", "BYTES IN", "BYTES OUT", "SCORE"], rows: rows))
+            print(PeerTable.render(peers))
         }
     }
 
@@ -69,6 +65,33 @@ struct Peer: AsyncParsableCommand {
             let removed = try await reportingErrors { try await PeerAdministration(directory: data.directory).remove(id) }
             print("Revoked peer \(removed.id.prefix(16)) (\(removed.fingerprint)).")
         }
+    }
+}
+
+/// The one way the CLI prints peers (`peer list`, `status`): a row per peer, then a line for each peer
+/// in a cool-down or banned, since that explains a peer that is admitted but not exchanging updates.
+enum PeerTable {
+    static func render(_ peers: [PeerAnswer]) -> String {
+        let rows = peers.map { p in
+            [String(p.id.prefix(16)), p.fingerprint, p.address, p.state.rawValue, p.last_seen.map(ISO8601.format) ?? "never",
+             "\(p.bytes_in)", "\(p.bytes_out)", "\(p.updates_received)/\(p.updates_sent)", String(format: "%.1f", p.score),
+             faults(p.faults.additionalProperties)]
+        }
+        let table = TextTable.render(
+            header: ["ID", "FINGERPRINT", "ADDRESS", "STATE", "LAST SEEN", "BYTES IN", "BYTES OUT", "UPDATES IN/OUT", "SCORE", "FAULTS"],
+            rows: rows)
+        return ([table] + peers.compactMap(hold)).joined(separator: "\n")
+    }
+
+    /// `handshake_timeout=2,not_admitted=1`, or `-` for none: compact enough for a table cell.
+    static func faults(_ counts: [String: Int]) -> String {
+        counts.isEmpty ? "-" : counts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    }
+
+    private static func hold(_ p: PeerAnswer) -> String? {
+        let holds = [p.cool_down_until.map { "cooling down until \(ISO8601.format($0))" },
+                     p.banned_until.map { "banned until \(ISO8601.format($0))" }].compactMap { $0 }
+        return holds.isEmpty ? nil : "peer \(p.id.prefix(16)): " + holds.joined(separator: ", ")
     }
 }
 

@@ -29,10 +29,7 @@ struct Status: AsyncParsableCommand {
         }
         if !status.peers.isEmpty {
             print("")
-            print(TextTable.render(header: ["PEER", "FINGERPRINT", "ADDRESS", "STATE", "LAST SEEN", "IN", "OUT", "SCORE"], rows: status.peers.map {
-                [String($0.id.prefix(12)), $0.fingerprint, $0.address, $0.state.rawValue, $0.last_seen.map(ISO8601.format) ?? "never",
-                 "\($0.bytes_in)", "\($0.bytes_out)", String(format: "%.1f", $0.score)]
-            }))
+            print(PeerTable.render(status.peers))
         }
         for stranger in status.strangers {
             print("stranger \(stranger.fingerprint) from \(stranger.address) knocked \(stranger.attempts)x, last \(ISO8601.format(stranger.last_attempt))")

@@ -32,7 +32,7 @@ import Testing
         _ = node.onMessage(from: alice, message: state(from: alice, version: 4, parameters: [9, 9]), now: at(3))
         #expect(node.rejected[.replay] == 2)
         #expect(node.updatesReceived == 1)
-        let status = node.peerStatuses(now: at(3)).first { $0.id == alice }
+        let status = node.peerSnapshots(now: at(3)).first { $0.id == alice }
         #expect(status?.newestVersion == 5)
         #expect(status?.distance == ParameterMath.distance([0, 0], [1, 1]))
         // A newer version is accepted.
@@ -104,7 +104,7 @@ import Testing
         _ = node.onPeerDown(mallory, now: at(4))
         _ = node.onPeerUp(mallory, now: at(5))
         #expect(node.score(of: mallory, now: at(5)) < -50)
-        #expect(node.peerStatuses(now: at(5)).first { $0.id == mallory }?.bannedUntil == at(61))
+        #expect(node.peerSnapshots(now: at(5)).first { $0.id == mallory }?.bannedUntil == at(61))
 
         // After the cool-down the counters have decayed (0.5 per 30 s) and it is heard again.
         #expect(node.score(of: mallory, now: at(62)) > -50)

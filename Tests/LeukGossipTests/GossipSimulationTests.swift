@@ -159,7 +159,7 @@ import Testing
         for _ in 0..<30 { stats.append(sim.runRound()) }
         #expect(stats.last!.liveNodes == n - 1)
         #expect(stats.last!.consensusDistance < 1e-2 * start)  // the others went on
-        let receivedBefore = sim.instance(of: sim.adjacency[3][0])!.peerStatuses(now: sim.now)
+        let receivedBefore = sim.instance(of: sim.adjacency[3][0])!.peerSnapshots(now: sim.now)
             .first { $0.id == sim.nodeIDs[3] }!.updatesReceived
         sim.restart(node: 3)
         let resumed = try #require(sim.instance(of: 3))
@@ -171,7 +171,7 @@ import Testing
         // Float parameters bottom out near 1e-7 of their magnitude).
         #expect(sim.statistics().liveNodes == n)
         #expect(roundsUntilConsensus(&sim, fraction: 1e-6, of: start, maxRounds: 800) != nil)
-        let receivedAfter = sim.instance(of: sim.adjacency[3][0])!.peerStatuses(now: sim.now)
+        let receivedAfter = sim.instance(of: sim.adjacency[3][0])!.peerSnapshots(now: sim.now)
             .first { $0.id == sim.nodeIDs[3] }!.updatesReceived
         #expect(receivedAfter > receivedBefore)  // its new versions were not taken for replays
     }

@@ -51,7 +51,7 @@ import Testing
     @Test func redialBackoffDoublesUpToItsCapAndResetsAfterASession() throws {
         var a = core(alice)
         var id = try #require(dialled(a.peerAdded(bob, host: "127.0.0.1", port: 7000, now: Self.at(0))))
-        #expect(a.statuses(now: Self.at(0)).first?.state == .connecting)
+        #expect(a.snapshots(now: Self.at(0)).first?.state == .connecting)
         var waits: [Duration] = []
         var clock = 0.0
         for _ in 0..<6 {
@@ -63,7 +63,7 @@ import Testing
             id = try #require(dialled(a.dialDue(bob, now: Self.at(clock))))
         }
         #expect(waits == [.seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(8), .seconds(8)])
-        #expect(a.statuses(now: Self.at(clock)).first?.state == .connecting)
+        #expect(a.snapshots(now: Self.at(clock)).first?.state == .connecting)
 
         // A session resets the exponent: losing it waits the first step again.
         #expect(a.dialSucceeded(id, now: Self.at(clock)).isEmpty)
@@ -173,8 +173,8 @@ import Testing
         let closed = a.channelClosed(session, now: Self.at(1))
         #expect(reports(closed) == [.peerDisconnected(bob, reason: nil)])
         #expect(dialled(closed) == nil)
-        #expect(a.statuses(now: Self.at(2)).first?.state == .coolingDown)
-        #expect(a.statuses(now: Self.at(2)).first?.coolDownUntil == Self.at(11))
+        #expect(a.snapshots(now: Self.at(2)).first?.state == .coolingDown)
+        #expect(a.snapshots(now: Self.at(2)).first?.coolDownUntil == Self.at(11))
 
         // Bob dials in while it lasts: the handshake's check may have raced the decision, so the
         // core refuses the session itself.
@@ -219,7 +219,7 @@ import Testing
         a.updateSent(to: bob)
         a.updateVerified(from: bob)
         a.updateVerified(from: bob)
-        var status = try #require(a.statuses(now: Self.at(2)).first)
+        var status = try #require(a.snapshots(now: Self.at(2)).first)
         #expect(status.bytesReceived == 1246 && status.bytesSent == 778)
         #expect(status.updatesSent == 1 && status.updatesReceived == 2)
         #expect(status.lastSeen == Self.at(2), "a connected peer was seen now")
@@ -233,7 +233,7 @@ import Testing
         guard case let .rejected(rejection, from)? = reports(fault).first else { Issue.record("not reported"); return }
         #expect(from == bob && rejection.reason == .malformed)
         #expect(reports(a.channelClosed(id, now: Self.at(3))) == [.peerDisconnected(bob, reason: garbage)])
-        status = try #require(a.statuses(now: Self.at(4)).first)
+        status = try #require(a.snapshots(now: Self.at(4)).first)
         #expect(status.faults == ["malformed_frame": 1])
         #expect(status.state == .coolingDown)
         // Traffic survives the session.
@@ -243,7 +243,7 @@ import Testing
         let next = try #require(dialled(a.dialDue(bob, now: Self.at(33))))
         let refused = a.handshakeFailed(next, failure: .closedDuringHandshake, now: Self.at(33))
         #expect(reports(refused).count == 1)
-        status = try #require(a.statuses(now: Self.at(33)).first)
+        status = try #require(a.snapshots(now: Self.at(33)).first)
         #expect(status.state == .refused)
         #expect(status.faults == ["malformed_frame": 1, "closed_during_handshake": 1])
         // A refusal is no protocol violation: no cool-down, just the usual backoff.
@@ -257,12 +257,12 @@ import Testing
         #expect(removed.contains(.cancelDial(bob)))
         #expect(closes(removed) == [session: .removedByOperator])
         #expect(reports(removed) == [.peerDisconnected(bob, reason: nil)])
-        #expect(a.statuses(now: Self.at(2)).isEmpty)
+        #expect(a.snapshots(now: Self.at(2)).isEmpty)
         #expect(a.session(of: bob) == nil)
         // Whatever the closing channel still reports changes nothing, and no timer redials him.
         #expect(a.channelClosed(session, now: Self.at(3)).isEmpty)
         #expect(a.dialDue(bob, now: Self.at(4)).isEmpty)
-        #expect(a.statuses(now: Self.at(4)).isEmpty)
+        #expect(a.snapshots(now: Self.at(4)).isEmpty)
     }
 
     @Test func aDialTheOperatorGaveUpOnIsClosedWhenItConnects() throws {

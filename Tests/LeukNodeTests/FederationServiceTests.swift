@@ -82,6 +82,53 @@ import Testing
         await node.federation.shutdown()
     }
 
+    /// The one peer view carries what the connection layer knows (faults, cool-down, updates sent) and
+    /// what the gossip core knows (score, ban, updates accepted), under the API's snake_case keys.
+    @Test func thePeerViewShowsConnectionFaultsAndTheGossipScoreAndBan() async throws {
+        let node = try NodeFixture()
+        _ = try await node.federation.start()
+        let coolDown = SystemWallClock().now().adding(.seconds(30))
+        await node.transport.setConnection(node.peer.id, faults: ["handshake_timeout": 2, "not_admitted": 1], updatesSent: 4,
+                                           coolDownUntil: coolDown)
+        node.transport.deliver(.peerConnected(node.peer.id, address: "127.0.0.1:1", direction: .inbound))
+        node.transport.deliver(.received(try update(from: node.peer, parameters: node.model.parameters), from: node.peer.id))
+        for reason in [UpdateRejection.badSignature, .digestMismatch, .malformed(field: "f", why: "w")] {
+            node.transport.deliver(.rejected(reason, from: node.peer.id))
+        }
+        #expect(await eventually { await !node.transport.disconnects.isEmpty }, "three refusals ban the peer")
+
+        let view = try #require(try await node.federation.peerViews().first)
+        #expect(view.faults == ["handshake_timeout": 2, "not_admitted": 1])
+        #expect(view.coolDownUntil == coolDown.iso8601)
+        #expect(view.updatesSent == 4)
+        #expect(view.updatesReceived == 1)
+        #expect(view.score < -50)
+        let bannedUntil = try #require(view.bannedUntil.flatMap { Timestamp(iso8601: $0) })
+        #expect(bannedUntil > SystemWallClock().now())
+        let shown = try #require(try await node.federation.status().peers.first)
+        #expect(shown.faults == view.faults && shown.bannedUntil == view.bannedUntil, "status shows the same view")
+
+        let keys = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(view)) as? [String: Any]).keys
+        #expect(Set(["faults", "cool_down_until", "banned_until", "updates_received", "updates_sent"]).isSubset(of: keys))
+
+        // A node that is not running has no live readings: nothing to show beyond the stored record.
+        let offline = PeerView(id: node.peer.id, record: try #require(try PeerRegistry(store: node.store).get(node.peer.id)),
+                               state: .offline)
+        #expect(offline.faults.isEmpty && offline.coolDownUntil == nil && offline.bannedUntil == nil)
+        #expect(offline.updatesReceived == 0 && offline.updatesSent == 0 && offline.distance == nil)
+        await node.federation.shutdown()
+    }
+
+    /// A verified update `peer` signed, as the network shell hands it over.
+    private func update(from peer: NodeIdentity, parameters: [Float]) throws -> ModelUpdate {
+        let now = SystemWallClock().now()
+        let metadata = ModelUpdateMetadata(
+            version: 1, timestamp: now, sampleCount: 10, round: 1, degree: 1, metrics: ValidationMetrics(accuracy: 0.5, loss: 0.7),
+            architecture: "leuknet-s", parents: [], classes: ["hem", "all"], neighborhoodSamples: 20)
+        let sealed = SealedModelUpdate(metadata: metadata, parameters: parameters, author: peer.signing)
+        return try SignedModelUpdate.verify(sealed.bytes, now: now) { $0 == peer.id ? .known : .unknown }.get()
+    }
+
     @Test func aPeerThatKeepsSendingGarbageIsDisconnectedForACoolDown() async throws {
         let node = try NodeFixture()
         _ = try await node.federation.start()

@@ -18,6 +18,8 @@ actor MemoryTransport: FederationTransport {
     private(set) var disconnects: [(peer: NodeID, coolDown: Duration?)] = []
     private(set) var connected: [NodeID] = []
     var traffic: [NodeID: (received: UInt64, sent: UInt64)] = [:]
+    /// What the connection layer would report beyond traffic: faults by code, updates sent, a cool-down.
+    var connection: [NodeID: (faults: [String: Int], updatesSent: Int, coolDownUntil: Timestamp?)] = [:]
 
     init() { (events, sink) = AsyncStream.makeStream(of: NetworkEvent.self) }
 
@@ -25,15 +27,21 @@ actor MemoryTransport: FederationTransport {
 
     func setTraffic(_ peer: NodeID, received: UInt64, sent: UInt64) { traffic[peer] = (received, sent) }
 
+    func setConnection(_ peer: NodeID, faults: [String: Int], updatesSent: Int, coolDownUntil: Timestamp?) {
+        connection[peer] = (faults, updatesSent, coolDownUntil)
+    }
+
     func start() async throws(NetworkError) -> Int { 7400 }
     func connect(to peer: NodeID, host: String, port: Int) async { connected.append(peer) }
     func send(_ update: SealedModelUpdate, to peer: NodeID) async throws(NetworkError) { sent.append((peer, update)) }
     func disconnect(peer: NodeID, reason: GoodbyeReason, coolDown: Duration?) async { disconnects.append((peer, coolDown)) }
     func forget(peer: NodeID) async {}
-    func peers() async -> [PeerStatus] {
-        traffic.keys.sorted().map { peer in
-            PeerStatus(peer: peer, address: "127.0.0.1:1", state: .connected, lastSeen: nil,
-                       bytesReceived: traffic[peer]!.received, bytesSent: traffic[peer]!.sent, updatesReceived: 0, updatesSent: 0)
+    func peers() async -> [PeerConnectionSnapshot] {
+        Set(traffic.keys).union(connection.keys).sorted().map { peer in
+            PeerConnectionSnapshot(peer: peer, address: "127.0.0.1:1", state: .connected, lastSeen: nil,
+                                   bytesReceived: traffic[peer]?.received ?? 0, bytesSent: traffic[peer]?.sent ?? 0,
+                                   updatesReceived: 0, updatesSent: connection[peer]?.updatesSent ?? 0,
+                                   faults: connection[peer]?.faults ?? [:], coolDownUntil: connection[peer]?.coolDownUntil)
         }
     }
     var refusedConnectionCount: Int { 0 }

@@ -62,6 +62,36 @@ private let plain = Keyspace("plain", sensitive: false)
         #expect(throws: StoreError.closed) { try db.get(Array("a/2".utf8)) }
     }
 
+    /// A close while other threads scan must neither free the handle under a running scan (the last
+    /// call closes it) nor leave it open: once every call is over, the directory opens again.
+    @Test func closingWhileOthersReadWaitsForThemAndThenReleasesTheDirectory() async throws {
+        let dir = temporaryDirectory()
+        let db = try Database(path: dir + "/db", createIfMissing: true)
+        var batch = WriteBatch()
+        for i in 0..<500 { batch.put(Array("k/\(i)".utf8), [UInt8](repeating: UInt8(i % 251), count: 256)) }
+        try db.write(batch, sync: false)
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    for _ in 0..<200 {
+                        do { #expect(try db.scan(prefix: Array("k/".utf8)).count == 500) } catch {
+                            #expect(error as? StoreError == .closed)
+                            return
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                await Task.yield()
+                db.close()
+            }
+        }
+        #expect(throws: StoreError.closed) { try db.get(Array("k/1".utf8)) }
+        let reopened = try Database(path: dir + "/db", createIfMissing: false)
+        #expect(try reopened.get(Array("k/7".utf8))?.count == 256)
+        reopened.close()
+    }
+
     @Test func secondOpenSaysAlreadyInUse() throws {
         let dir = temporaryDirectory()
         let first = try Database(path: dir + "/db", createIfMissing: true)

@@ -59,6 +59,14 @@ struct PeerPortE2ETests {
         let later = try await a.status()
         #expect(later.updatesReceived == received, "a accepted updates after revoking b: \(later)")
         #expect(try await b.status().peer(a)?.state != "connected")
+        // b's view of a says why: its refused dials are connection faults of that peer.
+        let faults = try await eventually("b to show a's refusals as faults") { () -> Poll<[String: Int]> in
+            let s = try await b.status()
+            guard let faults = s.peer(a)?.faults, !faults.isEmpty else { return .waiting("b: \(s)") }
+            return .done(faults)
+        }
+        let table = try await scratch.run(["peer", "list", "--data-dir", b.dataDir]).checked().stdout
+        #expect(faults.keys.contains { table.contains("\($0)=") }, "peer list shows no faults: \(table)")
 
         try await a.stop()
         try await b.stop()

@@ -120,6 +120,8 @@ struct NodeStatusReading: CustomStringConvertible {
         var fingerprint: String
         var address: String
         var state: String
+        /// Connection faults by code (`not_admitted`, `handshake_timeout`, ...).
+        var faults: [String: Int]
     }
     struct Contributor {
         var id: String
@@ -164,11 +166,14 @@ struct NodeStatusReading: CustomStringConvertible {
         refusedConnections = refused
         neighborDistance = json["neighbor_distance"].double
         peers = try json["peers"].array.map { peer in
-            let keys: Set<String> = ["id", "fingerprint", "address", "state", "last_seen", "bytes_in", "bytes_out", "score", "rejected"]
+            let keys: Set<String> = ["id", "fingerprint", "address", "state", "last_seen", "bytes_in", "bytes_out", "score", "rejected",
+                                     "faults", "updates_received", "updates_sent"]
             guard keys.subtracting(["last_seen"]).isSubset(of: peer.keys), let id = peer["id"].string,
-                  let fingerprint = peer["fingerprint"].string, let address = peer["address"].string, let state = peer["state"].string
+                  let fingerprint = peer["fingerprint"].string, let address = peer["address"].string, let state = peer["state"].string,
+                  case let .object(faults) = peer["faults"]
             else { throw E2EFailure("a peer in status lacks documented keys: \(peer)") }
-            return Peer(id: id, fingerprint: fingerprint, address: address, state: state)
+            return Peer(id: id, fingerprint: fingerprint, address: address, state: state,
+                        faults: faults.compactMapValues(\.int))
         }
         contributors = try json["model"]["contributors"].array.map { c in
             guard let id = c["id"].string, let version = c["version"].uint64 else { throw E2EFailure("bad contributor \(c)") }
@@ -188,7 +193,7 @@ struct NodeStatusReading: CustomStringConvertible {
     var description: String {
         let distance = neighborDistance.map { String(format: "%.4e", $0) } ?? "nil"
         return "round \(round) gossip \(gossipRound) version \(modelVersion) distance \(distance) sent \(updatesSent) "
-            + "received \(updatesReceived) refused \(refusedConnections) peers \(peers.map { "\($0.fingerprint)=\($0.state)" }) "
+            + "received \(updatesReceived) refused \(refusedConnections) peers \(peers.map { "\($0.fingerprint)=\($0.state) faults \($0.faults)" }) "
             + "contributors \(contributors.map { String($0.id.prefix(8)) }) strangers \(strangerFingerprints)"
     }
 }
