@@ -32,11 +32,16 @@ public enum AggregationRule: String, Sendable, Equatable, CaseIterable {
     /// to the node's own published state is clipped to the median of those differences' lengths, so as long
     /// as fewer than half of a node's neighbours attack, the radius is set by honest neighbours.
     case clipped
+    /// Coordinate-wise trimmed mean of the neighbours' differences, dropping `trim` from each end per
+    /// parameter (`ClippingRule.trimmedMean`): safe against up to `trim` attacking neighbours per node.
+    case trimmedMean = "trimmed-mean"
 
-    public var clipping: ClippingRule {
+    /// The gossip core's rule; `trim` is used by `.trimmedMean` only.
+    public func clipping(trim: Int) -> ClippingRule {
         switch self {
         case .mean: .none
         case .clipped: .adaptive(quantile: 0.5)
+        case .trimmedMean: .trimmedMean(trim: trim)
         }
     }
 }

@@ -54,6 +54,8 @@ public struct SimulationRequest: Sendable, Equatable {
     public var attack = ByzantineAttack.signFlip
     /// How every node mixes its neighbours (`--aggregation`).
     public var aggregation = AggregationRule.mean
+    /// Neighbour differences dropped from each end per parameter by `.trimmedMean` (`--trim`).
+    public var trim = 1
 
     public init(nodes: Int, rounds: Int, source: SimulationDataSource, partition: PartitionScheme,
                 topology: GossipTopology, seed: UInt64 = 0, stepsPerRound: Int = 10, threads: Int = 1, size: Int = 64,
@@ -94,6 +96,7 @@ public struct SimulationRequest: Sendable, Equatable {
         guard globalLearningRate > 0, globalLearningRate <= 10, globalMomentum >= 0, globalMomentum < 1 else {
             throw ExperimentError("the global learning rate must be in (0, 10] and the global momentum in [0, 1)")
         }
+        guard trim >= 0, trim < nodes else { throw ExperimentError("--trim must be from 0 to \(nodes - 1), got \(trim)") }
         guard byzantine >= 0, byzantine < nodes else {
             throw ExperimentError("--byzantine must be from 0 to \(nodes - 1) (at least one node must be honest), got \(byzantine)")
         }
@@ -184,7 +187,7 @@ public enum SimulationRunner {
         roundSubset = Array(roundSubset.prefix(max(1, request.roundEvaluationImages)))
 
         var gossip = GossipConfiguration(gossipInterval: .seconds(1), tickJitter: 0, stateTimeToLive: .seconds(3))
-        gossip.clipping = request.aggregation.clipping
+        gossip.clipping = request.aggregation.clipping(trim: request.trim)
         var simulator = try GossipSimulator(
             setup: SimulationSetup(topology: request.topology, gossip: gossip, network: NetworkConditions(), seed: request.seed),
             initialParameters: Array(repeating: initial, count: request.nodes),
@@ -283,7 +286,9 @@ public enum SimulationRunner {
             config.attackers = attackers
             config.attack = request.attack.rawValue
         }
-        if !attackers.isEmpty || request.aggregation != .mean { config.aggregation = request.aggregation.rawValue }
+        if !attackers.isEmpty || request.aggregation != .mean {
+            config.aggregation = request.aggregation == .trimmedMean ? "trimmed-mean(\(request.trim))" : request.aggregation.rawValue
+        }
         var result = SimulationResult(config: config, centralized: centralizedMetrics, localOnly: localOnly, federated: federated,
                                       rounds: rounds, bytesPerNodePerRound: bytes / Double(request.rounds), federatedScores: scores)
         result.honest = honest

@@ -120,3 +120,42 @@ public enum ParameterMath {
         return (sum / Double(vectors.count)).squareRoot()
     }
 }
+
+/// The robust mixing rules' arithmetic, apart from the instance so that tests can check it exactly.
+public enum RobustMixing {
+    /// One coordinate-wise trimmed-mean step (`ClippingRule.trimmedMean`): the change to `reference` and how
+    /// many neighbours had at least one coordinate dropped.
+    ///
+    /// For each parameter `k` the differences `d_j = states[j][k] - reference[k]` are sorted; the `trim`
+    /// smallest and `trim` largest are dropped, and the step is `sum_kept w_j d_j * (sum_all w_j / sum_kept w_j)`:
+    /// the kept neighbours carry the whole neighbour weight, so `trim == 0` is the plain weighted step. With
+    /// fewer than `2 * trim + 1` states there is no honest majority to keep, and the step is zero: the node
+    /// keeps its own state.
+    public static func trimmedMeanStep(reference: [Float], states: [[Float]], weights: [Double], trim: Int)
+        -> (delta: [Double], trimmedPeers: Int) {
+        precondition(states.count == weights.count, "one weight per state")
+        let count = states.count
+        var delta = [Double](repeating: 0, count: reference.count)
+        guard count > 2 * trim else { return (delta, trim > 0 ? count : 0) }
+        let total = weights.reduce(0, +)
+        var touched = [Bool](repeating: false, count: count)
+        var column = [(value: Double, peer: Int)](repeating: (0, 0), count: count)
+        for k in 0..<reference.count {
+            let own = Double(reference[k])
+            for j in 0..<count { column[j] = (Double(states[j][k]) - own, j) }
+            if trim > 0 { column.sort { $0.value < $1.value || ($0.value == $1.value && $0.peer < $1.peer) } }
+            var sum = 0.0, kept = 0.0
+            for position in 0..<count {
+                let entry = column[position]
+                if position < trim || position >= count - trim {
+                    touched[entry.peer] = true
+                    continue
+                }
+                sum += weights[entry.peer] * entry.value
+                kept += weights[entry.peer]
+            }
+            delta[k] = kept > 0 ? sum * total / kept : 0
+        }
+        return (delta, touched.filter { $0 }.count)
+    }
+}

@@ -63,6 +63,13 @@ public enum ClippingRule: Sendable, Equatable {
     /// median). A simple stand-in for the paper's adaptive rule: as long as fewer than `1 - quantile`
     /// of a node's neighbours are Byzantine, the radius is set by honest distances.
     case adaptive(quantile: Double)
+    /// Coordinate-wise trimmed mean of the neighbours' differences (Yin et al. 2018; BRIDGE, Yang and Bajwa
+    /// 2019, for gossip): for every parameter, the `trim` largest and `trim` smallest of the differences
+    /// `x_j - p_i` are dropped and the rest are averaged with their weights, rescaled to the total neighbour
+    /// weight, so with nothing to drop it is plain averaging. With fewer than `2 * trim + 1` neighbours in a
+    /// round the node keeps its own state that round (it cannot tell who is honest). Safe against up to
+    /// `trim` Byzantine neighbours per node, whatever they send.
+    case trimmedMean(trim: Int)
 }
 
 /// Peer scoring after gossipsub v1.1: counters per peer, decayed over time, combined into a score;

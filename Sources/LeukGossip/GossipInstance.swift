@@ -356,28 +356,37 @@ public struct GossipInstance: Sendable {
         let reference = published ?? parameters
         let distances = fresh.map { ParameterMath.distance(reference, $0.parameters) }
         let radius = clippingRadius(distances)
+        // Both ends see the same neighbourhood total (a complete graph, every state in): the weight n_j / N,
+        // exact in one step. Else (a sparse graph, where it would mix small sites slowly; a first state sent
+        // before the peer heard from anyone; a peer of format 1) the degree-based Metropolis-Hastings weight.
+        // Both ends compare the same two numbers, so they pick the same rule for their edge.
+        let weights = fresh.map { state in
+            state.neighborhoodSamples == ownNeighborhood && ownNeighborhood > sampleCount
+                ? MetropolisHastings.weight(peerSamples: state.sampleCount, ownNeighborhood: ownNeighborhood,
+                                            peerNeighborhood: state.neighborhoodSamples)
+                : MetropolisHastings.weight(ownSamples: sampleCount, ownDegree: ownDegree,
+                                            peerSamples: state.sampleCount, peerDegree: state.degree)
+        }
 
         var delta = [Double](repeating: 0, count: parameters.count)
         var clipped = 0
-        reference.withUnsafeBufferPointer { own in
-            delta.withUnsafeMutableBufferPointer { acc in
-                for (state, distance) in zip(fresh, distances) where distance > 0 {
-                    // Both ends see the same neighbourhood total (a complete graph, every state in):
-                    // the weight n_j / N, exact in one step. Else (a sparse graph, where it would mix
-                    // small sites slowly; a first state sent before the peer heard from anyone; a
-                    // peer of format 1) the degree-based Metropolis-Hastings weight. Both ends
-                    // compare the same two numbers, so they pick the same rule for their edge.
-                    var w = state.neighborhoodSamples == ownNeighborhood && ownNeighborhood > sampleCount
-                        ? MetropolisHastings.weight(peerSamples: state.sampleCount, ownNeighborhood: ownNeighborhood,
-                                                    peerNeighborhood: state.neighborhoodSamples)
-                        : MetropolisHastings.weight(ownSamples: sampleCount, ownDegree: ownDegree,
-                                                    peerSamples: state.sampleCount, peerDegree: state.degree)
-                    if let radius, distance > radius {
-                        w *= radius / distance
-                        clipped += 1
-                    }
-                    state.parameters.withUnsafeBufferPointer { other in
-                        for k in 0..<acc.count { acc[k] += w * (Double(other[k]) - Double(own[k])) }
+        if case let .trimmedMean(trim) = configuration.clipping {
+            let trimmed = RobustMixing.trimmedMeanStep(reference: reference, states: fresh.map(\.parameters), weights: weights,
+                                                       trim: max(trim, 0))
+            delta = trimmed.delta
+            clipped = trimmed.trimmedPeers
+        } else {
+            reference.withUnsafeBufferPointer { own in
+                delta.withUnsafeMutableBufferPointer { acc in
+                    for ((state, distance), weight) in zip(zip(fresh, distances), weights) where distance > 0 {
+                        var w = weight
+                        if let radius, distance > radius {
+                            w *= radius / distance
+                            clipped += 1
+                        }
+                        state.parameters.withUnsafeBufferPointer { other in
+                            for k in 0..<acc.count { acc[k] += w * (Double(other[k]) - Double(own[k])) }
+                        }
                     }
                 }
             }
@@ -396,7 +405,7 @@ public struct GossipInstance: Sendable {
 
     private func clippingRadius(_ distances: [Double]) -> Double? {
         switch configuration.clipping {
-        case .none:
+        case .none, .trimmedMean:
             return nil
         case let .fixed(radius):
             return max(radius, 0)

@@ -112,6 +112,10 @@ struct Simulate: ParsableCommand {
                                valueName: "RULE"))
     var aggregation = AggregationRule.mean.rawValue
 
+    @Option(help: ArgumentHelp("With --aggregation trimmed-mean: neighbour values dropped from each end per parameter (the attacking neighbours each node tolerates).",
+                               valueName: "B"))
+    var trim = 1
+
     @Option(name: .customLong("test-dataset"), help: ArgumentHelp(
         "A fixed external test set (class sub-folders, same --label-map); all of --dataset is then dealt to the nodes.", valueName: "DIR"))
     var testDataset: String?
@@ -158,6 +162,7 @@ struct Simulate: ParsableCommand {
         }
         guard driftCorrection >= 0, driftCorrection <= 1 else { throw ValidationError("--drift-correction must be between 0 and 1") }
         guard OptimizerKind(named: optimizer) != nil else { throw ValidationError("--optimizer must be 'sgd' or 'adam', got '\(optimizer)'") }
+        guard trim >= 0, trim < nodes else { throw ValidationError("--trim must be from 0 to \(nodes - 1)") }
         guard byzantine >= 0, byzantine < nodes else { throw ValidationError("--byzantine must be from 0 to \(nodes - 1): at least one node is honest") }
         guard ByzantineAttack(rawValue: attack) != nil else {
             throw ValidationError("--attack must be one of \(ByzantineAttack.allCases.map(\.rawValue).joined(separator: ", ")), got '\(attack)'")
@@ -184,6 +189,7 @@ struct Simulate: ParsableCommand {
         request.byzantine = byzantine
         request.attack = ByzantineAttack(rawValue: attack) ?? .signFlip
         request.aggregation = AggregationRule(rawValue: aggregation) ?? .mean
+        request.trim = trim
         let quiet = self.quiet
         let result: SimulationResult
         do {

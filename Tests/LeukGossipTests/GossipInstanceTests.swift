@@ -160,6 +160,55 @@ import Testing
         #expect(directives.contains { if case let .roundCompleted(s) = $0 { return s.clippedPeers == 1 } else { return false } })
     }
 
+    @Test func trimmedMeanDropsTheExtremesPerParameterAndIsPlainAveragingWithNothingToDrop() {
+        // Differences per parameter: [1, 2, 3, 100] and [-5, 0, 1, 2]; weights 1, 1, 1, 2 (total 5).
+        let states: [[Float]] = [[1, -5], [2, 0], [3, 1], [100, 2]]
+        let weights = [1.0, 1, 1, 2]
+        let step = RobustMixing.trimmedMeanStep(reference: [0, 0], states: states, weights: weights, trim: 1)
+        // Parameter 0 keeps peers 1 and 2 (2, 3), weight 2 rescaled to 5: (2 + 3) * 5 / 2.
+        #expect(abs(step.delta[0] - 12.5) < 1e-9)
+        // Parameter 1 keeps peers 1 and 2 (0, 1): 1 * 5 / 2.
+        #expect(abs(step.delta[1] - 2.5) < 1e-9)
+        #expect(step.trimmedPeers == 2)
+        let plain = RobustMixing.trimmedMeanStep(reference: [0, 0], states: states, weights: weights, trim: 0)
+        let expected: [Double] = [206, 0]
+        #expect(plain.delta == expected)
+        #expect(plain.trimmedPeers == 0)
+    }
+
+    @Test func trimmedMeanIgnoresOneByzantineNeighbourWhateverItSends() {
+        var rng = SeededGenerator(seed: 7)
+        let honest = [testID(10), testID(11), testID(12)]
+        for attack: Float in [1e9, -1e9, 0.5, .greatestFiniteMagnitude] {
+            var node = instance(GossipConfiguration(tickJitter: 0, clipping: .trimmedMean(trim: 1)))
+            for id in honest {
+                _ = node.onPeerUp(id, now: at(0))
+                _ = node.onMessage(from: id, message: state(from: id, version: 1, parameters: [1, 1], samples: 10, degree: 4), now: at(0.5))
+            }
+            _ = node.onPeerUp(mallory, now: at(0))
+            _ = node.onMessage(from: mallory, message: state(from: mallory, version: 1, parameters: [attack, -attack], samples: 10, degree: 4),
+                               now: at(0.5))
+            _ = node.onTick(now: at(1), rng: &rng)
+            // Every kept difference is the honest 1, carrying the whole neighbour weight (4 of 5 with self).
+            #expect(abs(node.parameters[0] - 0.8) < 1e-5, "attack \(attack): \(node.parameters)")
+            #expect(abs(node.parameters[1] - 0.8) < 1e-5, "attack \(attack): \(node.parameters)")
+        }
+    }
+
+    @Test func whenEveryNeighbourMayBeByzantineTheNodeKeepsItsOwnState() {
+        var rng = SeededGenerator(seed: 8)
+        // Two neighbours cannot outvote one attacker when trim is 1 (2 < 2 * 1 + 1): no step at all.
+        var node = instance(GossipConfiguration(tickJitter: 0, clipping: .trimmedMean(trim: 1)))
+        for (k, id) in [mallory, testID(13)].enumerated() {
+            _ = node.onPeerUp(id, now: at(0))
+            _ = node.onMessage(from: id, message: state(from: id, version: 1, parameters: [Float(k) * 1e6 + 3, -7], samples: 10, degree: 1),
+                               now: at(0.5))
+        }
+        let directives = node.onTick(now: at(1), rng: &rng)
+        #expect(node.parameters == [0, 0])
+        #expect(directives.contains { if case let .roundCompleted(s) = $0 { return s.clippedPeers == 2 } else { return false } })
+    }
+
     @Test func staleStatesAreNotMixed() {
         var node = instance(GossipConfiguration(tickJitter: 0, stateTimeToLive: .seconds(5)))
         var rng = SeededGenerator(seed: 6)
