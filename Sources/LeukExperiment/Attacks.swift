@@ -1,17 +1,21 @@
 import Foundation
 import LeukCore
-public import LeukGossip
+import LeukGossip
 import LeukTraining
 
 /// What the Byzantine nodes of `simulate --byzantine K --attack NAME` do (issue 13). Every attacker is a
 /// full member: it has real keys in a real deployment, follows the protocol (versions, timing, its claimed
 /// sample count) and mixes what it receives; only the state it publishes after its local round is bad.
 public enum ByzantineAttack: String, Sendable, Equatable, CaseIterable {
-    /// The negated honest update: it trains as an honest node would and publishes `start - (trained - start)`.
+    /// The negated honest update, amplified: it trains as an honest node would and publishes
+    /// `start - 4 (trained - start)`. Amplified because a plain negation is only outvoted: on a complete graph
+    /// of 10 with 3 attackers the mean update is still `(7 - 3) / 10` of an honest one and the federation learns
+    /// on (measured: 0.910 against 0.902 without attackers). With 4x, `7 - 3 * 4 < 0`: plain averaging walks
+    /// backwards.
     case signFlip = "sign-flip"
     /// "A Little Is Enough" (Baruch, Baruch and Goldberg, NeurIPS 2019): every coordinate at the honest
-    /// nodes' mean minus `z` standard deviations, `z` from the number of nodes and attackers, so the state
-    /// stays inside the honest spread and distance-based filters let it through.
+    /// nodes' freshly trained mean minus `z` standard deviations, `z` from the number of nodes and attackers,
+    /// so the state stays inside the honest spread and distance-based filters let it through.
     case alie
     /// The received state plus Gaussian noise of standard deviation 1 per parameter (far larger than any
     /// trained weight).
@@ -24,28 +28,6 @@ public enum ByzantineAttack: String, Sendable, Equatable, CaseIterable {
     case freeRider = "free-rider"
 }
 
-/// How every node of a simulation mixes its neighbours' states (`simulate --aggregation`).
-public enum AggregationRule: String, Sendable, Equatable, CaseIterable {
-    /// Plain sample-weighted Metropolis-Hastings averaging (the nodes' default today).
-    case mean
-    /// Self-centred clipping (ClippedGossip, He, Karimireddy and Jaggi 2022): each neighbour's difference
-    /// to the node's own published state is clipped to the median of those differences' lengths, so as long
-    /// as fewer than half of a node's neighbours attack, the radius is set by honest neighbours.
-    case clipped
-    /// Coordinate-wise trimmed mean of the neighbours' differences, dropping `trim` from each end per
-    /// parameter (`ClippingRule.trimmedMean`): safe against up to `trim` attacking neighbours per node.
-    case trimmedMean = "trimmed-mean"
-
-    /// The gossip core's rule; `trim` is used by `.trimmedMean` only.
-    public func clipping(trim: Int) -> ClippingRule {
-        switch self {
-        case .mean: .none
-        case .clipped: .adaptive(quantile: 0.5)
-        case .trimmedMean: .trimmedMean(trim: trim)
-        }
-    }
-}
-
 /// The `LocalTrainer` of a simulation with attackers: honest nodes train through `SessionTrainer`; an
 /// attacker's "local round" returns what its attack publishes.
 struct AttackingTrainer: LocalTrainer {
@@ -55,8 +37,12 @@ struct AttackingTrainer: LocalTrainer {
     /// ALIE's `z`.
     let z: Double
     /// The honest nodes' current states, set by the runner before each round: what an omniscient attacker
-    /// knows (ALIE needs their mean and spread).
+    /// knows before anyone has trained.
     var honestStates: [[Float]] = []
+    /// Each honest node's latest trained state, as it publishes it: ALIE's mean and spread come from these.
+    /// (At a round's start a complete graph has averaged every honest node to the same point, so their spread
+    /// is zero there; their freshly trained states differ by one round of local training.)
+    private var trainedHonest: [Int: [Float]] = [:]
     private var replayed: [Int: [Float]] = [:]
     private var rng: SeededGenerator
 
@@ -68,10 +54,17 @@ struct AttackingTrainer: LocalTrainer {
         rng = SeededGenerator(seed: seed ^ 0xBAD5_EED)
     }
 
+    /// How much the sign-flip attacker amplifies its negated update (`ByzantineAttack.signFlip`).
+    static let signFlipAmplification: Float = 4
+
     var lastMeanLoss: Double { inner.lastMeanLoss }
 
     mutating func trainStep(node: Int, round: Int, parameters: [Float]) -> LocalTrainingResult? {
-        guard attackers.contains(node) else { return inner.trainStep(node: node, round: round, parameters: parameters) }
+        guard attackers.contains(node) else {
+            let result = inner.trainStep(node: node, round: round, parameters: parameters)
+            if attack == .alie, let result { trainedHonest[node] = result.parameters }
+            return result
+        }
         let samples = inner.sessions[node].trainingSampleCount
         switch attack {
         case .labelFlip:
@@ -79,10 +72,12 @@ struct AttackingTrainer: LocalTrainer {
             return inner.trainStep(node: node, round: round, parameters: parameters)
         case .signFlip:
             guard let honest = inner.trainStep(node: node, round: round, parameters: parameters) else { return nil }
-            return LocalTrainingResult(parameters: zip(parameters, honest.parameters).map { start, trained in start - (trained - start) },
-                                       sampleCount: samples)
+            return LocalTrainingResult(parameters: zip(parameters, honest.parameters).map { start, trained in
+                start - Self.signFlipAmplification * (trained - start)
+            }, sampleCount: samples)
         case .alie:
-            guard let state = Self.alie(honestStates, z: z) else { return LocalTrainingResult(parameters: parameters, sampleCount: samples) }
+            let known = trainedHonest.isEmpty ? honestStates : trainedHonest.keys.sorted().compactMap { trainedHonest[$0] }
+            guard let state = Self.alie(known, z: z) else { return LocalTrainingResult(parameters: parameters, sampleCount: samples) }
             return LocalTrainingResult(parameters: state, sampleCount: samples)
         case .gaussian:
             var noisy = parameters

@@ -244,6 +244,8 @@ public enum SimulationRunner {
             let result = evaluator.evaluate(parameters: simulator.parameters(of: node) ?? initial, cache: data.cache,
                                             indices: data.testIndices, measureLatency: true)
             federatedMetrics.append(result.metrics)
+            // The ROC is the federated model's: an attacker's own model is not one.
+            if attackers.contains(node) { continue }
             scores += result.scores.map { ScoredSample(label: $0.label, score: ($0.score * 10_000).rounded() / 10_000) }
         }
         let localMetrics = localParameters.map {
@@ -282,6 +284,7 @@ public enum SimulationRunner {
             proximalStrength: Self.decimal(request.proximalStrength), driftCorrection: Self.decimal(request.driftCorrection),
             globalLearningRate: Self.decimal(request.globalLearningRate), globalMomentum: Self.decimal(request.globalMomentum),
             augment: request.augment)
+        if !request.baselines { config.baselines = false }
         if !attackers.isEmpty {
             config.attackers = attackers
             config.attack = request.attack.rawValue

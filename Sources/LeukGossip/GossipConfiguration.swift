@@ -72,6 +72,28 @@ public enum ClippingRule: Sendable, Equatable {
     case trimmedMean(trim: Int)
 }
 
+/// The mixing rules by the names `leuknode start` and `simulate` take (`--aggregation`, with `--trim`).
+public enum AggregationRule: String, Sendable, Equatable, CaseIterable {
+    /// Plain sample-weighted Metropolis-Hastings averaging.
+    case mean
+    /// Self-centred clipping (ClippedGossip, He, Karimireddy and Jaggi 2022): each neighbour's difference
+    /// to the node's own published state is clipped to the median of those differences' lengths, so as long
+    /// as fewer than half of a node's neighbours attack, the radius is set by honest neighbours.
+    case clipped
+    /// Coordinate-wise trimmed mean of the neighbours' differences, dropping `trim` from each end per
+    /// parameter (`ClippingRule.trimmedMean`): safe against up to `trim` attacking neighbours per node.
+    case trimmedMean = "trimmed-mean"
+
+    /// The gossip core's rule; `trim` is used by `.trimmedMean` only.
+    public func clipping(trim: Int) -> ClippingRule {
+        switch self {
+        case .mean: .none
+        case .clipped: .adaptive(quantile: 0.5)
+        case .trimmedMean: .trimmedMean(trim: trim)
+        }
+    }
+}
+
 /// Peer scoring after gossipsub v1.1: counters per peer, decayed over time, combined into a score;
 /// invalid messages count squared. A peer whose score falls below `banThreshold` is disconnected
 /// and ignored for `coolDown`. Scores survive disconnects and restarts (they are in the snapshot).

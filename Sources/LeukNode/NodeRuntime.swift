@@ -2,7 +2,7 @@ import LeukCore
 import LeukCrypto
 import LeukData
 import LeukTraining
-import LeukGossip
+public import LeukGossip
 public import LeukModel
 import LeukNet
 public import LeukStore
@@ -31,6 +31,9 @@ public struct StartOptions: Sendable {
     /// Pause between local training rounds, so gossip has time to mix.
     public var roundPause: Duration = .milliseconds(200)
     public var gossipInterval: Duration = .seconds(1)
+    /// How the node mixes its neighbours' states (`--aggregation`, `--trim`; network/PROTOCOL.md).
+    public var aggregation = AggregationRule.mean
+    public var trim = 1
     public var inputSize = 64
     public var validationFraction = 0.15
 
@@ -126,7 +129,8 @@ public final class NodeRuntime: Sendable {
         // Refuse, with a reason, any signed update of another model: its parameters mean something else.
         network.updateLimits.expectedArchitecture = options.architecture
         network.updateLimits.expectedClasses = classes
-        let gossip = GossipConfiguration(gossipInterval: options.gossipInterval)
+        var gossip = GossipConfiguration(gossipInterval: options.gossipInterval)
+        gossip.clipping = options.aggregation.clipping(trim: options.trim)
         federation = try FederationService(identity: identity, config: config, layout: layout, store: store,
                                            initialParameters: initialParameters, sampleCount: max(sampleCount, 1),
                                            gossip: gossip, network: network, logger: logger, onRound: onRound)

@@ -163,6 +163,9 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
     public var attack: String?
     /// The mixing rule (`--aggregation`), recorded when it is not the plain mean or when nodes attack.
     public var aggregation: String?
+    /// `false` when the baselines were skipped (`--no-baselines`): `centralized` and `local_only` then repeat
+    /// federated node 0's and the nodes' own metrics and mean nothing.
+    public var baselines: Bool?
 
     public init(nodes: Int, rounds: Int, topology: String, dirichlet: Double?, seed: UInt64, dataset: String,
                 threads: Int, wallSeconds: Double, partition: String? = nil, architecture: String? = nil,
@@ -209,6 +212,6 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
         case driftCorrection = "drift_correction"
         case globalLearningRate = "global_learning_rate"
         case globalMomentum = "global_momentum"
-        case augment, attackers, attack, aggregation
+        case augment, attackers, attack, aggregation, baselines
     }
 }

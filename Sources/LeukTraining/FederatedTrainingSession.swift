@@ -312,8 +312,12 @@ public final class FederatedTrainingSession {
         var scores: [ScoredSample] = []
         scores.reserveCapacity(labels.count)
         for (i, label) in labels.enumerated() {
-            loss -= Foundation.log(max(Double(probabilities[i * k + label]), 1e-12))
-            scores.append(ScoredSample(label: label == positive ? 1 : 0, score: Double(probabilities[i * k + positive])))
+            // A model whose weights overflowed (an attacker's, in `simulate --byzantine`) gives NaN: its
+            // probabilities carry no information, so they count as a coin flip (and as the worst loss), which
+            // keeps every figure a number a report can write.
+            let own = Double(probabilities[i * k + label]), score = Double(probabilities[i * k + positive])
+            loss -= Foundation.log(own.isFinite ? max(own, 1e-12) : 1e-12)
+            scores.append(ScoredSample(label: label == positive ? 1 : 0, score: score.isFinite ? score : 0.5))
         }
         var times: [Double] = []
         if measureLatency {

@@ -101,6 +101,9 @@ struct Simulate: ParsableCommand {
     @Flag(name: .customLong("no-augment"), help: "Train without random flips, rotations and colour jitter (an ablation).")
     var noAugment = false
 
+    @Flag(name: .customLong("no-baselines"), help: "Skip the local-only and centralized baselines (attack and ablation sweeps).")
+    var noBaselines = false
+
     @Option(help: ArgumentHelp("Attacking nodes among --nodes (chosen by the seed; the JSON names them).", valueName: "K"))
     var byzantine = 0
 
@@ -186,6 +189,7 @@ struct Simulate: ParsableCommand {
             proximalStrength: proximal, testDataset: testDataset,
             optimizer: OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer, driftCorrection: driftCorrection,
             globalLearningRate: globalLearningRate, globalMomentum: globalMomentum, augment: !noAugment)
+        request.baselines = !noBaselines
         request.byzantine = byzantine
         request.attack = ByzantineAttack(rawValue: attack) ?? .signFlip
         request.aggregation = AggregationRule(rawValue: aggregation) ?? .mean
@@ -225,8 +229,13 @@ struct Simulate: ParsableCommand {
             return name(label) + values.map { cell($0, 9) }.joined()
         }
         var lines = [name("model") + ["accuracy", "specif.", "recall", "precis.", "F1", "AUC"].map { cell($0, 9) }.joined()]
-        lines.append(row("centralized", result.centralized))
-        lines.append(row("local-only (mean)", result.localOnly.mean))
+        if result.config.baselines == false {
+            lines.append(name("centralized") + "  (skipped: --no-baselines)")
+            lines.append(name("local-only (mean)") + "  (skipped: --no-baselines)")
+        } else {
+            lines.append(row("centralized", result.centralized))
+            lines.append(row("local-only (mean)", result.localOnly.mean))
+        }
         lines.append(row("federated (mean)", result.federated.mean))
         if let honest = result.honest { lines.append(row("federated (honest)", honest.mean)) }
         let attackers = Set(result.config.attackers ?? [])

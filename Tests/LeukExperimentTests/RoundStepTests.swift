@@ -22,6 +22,26 @@ import Testing
         sqrt(zip(a, b).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) })
     }
 
+    @Test func labelFlipTrainsTowardsTheOtherClassAndAnOverflowedModelScoresAsACoinFlip() throws {
+        let honest = try Self.session { _ in }
+        let flipped = try Self.session { $0.flipsLabels = true }
+        let start = honest.initialParameters
+        var good = start, bad = start
+        for _ in 0..<4 {
+            good = honest.trainRound(startingFrom: good).parameters
+            bad = flipped.trainRound(startingFrom: bad).parameters
+        }
+        let indices = Array(honest.cache.samples.indices)
+        #expect(honest.accuracyAndLoss(parameters: good, cache: honest.cache, indices: indices).accuracy
+            > honest.accuracyAndLoss(parameters: bad, cache: honest.cache, indices: indices).accuracy)
+
+        let overflowed = [Float](repeating: .nan, count: start.count)
+        let result = honest.evaluate(parameters: overflowed, cache: honest.cache, indices: indices)
+        #expect(result.scores.allSatisfy { $0.score == 0.5 })
+        #expect(result.loss.isFinite)
+        _ = try JSONEncoder().encode(result.metrics)
+    }
+
     @Test func adamAndSGDTakeDifferentStepsFromTheSameStart() throws {
         let sgd = try Self.session { _ in }
         let adam = try Self.session { $0.optimizer = .adam(); $0.learningRate = 0.001 }

@@ -1,0 +1,53 @@
+#!/bin/sh
+# The Byzantine-robustness benchmark of issue 13 (docs/results.md, "Byzantine peers"): 10 nodes of synthetic
+# cells, Dirichlet 0.5, everyone with everyone, 10 rounds of 20 local steps, 3 of them attackers (chosen by the
+# seed), for each attack and each mixing rule, plus the runs without attackers. Baselines are skipped (only
+# the federated nodes are compared). Each run writes docs/results/byzantine/<attack>-<rule>-s<seed>/
+# {result.json,progress.log,table.txt,time.txt}; summarise with docs/scripts/byzantine_table.py.
+#
+# Usage: docs/scripts/byzantine.sh [SEED ...]            every attack x rule (seeds default to 0)
+#        RUNS="sign-flip:mean none:trimmed" docs/scripts/byzantine.sh 0 1 2
+# BIN (default .build/debug/leuknode; a release build gives the same numbers faster) and JOBS (default 2:
+# one training thread per run, two runs side by side on a 2-core machine) can be set.
+set -eu
+BIN=${BIN:-.build/debug/leuknode}
+JOBS=${JOBS:-2}
+BASE="--nodes 10 --rounds 10 --dirichlet 0.5 --topology full --no-baselines"
+ATTACKS="none sign-flip alie gaussian label-flip stale free-rider"
+RULES="mean clipped trimmed"
+if [ -z "${RUNS:-}" ]; then
+    RUNS=""
+    for a in $ATTACKS; do for r in $RULES; do RUNS="$RUNS $a:$r"; done; done
+fi
+
+flags() {
+    attack=${1%%:*}; rule=${1##*:}
+    case $rule in
+    mean) f="--aggregation mean" ;;
+    clipped) f="--aggregation clipped" ;;
+    # Each honest node has 9 neighbours, 3 of them attackers: drop 3 from each end per parameter.
+    trimmed) f="--aggregation trimmed-mean --trim 3" ;;
+    *) echo "unknown rule $rule" >&2; exit 2 ;;
+    esac
+    [ "$attack" = none ] || f="$f --byzantine 3 --attack $attack"
+    echo "$BASE $f"
+}
+
+run() {
+    run=$1; seed=$2
+    dir="docs/results/byzantine/$(echo "$run" | tr : -)-s$seed"
+    mkdir -p "$dir"
+    start=$(date +%s.%N)
+    # shellcheck disable=SC2046
+    "$BIN" simulate $(flags "$run") --seed "$seed" --out "$dir/result.json" 2> "$dir/progress.log" > "$dir/table.txt"
+    end=$(date +%s.%N)
+    echo "wall $(echo "$end - $start" | bc) s, load $(cut -d' ' -f1-3 /proc/loadavg)" > "$dir/time.txt"
+}
+
+# Two runs side by side (xargs -P): `jobs` in a POSIX sh cannot count background runs reliably.
+export BIN BASE
+if [ "${1:-}" = --one ]; then run "$2" "$3"; exit 0; fi
+seeds=${*:-0}
+for seed in $seeds; do
+    for r in $RUNS; do echo "$r $seed"; done
+done | xargs -P "$JOBS" -L 1 "$0" --one
