@@ -111,13 +111,7 @@ struct Simulate: ParsableCommand {
                                valueName: "ATTACK"))
     var attack = ByzantineAttack.signFlip.rawValue
 
-    @Option(help: ArgumentHelp("How every node mixes its neighbours: \(AggregationRule.allCases.map(\.rawValue).joined(separator: ", ")).",
-                               valueName: "RULE"))
-    var aggregation = AggregationRule.mean.rawValue
-
-    @Option(help: ArgumentHelp("With --aggregation trimmed-mean: neighbour values dropped from each end per parameter (the attacking neighbours each node tolerates).",
-                               valueName: "B"))
-    var trim = 1
+    @OptionGroup var mixing: AggregationOptions
 
     @Option(name: .customLong("test-dataset"), help: ArgumentHelp(
         "A fixed external test set (class sub-folders, same --label-map); all of --dataset is then dealt to the nodes.", valueName: "DIR"))
@@ -165,13 +159,10 @@ struct Simulate: ParsableCommand {
         }
         guard driftCorrection >= 0, driftCorrection <= 1 else { throw ValidationError("--drift-correction must be between 0 and 1") }
         guard OptimizerKind(named: optimizer) != nil else { throw ValidationError("--optimizer must be 'sgd' or 'adam', got '\(optimizer)'") }
-        guard trim >= 0, trim < nodes else { throw ValidationError("--trim must be from 0 to \(nodes - 1)") }
+        guard mixing.trim < nodes else { throw ValidationError("--trim must be below --nodes (\(nodes))") }
         guard byzantine >= 0, byzantine < nodes else { throw ValidationError("--byzantine must be from 0 to \(nodes - 1): at least one node is honest") }
         guard ByzantineAttack(rawValue: attack) != nil else {
             throw ValidationError("--attack must be one of \(ByzantineAttack.allCases.map(\.rawValue).joined(separator: ", ")), got '\(attack)'")
-        }
-        guard AggregationRule(rawValue: aggregation) != nil else {
-            throw ValidationError("--aggregation must be one of \(AggregationRule.allCases.map(\.rawValue).joined(separator: ", ")), got '\(aggregation)'")
         }
         guard imagesPerNode >= 2, testImages >= 2 else { throw ValidationError("--images-per-node and --test-images must be at least 2") }
     }
@@ -192,8 +183,8 @@ struct Simulate: ParsableCommand {
         request.baselines = !noBaselines
         request.byzantine = byzantine
         request.attack = ByzantineAttack(rawValue: attack) ?? .signFlip
-        request.aggregation = AggregationRule(rawValue: aggregation) ?? .mean
-        request.trim = trim
+        request.aggregation = mixing.rule
+        request.trim = mixing.trim
         let quiet = self.quiet
         let result: SimulationResult
         do {

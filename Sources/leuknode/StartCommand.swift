@@ -60,13 +60,7 @@ struct Start: AsyncParsableCommand {
 
     @Option(help: "Seconds between gossip ticks.") var gossipInterval: Double = 1.0
 
-    @Option(help: ArgumentHelp("How to mix the peers' models: \(AggregationRule.allCases.map(\.rawValue).joined(separator: ", ")) (network/PROTOCOL.md).",
-                               valueName: "RULE"))
-    var aggregation = AggregationRule.mean.rawValue
-
-    @Option(help: ArgumentHelp("With --aggregation trimmed-mean: peers' values dropped from each end per parameter (the attacking peers tolerated; needs 2*B+1 peers to mix).",
-                               valueName: "B"))
-    var trim = 1
+    @OptionGroup var mixing: AggregationOptions
 
     @Option(help: "Seconds to pause between local training rounds.") var roundPause: Double = 0.2
 
@@ -83,10 +77,6 @@ struct Start: AsyncParsableCommand {
             throw ValidationError("--logit-adjustment must be 0 to 100 and --proximal 0 to 1000")
         }
         guard OptimizerKind(named: optimizer) != nil else { throw ValidationError("--optimizer must be 'sgd' or 'adam', got '\(optimizer)'") }
-        guard AggregationRule(rawValue: aggregation) != nil else {
-            throw ValidationError("--aggregation must be one of \(AggregationRule.allCases.map(\.rawValue).joined(separator: ", ")), got '\(aggregation)'")
-        }
-        guard trim >= 0, trim <= 100 else { throw ValidationError("--trim must be 0 to 100") }
         guard gossipInterval >= 0.05, gossipInterval <= 3600 else { throw ValidationError("--gossip-interval must be 0.05 to 3600 seconds") }
         guard roundPause >= 0, roundPause <= 3600 else { throw ValidationError("--round-pause must be 0 to 3600 seconds") }
         if let dataset {
@@ -136,8 +126,8 @@ struct Start: AsyncParsableCommand {
         options.proximalStrength = proximal
         options.rounds = rounds
         options.gossipInterval = .milliseconds(Int64(gossipInterval * 1000))
-        options.aggregation = AggregationRule(rawValue: aggregation) ?? .mean
-        options.trim = trim
+        options.aggregation = mixing.rule
+        options.trim = mixing.trim
         options.roundPause = .milliseconds(Int64(roundPause * 1000))
 
         let directory = data.directory
