@@ -246,6 +246,21 @@ import Testing
         #expect(trimmed.consensus < 1e-3 * spread)
     }
 
+    @Test func aNodeRestartedBeforeItsNeighboursNoticedTheCrashStaysConnected() throws {
+        let n = 4
+        var sim = try GossipSimulator(setup: SimulationSetup(topology: .full, gossip: Self.synchronous, seed: 95),
+                                      initialParameters: gaussianVectors(count: n, width: 2, seed: 96), sampleCounts: Array(repeating: 10, count: n))
+        for _ in 0..<3 { _ = sim.runRound() }
+        sim.crash(node: 0)
+        _ = sim.runRound()
+        sim.restart(node: 0)  // within the 3 s failure-detection delay: the neighbours' detectors fire after this
+        for _ in 0..<6 { _ = sim.runRound() }
+        for j in 1..<n {
+            let view = try #require(sim.instance(of: j)?.peerSnapshots(now: sim.now).first { $0.id == sim.nodeIDs[0] })
+            #expect(view.isUp, "node \(j) still thinks node 0 is down")
+        }
+    }
+
     @Test func topologiesHaveTheAdvertisedShape() {
         var rng = SeededGenerator(seed: 91)
         #expect(GossipTopology.ring.adjacency(nodeCount: 5, rng: &rng)[0] == [1, 4])
