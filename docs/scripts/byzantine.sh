@@ -3,16 +3,24 @@
 # cells, Dirichlet 0.5, everyone with everyone, 10 rounds of 20 local steps, 3 of them attackers (chosen by the
 # seed), for each attack and each mixing rule, plus the runs without attackers. Baselines are skipped (only
 # the federated nodes are compared). Each run writes docs/results/byzantine/<attack>-<rule>-s<seed>/
-# {result.json,progress.log,table.txt,time.txt}; summarise with docs/scripts/byzantine_table.py.
+# {summary.json,progress.log,table.txt,time.txt} (byzantine_summary.py keeps the figures and drops the per-image
+# scores); summarise with docs/scripts/byzantine_table.py.
 #
 # Usage: docs/scripts/byzantine.sh [SEED ...]            every attack x rule (seeds default to 0)
 #        RUNS="sign-flip:mean none:trimmed" docs/scripts/byzantine.sh 0 1 2
-# BIN (default .build/debug/leuknode; a release build gives the same numbers faster) and JOBS (default 2:
-# one training thread per run, two runs side by side on a 2-core machine) can be set.
+# BIN (default .build/debug/leuknode; a release build gives the same numbers faster; copy it elsewhere if you
+# rebuild during a sweep, or runs started during the link fail) and JOBS (default 2: one training thread per
+# run, two runs side by side on a 2-core machine) can be set. ARIA=1 runs on the real images of Aria et al.
+# (../shared/datasets/aria2021, 64x64) instead, into docs/results/byzantine-aria/.
 set -eu
 BIN=${BIN:-.build/debug/leuknode}
 JOBS=${JOBS:-2}
 BASE="--nodes 10 --rounds 10 --dirichlet 0.5 --topology full --no-baselines"
+OUT=docs/results/byzantine
+if [ "${ARIA:-}" = 1 ]; then
+    BASE="$BASE --dataset ${ARIA_DIR:-/work/shared/datasets/aria2021} --label-map Benign=hem,Early=all,Pre=all,Pro=all"
+    OUT=docs/results/byzantine-aria
+fi
 ATTACKS="none sign-flip alie gaussian label-flip stale free-rider"
 RULES="mean clipped trimmed"
 if [ -z "${RUNS:-}" ]; then
@@ -35,17 +43,18 @@ flags() {
 
 run() {
     run=$1; seed=$2
-    dir="docs/results/byzantine/$(echo "$run" | tr : -)-s$seed"
+    dir="$OUT/$(echo "$run" | tr : -)-s$seed"
     mkdir -p "$dir"
     start=$(date +%s.%N)
     # shellcheck disable=SC2046
     "$BIN" simulate $(flags "$run") --seed "$seed" --out "$dir/result.json" 2> "$dir/progress.log" > "$dir/table.txt"
     end=$(date +%s.%N)
     echo "wall $(echo "$end - $start" | bc) s, load $(cut -d' ' -f1-3 /proc/loadavg)" > "$dir/time.txt"
+    python3 "$(dirname "$0")/byzantine_summary.py" "$dir"
 }
 
 # Two runs side by side (xargs -P): `jobs` in a POSIX sh cannot count background runs reliably.
-export BIN BASE
+export BIN JOBS ARIA ARIA_DIR
 if [ "${1:-}" = --one ]; then run "$2" "$3"; exit 0; fi
 seeds=${*:-0}
 for seed in $seeds; do

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Summarises docs/results/byzantine/*/result.json (docs/scripts/byzantine.sh) as the Markdown table of
+"""Summarises docs/results/byzantine/*/summary.json (docs/scripts/byzantine.sh) as the Markdown table of
 docs/results.md, "Byzantine peers": the honest nodes' mean test accuracy per attack and mixing rule (the
 mean over the seeds present, with the spread when there are several), and the change against the same
 rule without attackers."""
@@ -13,7 +13,7 @@ ATTACKS = ["none", "sign-flip", "alie", "gaussian", "label-flip", "stale", "free
 RULES = ["mean", "clipped", "trimmed"]
 root = sys.argv[1] if len(sys.argv) > 1 else "docs/results/byzantine"
 runs = {}
-for path in sorted(glob.glob(os.path.join(root, "*", "result.json"))):
+for path in sorted(glob.glob(os.path.join(root, "*", "summary.json"))):
     name = os.path.basename(os.path.dirname(path))
     stem, seed = name.rsplit("-s", 1)
     rule = stem.rsplit("-", 1)[1]

@@ -39,6 +39,8 @@ flags() {
     a4-adam3) echo "$A4 --optimizer adam --learning-rate 0.003" ;;
     a4-adam3-glr2) echo "$A4 --optimizer adam --learning-rate 0.003 --global-lr 2" ;;
     a4-noaug) echo "$A4 --no-augment" ;;
+    a4-mean) echo "$A4 --aggregation mean" ;;
+    a4-clipped) echo "$A4 --aggregation clipped" ;;
     a4-cb-none) echo "$A4 --class-balance none" ;;
     i4-iid) echo "$I4 --steps-per-round 20" ;;
     i4-iid-80) echo "$I4 --steps-per-round 80" ;;
