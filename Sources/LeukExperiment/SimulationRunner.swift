@@ -53,7 +53,7 @@ public struct SimulationRequest: Sendable, Equatable {
     public var byzantine = 0
     public var attack = ByzantineAttack.signFlip
     /// How every node mixes its neighbours (`--aggregation`).
-    public var aggregation = AggregationRule.mean
+    public var aggregation = AggregationRule.defaultRule
     /// Neighbour differences dropped from each end per parameter by `.trimmedMean` (`--trim`).
     public var trim = 1
 

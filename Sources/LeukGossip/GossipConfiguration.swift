@@ -84,6 +84,13 @@ public enum AggregationRule: String, Sendable, Equatable, CaseIterable {
     /// parameter (`ClippingRule.trimmedMean`): safe against up to `trim` attacking neighbours per node.
     case trimmedMean = "trimmed-mean"
 
+    /// What a node and `simulate` use unless told otherwise: clipping. Measured (docs/results.md, "Byzantine
+    /// peers"): without attackers it costs nothing against plain averaging (+0.1 points on synthetic cells over
+    /// 3 seeds and on Aria with 10 nodes; 0.829 for both on Aria with 4 nodes, Dirichlet 0.5, 3 seeds), and it
+    /// holds each measured attack by a minority of neighbours to about 1 point where plain averaging loses
+    /// 19 to 68. With two neighbours or fewer the median is the larger distance and nothing is clipped.
+    public static let defaultRule = AggregationRule.clipped
+
     /// The gossip core's rule; `trim` is used by `.trimmedMean` only.
     public func clipping(trim: Int) -> ClippingRule {
         switch self {

@@ -32,7 +32,7 @@ public struct StartOptions: Sendable {
     public var roundPause: Duration = .milliseconds(200)
     public var gossipInterval: Duration = .seconds(1)
     /// How the node mixes its neighbours' states (`--aggregation`, `--trim`; network/PROTOCOL.md).
-    public var aggregation = AggregationRule.mean
+    public var aggregation = AggregationRule.defaultRule
     public var trim = 1
     public var inputSize = 64
     public var validationFraction = 0.15

@@ -2,11 +2,12 @@ import ArgumentParser
 import LeukGossip
 
 /// `--aggregation RULE --trim B`: how a node mixes its neighbours' models, the same flags for `start` (a real
-/// node) and `simulate` (every node of the simulation). network/PROTOCOL.md says what each rule guarantees.
+/// node) and `simulate` (every node of the simulation). network/PROTOCOL.md says what each rule guarantees;
+/// the default, `clipped`, is the measured best (docs/results.md, "Byzantine peers").
 struct AggregationOptions: ParsableArguments {
     @Option(help: ArgumentHelp("How to mix the neighbours' models: \(AggregationRule.allCases.map(\.rawValue).joined(separator: ", ")) (network/PROTOCOL.md).",
                                valueName: "RULE"))
-    var aggregation = AggregationRule.mean.rawValue
+    var aggregation = AggregationRule.defaultRule.rawValue
 
     @Option(help: ArgumentHelp("With --aggregation trimmed-mean: neighbour values dropped from each end per parameter, i.e. the attacking neighbours tolerated (a node mixes only when it hears 2*B+1).",
                                valueName: "B"))
