@@ -27,6 +27,9 @@ public struct NetworkConfiguration: Sendable {
     /// also has at most one envelope waiting, and its connection is not read while it waits
     /// (`VerificationQueue`), so an admitted peer that floods valid frames costs bounded memory and CPU.
     public var maximumConcurrentVerifications: Int
+    /// A peer's update verifications start at most this often (`VerificationQueue`'s rate limit); the node
+    /// sets a quarter of its gossip interval, so an honest peer (about two updates per interval) never waits.
+    public var minimumUpdateInterval: Duration = .milliseconds(250)
     /// How long a peer whose session carried garbage is neither redialled nor admitted.
     public var faultCoolDown: Duration
 
@@ -114,6 +117,8 @@ public actor NetworkShell {
     /// One dial timer per peer; the generation tells a timer that fired from one replaced since.
     private var dialTimers: [NodeID: (generation: UInt64, task: Task<Void, Never>)] = [:]
     private var timerGeneration: UInt64 = 0
+    /// The wake-up `VerificationQueue` asked for (a peer's rate limit), if one is pending.
+    private var verificationWakeUp: Task<Void, Never>?
     /// TCP connects under way, so shutdown can close what they bring once the signal stream is gone.
     private var pendingDials: [ConnectionID: EventLoopFuture<any Channel>] = [:]
     private var listener: (any Channel)?
@@ -137,7 +142,8 @@ public actor NetworkShell {
         self.group = group ?? MultiThreadedEventLoopGroup.singleton
         self.logger = logger
         core = PeerConnections(localID: configuration.identity.id, configuration: configuration.peerConnections)
-        verification = VerificationQueue(slots: configuration.maximumConcurrentVerifications)
+        verification = VerificationQueue(slots: configuration.maximumConcurrentVerifications,
+                                         minimumInterval: configuration.minimumUpdateInterval)
         (events, eventSink) = AsyncStream.makeStream(of: NetworkEvent.self)
         (signals, signalSink) = AsyncStream.makeStream(of: Signal.self)
     }
@@ -297,6 +303,9 @@ public actor NetworkShell {
     /// Envelopes replaced by a newer one from the same peer before they were verified.
     public var supersededEnvelopes: Int { verification.superseded }
 
+    /// Updates that waited for their peer's rate limit (`NetworkConfiguration.minimumUpdateInterval`).
+    public var rateLimitedUpdates: Int { verification.rateLimited }
+
     /// Times a connection stopped being read because its peer's update waited for verification.
     public var readPauses: Int { verification.pauses }
 
@@ -323,6 +332,8 @@ public actor NetworkShell {
         run(core.shutdownRequested(now: now))
         for (_, timer) in dialTimers { timer.task.cancel() }
         dialTimers = [:]
+        verificationWakeUp?.cancel()
+        verificationWakeUp = nil
         let open = channels.values.map(\.channel)
         // A connect that completes after the signal stream ends would go unseen: close it then.
         for (_, connecting) in pendingDials { connecting.whenSuccess { $0.close(promise: nil) } }
@@ -385,8 +396,21 @@ public actor NetworkShell {
                 _ = channels[connection]?.channel.setOption(ChannelOptions.autoRead, value: false)
             case let .resumeReading(connection):
                 _ = channels[connection]?.channel.setOption(ChannelOptions.autoRead, value: true)
+            case let .wakeUp(at):
+                verificationWakeUp?.cancel()
+                let delay = at > now ? at.since(now) : .zero
+                verificationWakeUp = Task { [weak self] in
+                    do { try await Task.sleep(for: delay) } catch { return }
+                    await self?.verificationWakeUpFired()
+                }
             }
         }
+    }
+
+    private func verificationWakeUpFired() {
+        verificationWakeUp = nil
+        guard !shuttingDown else { return }
+        run(verification.timerFired(now: now))
     }
 
     private func dialTimerFired(_ peer: NodeID, generation: UInt64) {
@@ -449,7 +473,7 @@ public actor NetworkShell {
             guard let peer = core.frameReceived(id, now: now) else { return }
             switch frame {
             case let .modelUpdate(envelope):
-                run(verification.arrived(envelope, from: peer, on: id))
+                run(verification.arrived(envelope, from: peer, on: id, now: now))
             case .goodbye, .ping, .pong, .error:
                 break  // goodbye: the close that follows is reported by channelClosed
             }
@@ -484,7 +508,7 @@ public actor NetworkShell {
             logger.notice("update rejected", metadata: ["peer": "\(peer.short)", "reason": "\(rejection.reason.rawValue)"])
             eventSink.yield(.rejected(rejection, from: peer))
         }
-        run(verification.finished(peer))
+        run(verification.finished(peer, now: now))
     }
 }
 

@@ -129,6 +129,7 @@ public final class NodeRuntime: Sendable {
         // Refuse, with a reason, any signed update of another model: its parameters mean something else.
         network.updateLimits.expectedArchitecture = options.architecture
         network.updateLimits.expectedClasses = classes
+        network.minimumUpdateInterval = options.gossipInterval / 4
         var gossip = GossipConfiguration(gossipInterval: options.gossipInterval)
         gossip.clipping = options.aggregation.clipping(trim: options.trim)
         federation = try FederationService(identity: identity, config: config, layout: layout, store: store,

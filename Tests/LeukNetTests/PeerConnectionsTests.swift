@@ -306,31 +306,49 @@ import Testing
     let alice = Keys.alice.id, bob = Keys.bob.id
     let c1 = ConnectionID(.inbound, 1), c2 = ConnectionID(.outbound, 1)
 
+    static func at(_ seconds: Double) -> Timestamp { Timestamp(nanosecondsSinceEpoch: UInt64(1_000_000_000 + seconds * 1e9)) }
+
     @Test func aFullQueueStopsReadingTheChannelUntilItsUpdateGetsASlot() {
-        var queue = VerificationQueue(slots: 1)
-        #expect(queue.arrived([1], from: alice, on: c1) == [.verify([1], from: alice)])
+        var queue = VerificationQueue(slots: 1, minimumInterval: .zero)
+        #expect(queue.arrived([1], from: alice, on: c1, now: Self.at(0)) == [.verify([1], from: alice)])
         // Alice's next update must wait for her first (her order is kept): stop reading her.
-        #expect(queue.arrived([2], from: alice, on: c1) == [.pauseReading(c1)])
+        #expect(queue.arrived([2], from: alice, on: c1, now: Self.at(0)) == [.pauseReading(c1)])
         // Frames already read while the pause took effect replace the waiting one.
-        #expect(queue.arrived([3], from: alice, on: c1).isEmpty)
+        #expect(queue.arrived([3], from: alice, on: c1, now: Self.at(0)).isEmpty)
         #expect(queue.superseded == 1)
         // Bob finds the only slot taken.
-        #expect(queue.arrived([9], from: bob, on: c2) == [.pauseReading(c2)])
+        #expect(queue.arrived([9], from: bob, on: c2, now: Self.at(0)) == [.pauseReading(c2)])
         #expect(queue.runningCount == 1 && queue.waitingCount == 2)
         // Slots go to the oldest waiter, and its channel is read again.
-        #expect(queue.finished(alice) == [.verify([3], from: alice), .resumeReading(c1)])
-        #expect(queue.finished(alice) == [.verify([9], from: bob), .resumeReading(c2)])
-        #expect(queue.finished(bob).isEmpty)
+        #expect(queue.finished(alice, now: Self.at(0)) == [.verify([3], from: alice), .resumeReading(c1)])
+        #expect(queue.finished(alice, now: Self.at(0)) == [.verify([9], from: bob), .resumeReading(c2)])
+        #expect(queue.finished(bob, now: Self.at(0)).isEmpty)
         #expect(queue.pauses == 2 && queue.paused.isEmpty)
     }
 
     @Test func slotsRunDifferentPeersAtOnceButNeverOnePeerTwice() {
-        var queue = VerificationQueue(slots: 2)
-        #expect(queue.arrived([1], from: alice, on: c1) == [.verify([1], from: alice)])
-        #expect(queue.arrived([2], from: bob, on: c2) == [.verify([2], from: bob)])
-        #expect(queue.arrived([3], from: alice, on: c1) == [.pauseReading(c1)])
+        var queue = VerificationQueue(slots: 2, minimumInterval: .zero)
+        #expect(queue.arrived([1], from: alice, on: c1, now: Self.at(0)) == [.verify([1], from: alice)])
+        #expect(queue.arrived([2], from: bob, on: c2, now: Self.at(0)) == [.verify([2], from: bob)])
+        #expect(queue.arrived([3], from: alice, on: c1, now: Self.at(0)) == [.pauseReading(c1)])
         // The closed channel is not resumed, but what it delivered is still verified.
         queue.connectionClosed(c1)
-        #expect(queue.finished(alice) == [.verify([3], from: alice)])
+        #expect(queue.finished(alice, now: Self.at(0)) == [.verify([3], from: alice)])
+    }
+
+    @Test func aFloodingPeerIsVerifiedAtMostOncePerIntervalAndHonestPeersAreNotHeldBack() {
+        var queue = VerificationQueue(slots: 2, minimumInterval: .milliseconds(250))
+        #expect(queue.arrived([1], from: alice, on: c1, now: Self.at(0)) == [.verify([1], from: alice)])
+        #expect(queue.finished(alice, now: Self.at(0.01)).isEmpty)
+        // Alice floods: a slot is free, but her next start is due at 0.25 s. Her channel stops being read and
+        // the shell is asked to wake the queue then; later frames only replace the waiting one.
+        #expect(queue.arrived([2], from: alice, on: c1, now: Self.at(0.02)) == [.wakeUp(at: Self.at(0.25)), .pauseReading(c1)])
+        #expect(queue.arrived([3], from: alice, on: c1, now: Self.at(0.03)).isEmpty)
+        #expect(queue.rateLimited == 1 && queue.superseded == 1)
+        // Bob is not held back by Alice's limit.
+        #expect(queue.arrived([9], from: bob, on: c2, now: Self.at(0.04)) == [.verify([9], from: bob)])
+        // A timer that fires early starts nothing and asks for the due time again.
+        #expect(queue.timerFired(now: Self.at(0.1)) == [.wakeUp(at: Self.at(0.25))])
+        #expect(queue.timerFired(now: Self.at(0.25)) == [.verify([3], from: alice), .resumeReading(c1)])
     }
 }
