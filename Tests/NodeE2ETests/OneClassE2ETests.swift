@@ -62,16 +62,20 @@ struct OneClassE2ETests {
             return s.gossipRound >= settled.gossipRound + 5 ? .done(()) : .waiting(s.description)
         }
         // A model that learnt one class calls every cell that class, so it scores at most the test
-        // set's majority share. Beating that share by a wide margin, with a good ranking, means the
-        // one-class site now diagnoses both classes: it learnt the other one from its peers. ("Before"
-        // is read right after start and is shown for context only: on a quiet machine a node may have
-        // trained and mixed a round already, so comparing with it was a race.)
+        // set's majority share, with a ranking no better than chance. Beating that share by a wide margin,
+        // with a good ranking, means the one-class site now diagnoses both classes: it learnt the other one
+        // from its peers. ("Before" is read right after start and is shown for context only: on a quiet
+        // machine a node may have trained and mixed a round already, so comparing with it was a race.)
+        // No fixed accuracy floor beyond that: on a loaded machine the sites' last local rounds land at
+        // different times, and the agreed model can rank cells as well (AUC 0.96) while its 0.5 threshold
+        // sits off-centre (accuracy 0.725 on a balanced set, seen in CI); that is calibration, not a site
+        // that knows one class.
         let hemCount = try FileManager.default.contentsOfDirectory(atPath: test + "/hem").count
         let allCount = try FileManager.default.contentsOfDirectory(atPath: test + "/all").count
         let majorityShare = Double(max(hemCount, allCount)) / Double(hemCount + allCount)
         for (node, start) in zip(nodes.prefix(2), before) {
             let after = try await Self.diagnoses(of: node, on: test, in: scratch, tag: "after")
-            #expect(after.accuracy >= max(0.8, majorityShare + 0.15) && after.auc >= 0.85,
+            #expect(after.accuracy >= majorityShare + 0.15 && after.auc >= 0.85,
                     "\(node.name)-only site: accuracy \(start.accuracy) -> \(after.accuracy) (majority share \(majorityShare)), AUC \(start.auc) -> \(after.auc)")
         }
         for node in nodes { try await node.stop() }
