@@ -56,6 +56,8 @@ public struct SimulationRequest: Sendable, Equatable {
     public var aggregation = AggregationRule.defaultRule
     /// Neighbour differences dropped from each end per parameter by `.trimmedMean` (`--trim`).
     public var trim = 1
+    /// FedRS's factor for the logits of classes a node lacks (`--restricted-softmax`; 1 = off).
+    public var restrictedSoftmax: Float = 1
 
     public init(nodes: Int, rounds: Int, source: SimulationDataSource, partition: PartitionScheme,
                 topology: GossipTopology, seed: UInt64 = 0, stepsPerRound: Int = 10, threads: Int = 1, size: Int = 64,
@@ -152,6 +154,7 @@ public enum SimulationRunner {
         federated.driftCorrection = request.driftCorrection
         federated.globalLearningRate = request.globalLearningRate
         federated.globalMomentum = request.globalMomentum
+        federated.restrictedSoftmax = request.restrictedSoftmax
         let engine = try FederatedTrainingSession.makeEngine(configuration: base, classes: data.cache.classes, inputSize: data.cache.size)
         let initial = engine.parameters
         // What the nodes would learn by sharing their class counts: the pooled training counts.
@@ -285,6 +288,7 @@ public enum SimulationRunner {
             globalLearningRate: Self.decimal(request.globalLearningRate), globalMomentum: Self.decimal(request.globalMomentum),
             augment: request.augment)
         if !request.baselines { config.baselines = false }
+        if request.restrictedSoftmax < 1 { config.restrictedSoftmax = Self.decimal(request.restrictedSoftmax) }
         if !attackers.isEmpty {
             config.attackers = attackers
             config.attack = request.attack.rawValue

@@ -15,10 +15,27 @@ import Foundation
 /// logits, so only the forward value changes. Inference never uses the offsets.
 struct SoftmaxCrossEntropy {
     /// Computes the loss and writes `dLoss/dLogits` into `gradient` (rows x classes).
+    ///
+    /// `logitScales` (one per class, multiplying every row's logits before the offsets) give the
+    /// restricted softmax of FedRS (Li and Zhan, KDD 2021): a node scales the logits of the classes it
+    /// holds no image of by `alpha < 1`, so its local loss cannot push those classes' scores (and the
+    /// classifier weights behind them) down at full strength. The gradient with respect to a raw logit is
+    /// its scale times the gradient with respect to the scaled one.
     static func lossAndGradient(
         logits rawLogits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int, classes: Int,
-        classWeights: [Float]?, logitOffsets: [Float]? = nil, gradient: UnsafeMutablePointer<Float>?
+        classWeights: [Float]?, logitOffsets: [Float]? = nil, logitScales: [Float]? = nil, gradient: UnsafeMutablePointer<Float>?
     ) -> Float {
+        if let logitScales {
+            precondition(logitScales.count == classes, "\(logitScales.count) logit scales for \(classes) classes")
+            var scaled = [Float](repeating: 0, count: batch * classes)
+            for i in 0..<batch { for k in 0..<classes { scaled[i * classes + k] = rawLogits[i * classes + k] * logitScales[k] } }
+            let loss = scaled.withUnsafeBufferPointer { buffer in
+                lossAndGradient(logits: buffer.baseAddress!, labels: labels, batch: batch, classes: classes,
+                                classWeights: classWeights, logitOffsets: logitOffsets, logitScales: nil, gradient: gradient)
+            }
+            if let gradient { for i in 0..<batch { for k in 0..<classes { gradient[i * classes + k] *= logitScales[k] } } }
+            return loss
+        }
         if let logitOffsets {
             precondition(logitOffsets.count == classes, "\(logitOffsets.count) logit offsets for \(classes) classes")
             var adjusted = [Float](repeating: 0, count: batch * classes)

@@ -55,6 +55,9 @@ public final class Model {
     /// Per-class offsets added to the logits inside the training loss only (the logit-adjusted loss,
     /// see `SoftmaxCrossEntropy`); nil = plain cross-entropy. Predictions never see them.
     public var trainingLogitOffsets: [Float]?
+    /// Per-class factors the logits are multiplied by inside the training loss only (FedRS's restricted
+    /// softmax, see `SoftmaxCrossEntropy`); nil = none. Predictions never see them.
+    public var trainingLogitScales: [Float]?
 
     let layers: [any Layer]
     private let parameterStore: FloatBuffer
@@ -209,7 +212,7 @@ public final class Model {
             for i in 0..<count { precondition(labelPointer[i] >= 0 && Int(labelPointer[i]) < classes.count, "label out of range") }
             return SoftmaxCrossEntropy.lossAndGradient(
                 logits: logits, labels: labelPointer.baseAddress!, batch: count, classes: classes.count,
-                classWeights: classWeights, logitOffsets: trainingLogitOffsets, gradient: dLogits)
+                classWeights: classWeights, logitOffsets: trainingLogitOffsets, logitScales: trainingLogitScales, gradient: dLogits)
         }
         gradientStore.zero(parameterCount)
         var gradient = UnsafePointer(dLogits)

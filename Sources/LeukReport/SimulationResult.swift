@@ -166,6 +166,8 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
     /// `false` when the baselines were skipped (`--no-baselines`): `centralized` and `local_only` then repeat
     /// federated node 0's and the nodes' own metrics and mean nothing.
     public var baselines: Bool?
+    /// FedRS's factor for absent classes' logits, when below 1 (`--restricted-softmax`).
+    public var restrictedSoftmax: Double?
 
     public init(nodes: Int, rounds: Int, topology: String, dirichlet: Double?, seed: UInt64, dataset: String,
                 threads: Int, wallSeconds: Double, partition: String? = nil, architecture: String? = nil,
@@ -213,5 +215,6 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
         case globalLearningRate = "global_learning_rate"
         case globalMomentum = "global_momentum"
         case augment, attackers, attack, aggregation, baselines
+        case restrictedSoftmax = "restricted_softmax"
     }
 }

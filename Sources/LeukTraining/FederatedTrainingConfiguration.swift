@@ -47,6 +47,10 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
     /// Strength `mu` of a FedProx proximal term `mu/2 |w - w_round_start|^2` (0 = off): it keeps a
     /// round's local steps near the model gossip handed over.
     public var proximalStrength: Float
+    /// FedRS's restricted softmax (Li and Zhan, KDD 2021): the logits of the classes this node holds no
+    /// image of are multiplied by this factor inside the local loss (1 = off). A site that sees one class
+    /// then cannot push the other class's scores down at full strength.
+    public var restrictedSoftmax: Float = 1
     /// Strength `beta` (0 = off, 1 = full) of the drift correction: SCAFFOLD's control variates
     /// (Karimireddy et al., ICML 2020) obtained without sending them. When averaging is exact (every
     /// node ends a round on the same weighted mean), the global control variate is the mean model's

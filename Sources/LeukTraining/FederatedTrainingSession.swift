@@ -58,6 +58,8 @@ public final class FederatedTrainingSession {
     public let classWeights: [Float]?
     /// The per-class logit offsets of the logit-adjusted loss (`nil` when it is off).
     public let logitOffsets: [Float]?
+    /// The restricted softmax's per-class logit factors (`nil` when it is off or the node holds every class).
+    public let logitScales: [Float]?
 
     private let engine: Model
     private let sharedEngine: Bool
@@ -118,6 +120,11 @@ public final class FederatedTrainingSession {
         for index in trainIndices { counts[cache.samples[index].label] += 1 }
         let offsets = configuration.logitAdjustment > 0 ? Self.logitOffsets(counts: counts, tau: configuration.logitAdjustment) : nil
         logitOffsets = offsets
+        guard configuration.restrictedSoftmax > 0, configuration.restrictedSoftmax <= 1 else {
+            throw ExperimentError("the restricted softmax factor must be in (0, 1], got \(configuration.restrictedSoftmax)")
+        }
+        logitScales = configuration.restrictedSoftmax < 1 && counts.contains(0)
+            ? counts.map { $0 == 0 ? configuration.restrictedSoftmax : 1 } : nil
         if offsets != nil {
             classWeights = nil
             sampleOrder = trainIndices
@@ -203,7 +210,8 @@ public final class FederatedTrainingSession {
         optimizerState = optimizer
         engine.classWeights = classWeights
         engine.trainingLogitOffsets = logitOffsets
-        defer { engine.trainingLogitOffsets = nil }
+        engine.trainingLogitScales = logitScales
+        defer { engine.trainingLogitOffsets = nil; engine.trainingLogitScales = nil }
         var current = parameters
         var gradient = [Float](repeating: 0, count: parameters.count)
         // Per-step correction `beta * (D - d_i) / K`, rescaled to this round's learning rate: D is the

@@ -101,6 +101,10 @@ struct Simulate: ParsableCommand {
     @Flag(name: .customLong("no-augment"), help: "Train without random flips, rotations and colour jitter (an ablation).")
     var noAugment = false
 
+    @Option(name: .customLong("restricted-softmax"), help: ArgumentHelp(
+        "FedRS: multiply the logits of the classes a node holds no image of by this factor in its local loss (1 = off).", valueName: "ALPHA"))
+    var restrictedSoftmax: Float = 1
+
     @Flag(name: .customLong("no-baselines"), help: "Skip the local-only and centralized baselines (attack and ablation sweeps).")
     var noBaselines = false
 
@@ -159,6 +163,7 @@ struct Simulate: ParsableCommand {
         }
         guard driftCorrection >= 0, driftCorrection <= 1 else { throw ValidationError("--drift-correction must be between 0 and 1") }
         guard OptimizerKind(named: optimizer) != nil else { throw ValidationError("--optimizer must be 'sgd' or 'adam', got '\(optimizer)'") }
+        guard restrictedSoftmax > 0, restrictedSoftmax <= 1 else { throw ValidationError("--restricted-softmax must be in (0, 1], got \(restrictedSoftmax)") }
         guard mixing.trim < nodes else { throw ValidationError("--trim must be below --nodes (\(nodes))") }
         guard byzantine >= 0, byzantine < nodes else { throw ValidationError("--byzantine must be from 0 to \(nodes - 1): at least one node is honest") }
         guard ByzantineAttack(rawValue: attack) != nil else {
@@ -181,6 +186,7 @@ struct Simulate: ParsableCommand {
             optimizer: OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer, driftCorrection: driftCorrection,
             globalLearningRate: globalLearningRate, globalMomentum: globalMomentum, augment: !noAugment)
         request.baselines = !noBaselines
+        request.restrictedSoftmax = restrictedSoftmax
         request.byzantine = byzantine
         request.attack = ByzantineAttack(rawValue: attack) ?? .signFlip
         request.aggregation = mixing.rule

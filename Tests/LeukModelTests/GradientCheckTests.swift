@@ -138,23 +138,27 @@ struct GradientChecker {
         #expect(Array(UnsafeBufferPointer(start: out, count: 4)) == x)
     }
 
-    @Test func weightedSoftmaxCrossEntropy() {
+    /// Plain, and with FedRS's restricted softmax (class 1 absent: its logits scaled by 0.3) on top of
+    /// logit offsets: the analytic gradient with respect to the raw logits matches finite differences.
+    @Test(arguments: [nil, [1, 0.3, 1] as [Float]])
+    func weightedSoftmaxCrossEntropy(scales: [Float]?) {
         var generator = SeededGenerator(seed: 13)
         let batch = 4, classes = 3
         var logits = (0..<(batch * classes)).map { _ in generator.nextUnitFloat() * 4 - 2 }
         let labels: [Int32] = [0, 2, 1, 2]
         let weights: [Float] = [2, 0.5, 1]
+        let offsets: [Float]? = scales == nil ? nil : [0.2, -1, 0.1]
         var gradient = [Float](repeating: 0, count: batch * classes)
         func loss() -> Float {
             logits.withUnsafeBufferPointer { l in labels.withUnsafeBufferPointer { y in
                 SoftmaxCrossEntropy.lossAndGradient(logits: l.baseAddress!, labels: y.baseAddress!, batch: batch, classes: classes,
-                                                    classWeights: weights, gradient: nil)
+                                                    classWeights: weights, logitOffsets: offsets, logitScales: scales, gradient: nil)
             } }
         }
         _ = logits.withUnsafeBufferPointer { l in labels.withUnsafeBufferPointer { y in
             gradient.withUnsafeMutableBufferPointer { g in
                 SoftmaxCrossEntropy.lossAndGradient(logits: l.baseAddress!, labels: y.baseAddress!, batch: batch, classes: classes,
-                                                    classWeights: weights, gradient: g.baseAddress!)
+                                                    classWeights: weights, logitOffsets: offsets, logitScales: scales, gradient: g.baseAddress!)
             }
         } }
         for i in 0..<logits.count {

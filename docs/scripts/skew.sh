@@ -47,6 +47,9 @@ flags() {
     o4-balanced) echo "$O4 --logit-adjustment 0" ;;
     o4-la0.5) echo "$O4 --logit-adjustment 0.5" ;;
     o4-la1) echo "$O4 --logit-adjustment 1" ;;
+    o4-rs0.5) echo "$O4 --restricted-softmax 0.5" ;;
+    o4-rs0.1) echo "$O4 --restricted-softmax 0.1" ;;
+    a4-rs0.5) echo "$A4 --restricted-softmax 0.5" ;;
     *) echo "unknown run $1" >&2; exit 2 ;;
     esac
 }
