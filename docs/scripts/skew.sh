@@ -48,6 +48,11 @@ flags() {
     o4-la0.5) echo "$O4 --logit-adjustment 0.5" ;;
     o4-la1) echo "$O4 --logit-adjustment 1" ;;
     o4-rs0.5) echo "$O4 --restricted-softmax 0.5" ;;
+    # Fewer local steps per round, more rounds (same 200 steps), with and without the federation's class counts.
+    o4-r40s5) echo "$O4 --rounds 40 --steps-per-round 5 --no-baselines" ;;
+    o4-r100s2) echo "$O4 --rounds 100 --steps-per-round 2 --no-baselines" ;;
+    o4-fed) echo "$O4 --class-balance federation --no-baselines" ;;
+    o4-fed-r100s2) echo "$O4 --rounds 100 --steps-per-round 2 --class-balance federation --no-baselines" ;;
     o4-rs0.1) echo "$O4 --restricted-softmax 0.1" ;;
     a4-rs0.5) echo "$A4 --restricted-softmax 0.5" ;;
     *) echo "unknown run $1" >&2; exit 2 ;;

@@ -25,5 +25,9 @@ for name, results in sorted(runs.items()):
     consensus = max(r["rounds"][-1]["consensus_distance"] for r in results)
     wall = [r["config"]["wall_seconds"] for r in results]
     seeds = ",".join(str(r["config"]["seed"]) for r in results)
+    # Runs with --no-baselines repeat the federated figures in the baseline slots: show them as skipped.
+    skipped = any(r["config"].get("baselines") is False for r in results)
+    local = "skipped" if skipped else cell(f('local_only', 'accuracy'))
+    centralized = "skipped" if skipped else cell(central)
     print(f"| {name} | {seeds} | {cell(f('federated', 'accuracy'))} | {cell(f('federated', 'specificity'))} | "
-          f"{cell(f('federated', 'auc'))} | {cell(f('local_only', 'accuracy'))} | {cell(central)} | {consensus:.1e} | {cell(wall)} |")
+          f"{cell(f('federated', 'auc'))} | {local} | {centralized} | {consensus:.1e} | {cell(wall)} |")
