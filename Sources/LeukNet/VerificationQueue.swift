@@ -93,8 +93,10 @@ public struct VerificationQueue: Sendable {
         paused.remove(connection)
     }
 
+    /// A wall clock set back (NTP, an operator) puts `now` before the last start: the limit then lets the
+    /// update through instead of holding every peer until the clock has caught up again.
     private func mayStart(_ peer: NodeID, now: Timestamp) -> Bool {
-        guard let last = lastStart[peer] else { return true }
+        guard let last = lastStart[peer], now >= last else { return true }
         return now >= last.adding(minimumInterval)
     }
 

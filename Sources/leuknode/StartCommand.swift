@@ -1,5 +1,4 @@
 import ArgumentParser
-import LeukGossip
 import Foundation
 import LeukAPI
 import LeukClinic

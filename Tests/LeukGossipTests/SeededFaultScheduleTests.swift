@@ -37,7 +37,7 @@ import Testing
             topology = switch rng.next() % 3 {
             case 0: .full
             case 1: .ring
-            default: .randomRegular(degree: 3 + Int(rng.next() % 2) > nodes - 1 ? 2 : 3)
+            default: .randomRegular(degree: min(3 + Int(rng.next() % 2), nodes - 1))
             }
             if case let .randomRegular(degree) = topology, (nodes * degree) % 2 == 1 { topology = .full }
             counts = (0..<nodes).map { _ in 1 + Int(rng.next() % 400) }

@@ -306,7 +306,7 @@ import Testing
     let alice = Keys.alice.id, bob = Keys.bob.id
     let c1 = ConnectionID(.inbound, 1), c2 = ConnectionID(.outbound, 1)
 
-    static func at(_ seconds: Double) -> Timestamp { Timestamp(nanosecondsSinceEpoch: UInt64(1_000_000_000 + seconds * 1e9)) }
+    static func at(_ seconds: Double) -> Timestamp { Timestamp(nanosecondsSinceEpoch: UInt64(1e13 + seconds * 1e9)) }
 
     @Test func aFullQueueStopsReadingTheChannelUntilItsUpdateGetsASlot() {
         var queue = VerificationQueue(slots: 1, minimumInterval: .zero)
@@ -350,5 +350,8 @@ import Testing
         // A timer that fires early starts nothing and asks for the due time again.
         #expect(queue.timerFired(now: Self.at(0.1)) == [.wakeUp(at: Self.at(0.25))])
         #expect(queue.timerFired(now: Self.at(0.25)) == [.verify([3], from: alice), .resumeReading(c1)])
+        #expect(queue.finished(alice, now: Self.at(0.26)).isEmpty)
+        // The wall clock is set back an hour: Alice is not held until it catches up.
+        #expect(queue.arrived([4], from: alice, on: c1, now: Self.at(-3600)) == [.verify([4], from: alice)])
     }
 }
