@@ -84,7 +84,7 @@ let package = Package(
         .target(name: "LeukClinic", dependencies: ["LeukCore", "LeukCrypto", "LeukStore"], swiftSettings: strict),
         .target(name: "LeukNode", dependencies: [
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukModel", "LeukGossip", "LeukWire", "LeukNet",
-            "LeukClinic", "LeukTraining", logging, .product(name: "Metrics", package: "swift-metrics"),
+            "LeukClinic", "LeukTraining", "LeukMetrics", logging, .product(name: "Metrics", package: "swift-metrics"),
         ], swiftSettings: strict),
         // Result types and SVG plots shared by `simulate` and `report`.
         .target(name: "LeukReport", dependencies: ["LeukCore", "LeukMetrics"], swiftSettings: strict),
@@ -142,13 +142,13 @@ let package = Package(
         // and the clinic's error contract against the real classifier.
         .testTarget(name: "LeukNodeTests", dependencies: [
             "ClinicTestSupport", "LeukNode", "LeukNet", "LeukWire", "LeukGossip", "LeukModel", "LeukData", "LeukClinic",
-            "LeukStore", "LeukCrypto", "LeukCore", logging,
+            "LeukStore", "LeukCrypto", "LeukCore", "LeukMetrics", logging,
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
         // Real `leuknode` processes on loopback: federation, revocation, clinic, garbage on the port.
         .testTarget(name: "NodeE2ETests", dependencies: ["LeukCore", "LeukStore", "LeukCrypto"], swiftSettings: strict),
         .testTarget(name: "LeukAPITests", dependencies: [
-            "ClinicTestSupport", "LeukAPI", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore", logging,
+            "ClinicTestSupport", "LeukAPI", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore", "LeukNode", "LeukMetrics", logging,
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Yams", package: "Yams"),

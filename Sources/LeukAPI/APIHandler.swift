@@ -273,6 +273,54 @@ struct APIHandler: APIProtocol {
         return .ok(.init(body: .binary(HTTPBody(try await mapped { try await control.modelFile() }))))
     }
 
+    func modelServing(_ input: Operations.modelServing.Input) async throws -> Operations.modelServing.Output {
+        let limit = try Self.checked(input.query.limit, "limit", 1...1_000) ?? 50
+        let control = try node()
+        return .ok(.init(body: .json(try DocumentedJSON.convert(try await mapped { try await control.modelServing(limit: limit) }))))
+    }
+
+    func promoteModel(_ input: Operations.promoteModel.Input) async throws -> Operations.promoteModel.Output {
+        guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
+        guard body.version >= 0 else { throw APIError(status: 400, "version must be a model version (0 or more), not \(body.version)") }
+        let control = try node(), force = body.force ?? false
+        let decision = try await audited("model.promote", target: String(body.version), detail: force ? "forced" : "") { actor in
+            try await control.promoteModel(version: UInt64(body.version), force: force, actor: actor)
+        }
+        return .ok(.init(body: .json(try DocumentedJSON.convert(decision))))
+    }
+
+    func rollbackModel(_ input: Operations.rollbackModel.Input) async throws -> Operations.rollbackModel.Output {
+        let control = try node()
+        let decision = try await audited("model.rollback", target: "", detail: "") { actor in try await control.rollbackModel(actor: actor) }
+        return .ok(.init(body: .json(try DocumentedJSON.convert(decision))))
+    }
+
+    func pinModel(_ input: Operations.pinModel.Input) async throws -> Operations.pinModel.Output {
+        guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
+        let control = try node()
+        let decision = try await audited(body.pinned ? "model.pin" : "model.unpin", target: "", detail: "") { actor in
+            try await control.pinModel(body.pinned, actor: actor)
+        }
+        return .ok(.init(body: .json(try DocumentedJSON.convert(decision))))
+    }
+
+    /// Runs an operator's verb on the served model and records it in the clinic's audit chain (synced),
+    /// refused or done: the log that shows who diagnosed shows who chose the model they diagnosed with.
+    private func audited(_ action: String, target: String, detail: String,
+                         _ body: (String) async throws -> PromotionDecision) async throws -> PromotionDecision {
+        let caller = try caller()
+        do {
+            let decision = try await mapped { try await body(caller.userID) }
+            let what = "\(decision.action.rawValue) model \(decision.version) (sha256 \(decision.sha256.prefix(16)))"
+            try await clinic.recordNodeAction(by: caller, action: action, target: String(decision.version),
+                                              detail: detail.isEmpty ? what : detail + "; " + what, succeeded: true)
+            return decision
+        } catch let error as APIError {
+            try? await clinic.recordNodeAction(by: caller, action: action, target: target, detail: error.message, succeeded: false)
+            throw error
+        }
+    }
+
     // MARK: - Values the generated code does not check
 
     /// A path parameter, never empty (the generated code has percent-decoded it already).
@@ -298,6 +346,11 @@ func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         return try await body()
     } catch let error as APIError {
         throw error
+    } catch let error as ServingError {
+        switch error {
+        case .unknownVersion: throw APIError(status: 404, error.description, hint: error.hint)
+        case .failsFloors, .nothingToRollBack, .incompatible, .nothingServed: throw APIError(status: 409, error.description, hint: error.hint)
+        }
     } catch let error as PeerRegistryError {
         switch error {
         case .unknownPeer: throw APIError(status: 404, error.description, hint: error.hint)

@@ -79,6 +79,14 @@ enum RouteTable {
                      operationID: "removePeer"),
             APIRoute(.get, "/v1/model/history", access: .administrator, query: ["limit"],
                      summary: "Lineage of the current model: versions and the institutions' updates in each", operationID: "modelHistory"),
+            APIRoute(.get, "/v1/model/serving", access: .administrator, query: ["limit"],
+                     summary: "The served model, the pin, the site's floors and the promotion decisions", operationID: "modelServing"),
+            APIRoute(.post, "/v1/model/promote", access: .administrator, body: .required(["version", "force"]),
+                     summary: "Serve a kept model version at once (audited)", operationID: "promoteModel"),
+            APIRoute(.post, "/v1/model/rollback", access: .administrator, summary: "Serve the previously served model again and pin it (audited)",
+                     operationID: "rollbackModel"),
+            APIRoute(.post, "/v1/model/pin", access: .administrator, body: .required(["pinned"]),
+                     summary: "Pin the served model, or hand control back to the gate (audited)", operationID: "pinModel"),
             APIRoute(.get, "/v1/model", access: .administrator, summary: "The current federated model (safetensors)", operationID: "model"),
         ]
     }

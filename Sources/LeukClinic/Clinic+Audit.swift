@@ -3,6 +3,13 @@ import LeukStore
 import Foundation
 
 extension Clinic {
+    /// Records an operator's action on the node itself (serving a model, rolling back, pinning) in the
+    /// clinic's audit chain, synced, so the log that shows who diagnosed also shows which model they
+    /// diagnosed with and who decided it. `succeeded: false` records a refused or failed attempt.
+    public func recordNodeAction(by caller: Caller, action: String, target: String, detail: String, succeeded: Bool) throws(ClinicError) {
+        try commit(AuditEvent(action: action, targetID: target, outcome: succeeded ? .ok : .failed, detail: detail), by: caller)
+    }
+
     /// Checks the whole audit chain (admins only). The check itself is audited.
     public func verifyAudit(by caller: Caller) throws(ClinicError) -> AuditVerification {
         guard caller.isAdministrator else {

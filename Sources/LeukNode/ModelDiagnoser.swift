@@ -1,8 +1,10 @@
+import LeukClinic
 import LeukCore
 import LeukData
 import LeukModel
 
-/// Diagnoses cell images with the node's current federated model.
+/// Diagnoses cell images with the node's *served* model: the one the promotion gate (or an
+/// operator) let through, never the merged model of the moment (`ModelServing`).
 ///
 /// An actor on its own thread (`ThreadExecutor`): decoding and the forward pass block that thread,
 /// never an event loop or the cooperative pool, and the `Model` (rebuilt only when the federated
@@ -17,24 +19,25 @@ public actor ModelDiagnoser {
         public var responseTimeMs: Double
     }
 
-    let federation: FederationService
+    let serving: ModelServing
     let threads: Int
     private let executor = ThreadExecutor(name: "leuk-diagnose")
     private var cached: (version: UInt64, sha256: String, model: Model, snapshot: ModelSnapshot)?
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    init(federation: FederationService, threads: Int) {
-        self.federation = federation
+    public init(serving: ModelServing, threads: Int) {
+        self.serving = serving
         self.threads = threads
     }
 
     /// Decodes (with the project's bounded decoder), preprocesses exactly as training does, and
-    /// classifies one image. Throws `ImageError` for a bad image, naming it.
+    /// classifies one image. Throws `ImageError` for a bad image, naming it, and
+    /// `ClassificationError.modelUnavailable` while no model has been served.
     public func diagnose(imageBytes: [UInt8], fileName: String) async throws -> Result {
-        let version = await federation.currentVersion()
-        // Copy the parameters out of the federation only when the model changed since the last diagnosis.
-        let fresh = cached?.version == version ? nil : await federation.currentSnapshot()
+        guard let version = await serving.servedVersion() else { throw Self.nothingServed }
+        // Copy the parameters out only when the served model changed since the last diagnosis.
+        let fresh = cached?.version == version ? nil : await serving.served()
         let started = monotonicNanoseconds()
         let (model, sha256, snapshot) = try model(for: fresh)
         let image = try ImageDecoder.decode(bytes: imageBytes, name: fileName)
@@ -49,9 +52,11 @@ public actor ModelDiagnoser {
                       responseTimeMs: elapsed)
     }
 
-    /// The current model as a safetensors file (for `leuknode model export` and the demo's evaluation).
-    public func safetensors() async throws -> [UInt8] {
-        let snapshot = await federation.currentSnapshot()
+    static let nothingServed = ClassificationError.modelUnavailable(
+        "no model has passed this site's promotion floors yet; `leuknode model history` shows the gate's decisions")
+
+    /// A model as a safetensors file (for `leuknode model export` and the demo's evaluation).
+    public func safetensors(of snapshot: ModelSnapshot) async throws -> [UInt8] {
         let (model, sha256, _) = try model(for: snapshot)
         return model.safetensorsBytes(extraMetadata: [
             "leuknode_model_version": String(snapshot.version), "leuknode_model_sha256": sha256,

@@ -12,6 +12,14 @@ public protocol NodeControl: Sendable {
     func modelHistory(limit: Int) async throws -> [ModelHistoryEntry]
     /// The current federated model as a safetensors file.
     func modelFile() async throws -> [UInt8]
+    /// The served model, the pin, the floors and the newest promotion decisions.
+    func modelServing(limit: Int) async throws -> ServingView
+    /// Serves a kept model version at once (`force`: even when it fails the site's floors).
+    func promoteModel(version: UInt64, force: Bool, actor: String) async throws -> PromotionDecision
+    /// Serves the previously served model again, and pins it.
+    func rollbackModel(actor: String) async throws -> PromotionDecision
+    /// Pins the served model (the gate serves nothing new), or hands control back to the gate.
+    func pinModel(_ pinned: Bool, actor: String) async throws -> PromotionDecision
 }
 
 extension NodeRuntime: NodeControl {
@@ -20,7 +28,30 @@ extension NodeRuntime: NodeControl {
     public func addPeer(_ contact: Contact) async throws -> PeerView { try await federation.addPeer(contact) }
     public func removePeer(_ reference: String) async throws -> PeerView { try await federation.removePeer(reference) }
     public func modelHistory(limit: Int) async throws -> [ModelHistoryEntry] { try await federation.history(limit: limit) }
-    public func modelFile() async throws -> [UInt8] { try await diagnoser.safetensors() }
+    public func modelFile() async throws -> [UInt8] { try await diagnoser.safetensors(of: await federation.currentSnapshot()) }
+    public func modelServing(limit: Int) async throws -> ServingView { try await serving.view(limit: limit) }
+
+    public func promoteModel(version: UInt64, force: Bool, actor: String) async throws -> PromotionDecision {
+        let current = await federation.currentSnapshot()
+        let model: ModelSnapshot
+        if current.version == version {
+            model = current
+        } else if let kept = try await serving.kept(version: version) {
+            model = kept
+        } else {
+            throw ServingError.unknownVersion(version)
+        }
+        guard model.architecture == current.architecture, model.classes == current.classes,
+              model.parameters.count == current.parameters.count else {
+            throw ServingError.incompatible("version \(version) is a \(model.architecture) over \(model.classes.joined(separator: ",")), the node runs a \(current.architecture) over \(current.classes.joined(separator: ","))")
+        }
+        return try await serving.promote(model, figures: await figures(of: model), force: force, actor: actor)
+    }
+
+    public func rollbackModel(actor: String) async throws -> PromotionDecision { try await serving.rollback(actor: actor) }
+    public func pinModel(_ pinned: Bool, actor: String) async throws -> PromotionDecision {
+        try await serving.setPinned(pinned, actor: actor)
+    }
 }
 
 /// The clinic's classifier, backed by the node's current federated model.

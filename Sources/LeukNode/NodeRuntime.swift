@@ -4,6 +4,7 @@ import LeukData
 import LeukTraining
 public import LeukGossip
 public import LeukModel
+public import LeukMetrics
 import LeukNet
 public import LeukStore
 public import Logging
@@ -36,6 +37,9 @@ public struct StartOptions: Sendable {
     public var trim = 1
     public var inputSize = 64
     public var validationFraction = 0.15
+    /// The site's floors for serving a merged model to doctors (`--min-sensitivity`, `--min-specificity`,
+    /// `--max-drop`, `--min-validation-images`, `--without-validation`).
+    public var floors = PromotionFloors()
 
     public init() {}
 }
@@ -48,6 +52,8 @@ public final class NodeRuntime: Sendable {
     public let store: RecordStore
     public let federation: FederationService
     public let diagnoser: ModelDiagnoser
+    /// The model doctors diagnose with, and the gate's decisions.
+    public let serving: ModelServing
     public let options: StartOptions
     let identity: NodeIdentity
     /// Nil when the node has no training images: it only averages and diagnoses.
@@ -135,7 +141,12 @@ public final class NodeRuntime: Sendable {
         federation = try FederationService(identity: identity, config: config, layout: layout, store: store,
                                            initialParameters: initialParameters, sampleCount: max(sampleCount, 1),
                                            gossip: gossip, network: network, logger: logger, onRound: onRound)
-        diagnoser = ModelDiagnoser(federation: federation, threads: 1)
+        serving = try ModelServing(store: store, gate: PromotionGate(floors: options.floors))
+        diagnoser = ModelDiagnoser(serving: serving, threads: 1)
+        if let made, let served = await serving.served() {
+            // The split may differ from the one the served model was judged on (a changed dataset).
+            try await serving.refreshServedFigures(await made.validationFigures(parameters: served.parameters), version: served.version)
+        }
     }
 
     static func listenAddress(_ text: String) throws -> (String, Int) {
@@ -147,9 +158,12 @@ public final class NodeRuntime: Sendable {
     public func startFederation() async throws -> Int { try await federation.start() }
 
     /// Trains round after round until `stop()` or the round limit; gossip runs alongside on its own timer.
+    /// Before each round the merged model goes before the promotion gate; without training (no
+    /// dataset, or the round limit reached) the gate still judges each new merged model.
     public func trainUntilStopped() async {
         guard let trainer else {
             await federation.setTrainingState("none")
+            await reviewUntilStopped()
             return
         }
         var round = 0
@@ -157,8 +171,10 @@ public final class NodeRuntime: Sendable {
             if let limit = options.rounds, round >= limit {
                 logger.info("finished \(limit) local training rounds; still averaging with peers")
                 await federation.setTrainingState("finished")
+                await reviewUntilStopped()
                 return
             }
+            await reviewMergedModel()
             let start = await federation.currentParameters()
             let outcome = await trainer.trainRound(startingFrom: start)
             if stopRequested.isSet { return }
@@ -167,6 +183,37 @@ public final class NodeRuntime: Sendable {
             round += 1
             try? await Task.sleep(for: options.roundPause)
         }
+    }
+
+    /// Judges the current merged model, unless it was judged already. The figures are measured on the
+    /// trainer's thread, so a round and an evaluation never run at once.
+    public func reviewMergedModel() async {
+        let candidate = await federation.currentSnapshot()
+        guard await serving.lastJudged != candidate.version, await serving.servedVersion() != candidate.version else { return }
+        let figures = await trainer?.validationFigures(parameters: candidate.parameters)
+        do {
+            let decision = try await serving.review(candidate: candidate, figures: figures)
+            if decision.action != .held || decision.servedBefore == nil {
+                logger.notice("model \(candidate.version) \(decision.action.rawValue)\(decision.reasons.isEmpty ? "" : ": " + decision.reasons.joined(separator: "; "))")
+            }
+        } catch {
+            logger.error("could not record the promotion decision for model \(candidate.version): \(error)")
+        }
+    }
+
+    /// Judges new merged models while the node only averages: a few times per gossip interval is
+    /// more than the model changes.
+    private func reviewUntilStopped() async {
+        let pause = max(options.gossipInterval * 2, .milliseconds(500))
+        while !stopRequested.isSet {
+            await reviewMergedModel()
+            try? await Task.sleep(for: pause)
+        }
+    }
+
+    /// The figures of a kept model on this node's validation split (nil without one).
+    func figures(of model: ModelSnapshot) async -> ValidationFigures? {
+        await trainer?.validationFigures(parameters: model.parameters)
     }
 
     /// Stops training, tells peers goodbye, stores the model (synced) and closes the database.

@@ -1,5 +1,6 @@
 import LeukCore
 import LeukData
+import LeukMetrics
 import LeukTraining
 
 /// The node's local trainer: a `FederatedTrainingSession` behind an actor that runs on its own
@@ -44,6 +45,16 @@ actor Trainer {
         let validation = session.validate(parameters: trained.parameters)
         return RoundOutcome(parameters: trained.parameters, loss: trained.meanLoss, images: trained.images,
                             validationAccuracy: validation.accuracy, validationLoss: validation.loss)
+    }
+
+    /// The figures of `parameters` on the node's validation split, for the promotion gate; nil when
+    /// the split is empty. Runs here, on the trainer's thread, between training rounds.
+    func validationFigures(parameters: [Float]) -> ValidationFigures? {
+        guard !session.validationIndices.isEmpty else { return nil }
+        let result = session.evaluate(parameters: parameters, cache: session.cache, indices: session.validationIndices)
+        let confusion = result.metrics.confusion
+        return ValidationFigures(confusion: confusion, positiveClass: EvaluationMetrics.positiveClassIndex(confusion.labels),
+                                 loss: result.loss)
     }
 
     /// Builds a `Trainer` on the thread it will run on: an actor's methods run on its executor, its

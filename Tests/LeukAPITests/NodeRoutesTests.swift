@@ -5,6 +5,7 @@ import LeukCore
 import LeukCrypto
 import LeukNode
 import LeukClinic
+import LeukMetrics
 @testable import LeukAPI
 
 /// The node-control routes through the server generated from docs/api/openapi.yaml: the peer routes over the
@@ -17,6 +18,8 @@ import LeukClinic
     struct AllowlistControl: NodeControl {
         let registry: PeerRegistry
         let selfID: NodeID
+        /// The real serving shell over the fixture's store; the models it serves are seeded by the test.
+        let serving: ModelServing
         struct NoFederation: LeukUserFacingError {
             var description: String { "no federation runs in this test" }
             var hint: String? { nil }
@@ -32,11 +35,77 @@ import LeukClinic
         }
         func modelHistory(limit: Int) async throws -> [ModelHistoryEntry] { throw NoFederation() }
         func modelFile() async throws -> [UInt8] { throw NoFederation() }
+        func modelServing(limit: Int) async throws -> ServingView { try await serving.view(limit: limit) }
+        func promoteModel(version: UInt64, force: Bool, actor: String) async throws -> PromotionDecision {
+            guard let model = try await serving.kept(version: version) else { throw ServingError.unknownVersion(version) }
+            return try await serving.promote(model, figures: nil, force: force, actor: actor)
+        }
+        func rollbackModel(actor: String) async throws -> PromotionDecision { try await serving.rollback(actor: actor) }
+        func pinModel(_ pinned: Bool, actor: String) async throws -> PromotionDecision { try await serving.setPinned(pinned, actor: actor) }
     }
 
-    static func fixture() throws -> APIFixture {
-        try APIFixture { store, identity in
-            AllowlistControl(registry: PeerRegistry(store: store), selfID: identity.id)
+    /// A model as the node stores it; the serving shell needs nothing more than parameters and a version.
+    static func model(version: UInt64) -> ModelSnapshot {
+        ModelSnapshot(version: version, round: version, architecture: "leuknet-s", classes: ["hem", "all"], inputSize: 16,
+                      mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], parameters: [Float(version), 1, 2], weight: 1, sampleCount: 10,
+                      contributors: [], createdAt: Timestamp(nanosecondsSinceEpoch: 1_000), validationAccuracy: 0, validationLoss: 0)
+    }
+
+    static func fixture() throws -> APIFixture { try fixtureWithServing().fixture }
+
+    /// The fixture and its serving shell, for tests that seed served models.
+    static func fixtureWithServing() throws -> (fixture: APIFixture, serving: ModelServing) {
+        var made: ModelServing?
+        let fixture = try APIFixture { store, identity in
+            let serving = try ModelServing(store: store, gate: PromotionGate())
+            made = serving
+            return AllowlistControl(registry: PeerRegistry(store: store), selfID: identity.id, serving: serving)
+        }
+        return (fixture, try #require(made))
+    }
+
+    /// The serving verbs through the generated server: refusals with their statuses, each verb's
+    /// decision in the document's shape, and every attempt, refused or done, in the audit chain.
+    @Test func promoteRollbackAndPinAnswerWithTheirDecisionAndAreAudited() async throws {
+        let (fixture, serving) = try Self.fixtureWithServing()
+        let op = fixture.token.value
+        try await fixture.withClient { r in
+            let unpinnable = try await r.send(.post, "/v1/model/pin", token: op, json: ["pinned": true])
+            #expect(unpinnable.status == 409 && unpinnable.errorMessage?.contains("nothing to pin") == true, "\(unpinnable.text)")
+            let unknown = try await r.send(.post, "/v1/model/promote", token: op, json: ["version": 42])
+            #expect(unknown.status == 404 && unknown.errorMessage?.contains("version 42 is not kept") == true, "\(unknown.text)")
+            let negative = try await r.send(.post, "/v1/model/promote", token: op, json: ["version": -1])
+            #expect(negative.status == 400, "\(negative.text)")
+            #expect(try await r.send(.post, "/v1/model/rollback", token: op).status == 409)
+
+            // Without a validation split the default rule follows the federation: both are served in turn.
+            try await serving.review(candidate: Self.model(version: 1), figures: nil)
+            try await serving.review(candidate: Self.model(version: 2), figures: nil)
+            let rolled = try await r.send(.post, "/v1/model/rollback", token: op)
+            #expect(rolled.status == 200, "\(rolled.text)")
+            let decision = try #require(try JSONSerialization.jsonObject(with: Data(rolled.body)) as? [String: Any])
+            #expect(decision["action"] as? String == "rolled-back" && decision["version"] as? Int == 1 && decision["served_before"] as? Int == 2)
+            #expect(decision["actor"] as? String == Caller.operatorID)
+            let promoted = try await r.send(.post, "/v1/model/promote", token: op, json: ["version": 2, "force": false])
+            #expect(promoted.status == 200, "\(promoted.text)")
+            #expect(try await r.send(.post, "/v1/model/pin", token: op, json: ["pinned": false]).status == 200)
+
+            let view = try await r.send(.get, "/v1/model/serving?limit=3", token: op)
+            #expect(view.status == 200, "\(view.text)")
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(view.body)) as? [String: Any])
+            #expect((document["served"] as? [String: Any])?["version"] as? Int == 2)
+            #expect(document["pinned"] as? Bool == false)
+            #expect((document["decisions"] as? [[String: Any]])?.compactMap { $0["action"] as? String } == ["unpinned", "promoted-by-operator", "rolled-back"])
+            #expect((document["floors"] as? [String: Any])?["without_validation"] as? String == "follow")
+
+            let audit = try await r.send(.get, "/v1/audit?limit=100", token: op)
+            let entries = try #require(try JSONSerialization.jsonObject(with: Data(audit.body)) as? [[String: Any]])
+            let actions = entries.compactMap { entry -> String? in
+                guard let action = entry["action"] as? String, action.hasPrefix("model.") else { return nil }
+                return action + ":" + (entry["outcome"] as? String ?? "?")
+            }
+            #expect(actions == ["model.pin:failed", "model.promote:failed", "model.rollback:failed", "model.rollback:ok", "model.promote:ok",
+                                "model.unpin:ok"], "\(audit.text.prefix(2000))")
         }
     }
 
@@ -84,7 +153,7 @@ import LeukClinic
             let doctor = try await r.user("dr-b", .doctor, operatorToken: op)
             let admin = try await r.user("root", .admin, operatorToken: op)
             let routes = fixture.server.routes.filter { $0.access == .administrator }
-            #expect(routes.count == 6)
+            #expect(routes.count == 10)
             for route in routes {
                 let method = HTTPRequest.Method(route.method.rawValue)!
                 let path = route.path.replacingOccurrences(of: "{id}", with: "abcdef0123")

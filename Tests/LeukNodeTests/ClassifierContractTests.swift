@@ -3,6 +3,7 @@ import ClinicTestSupport
 import LeukClinic
 import LeukCore
 import LeukData
+import LeukMetrics
 @testable import LeukNode
 import Testing
 
@@ -11,14 +12,19 @@ import Testing
 @Suite struct ClassifierContractTests {
     struct Clinicians {
         let node: NodeFixture
+        let serving: ModelServing
         let clinic: Clinic
         let doctor: Caller
         let patientName = "pat"
 
-        init() async throws {
+        /// `serve`: the fixture has no validation split, so under the default rule (`follow`) the gate
+        /// serves the merged model unchecked; without it nothing is served.
+        init(serve: Bool = true) async throws {
             node = try NodeFixture()
+            serving = try ModelServing(store: node.store, gate: PromotionGate())
+            if serve { try await serving.review(candidate: await node.federation.currentSnapshot(), figures: nil) }
             let token = try OperatorToken.loadOrCreate(inDataDirectory: node.directory)
-            clinic = try Clinic(store: node.store, classifier: NodeClassifier(diagnoser: ModelDiagnoser(federation: node.federation, threads: 1)),
+            clinic = try Clinic(store: node.store, classifier: NodeClassifier(diagnoser: ModelDiagnoser(serving: serving, threads: 1)),
                                 configuration: ClinicConfiguration(passwordHasher: cheapHasher), operatorToken: token)
             let admin = Caller(userID: Caller.operatorID, name: Caller.operatorID, role: .admin, isOperator: true, sessionKey: nil)
             _ = try await clinic.createUser(by: admin, name: "doc", role: .doctor, password: "correct horse")
@@ -50,6 +56,18 @@ import Testing
         let outcome = try await setup.clinic.diagnose(by: setup.doctor, patient: setup.patientName, image: png, fileName: "cell.png")
         let total = outcome.diagnosis.probabilities.values.reduce(0, +)
         #expect(abs(total - 1) < 1e-4)
-        #expect(outcome.diagnosis.modelVersion == (await setup.node.federation.currentVersion()))
+        #expect(outcome.diagnosis.modelVersion == (await setup.serving.servedVersion()))
+    }
+
+    @Test func withNothingServedADiagnosisIsUnavailableAndSaysWhy() async throws {
+        let setup = try await Clinicians(serve: false)
+        let png = try ImageEncoder.png(width: 8, height: 8, channels: .rgb, samples: [UInt8](repeating: 90, count: 8 * 8 * 3))
+        do {
+            _ = try await setup.clinic.diagnose(by: setup.doctor, patient: setup.patientName, image: png, fileName: "cell.png")
+            Issue.record("a diagnosis was made with no served model")
+        } catch {
+            #expect(error.kind == .unavailable)
+            #expect(error.description.contains("promotion floors"))
+        }
     }
 }
