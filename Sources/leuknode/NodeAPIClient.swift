@@ -9,6 +9,8 @@ import OpenAPIRuntime
 typealias PeerAnswer = Components.Schemas.Peer
 typealias NodeStatusAnswer = Components.Schemas.NodeStatus
 typealias ModelHistoryAnswer = Components.Schemas.ModelHistoryEntry
+typealias ServingAnswer = Components.Schemas.ModelServing
+typealias DecisionAnswer = Components.Schemas.PromotionDecision
 
 /// Node-control calls to a running node through its local API, authenticated with the operator
 /// token in DATA_DIR/admin.token (whoever can read the data directory operates the node). The calls go
@@ -53,6 +55,18 @@ struct NodeAPIClient {
     }
     func history(limit: Int) async throws -> [ModelHistoryAnswer] {
         try await refusalsAsThrown { try await client.modelHistory(query: .init(limit: limit)).ok.body.json }
+    }
+    func serving(limit: Int) async throws -> ServingAnswer {
+        try await refusalsAsThrown { try await client.modelServing(query: .init(limit: limit)).ok.body.json }
+    }
+    func promote(version: Int, force: Bool) async throws -> DecisionAnswer {
+        try await refusalsAsThrown { try await client.promoteModel(body: .json(.init(version: version, force: force))).ok.body.json }
+    }
+    func rollback() async throws -> DecisionAnswer {
+        try await refusalsAsThrown { try await client.rollbackModel().ok.body.json }
+    }
+    func pin(_ pinned: Bool) async throws -> DecisionAnswer {
+        try await refusalsAsThrown { try await client.pinModel(body: .json(.init(pinned: pinned))).ok.body.json }
     }
     /// The safetensors file; `APIClient` has already read the whole answer, so collecting it copies no more than that.
     func modelFile() async throws -> [UInt8] {

@@ -4,6 +4,7 @@ import LeukAPI
 import LeukClinic
 import LeukCore
 import LeukCrypto
+import LeukMetrics
 import LeukModel
 import LeukTraining
 import LeukNode
@@ -61,6 +62,8 @@ struct Start: AsyncParsableCommand {
 
     @OptionGroup var mixing: AggregationOptions
 
+    @OptionGroup(title: "Promotion gate (which merged model doctors diagnose with)") var gate: GateOptions
+
     @Option(help: "Seconds to pause between local training rounds.") var roundPause: Double = 0.2
 
     @Flag(help: "Read the key file's passphrase from standard input.") var passphraseStdin = false
@@ -78,6 +81,7 @@ struct Start: AsyncParsableCommand {
         guard OptimizerKind(named: optimizer) != nil else { throw ValidationError("--optimizer must be 'sgd' or 'adam', got '\(optimizer)'") }
         guard gossipInterval >= 0.05, gossipInterval <= 3600 else { throw ValidationError("--gossip-interval must be 0.05 to 3600 seconds") }
         guard roundPause >= 0, roundPause <= 3600 else { throw ValidationError("--round-pause must be 0 to 3600 seconds") }
+        try gate.check()
         if let dataset {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dataset, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -128,6 +132,7 @@ struct Start: AsyncParsableCommand {
         options.aggregation = mixing.rule
         options.trim = mixing.trim
         options.roundPause = .milliseconds(Int64(roundPause * 1000))
+        options.floors = gate.floors
 
         let directory = data.directory
         // Fail before the dataset is decoded (minutes on a big set) when a port is already taken.
@@ -220,4 +225,38 @@ extension String {
 func printFlushed(_ line: String) {
     print(line)
     fflush(nil)
+}
+
+/// The site's floors for serving a merged model (`PromotionFloors`).
+struct GateOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Least recall of `all` (blasts) a served model must have on this node's validation split.", valueName: "RATE"))
+    var minSensitivity = PromotionFloors().minimumSensitivity
+
+    @Option(help: ArgumentHelp("Least recall of the other classes.", valueName: "RATE"))
+    var minSpecificity = PromotionFloors().minimumSpecificity
+
+    @Option(help: ArgumentHelp("How far below the served model's a candidate's score (mean of the measured recalls) may be.", valueName: "RATE"))
+    var maxDrop = PromotionFloors().maximumDrop
+
+    @Option(help: ArgumentHelp("Validation images a class needs before its floor is applied.", valueName: "N"))
+    var minValidationImages = PromotionFloors().minimumImagesPerClass
+
+    @Option(help: ArgumentHelp("What a node that can check neither recall does with merged models: follow (serve them unchecked) or hold (serve nothing an operator did not promote).",
+                               valueName: "follow|hold"))
+    var withoutValidation = PromotionFloors().withoutValidation.rawValue
+
+    func check() throws {
+        for (name, value) in [("--min-sensitivity", minSensitivity), ("--min-specificity", minSpecificity), ("--max-drop", maxDrop)] {
+            guard value.isFinite, (0...1).contains(value) else { throw ValidationError("\(name) must be a rate from 0 to 1, not \(value)") }
+        }
+        guard (1...100_000).contains(minValidationImages) else { throw ValidationError("--min-validation-images must be 1 to 100000") }
+        guard UnvalidatedRule(rawValue: withoutValidation) != nil else {
+            throw ValidationError("--without-validation must be 'follow' or 'hold', got '\(withoutValidation)'")
+        }
+    }
+
+    var floors: PromotionFloors {
+        PromotionFloors(minimumSensitivity: minSensitivity, minimumSpecificity: minSpecificity, maximumDrop: maxDrop,
+                        minimumImagesPerClass: minValidationImages, withoutValidation: UnvalidatedRule(rawValue: withoutValidation) ?? .follow)
+    }
 }

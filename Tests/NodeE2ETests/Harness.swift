@@ -218,6 +218,7 @@ enum JSON: Sendable, Decodable, CustomStringConvertible {
 
     var string: String? { if case let .string(s) = self { return s } else { return nil } }
     var double: Double? { if case let .number(n) = self { return n } else { return nil } }
+    var bool: Bool? { if case let .bool(b) = self { return b } else { return nil } }
     var int: Int? { double.map { Int($0) } }
     var uint64: UInt64? { double.map { UInt64($0) } }
     var array: [JSON] { if case let .array(a) = self { return a } else { return [] } }
