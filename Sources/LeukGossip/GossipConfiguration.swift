@@ -113,6 +113,13 @@ public struct ScoringParameters: Sendable, Equatable {
     /// Applied to the square of the decayed replay counter (a behaviour penalty, gossipsub P7). Negative.
     /// Small, because an honest peer's message can arrive out of order and look like a replay.
     public var replayWeight: Double
+    /// Applied to the square of the decayed outlier counter. Negative. Counted only under a robust
+    /// rule (clipping or the trimmed mean): plain averaging is the undefended baseline.
+    public var outlierWeight: Double
+    /// A neighbour whose distance from this node exceeds this multiple of the median distance of the
+    /// neighbours mixed at a tick is an outlier. Needs at least 3 neighbours (with 2, the median is
+    /// one of the two), and an honest majority among them.
+    public var outlierFactor: Double
     /// Counters are multiplied by `decay` once per `decayInterval` (applied continuously) and snap to
     /// zero below `decayToZero`.
     public var decay: Double
@@ -127,6 +134,8 @@ public struct ScoringParameters: Sendable, Equatable {
         validDeliveryCap: Double = 10,
         invalidMessageWeight: Double = -10,
         replayWeight: Double = -1,
+        outlierWeight: Double = -4,
+        outlierFactor: Double = 4,
         decay: Double = 0.5,
         decayInterval: Duration = .seconds(30),
         decayToZero: Double = 0.01,
@@ -137,6 +146,8 @@ public struct ScoringParameters: Sendable, Equatable {
         self.validDeliveryCap = validDeliveryCap
         self.invalidMessageWeight = invalidMessageWeight
         self.replayWeight = replayWeight
+        self.outlierWeight = outlierWeight
+        self.outlierFactor = outlierFactor
         self.decay = decay
         self.decayInterval = decayInterval
         self.decayToZero = decayToZero

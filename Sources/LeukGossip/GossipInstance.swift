@@ -332,13 +332,15 @@ public struct GossipInstance: Sendable {
     /// One mixing step: `x_i += sum_j W_ij * clip(x_j - published_i)` over the fresh states of connected,
     /// non-banned peers, accumulated in double precision and rounded once.
     /// The states this node mixes at a tick: of connected, non-banned peers, fresh and of the right size.
-    private func freshStates(now: Timestamp) -> [ReceivedState] {
-        var fresh: [ReceivedState] = []
+    private func freshStates(now: Timestamp) -> [ReceivedState] { freshPeers(now: now).map(\.state) }
+
+    private func freshPeers(now: Timestamp) -> [(id: NodeID, state: ReceivedState)] {
+        var fresh: [(id: NodeID, state: ReceivedState)] = []
         for id in peers.keys.sorted() {
             guard let record = peers[id], record.isUp, !record.counters.isBanned(at: now),
                   let latest = record.latest, now.since(latest.receivedAt) <= configuration.stateTimeToLive,
                   latest.parameters.count == parameters.count else { continue }
-            fresh.append(latest)
+            fresh.append((id, latest))
         }
         return fresh
     }
@@ -349,12 +351,14 @@ public struct GossipInstance: Sendable {
     }
 
     private mutating func mixFreshStates(now: Timestamp) -> (mixedPeers: Int, shift: Double, clippedPeers: Int) {
-        let fresh = freshStates(now: now)
+        let freshWithIDs = freshPeers(now: now)
+        let fresh = freshWithIDs.map(\.state)
         let ownNeighborhood = fresh.reduce(sampleCount) { $0 + max($1.sampleCount, 1) }
         guard !fresh.isEmpty else { return (0, 0, 0) }
         let ownDegree = max(degree, fresh.count)
         let reference = published ?? parameters
         let distances = fresh.map { ParameterMath.distance(reference, $0.parameters) }
+        countOutliers(freshWithIDs.map(\.id), distances: distances)
         let radius = clippingRadius(distances)
         // Both ends see the same neighbourhood total (a complete graph, every state in): the weight n_j / N,
         // exact in one step. Else (a sparse graph, where it would mix small sites slowly; a first state sent
@@ -371,8 +375,11 @@ public struct GossipInstance: Sendable {
         var delta = [Double](repeating: 0, count: parameters.count)
         var clipped = 0
         if case let .trimmedMean(trim) = configuration.clipping {
+            // A benched peer is taken for one of the `trim` attackers the rule allows for: trimming as many
+            // again from the honest rest would leave too few to mix (and, at 2 * trim + 1 or fewer, none).
+            let benched = peers.values.filter { $0.counters.isBanned(at: now) }.count
             let trimmed = RobustMixing.trimmedMeanStep(reference: reference, states: fresh.map(\.parameters), weights: weights,
-                                                       trim: max(trim, 0))
+                                                       trim: max(trim - benched, 0))
             delta = trimmed.delta
             clipped = trimmed.trimmedPeers
         } else {
@@ -401,6 +408,20 @@ public struct GossipInstance: Sendable {
             }
         }
         return (fresh.count, shiftSquared.squareRoot(), clipped)
+    }
+
+    /// Evidence for the peer score: under a robust rule, a neighbour far outside the others this tick
+    /// (more than `outlierFactor` times their median distance) counts an outlier. Persistently
+    /// distant peers (a sign-flipped or noisy model) fall below the ban threshold and are benched for
+    /// the cool-down; one distant tick (a peer's first round, a restart) decays away.
+    private mutating func countOutliers(_ ids: [NodeID], distances: [Double]) {
+        guard configuration.clipping != .none, ids.count >= 3 else { return }
+        let sorted = distances.sorted()
+        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        guard median > 0 else { return }
+        for (id, distance) in zip(ids, distances) where distance > configuration.scoring.outlierFactor * median || !distance.isFinite {
+            peers[id]?.counters.outliers += 1
+        }
     }
 
     private func clippingRadius(_ distances: [Double]) -> Double? {

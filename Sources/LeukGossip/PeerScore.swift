@@ -6,16 +6,21 @@ public struct PeerScoreCounters: Sendable, Equatable {
     public var validDeliveries: Double
     public var invalidMessages: Double
     public var replays: Double
+    /// Ticks at which this peer's state lay far outside its fellow neighbours' (more than
+    /// `outlierFactor` times the median distance from this node): the evidence against a peer that
+    /// follows the protocol but sends a poisoned model.
+    public var outliers: Double
     /// When the counters were last decayed.
     public var decayedAt: Timestamp
     /// Messages from this peer are ignored until then; `nil` when not banned.
     public var bannedUntil: Timestamp?
 
-    public init(validDeliveries: Double = 0, invalidMessages: Double = 0, replays: Double = 0,
+    public init(validDeliveries: Double = 0, invalidMessages: Double = 0, replays: Double = 0, outliers: Double = 0,
                 decayedAt: Timestamp, bannedUntil: Timestamp? = nil) {
         self.validDeliveries = validDeliveries
         self.invalidMessages = invalidMessages
         self.replays = replays
+        self.outliers = outliers
         self.decayedAt = decayedAt
         self.bannedUntil = bannedUntil
     }
@@ -30,6 +35,7 @@ public struct PeerScoreCounters: Sendable, Equatable {
         validDeliveries = shrink(validDeliveries)
         invalidMessages = shrink(invalidMessages)
         replays = shrink(replays)
+        outliers = shrink(outliers)
         decayedAt = now
     }
 
@@ -38,6 +44,7 @@ public struct PeerScoreCounters: Sendable, Equatable {
         p.validDeliveryWeight * min(validDeliveries, p.validDeliveryCap)
             + p.invalidMessageWeight * invalidMessages * invalidMessages
             + p.replayWeight * replays * replays
+            + p.outlierWeight * outliers * outliers
     }
 
     func isBanned(at now: Timestamp) -> Bool {

@@ -6,7 +6,8 @@ public import LeukStore
 /// holds the parameters): the newest version seen from each author, so old states cannot be
 /// replayed after a restart, and the peers' score counters, so a restart does not forgive a bad peer.
 public struct GossipStateRecord: StoreRecord, Equatable {
-    public static let formatVersion: UInt8 = 1
+    /// 2 adds each peer's outlier counter (evidence from the robust mixing); version 1 records read with none.
+    public static let formatVersion: UInt8 = 2
     public var newestVersionByAuthor: [NodeID: UInt64]
     public var scores: [NodeID: PeerScoreCounters]
 
@@ -29,6 +30,7 @@ public struct GossipStateRecord: StoreRecord, Equatable {
             writer.write(counters.replays)
             writer.write(counters.decayedAt.nanosecondsSinceEpoch)
             writer.write(counters.bannedUntil?.nanosecondsSinceEpoch ?? 0)
+            writer.write(counters.outliers)
         }
     }
 
@@ -50,7 +52,9 @@ public struct GossipStateRecord: StoreRecord, Equatable {
             let replays = try reader.readDouble("scores.replays")
             let decayed = Timestamp(nanosecondsSinceEpoch: try reader.readUInt64("scores.decayed_at"))
             let banned = try reader.readUInt64("scores.banned_until")
-            scores[id] = PeerScoreCounters(validDeliveries: valid, invalidMessages: invalid, replays: replays, decayedAt: decayed,
+            let outliers = version >= 2 ? try reader.readDouble("scores.outliers") : 0
+            scores[id] = PeerScoreCounters(validDeliveries: valid, invalidMessages: invalid, replays: replays, outliers: outliers,
+                                           decayedAt: decayed,
                                            bannedUntil: banned == 0 ? nil : Timestamp(nanosecondsSinceEpoch: banned))
         }
     }

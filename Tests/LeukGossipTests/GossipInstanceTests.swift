@@ -209,6 +209,58 @@ import Testing
         #expect(directives.contains { if case let .roundCompleted(s) = $0 { return s.clippedPeers == 2 } else { return false } })
     }
 
+    /// Runs `ticks` ticks at 1 s spacing in which three honest neighbours send states near the node and
+    /// mallory sends `attack`; returns mallory's score after each tick and the directives.
+    func outlierRun(_ config: GossipConfiguration, attack: [Float], honest honestCount: Int = 3, ticks: Int = 12)
+        -> (scores: [Double], directives: [GossipDirective], node: GossipInstance) {
+        var node = instance(config)
+        var rng = SeededGenerator(seed: 9)
+        let honest = (0..<honestCount).map { testID(UInt8(20 + $0)) }
+        for id in honest + [mallory] { _ = node.onPeerUp(id, now: at(0)) }
+        var scores: [Double] = []
+        var all: [GossipDirective] = []
+        for t in 1...ticks {
+            let time = Double(t)
+            for (k, id) in honest.enumerated() {
+                let near = node.parameters.enumerated().map { $0.element + Float(k + 1) * 0.01 * ($0.offset == 0 ? 1 : -1) }
+                _ = node.onMessage(from: id, message: state(from: id, version: UInt64(t), parameters: near, samples: 10, degree: 4),
+                                   now: at(time - 0.5))
+            }
+            all += node.onMessage(from: mallory, message: state(from: mallory, version: UInt64(t), parameters: attack, samples: 10, degree: 4),
+                                  now: at(time - 0.5))
+            all += node.onTick(now: at(time), rng: &rng)
+            scores.append(node.score(of: mallory, now: at(time)))
+        }
+        return (scores, all, node)
+    }
+
+    @Test func aPeerWhoseStateIsPersistentlyFarOutsideTheOthersIsScoredDownAndBenched() {
+        let config = GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5))
+        let run = outlierRun(config, attack: [-50, 50])
+        // Each tick counts an outlier; the score falls until the ban threshold benches mallory.
+        #expect(run.scores.first! < 1)
+        let banned = run.directives.contains { if case .disconnect(mallory, _) = $0 { return true } else { return false } }
+        #expect(banned, "scores \(run.scores)")
+        #expect(run.scores.min()! < config.scoring.banThreshold)
+        // The honest neighbours are never counted against.
+        #expect(!run.directives.contains { if case let .disconnect(peer, _) = $0 { return peer != mallory } else { return false } })
+        // The evidence is in the persisted counters, so it survives a restart.
+        #expect((run.node.snapshot().scores[mallory]?.outliers ?? 0) > 1)
+    }
+
+    @Test func outlierEvidenceNeedsARobustRuleAndThreeNeighbours() {
+        // Plain averaging is the undefended baseline: no evidence is collected.
+        let plain = outlierRun(GossipConfiguration(tickJitter: 0), attack: [-50, 50])
+        #expect(!plain.directives.contains { if case .disconnect = $0 { return true } else { return false } })
+        // With two neighbours the median is one of them: nothing can be told apart.
+        let two = outlierRun(GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5)), attack: [-50, 50], honest: 1)
+        #expect(two.node.snapshot().scores[mallory]?.outliers ?? 0 == 0)
+        // A neighbour within the others' spread is not an outlier.
+        let near = outlierRun(GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5)), attack: [0.02, -0.02])
+        #expect(near.node.snapshot().scores[mallory]?.outliers ?? 0 == 0)
+        #expect(!near.directives.contains { if case .disconnect = $0 { return true } else { return false } })
+    }
+
     @Test func staleStatesAreNotMixed() {
         var node = instance(GossipConfiguration(tickJitter: 0, stateTimeToLive: .seconds(5)))
         var rng = SeededGenerator(seed: 6)
