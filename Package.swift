@@ -146,7 +146,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
         // Real `leuknode` processes on loopback: federation, revocation, clinic, garbage on the port.
-        .testTarget(name: "NodeE2ETests", dependencies: ["LeukCore", "LeukStore", "LeukCrypto"], swiftSettings: strict),
+        .testTarget(name: "NodeE2ETests", dependencies: ["LeukCore", "LeukStore", "LeukCrypto", "LeukNet", "LeukWire", logging], swiftSettings: strict),
         .testTarget(name: "LeukAPITests", dependencies: [
             "ClinicTestSupport", "LeukAPI", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore", "LeukNode", "LeukMetrics", logging,
             .product(name: "Hummingbird", package: "hummingbird"),

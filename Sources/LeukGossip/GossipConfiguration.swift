@@ -29,6 +29,12 @@ public struct GossipConfiguration: Sendable, Equatable {
     /// the next tick mixes this round's trained states. It costs one more message per neighbour and
     /// training round.
     public var publishAfterTraining: Bool
+    /// A node that trains mixes nothing before its first local step (`false`), so that, under
+    /// clipping, its own step is there to bound the radius: at start-up the first state to arrive may
+    /// be an attacker's alone, and with nothing to compare it with it would be mixed unclipped (a
+    /// sign-flipped state at weight 1/4 flips the node's model). A node without training data keeps
+    /// the default and follows its neighbours from the first tick.
+    public var mixesBeforeFirstLocalStep = true
 
     public init(
         gossipInterval: Duration = .seconds(1),
@@ -59,9 +65,13 @@ public enum ClippingRule: Sendable, Equatable {
     case none
     /// A fixed radius `tau` in parameter space (L2).
     case fixed(radius: Double)
-    /// `tau` is the `quantile`-th smallest L2 distance to the neighbours mixed this round (0.5 = the
-    /// median). A simple stand-in for the paper's adaptive rule: as long as fewer than `1 - quantile`
-    /// of a node's neighbours are Byzantine, the radius is set by honest distances.
+    /// `tau` is the lower `quantile` (0.5 = the lower median) of the L2 distances to the neighbours
+    /// mixed this round, together with the length of the node's own last local training step: a
+    /// distance the node knows to be honest. A simple stand-in for the paper's adaptive rule: as long
+    /// as fewer than `1 - quantile` of those values are an attacker's, the radius is set by honest
+    /// ones. The own step matters most with few neighbours: with one honest neighbour and one
+    /// attacker, or an attacker alone at a node's first ticks, the median of the neighbours' distances
+    /// alone would be the attacker's, and nothing would be clipped.
     case adaptive(quantile: Double)
     /// Coordinate-wise trimmed mean of the neighbours' differences (Yin et al. 2018; BRIDGE, Yang and Bajwa
     /// 2019, for gossip): for every parameter, the `trim` largest and `trim` smallest of the differences

@@ -34,6 +34,10 @@ public struct GossipInstance: Sendable {
     /// Taking differences between published states, `x_i += sum_j W_ij (x_j - published_i)`, is
     /// decentralised SGD (Lian et al. 2017): the mean moves by the whole averaged local update.
     private var published: [Float]?
+    /// L2 length of the last local training step (nil before the first, and for a node that never
+    /// trains): honest evidence of how far a round moves a model, for the clipping radius.
+    private var lastLocalStep: Double?
+    private var hasTrained = false
 
     /// What the instance keeps per peer, including peers that are down (their score and the newest
     /// version seen survive a disconnect). Working state, not a record: the node stores `PeerRecord`s.
@@ -161,6 +165,9 @@ public struct GossipInstance: Sendable {
                 "local training returned a NaN or infinite parameter; step ignored")))
             return directives
         }
+        let step = ParameterMath.distance(parameters, newParameters)
+        if step > 0 { lastLocalStep = step }
+        hasTrained = true
         parameters = newParameters
         self.sampleCount = max(sampleCount, 1)
         guard configuration.publishAfterTraining else { return directives }
@@ -351,6 +358,7 @@ public struct GossipInstance: Sendable {
     }
 
     private mutating func mixFreshStates(now: Timestamp) -> (mixedPeers: Int, shift: Double, clippedPeers: Int) {
+        guard configuration.mixesBeforeFirstLocalStep || hasTrained else { return (0, 0, 0) }
         let freshWithIDs = freshPeers(now: now)
         let fresh = freshWithIDs.map(\.state)
         let ownNeighborhood = fresh.reduce(sampleCount) { $0 + max($1.sampleCount, 1) }
@@ -431,9 +439,10 @@ public struct GossipInstance: Sendable {
         case let .fixed(radius):
             return max(radius, 0)
         case let .adaptive(quantile):
-            let sorted = distances.sorted()
+            let sorted = (distances + (lastLocalStep.map { [$0] } ?? [])).sorted()
             let q = max(0, min(quantile, 1))
-            let index = min(sorted.count - 1, Int((q * Double(sorted.count - 1)).rounded()))
+            // The lower quantile: of two values (one neighbour and the own step), the smaller.
+            let index = min(sorted.count - 1, Int((q * Double(sorted.count - 1)).rounded(.down)))
             return sorted[index]
         }
     }

@@ -138,6 +138,8 @@ public final class NodeRuntime: Sendable {
         network.minimumUpdateInterval = options.gossipInterval / 4
         var gossip = GossipConfiguration(gossipInterval: options.gossipInterval)
         gossip.clipping = options.aggregation.clipping(trim: options.trim)
+        // A training node waits for its own first step before mixing (the step bounds the clipping radius).
+        gossip.mixesBeforeFirstLocalStep = made == nil
         federation = try FederationService(identity: identity, config: config, layout: layout, store: store,
                                            initialParameters: initialParameters, sampleCount: max(sampleCount, 1),
                                            gossip: gossip, network: network, logger: logger, onRound: onRound)

@@ -154,10 +154,30 @@ import Testing
         _ = node.onPeerUp(mallory, now: at(0))
         _ = node.onMessage(from: mallory, message: state(from: mallory, version: 1, parameters: [-1e9, 0], samples: 10, degree: 4), now: at(0.5))
         let directives = node.onTick(now: at(1), rng: &rng)
-        // Distances 1, 2, 3, 1e9: the median pick (index 2 of 0...3, rounded) is 3, so the attacker
-        // pulls by at most 3/5 and the honest ones push by 1/5 + 2/5 + 3/5.
-        #expect(node.parameters[0] >= Float(6.0 / 5.0 - 3.0 / 5.0) - 1e-5)
-        #expect(directives.contains { if case let .roundCompleted(s) = $0 { return s.clippedPeers == 1 } else { return false } })
+        // Distances 1, 2, 3, 1e9 (no training step yet): the lower median (index 1 of 0...3) is 2, so the
+        // attacker pulls by at most 2/5 and the honest ones push by 1/5 + 2/5 + 2/5 (3 is clipped to 2).
+        #expect(abs(node.parameters[0] - Float(3.0 / 5.0)) < 1e-5, "\(node.parameters)")
+        #expect(directives.contains { if case let .roundCompleted(s) = $0 { return s.clippedPeers == 2 } else { return false } })
+    }
+
+    @Test func theOwnTrainingStepBoundsTheRadiusWhenNeighboursAreFew() {
+        // One honest neighbour and one attacker, or an attacker alone: the neighbours' median would be the
+        // attacker's own distance. The node's last training step (length 0.1) is honest evidence of scale.
+        for honestNeighbour in [true, false] {
+            var node = instance(GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5)))
+            var rng = SeededGenerator(seed: 6)
+            _ = node.onLocalTrainingStep(newParameters: [0.1, 0], sampleCount: 10, now: at(0.1))
+            if honestNeighbour {
+                _ = node.onPeerUp(alice, now: at(0))
+                _ = node.onMessage(from: alice, message: state(from: alice, version: 1, parameters: [0.15, 0], samples: 10, degree: 2), now: at(0.5))
+            }
+            _ = node.onPeerUp(mallory, now: at(0))
+            _ = node.onMessage(from: mallory, message: state(from: mallory, version: 1, parameters: [-1e6, 0], samples: 10, degree: 2),
+                               now: at(0.5))
+            _ = node.onTick(now: at(1), rng: &rng)
+            // The attacker's pull is at most its weight times the radius 0.1 (weights are at most 1/2).
+            #expect(node.parameters[0] > 0.1 - 0.05 - 1e-6, "honest neighbour \(honestNeighbour): \(node.parameters)")
+        }
     }
 
     @Test func trimmedMeanDropsTheExtremesPerParameterAndIsPlainAveragingWithNothingToDrop() {
@@ -259,6 +279,23 @@ import Testing
         let near = outlierRun(GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5)), attack: [0.02, -0.02])
         #expect(near.node.snapshot().scores[mallory]?.outliers ?? 0 == 0)
         #expect(!near.directives.contains { if case .disconnect = $0 { return true } else { return false } })
+    }
+
+    @Test func aTrainingNodeMixesNothingBeforeItsFirstLocalStep() {
+        var config = GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5))
+        config.mixesBeforeFirstLocalStep = false
+        var node = instance(config)
+        var rng = SeededGenerator(seed: 11)
+        _ = node.onPeerUp(mallory, now: at(0))
+        // The first state at start-up is an attacker's, alone: with nothing to compare it with it is not mixed.
+        _ = node.onMessage(from: mallory, message: state(from: mallory, version: 1, parameters: [-1e6, 0], samples: 10, degree: 3), now: at(0.5))
+        _ = node.onTick(now: at(1), rng: &rng)
+        #expect(node.parameters == [0, 0])
+        // After a step of length 0.1, the attacker's pull is bounded by it.
+        _ = node.onLocalTrainingStep(newParameters: [0.1, 0], sampleCount: 10, now: at(1.5))
+        _ = node.onMessage(from: mallory, message: state(from: mallory, version: 2, parameters: [-1e6, 0], samples: 10, degree: 3), now: at(1.6))
+        _ = node.onTick(now: at(2), rng: &rng)
+        #expect(node.parameters[0] >= 0.1 - 0.1 * 0.5 - 1e-6, "\(node.parameters)")
     }
 
     @Test func staleStatesAreNotMixed() {

@@ -1,0 +1,150 @@
+import Foundation
+import LeukCore
+import LeukCrypto
+import LeukNet
+import LeukWire
+import Logging
+import Testing
+
+/// An admitted peer that follows the protocol and signs with its real key, but sends the negation of
+/// the honest state it last received, four times over (the harness's `sign-flip`). Built from the
+/// project's own network shell, so every byte it sends passes the honest nodes' verification.
+actor SignFlipAttacker {
+    let identity = NodeIdentity.generate()
+    let shell: NetworkShell
+    private var latest: ModelUpdate?
+    private var version: UInt64 = 0
+    private(set) var sent = 0
+    private var tasks: [Task<Void, Never>] = []
+
+    init(admitting honest: [NodeID]) {
+        let configuration = NetworkConfiguration(identity: identity, host: "127.0.0.1", port: 0)
+        shell = NetworkShell(configuration: configuration, admission: AllowList(honest),
+                             logger: Logger(label: "attacker", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    /// Listens, and returns its contact string for `leuknode peer add`.
+    func start() async throws -> String {
+        let port = try await shell.start()
+        let events = shell.events
+        tasks.append(Task { [weak self] in
+            for await event in events {
+                if case let .received(update, _) = event { await self?.keep(update) }
+            }
+        })
+        tasks.append(Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(300))
+                await self?.attack()
+            }
+        })
+        return Contact(identity: identity.publicIdentity, host: "127.0.0.1", port: port).description
+    }
+
+    func dial(_ peer: NodeID, port: Int) async { await shell.connect(to: peer, host: "127.0.0.1", port: port) }
+
+    private func keep(_ update: ModelUpdate) { latest = update }
+
+    private func attack() async {
+        guard let honest = latest, ProcessInfo.processInfo.environment["LEUKNODE_E2E_NO_ATTACK"] == nil else { return }
+        version += 1
+        let metadata = ModelUpdateMetadata(
+            version: version, timestamp: SystemWallClock().now(), sampleCount: honest.metadata.sampleCount, round: version, degree: 3,
+            metrics: ValidationMetrics(accuracy: 0.99, loss: 0.01), architecture: honest.metadata.architecture, parents: [],
+            classes: honest.metadata.classes)
+        let update = SealedModelUpdate(metadata: metadata, parameters: honest.parameters.map { -4 * $0 }, author: identity.signing)
+        for peer in await shell.connectedPeers {
+            do {
+                try await shell.send(update, to: peer)
+                sent += 1
+            } catch {}
+        }
+    }
+
+    func stop() async {
+        for task in tasks { task.cancel() }
+        await shell.shutdown()
+    }
+}
+
+/// Issue 13, "done means": three honest node processes and one admitted attacker. With the default
+/// mixing (clipping) the honest nodes keep a good served model, and their scores of the attacker fall.
+@Suite("Byzantine peer against real nodes", .serialized)
+struct ByzantineE2ETests {
+    @Test("three honest nodes and a sign-flipping attacker: the served models stay good and the attacker is scored down",
+          .timeLimit(.minutes(5)))
+    func signFlipAttackerIsContained() async throws {
+        let scratch = try Scratch("byzantine")
+        defer { scratch.tearDown() }
+        var nodes: [TestNode] = []
+        var datasets: [String] = []
+        for k in 0..<3 {
+            nodes.append(try await TestNode.create("honest\(k)", in: scratch))
+            datasets.append(try await synthesizeDataset(scratch, name: "h\(k)", count: 200, seed: 40 + k, site: 0))
+        }
+        let test = try await synthesizeDataset(scratch, name: "test", count: 80, seed: 98, site: 0)
+        for a in nodes { for b in nodes where a !== b { try await a.admit(b) } }
+        let honestIDs = try nodes.map { try Contact(parsing: $0.contact).identity.id }
+        let attacker = SignFlipAttacker(admitting: honestIDs)
+        let contact = try await attacker.start()
+        let attackerFingerprint = try Contact(parsing: contact).fingerprint.text
+        for node in nodes { try await scratch.run(["peer", "add", "--data-dir", node.dataDir, contact]).checked() }
+
+        // Default mixing and gate; a short, fast schedule.
+        let rounds = Int(ProcessInfo.processInfo.environment["LEUKNODE_E2E_ROUNDS"] ?? "") ?? 20
+        let flags = ["--steps-per-round", ProcessInfo.processInfo.environment["LEUKNODE_E2E_STEPS"] ?? "8", "--gossip-interval", "0.3", "--round-pause", "0.2", "--rounds", "\(rounds)"]
+        for (node, data) in zip(nodes, datasets) { try await node.start(["--dataset", data] + flags) }
+        if ProcessInfo.processInfo.environment["LEUKNODE_E2E_NO_ATTACK"] == nil {
+            for (node, id) in zip(nodes, honestIDs) { await attacker.dial(id, port: node.peerPort) }
+        }
+
+        // 1. The attacker's updates arrive (they are valid), and each honest node's score of it falls below zero.
+        let attacking = ProcessInfo.processInfo.environment["LEUKNODE_E2E_NO_ATTACK"] == nil
+        for node in nodes where attacking {
+            _ = try await eventually("\(node.name) to score the attacker down", timeout: 150) { () -> Poll<Void> in
+                let status = try await node.status()
+                let peer = status.raw["peers"].array.first { $0["fingerprint"].string == attackerFingerprint }
+                let score = peer?["score"].double ?? 0
+                let benched = !(peer?["banned_until"].isNull ?? true)
+                return score < 0 || benched ? .done(()) : .waiting("attacker score \(score), sent \(await attacker.sent): \(peer ?? .null)")
+            }
+        }
+        #expect(await attacker.sent > 0 || !attacking)
+        if ProcessInfo.processInfo.environment["LEUKNODE_E2E_DEBUG"] != nil {
+            for node in nodes {
+                let status = try await node.status()
+                print("DEBUG \(node.name): \(status.raw["peers"].array.filter { $0["fingerprint"].string == attackerFingerprint })")
+                print("DEBUG \(node.name) log: \(node.errorLog.split(separator: "\n").filter { $0.contains("score") || $0.contains("rejected") }.prefix(8))")
+            }
+        }
+
+        // 2. Training ends; the models mix a little more.
+        for node in nodes {
+            _ = try await eventually("\(node.name) to finish \(rounds) rounds", timeout: 200) { () -> Poll<Void> in
+                let done = node.log.split(separator: "\n").filter { $0.hasPrefix("round ") }.count >= rounds
+                return done ? .done(()) : .waiting(String(node.log.suffix(300)))
+            }
+        }
+        let settled = try await nodes[0].status()
+        _ = try await eventually("a few more gossip rounds") { () -> Poll<Void> in
+            let s = try await nodes[0].status()
+            return s.gossipRound >= settled.gossipRound + 5 ? .done(()) : .waiting(s.description)
+        }
+
+        // 3. Each honest node serves a model that met its floors, and diagnoses the common test set well.
+        for node in nodes {
+            let serving = try await PromotionGateE2ETests.serving(node, in: scratch)
+            let served = serving["served"]
+            #expect(!served.isNull, "\(node.name) serves nothing: \(serving["decisions"].array.prefix(3))")
+            #expect((served["figures"]["sensitivity"].double ?? 0) >= 0.8 && (served["figures"]["specificity"].double ?? 0) >= 0.8,
+                    "\(node.name): \(served)")
+            let file = scratch.file("\(node.name).safetensors")
+            try await scratch.run(["model", "export", "--data-dir", node.dataDir, "--out", file]).checked()
+            let metrics = try await scratch.run(["evaluate", "--model", file, "--dataset", test, "--json"]).checked().json()
+            let accuracy = metrics["accuracy"].double ?? 0, auc = metrics["auc"].double ?? 0
+            #expect(accuracy >= 0.75 && auc >= 0.85, "\(node.name) merged model under attack: accuracy \(accuracy), AUC \(auc)")
+        }
+        await attacker.stop()
+        for node in nodes { try await node.stop() }
+    }
+}
