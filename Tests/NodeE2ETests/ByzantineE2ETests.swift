@@ -69,6 +69,10 @@ actor SignFlipAttacker {
 
 /// Issue 13, "done means": three honest node processes and one admitted attacker. With the default
 /// mixing (clipping) the honest nodes keep a good served model, and their scores of the attacker fall.
+///
+/// For investigation, not CI: `LEUKNODE_E2E_NO_ATTACK=1` runs the same federation with a silent attacker
+/// (the control: its models should pass the same checks but the first), and `LEUKNODE_E2E_ROUNDS` and
+/// `LEUKNODE_E2E_STEPS` change the training budget (20 rounds of 8 steps by default).
 @Suite("Byzantine peer against real nodes", .serialized)
 struct ByzantineE2ETests {
     @Test("three honest nodes and a sign-flipping attacker: the served models stay good and the attacker is scored down",
@@ -110,14 +114,6 @@ struct ByzantineE2ETests {
             }
         }
         #expect(await attacker.sent > 0 || !attacking)
-        if ProcessInfo.processInfo.environment["LEUKNODE_E2E_DEBUG"] != nil {
-            for node in nodes {
-                let status = try await node.status()
-                print("DEBUG \(node.name): \(status.raw["peers"].array.filter { $0["fingerprint"].string == attackerFingerprint })")
-                print("DEBUG \(node.name) log: \(node.errorLog.split(separator: "\n").filter { $0.contains("score") || $0.contains("rejected") }.prefix(8))")
-            }
-        }
-
         // 2. Training ends; the models mix a little more.
         for node in nodes {
             _ = try await eventually("\(node.name) to finish \(rounds) rounds", timeout: 200) { () -> Poll<Void> in
