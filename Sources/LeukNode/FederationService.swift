@@ -331,13 +331,17 @@ public actor FederationService {
                                    version: $0.version)
                          },
                          architecture: layout.architecture),
-            round: trainingRound, gossipRound: instance.round, neighborDistance: instance.neighborDistance,
+            round: trainingRound, gossipRound: instance.round, neighborDistance: instance.neighborDistance.flatMap(Self.finite),
             updatesSent: instance.updatesSent, updatesReceived: instance.updatesReceived, rejected: rejected,
             refusedConnections: refusedConnections, strangers: strangers,
-            lastLoss: lastLoss, validationAccuracy: lastValidation?.accuracy,
+            lastLoss: lastLoss.flatMap(Self.finite), validationAccuracy: lastValidation.flatMap { Self.finite($0.accuracy) },
             training: stopped ? "stopped" : trainingState,
             storageErrors: storageFailures, lastStorageError: lastStorageFailure)
     }
+
+    /// A figure `status` may print: JSON has no NaN or infinity (a model that overflowed under an
+    /// undefended attack has neither a loss nor a distance worth showing).
+    static func finite(_ value: Double) -> Double? { value.isFinite ? value : nil }
 
     // MARK: Metrics
 

@@ -65,6 +65,7 @@ public struct PeerView: Codable, Sendable, Equatable {
         bannedUntil = gossip?.bannedUntil.map { $0.iso8601 }
         updatesReceived = gossip?.updatesReceived ?? 0
         updatesSent = connection?.updatesSent ?? 0
-        distance = gossip?.distance
+        // A peer's overflowed model has no distance worth printing, and JSON has no infinity.
+        distance = gossip?.distance.flatMap { $0.isFinite ? $0 : nil }
     }
 }

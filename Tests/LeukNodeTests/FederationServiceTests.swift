@@ -65,6 +65,20 @@ import Testing
         #expect(health.lastFailure?.contains("closed") == true)
     }
 
+    /// A model that blew up under an undefended attack trains to an infinite loss; `status` must still
+    /// answer (it once failed with 500: JSON has no infinity), showing the figure as absent.
+    @Test func aNonFiniteLossOrAccuracyIsShownAsAbsentAndStatusStillEncodes() async throws {
+        let node = try NodeFixture()
+        _ = try await node.federation.start()
+        let parameters = await node.federation.currentParameters()
+        await node.federation.applyLocalTraining(start: parameters, trained: parameters, loss: .infinity, images: 8,
+                                                 validationAccuracy: .nan, validationLoss: .nan)
+        let status = try await node.federation.status()
+        #expect(status.lastLoss == nil && status.validationAccuracy == nil)
+        #expect(throws: Never.self) { try JSONEncoder().encode(status) }
+        await node.federation.shutdown()
+    }
+
     @Test func gossipTicksSendASignedStateToConnectedPeers() async throws {
         let node = try NodeFixture(gossipInterval: .milliseconds(20))
         _ = try await node.federation.start()

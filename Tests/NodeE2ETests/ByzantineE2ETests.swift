@@ -72,7 +72,9 @@ actor SignFlipAttacker {
 ///
 /// For investigation, not CI: `LEUKNODE_E2E_NO_ATTACK=1` runs the same federation with a silent attacker
 /// (the control: its models should pass the same checks but the first), and `LEUKNODE_E2E_ROUNDS` and
-/// `LEUKNODE_E2E_STEPS` change the training budget (20 rounds of 8 steps by default).
+/// `LEUKNODE_E2E_STEPS` change the training budget (20 rounds of 8 steps by default), and
+/// `LEUKNODE_E2E_AGGREGATION=mean` runs the honest nodes undefended (the gate alone then keeps the
+/// poisoned merged models from doctors; the test's model checks fail, as they should).
 @Suite("Byzantine peer against real nodes", .serialized)
 struct ByzantineE2ETests {
     @Test("three honest nodes and a sign-flipping attacker: the served models stay good and the attacker is scored down",
@@ -96,7 +98,8 @@ struct ByzantineE2ETests {
 
         // Default mixing and gate; a short, fast schedule.
         let rounds = Int(ProcessInfo.processInfo.environment["LEUKNODE_E2E_ROUNDS"] ?? "") ?? 20
-        let flags = ["--steps-per-round", ProcessInfo.processInfo.environment["LEUKNODE_E2E_STEPS"] ?? "8", "--gossip-interval", "0.3", "--round-pause", "0.2", "--rounds", "\(rounds)"]
+        let aggregation = ProcessInfo.processInfo.environment["LEUKNODE_E2E_AGGREGATION"].map { ["--aggregation", $0] } ?? []
+        let flags = aggregation + ["--steps-per-round", ProcessInfo.processInfo.environment["LEUKNODE_E2E_STEPS"] ?? "8", "--gossip-interval", "0.3", "--round-pause", "0.2", "--rounds", "\(rounds)"]
         for (node, data) in zip(nodes, datasets) { try await node.start(["--dataset", data] + flags) }
         if ProcessInfo.processInfo.environment["LEUKNODE_E2E_NO_ATTACK"] == nil {
             for (node, id) in zip(nodes, honestIDs) { await attacker.dial(id, port: node.peerPort) }
