@@ -1,5 +1,5 @@
 public import LeukReport
-import LeukMetrics
+public import LeukMetrics
 public import LeukTraining
 public import LeukGossip
 import LeukData
@@ -58,6 +58,10 @@ public struct SimulationRequest: Sendable, Equatable {
     public var trim = 1
     /// FedRS's factor for the logits of classes a node lacks (`--restricted-softmax`; 1 = off).
     public var restrictedSoftmax: Float = 1
+    /// The promotion gate (`--gate`): each node holds out 15% of its images as its validation split,
+    /// and each honest node serves a merged model only when it passes these floors there, as
+    /// `leuknode start` does. Nil: no gate, every image trains.
+    public var gate: PromotionFloors?
 
     public init(nodes: Int, rounds: Int, source: SimulationDataSource, partition: PartitionScheme,
                 topology: GossipTopology, seed: UInt64 = 0, stepsPerRound: Int = 10, threads: Int = 1, size: Int = 64,
@@ -174,12 +178,25 @@ public enum SimulationRunner {
         let honestNodes = (0..<request.nodes).filter { !attackers.contains($0) }
         var flipped = federated
         flipped.flipsLabels = true
-        let federatedSessions = try data.nodeTrainIndices.enumerated().map { node, indices in
+        // With the gate, each node's validation split (15%, at least one image), as the node makes it.
+        var gateValidation: [[Int]] = Array(repeating: [], count: request.nodes)
+        var nodeTrainIndices = data.nodeTrainIndices
+        if request.gate != nil {
+            for node in 0..<request.nodes {
+                var shuffled = nodeTrainIndices[node]
+                var splitter = SeededGenerator(seed: request.seed &+ 7_000 &+ UInt64(node))
+                shuffled.shuffle(using: &splitter)
+                let held = shuffled.count > 1 ? max(1, Int((Double(shuffled.count) * 0.15).rounded())) : 0
+                gateValidation[node] = Array(shuffled.prefix(held))
+                nodeTrainIndices[node] = Array(shuffled.dropFirst(held))
+            }
+        }
+        let federatedSessions = try nodeTrainIndices.enumerated().map { node, indices in
             try session(indices, dataSeed: request.seed &+ 1000 &+ UInt64(node), steps: request.stepsPerRound,
                         classCounts: request.classBalance == .federation ? pooledCounts : nil,
                         from: request.attack == .labelFlip && attackers.contains(node) ? flipped : federated)
         }
-        let localSessions = request.baselines ? try data.nodeTrainIndices.enumerated().map { node, indices in
+        let localSessions = request.baselines ? try nodeTrainIndices.enumerated().map { node, indices in
             try session(indices, dataSeed: request.seed &+ 1000 &+ UInt64(node), steps: request.stepsPerRound)
         } : []
         let evaluator = federatedSessions[0]
@@ -200,6 +217,9 @@ public enum SimulationRunner {
         var localParameters = Array(repeating: initial, count: localSessions.count)
         var rounds: [RoundRecord] = []
         var bytes = 0.0
+        let gate = request.gate.map(PromotionGate.init(floors:))
+        var served: [(parameters: [Float], figures: ValidationFigures?)?] = Array(repeating: nil, count: request.nodes)
+        var gateCounts = (promoted: 0, held: 0, followed: 0)
 
         if !attackers.isEmpty {
             progress("attackers (\(request.attack.rawValue)): nodes \(attackers.map(String.init).joined(separator: ", ")); aggregation \(request.aggregation.rawValue)")
@@ -231,11 +251,45 @@ public enum SimulationRunner {
                 localOnlyAccuracy: localAccuracy.isEmpty ? nil : mean(localAccuracy),
                 minAccuracy: federatedAccuracy.min(), maxAccuracy: federatedAccuracy.max())
             if !attackers.isEmpty { record.honestMeanAccuracy = mean(honestNodes.map { federatedAccuracy[$0] }) }
+            if let gate {
+                // Each honest node judges its merged model on its own validation split, as a node does
+                // before each training round, and serves it at once when it passes.
+                var servedAccuracy: [Double] = []
+                for node in honestNodes {
+                    let candidate = simulator.parameters(of: node) ?? initial
+                    let indices = gateValidation[node]
+                    var figures: ValidationFigures?
+                    if !indices.isEmpty {
+                        let result = evaluator.evaluate(parameters: candidate, cache: data.cache, indices: indices)
+                        figures = ValidationFigures(confusion: result.metrics.confusion,
+                                                    positiveClass: EvaluationMetrics.positiveClassIndex(result.metrics.confusion.labels),
+                                                    loss: result.loss)
+                    }
+                    let verdict = gate.judge(candidate: figures, served: served[node] == nil ? nil : served[node]?.figures, pinned: false,
+                                             finite: candidate.allSatisfy(\.isFinite))
+                    switch verdict.outcome {
+                    case .promoted: gateCounts.promoted += 1
+                    case .held: gateCounts.held += 1
+                    case .followed: gateCounts.followed += 1
+                    }
+                    if verdict.serves { served[node] = (candidate, figures) }
+                    if let model = served[node] {
+                        servedAccuracy.append(model.parameters == candidate ? federatedAccuracy[node]
+                            : evaluator.accuracyAndLoss(parameters: model.parameters, cache: data.cache, indices: roundSubset).accuracy)
+                    }
+                }
+                record.servedNodes = servedAccuracy.count
+                record.servedMeanAccuracy = servedAccuracy.isEmpty ? nil : mean(servedAccuracy)
+                record.servedMinAccuracy = servedAccuracy.min()
+            }
             rounds.append(record)
             let elapsed = Double(monotonicNanoseconds() - started) / 1e9
-            progress(String(format: "round %d/%d  consensus %.3e  federated acc %.3f [%.3f-%.3f]%@  local-only acc %@  loss %.3f  lr %.4f  %.0f s",
+            let servedText = record.servedNodes.map { n in
+                "  served \(n)/\(honestNodes.count)" + (record.servedMeanAccuracy.map { String(format: " acc %.3f (min %.3f)", $0, record.servedMinAccuracy ?? 0) } ?? "")
+            } ?? ""
+            progress(String(format: "round %d/%d  consensus %.3e  federated acc %.3f [%.3f-%.3f]%@%@  local-only acc %@  loss %.3f  lr %.4f  %.0f s",
                             round, request.rounds, statistics.consensusDistance, record.meanAccuracy, record.minAccuracy ?? 0,
-                            record.maxAccuracy ?? 0, record.honestMeanAccuracy.map { String(format: "  honest %.3f", $0) } ?? "",
+                            record.maxAccuracy ?? 0, record.honestMeanAccuracy.map { String(format: "  honest %.3f", $0) } ?? "", servedText,
                             record.localOnlyAccuracy.map { String(format: "%.3f", $0) } ?? "-",
                             trainer.lastMeanLoss, rate, elapsed))
         }
@@ -288,6 +342,11 @@ public enum SimulationRunner {
             globalLearningRate: Self.decimal(request.globalLearningRate), globalMomentum: Self.decimal(request.globalMomentum),
             augment: request.augment)
         if !request.baselines { config.baselines = false }
+        if let floors = request.gate {
+            config.gate = SimulationConfig.Gate(minSensitivity: floors.minimumSensitivity, minSpecificity: floors.minimumSpecificity,
+                                                maxDrop: floors.maximumDrop, minImagesPerClass: floors.minimumImagesPerClass,
+                                                promoted: gateCounts.promoted, held: gateCounts.held, followed: gateCounts.followed)
+        }
         if request.restrictedSoftmax < 1 { config.restrictedSoftmax = Self.decimal(request.restrictedSoftmax) }
         if !attackers.isEmpty {
             config.attackers = attackers

@@ -96,6 +96,11 @@ public struct RoundRecord: Codable, Sendable, Hashable {
     public var maxAccuracy: Double?
     /// With attackers: the honest nodes' mean accuracy after this round.
     public var honestMeanAccuracy: Double?
+    /// With the promotion gate (`--gate`): how many honest nodes serve a model after this round, and
+    /// the mean and worst accuracy of the served models (nil while none is served).
+    public var servedNodes: Int?
+    public var servedMeanAccuracy: Double?
+    public var servedMinAccuracy: Double?
 
     public init(round: Int, consensusDistance: Double, meanAccuracy: Double, localOnlyAccuracy: Double? = nil,
                 minAccuracy: Double? = nil, maxAccuracy: Double? = nil) {
@@ -115,6 +120,7 @@ public struct RoundRecord: Codable, Sendable, Hashable {
         case minAccuracy = "min_accuracy"
         case maxAccuracy = "max_accuracy"
         case honestMeanAccuracy = "honest_mean_accuracy"
+        case servedNodes = "served_nodes", servedMeanAccuracy = "served_mean_accuracy", servedMinAccuracy = "served_min_accuracy"
     }
 }
 
@@ -168,6 +174,34 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
     public var baselines: Bool?
     /// FedRS's factor for absent classes' logits, when below 1 (`--restricted-softmax`).
     public var restrictedSoftmax: Double?
+    /// With `--gate`: the floors and how often the honest nodes' gates promoted, held or followed.
+    public var gate: Gate?
+
+    public struct Gate: Codable, Sendable, Hashable {
+        public var minSensitivity: Double
+        public var minSpecificity: Double
+        public var maxDrop: Double
+        public var minImagesPerClass: Int
+        public var promoted: Int
+        public var held: Int
+        public var followed: Int
+
+        public init(minSensitivity: Double, minSpecificity: Double, maxDrop: Double, minImagesPerClass: Int, promoted: Int, held: Int,
+                    followed: Int) {
+            self.minSensitivity = minSensitivity
+            self.minSpecificity = minSpecificity
+            self.maxDrop = maxDrop
+            self.minImagesPerClass = minImagesPerClass
+            self.promoted = promoted
+            self.held = held
+            self.followed = followed
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case minSensitivity = "min_sensitivity", minSpecificity = "min_specificity", maxDrop = "max_drop"
+            case minImagesPerClass = "min_images_per_class", promoted, held, followed
+        }
+    }
 
     public init(nodes: Int, rounds: Int, topology: String, dirichlet: Double?, seed: UInt64, dataset: String,
                 threads: Int, wallSeconds: Double, partition: String? = nil, architecture: String? = nil,
@@ -216,5 +250,6 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
         case globalMomentum = "global_momentum"
         case augment, attackers, attack, aggregation, baselines
         case restrictedSoftmax = "restricted_softmax"
+        case gate
     }
 }

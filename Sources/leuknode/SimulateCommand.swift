@@ -108,6 +108,11 @@ struct Simulate: ParsableCommand {
     @Flag(name: .customLong("no-baselines"), help: "Skip the local-only and centralized baselines (attack and ablation sweeps).")
     var noBaselines = false
 
+    @Flag(help: "Run each honest node's promotion gate: 15% of its images become its validation split, and it serves a merged model only when it passes the floors there (as `leuknode start` does); rounds then report the served models' accuracy.")
+    var gate = false
+
+    @OptionGroup(title: "Promotion gate floors (with --gate)") var floors: GateOptions
+
     @Option(help: ArgumentHelp("Attacking nodes among --nodes (chosen by the seed; the JSON names them).", valueName: "K"))
     var byzantine = 0
 
@@ -137,6 +142,7 @@ struct Simulate: ParsableCommand {
     var quiet = false
 
     func validate() throws {
+        try floors.check()
         guard nodes >= 2 else { throw ValidationError("--nodes must be at least 2") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard stepsPerRound >= 1, threads >= 1, batch >= 1, gossipPerRound >= 1 else {
@@ -186,6 +192,7 @@ struct Simulate: ParsableCommand {
             optimizer: OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer, driftCorrection: driftCorrection,
             globalLearningRate: globalLearningRate, globalMomentum: globalMomentum, augment: !noAugment)
         request.baselines = !noBaselines
+        if gate { request.gate = floors.floors }
         request.restrictedSoftmax = restrictedSoftmax
         request.byzantine = byzantine
         request.attack = ByzantineAttack(rawValue: attack) ?? .signFlip

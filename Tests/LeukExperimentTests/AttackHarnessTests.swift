@@ -1,5 +1,6 @@
 import Foundation
 import LeukCore
+import LeukMetrics
 import LeukGossip
 import LeukReport
 import LeukTraining
@@ -28,6 +29,25 @@ import Testing
         // Means 2 and 10, standard deviations 1 and 0.
         #expect(state == [0, 10])
         #expect(AttackingTrainer.alie([], z: 1) == nil)
+    }
+
+    @Test func theGateNeverServesAGaussianPoisonedModelAndReportsWhatItServes() throws {
+        // Plain averaging with two noise attackers: the merged models are noise, and no floor-passing
+        // model can come of them.
+        var request = Self.request(byzantine: 2, attack: .gaussian)
+        request.gate = PromotionFloors(minimumSensitivity: 0.6, minimumSpecificity: 0.6, minimumImagesPerClass: 1)
+        let result = try SimulationRunner.run(request)
+        let gate = try #require(result.config.gate)
+        #expect(gate.promoted + gate.held + gate.followed == 3 * 2, "3 honest nodes judge once per round: \(gate)")
+        for round in result.rounds {
+            let served = try #require(round.servedNodes)
+            #expect((0...3).contains(served))
+            // A served model met the floors on its node's split; on noise it cannot, so none is served.
+            #expect(served == 0 || (round.servedMinAccuracy ?? 0) > 0.5, "\(round)")
+        }
+        // Without --gate nothing of this is written.
+        let plain = try SimulationRunner.run(Self.request(byzantine: 2, attack: .gaussian))
+        #expect(plain.config.gate == nil && plain.rounds.allSatisfy { $0.servedNodes == nil })
     }
 
     @Test func theSeedNamesTheAttackers() {
