@@ -51,21 +51,29 @@ public struct PromotionFloors: Codable, Sendable, Hashable {
     /// A recall measured on fewer images than this is not trusted: its floor is not applied, and
     /// the decision says so. With neither class measured, `withoutValidation` decides.
     public var minimumImagesPerClass: Int
-    /// What a site that cannot measure either recall does with merged models.
+    /// What a site that cannot measure either recall does with merged models (a site without images:
+    /// following is its only way to diagnose).
     public var withoutValidation: UnvalidatedRule
+    /// What a site that can measure one recall but not the other does (a one-class site). Holding is
+    /// the default: a model that calls every cell this site's class passes the one floor it can check
+    /// (seen in `simulate --gate`: a hem-only site served the all-hem model a sign-flip attack made).
+    public var partialValidation: UnvalidatedRule
 
     public init(minimumSensitivity: Double = 0.8, minimumSpecificity: Double = 0.8, maximumDrop: Double = 0.05,
-                minimumImagesPerClass: Int = 10, withoutValidation: UnvalidatedRule = .follow) {
+                minimumImagesPerClass: Int = 10, withoutValidation: UnvalidatedRule = .follow,
+                partialValidation: UnvalidatedRule = .hold) {
         self.minimumSensitivity = minimumSensitivity
         self.minimumSpecificity = minimumSpecificity
         self.maximumDrop = maximumDrop
         self.minimumImagesPerClass = max(1, minimumImagesPerClass)
         self.withoutValidation = withoutValidation
+        self.partialValidation = partialValidation
     }
 
     enum CodingKeys: String, CodingKey {
         case minimumSensitivity = "min_sensitivity", minimumSpecificity = "min_specificity", maximumDrop = "max_drop"
         case minimumImagesPerClass = "min_images_per_class", withoutValidation = "without_validation"
+        case partialValidation = "partial_validation"
     }
 }
 
@@ -136,6 +144,10 @@ public struct PromotionGate: Sendable, Hashable {
             }
         }
         var failed = false
+        if (sensitivity == nil || specificity == nil) && floors.partialValidation == .hold {
+            failed = true
+            reasons.append("held: the site's rule is to serve nothing it could not check on both classes")
+        }
         if let sensitivity, sensitivity < floors.minimumSensitivity {
             failed = true
             reasons.append("sensitivity \(Self.format(sensitivity)) is below the floor \(Self.format(floors.minimumSensitivity))")

@@ -245,18 +245,24 @@ struct GateOptions: ParsableArguments {
                                valueName: "follow|hold"))
     var withoutValidation = PromotionFloors().withoutValidation.rawValue
 
+    @Option(help: ArgumentHelp("What a node that can check one recall but not the other (a one-class site) does: hold (serve nothing it could not check on both classes) or follow (serve on the floor it can check).",
+                               valueName: "follow|hold"))
+    var partialValidation = PromotionFloors().partialValidation.rawValue
+
     func check() throws {
         for (name, value) in [("--min-sensitivity", minSensitivity), ("--min-specificity", minSpecificity), ("--max-drop", maxDrop)] {
             guard value.isFinite, (0...1).contains(value) else { throw ValidationError("\(name) must be a rate from 0 to 1, not \(value)") }
         }
         guard (1...100_000).contains(minValidationImages) else { throw ValidationError("--min-validation-images must be 1 to 100000") }
-        guard UnvalidatedRule(rawValue: withoutValidation) != nil else {
-            throw ValidationError("--without-validation must be 'follow' or 'hold', got '\(withoutValidation)'")
+        for (name, value) in [("--without-validation", withoutValidation), ("--partial-validation", partialValidation)]
+        where UnvalidatedRule(rawValue: value) == nil {
+            throw ValidationError("\(name) must be 'follow' or 'hold', got '\(value)'")
         }
     }
 
     var floors: PromotionFloors {
         PromotionFloors(minimumSensitivity: minSensitivity, minimumSpecificity: minSpecificity, maximumDrop: maxDrop,
-                        minimumImagesPerClass: minValidationImages, withoutValidation: UnvalidatedRule(rawValue: withoutValidation) ?? .follow)
+                        minimumImagesPerClass: minValidationImages, withoutValidation: UnvalidatedRule(rawValue: withoutValidation) ?? .follow,
+                        partialValidation: UnvalidatedRule(rawValue: partialValidation) ?? .hold)
     }
 }

@@ -169,7 +169,8 @@ enum ServingText {
             lines.append("served: none yet (diagnoses wait for a model that passes the floors)")
         }
         lines.append("floors: sensitivity >= \(f.min_sensitivity), specificity >= \(f.min_specificity), at most \(f.max_drop) below the served "
-                     + "model, on at least \(f.min_images_per_class) validation images per class; otherwise \(f.without_validation.rawValue)")
+                     + "model, on at least \(f.min_images_per_class) validation images per class; with one class measured \(f.partial_validation.rawValue), "
+                     + "with none \(f.without_validation.rawValue)")
         lines.append("decisions:")
         if serving.decisions.isEmpty { lines.append("    none yet") }
         for decision in serving.decisions { lines.append("    " + line(decision)) }

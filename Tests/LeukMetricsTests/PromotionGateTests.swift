@@ -55,16 +55,21 @@ struct PromotionGateTests {
         #expect(gate.judge(candidate: figures(20, of: 20, 20, of: 20), served: nil, pinned: false, finite: false).outcome == .held)
     }
 
-    @Test func aOneClassSiteChecksTheRecallItCanMeasureAndSaysWhichItCannot() {
-        // A site holding only healthy cells: specificity is measured, sensitivity is not.
-        let good = gate.judge(candidate: figures(0, of: 0, 27, of: 30), served: nil, pinned: false)
+    @Test func aOneClassSiteHoldsByDefaultAndOnRequestChecksTheRecallItCanMeasure() {
+        // A site holding only healthy cells: specificity is measured, sensitivity is not. A model that
+        // calls every cell healthy scores a perfect specificity there, so by default the site holds.
+        let held = gate.judge(candidate: figures(0, of: 0, 30, of: 30), served: nil, pinned: false)
+        #expect(held.outcome == .held)
+        #expect(held.reasons == ["sensitivity not checked: 0 validation images of the positive class, fewer than 10",
+                                 "held: the site's rule is to serve nothing it could not check on both classes"])
+        var following = gate
+        following.floors.partialValidation = .follow
+        let good = following.judge(candidate: figures(0, of: 0, 27, of: 30), served: nil, pinned: false)
         #expect(good.outcome == .promoted)
         #expect(good.reasons == ["sensitivity not checked: 0 validation images of the positive class, fewer than 10"])
-        let bad = gate.judge(candidate: figures(0, of: 0, 3, of: 30), served: nil, pinned: false)
-        #expect(bad.outcome == .held)
+        #expect(following.judge(candidate: figures(0, of: 0, 3, of: 30), served: nil, pinned: false).outcome == .held)
         // Three blast images are too few to check sensitivity: its floor is not applied.
-        let few = gate.judge(candidate: figures(0, of: 3, 27, of: 30), served: nil, pinned: false)
-        #expect(few.outcome == .promoted)
+        #expect(following.judge(candidate: figures(0, of: 3, 27, of: 30), served: nil, pinned: false).outcome == .promoted)
         #expect(gate.score(figures(0, of: 3, 27, of: 30)) == 0.9)
     }
 
