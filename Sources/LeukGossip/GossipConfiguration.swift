@@ -130,6 +130,10 @@ public struct ScoringParameters: Sendable, Equatable {
     /// neighbours mixed at a tick is an outlier. Needs at least 3 neighbours (with 2, the median is
     /// one of the two), and an honest majority among them.
     public var outlierFactor: Double
+    /// A peer's model evaluated on this node's validation split is poor when its loss exceeds both
+    /// `poorModelFactor` times and `poorModelMargin` plus the node's own (`onPeerEvaluation`).
+    public var poorModelFactor: Double
+    public var poorModelMargin: Double
     /// Counters are multiplied by `decay` once per `decayInterval` (applied continuously) and snap to
     /// zero below `decayToZero`.
     public var decay: Double
@@ -146,6 +150,8 @@ public struct ScoringParameters: Sendable, Equatable {
         replayWeight: Double = -1,
         outlierWeight: Double = -4,
         outlierFactor: Double = 4,
+        poorModelFactor: Double = 3,
+        poorModelMargin: Double = 1,
         decay: Double = 0.5,
         decayInterval: Duration = .seconds(30),
         decayToZero: Double = 0.01,
@@ -158,6 +164,8 @@ public struct ScoringParameters: Sendable, Equatable {
         self.replayWeight = replayWeight
         self.outlierWeight = outlierWeight
         self.outlierFactor = outlierFactor
+        self.poorModelFactor = poorModelFactor
+        self.poorModelMargin = poorModelMargin
         self.decay = decay
         self.decayInterval = decayInterval
         self.decayToZero = decayToZero

@@ -216,6 +216,32 @@ public struct GossipInstance: Sendable {
         return directives
     }
 
+    /// The shell evaluated `peer`'s latest state on this node's validation split (off the event loop,
+    /// now and then): `loss` against `referenceLoss` (the node takes the upper median of its own
+    /// model's and its peers' losses on the same images). A model far worse (more than
+    /// `poorModelFactor` times the reference and at least `poorModelMargin` above it, or not a number)
+    /// counts as evidence against the peer, like an outlier; a peer that keeps sending such models is
+    /// benched. Non-IID honest peers are worse on this node's images than its own model, hence the
+    /// wide margins.
+    public mutating func onPeerEvaluation(_ peer: NodeID, loss: Double, referenceLoss: Double, now: Timestamp) -> [GossipDirective] {
+        var directives: [GossipDirective] = []
+        guard peer != selfID, configuration.clipping != .none, referenceLoss.isFinite, var record = peers[peer] else { return directives }
+        record.counters.decay(to: now, configuration.scoring)
+        let p = configuration.scoring
+        if !loss.isFinite || (loss > referenceLoss * p.poorModelFactor && loss > referenceLoss + p.poorModelMargin) {
+            record.counters.outliers += 1
+            directives.append(.log(GossipLogEvent(level: .warning, message:
+                "its model's loss on this node's validation split is \(loss.isFinite ? String(format: "%.3f", loss) : "not a number") against \(String(format: "%.3f", referenceLoss)) for the reference (the upper median of the node's own and its peers')",
+                peer: peer)))
+        }
+        peers[peer] = record
+        banIfBelowThreshold(peer, now: now, into: &directives)
+        return directives
+    }
+
+    /// The latest state held from `peer` (for the shell's evaluation of it), if any.
+    public func latestState(of peer: NodeID) -> [Float]? { peers[peer]?.latest?.parameters }
+
     // MARK: - Queries
 
     /// Mean L2 distance between the own parameters and the latest state received from each peer that

@@ -66,6 +66,8 @@ public actor FederationService {
     private var parentDigests: [NodeID: [UInt8]] = [:]
     private var trainingRound: UInt64 = 0
     private var lastLoss: Double?
+    /// Each peer's latest model's loss on this node's validation split (`recordPeerEvaluation`).
+    private var peerValidationLoss: [NodeID: Double] = [:]
     private var lastValidation: (accuracy: Double, loss: Double)?
     private var sealedCache: (version: UInt64, update: SealedModelUpdate)?
     private var tickTask: Task<Void, Never>?
@@ -204,6 +206,22 @@ public actor FederationService {
         await refreshMetrics()
     }
 
+    // MARK: Peer evaluation
+
+    /// The latest state of every connected peer, for the runtime to evaluate on the validation split.
+    public func peerStatesToEvaluate() -> [(peer: NodeID, parameters: [Float])] {
+        instance.peerSnapshots(now: clock.now()).filter(\.isUp).compactMap { snapshot in
+            instance.latestState(of: snapshot.id).map { (snapshot.id, $0) }
+        }
+    }
+
+    /// Feeds one evaluation to the gossip core's score (`onPeerEvaluation`) and keeps the loss for `status`.
+    public func recordPeerEvaluation(_ peer: NodeID, loss: Double, referenceLoss: Double) async {
+        peerValidationLoss[peer] = loss
+        await execute(instance.onPeerEvaluation(peer, loss: loss, referenceLoss: referenceLoss, now: clock.now()))
+        await refreshMetrics()
+    }
+
     // MARK: Peers
 
     public func addPeer(_ contact: Contact) async throws -> PeerView {
@@ -235,9 +253,11 @@ public actor FederationService {
     private func peerViews(live peers: [PeerConnectionSnapshot]) throws -> [PeerView] {
         let readings = Readings(live: peers, gossip: instance.peerSnapshots(now: clock.now()))
         return try registry.all().map { row in
-            PeerView(id: row.id, record: currentRecord(row.id, stored: row.record, readings),
-                     state: Self.viewState(readings.live[row.id]?.state), connection: readings.live[row.id],
-                     gossip: readings.gossip[row.id])
+            var view = PeerView(id: row.id, record: currentRecord(row.id, stored: row.record, readings),
+                                state: Self.viewState(readings.live[row.id]?.state), connection: readings.live[row.id],
+                                gossip: readings.gossip[row.id])
+            view.validationLoss = peerValidationLoss[row.id].flatMap(Self.finite)
+            return view
         }
     }
 

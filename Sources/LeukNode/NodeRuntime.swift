@@ -177,6 +177,7 @@ public final class NodeRuntime: Sendable {
                 return
             }
             await reviewMergedModel()
+            if round % Self.peerEvaluationEvery == 0 { await evaluatePeers() }
             let start = await federation.currentParameters()
             let outcome = await trainer.trainRound(startingFrom: start)
             if stopRequested.isSet { return }
@@ -201,6 +202,29 @@ public final class NodeRuntime: Sendable {
         } catch {
             logger.error("could not record the promotion decision for model \(candidate.version): \(error)")
         }
+    }
+
+    /// Training rounds between two evaluations of the peers' models on the validation split.
+    static let peerEvaluationEvery = 3
+
+    /// Evaluates every connected peer's latest model, and the node's own, on the validation split (on
+    /// the trainer's thread) and hands the losses to the gossip core's score. The reference is the
+    /// upper median of the own loss and the peers' (so one skewed honest peer does not set it), and
+    /// only a split holding both classes takes part: on a one-class site every model trained on the
+    /// other class looks poisoned.
+    func evaluatePeers() async {
+        guard let trainer else { return }
+        let minimum = options.floors.minimumImagesPerClass
+        guard let own = await trainer.validationFigures(parameters: await federation.currentParameters()),
+              own.positives >= minimum, own.negatives >= minimum, own.loss.isFinite else { return }
+        var losses: [(peer: NodeID, loss: Double)] = []
+        for (peer, parameters) in await federation.peerStatesToEvaluate() {
+            guard let figures = await trainer.validationFigures(parameters: parameters) else { continue }
+            losses.append((peer, figures.loss))
+        }
+        let sorted = ([own.loss] + losses.map(\.loss).filter(\.isFinite)).sorted()
+        let reference = sorted[sorted.count / 2]
+        for (peer, loss) in losses { await federation.recordPeerEvaluation(peer, loss: loss, referenceLoss: reference) }
     }
 
     /// Judges new merged models while the node only averages: a few times per gossip interval is

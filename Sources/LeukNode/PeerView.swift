@@ -39,12 +39,16 @@ public struct PeerView: Codable, Sendable, Equatable {
     public var updatesSent: Int
     /// L2 distance between the node's parameters and the peer's latest state, while one is held.
     public var distance: Double?
+    /// Loss of the peer's latest model on this node's validation split, as last measured (every few
+    /// training rounds): evidence of a poisoned model that distance alone can miss.
+    public var validationLoss: Double?
 
     enum CodingKeys: String, CodingKey {
         case id, fingerprint, address, state
         case lastSeen = "last_seen", bytesIn = "bytes_in", bytesOut = "bytes_out", score, rejected
         case faults, coolDownUntil = "cool_down_until", bannedUntil = "banned_until"
         case updatesReceived = "updates_received", updatesSent = "updates_sent", distance
+        case validationLoss = "validation_loss"
     }
 
     /// `record` is the peer's record as the node would store it now (its score and counters current).

@@ -298,6 +298,28 @@ import Testing
         #expect(node.parameters[0] >= 0.1 - 0.1 * 0.5 - 1e-6, "\(node.parameters)")
     }
 
+    @Test func aPeerWhoseModelIsFarWorseOnTheNodesValidationSplitIsScoredDown() {
+        var node = instance(GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5)))
+        _ = node.onPeerUp(alice, now: at(0))
+        _ = node.onPeerUp(mallory, now: at(0))
+        // A non-IID honest peer: worse than the node's own model, but within the margins (3x and +1).
+        for t in 1...10 { _ = node.onPeerEvaluation(alice, loss: 1.2, referenceLoss: 0.3, now: at(Double(t))) }
+        #expect(node.score(of: alice, now: at(10)) == 0)
+        // A sign-flipped model: loss 9 against 0.3, evaluation after evaluation, until it is benched.
+        var benched = false
+        for t in 1...10 {
+            let directives = node.onPeerEvaluation(mallory, loss: t.isMultiple(of: 2) ? 9 : .nan, referenceLoss: 0.3, now: at(Double(t)))
+            benched = benched || directives.contains { if case .disconnect(mallory, _) = $0 { return true } else { return false } }
+        }
+        #expect(benched)
+        #expect(node.score(of: mallory, now: at(10)) < GossipConfiguration().scoring.banThreshold)
+        // Plain averaging collects no evidence.
+        var plain = instance(GossipConfiguration(tickJitter: 0))
+        _ = plain.onPeerUp(mallory, now: at(0))
+        _ = plain.onPeerEvaluation(mallory, loss: 9, referenceLoss: 0.3, now: at(1))
+        #expect(plain.score(of: mallory, now: at(1)) == 0)
+    }
+
     @Test func staleStatesAreNotMixed() {
         var node = instance(GossipConfiguration(tickJitter: 0, stateTimeToLive: .seconds(5)))
         var rng = SeededGenerator(seed: 6)
