@@ -196,9 +196,9 @@ public final class NodeRuntime: Sendable {
         let figures = await trainer?.validationFigures(parameters: candidate.parameters)
         do {
             let decision = try await serving.review(candidate: candidate, figures: figures)
-            if decision.action != .held || decision.servedBefore == nil {
-                logger.notice("model \(candidate.version) \(decision.action.rawValue)\(decision.reasons.isEmpty ? "" : ": " + decision.reasons.joined(separator: "; "))")
-            }
+            // A promotion is news; a hold or an unchecked follow repeats every round (model history has them all).
+            let line = "model \(candidate.version) \(decision.action.rawValue)\(decision.reasons.isEmpty ? "" : ": " + decision.reasons.joined(separator: "; "))"
+            if decision.action == .promoted { logger.notice("\(line)") } else { logger.info("\(line)") }
         } catch {
             logger.error("could not record the promotion decision for model \(candidate.version): \(error)")
         }
