@@ -38,7 +38,7 @@ public struct StartOptions: Sendable {
     public var inputSize = 64
     public var validationFraction = 0.15
     /// The site's floors for serving a merged model to doctors (`--min-sensitivity`, `--min-specificity`,
-    /// `--max-drop`, `--min-validation-images`, `--without-validation`).
+    /// `--max-drop`, `--min-validation-images`, `--partial-validation`, `--without-validation`).
     public var floors = PromotionFloors()
 
     public init() {}
@@ -227,8 +227,8 @@ public final class NodeRuntime: Sendable {
         for (peer, loss) in losses { await federation.recordPeerEvaluation(peer, loss: loss, referenceLoss: reference) }
     }
 
-    /// Judges new merged models while the node only averages: a few times per gossip interval is
-    /// more than the model changes.
+    /// Judges new merged models while the node only averages, every two gossip intervals (at least
+    /// half a second): often enough that a passing model is served within a round of arriving.
     private func reviewUntilStopped() async {
         let pause = max(options.gossipInterval * 2, .milliseconds(500))
         while !stopRequested.isSet {
