@@ -191,6 +191,7 @@ public final class NodeRuntime: Sendable {
     /// Judges the current merged model, unless it was judged already. The figures are measured on the
     /// trainer's thread, so a round and an evaluation never run at once.
     public func reviewMergedModel() async {
+        guard !stopRequested.isSet else { return }
         let candidate = await federation.currentSnapshot()
         guard await serving.lastJudged != candidate.version, await serving.servedVersion() != candidate.version else { return }
         let figures = await trainer?.validationFigures(parameters: candidate.parameters)
@@ -200,6 +201,8 @@ public final class NodeRuntime: Sendable {
             let line = "model \(candidate.version) \(decision.action.rawValue)\(decision.reasons.isEmpty ? "" : ": " + decision.reasons.joined(separator: "; "))"
             if decision.action == .promoted { logger.notice("\(line)") } else { logger.info("\(line)") }
         } catch {
+            // During shutdown the store closes under a review in flight: that decision is moot, not a fault.
+            guard !stopRequested.isSet else { return }
             logger.error("could not record the promotion decision for model \(candidate.version): \(error)")
         }
     }
