@@ -70,11 +70,15 @@ struct PromotionGateE2ETests {
         }
         #expect(try await Self.serving(node, in: scratch)["served"]["version"].uint64 == pinnedVersion)
 
-        // 4. Promote the current merged model by force (it may or may not meet the floors): served at once.
-        let merged = try await scratch.run(["status", "--json"] + dir).checked().json()["model"]["version"].uint64
-        let mergedVersion = try #require(merged)
-        let promoted = try await scratch.run(["model", "promote", "\(mergedVersion)", "--force", "--json"] + dir).checked().json()
-        #expect(promoted["action"].string == "promoted-by-operator" && promoted["version"].uint64 == mergedVersion, "\(promoted)")
+        // 4. Promote, by force, a candidate the gate held for the pin (the node keeps the last 20 it judged;
+        // the merged model of the moment moves on with every tick, so `status`'s version may be gone by the
+        // time a command names it): served at once.
+        let held = try await Self.serving(node, in: scratch)["decisions"].array.first {
+            $0["action"].string == "held" && $0["version"].uint64 != pinnedVersion
+        }
+        let heldVersion = try #require(held?["version"].uint64)
+        let promoted = try await scratch.run(["model", "promote", "\(heldVersion)", "--force", "--json"] + dir).checked().json()
+        #expect(promoted["action"].string == "promoted-by-operator" && promoted["version"].uint64 == heldVersion, "\(promoted)")
         #expect(try await diagnosedWith() == promoted["sha256"].string)
         let unknown = try await scratch.run(["model", "promote", "999999999"] + dir)
         #expect(unknown.status != 0 && unknown.stderr.contains("not kept"), "\(unknown.stderr)")
