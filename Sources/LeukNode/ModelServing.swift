@@ -230,9 +230,16 @@ public actor ModelServing {
     private let clock: any WallClock
     private let executor = ThreadExecutor(name: "leuk-serving")
     private var state: ServingStateRecord
-    private var servedSnapshot: ModelSnapshot?
-    /// The newest candidate version the gate judged in this run, so the same model is not judged twice.
+    private var servedSnapshot: ModelSnapshot? {
+        didSet { servedSHA = servedSnapshot?.sha256 }
+    }
+    /// The served parameters' digest, computed once per served model.
+    private var servedSHA: String?
+    /// The newest candidate the gate judged in this run (version and parameter digest), so the same
+    /// model is not judged twice: the version moves with every gossip tick even when the parameters
+    /// do not (a node alone, or one whose peers are quiet).
     public private(set) var lastJudged: UInt64?
+    public private(set) var lastJudgedSHA256: String?
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
@@ -245,6 +252,7 @@ public actor ModelServing {
         servedSnapshot = try state.served.flatMap { (version) throws(StoreError) in
             try store.get(ModelSnapshot.self, in: NodeKeyspaces.models, id: Self.servedID(version))
         }
+        servedSHA = servedSnapshot?.sha256  // observers do not run in an initializer
     }
 
     static func servedID(_ version: UInt64) -> String { "served/" + padded(version) }
@@ -259,6 +267,7 @@ public actor ModelServing {
 
     /// The model diagnoses use, or nil when none has been served yet.
     public func served() -> ModelSnapshot? { servedSnapshot }
+    public func servedSHA256() -> String? { servedSHA }
     public func servedVersion() -> UInt64? { servedSnapshot?.version }
     public var pinned: Bool { state.pinned }
     public var servedFigures: ValidationFigures? { state.servedFigures }
@@ -297,6 +306,7 @@ public actor ModelServing {
         let verdict = gate.judge(candidate: figures, served: servedSnapshot == nil ? nil : state.servedFigures, pinned: state.pinned,
                                  finite: finite)
         lastJudged = candidate.version
+        lastJudgedSHA256 = candidate.sha256
         let action: PromotionDecision.Action = switch verdict.outcome {
         case .promoted: .promoted
         case .held: .held

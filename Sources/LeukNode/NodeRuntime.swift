@@ -194,6 +194,9 @@ public final class NodeRuntime: Sendable {
         guard !stopRequested.isSet else { return }
         let candidate = await federation.currentSnapshot()
         guard await serving.lastJudged != candidate.version, await serving.servedVersion() != candidate.version else { return }
+        // The same parameters under a newer version (a quiet tick) are not a new candidate.
+        let digest = candidate.sha256
+        guard await serving.lastJudgedSHA256 != digest, await serving.servedSHA256() != digest else { return }
         let figures = await trainer?.validationFigures(parameters: candidate.parameters)
         do {
             let decision = try await serving.review(candidate: candidate, figures: figures)

@@ -95,6 +95,7 @@ import Testing
         try await node.restart()
         serving = try ModelServing(store: node.store, gate: PromotionGate())
         #expect(await serving.served() == first)
+        #expect(await serving.servedSHA256() == first.sha256)
         #expect(await serving.pinned)
         #expect(await serving.servedFigures == Self.good)
         #expect(try await serving.decisions().map(\.action) == [.rolledBack, .promoted, .promoted])
