@@ -224,9 +224,12 @@ public struct ModelHistoryEntry: StoreRecord, Equatable, Codable {
 public struct ModelRepository: Sendable {
     let store: RecordStore
     static let currentID = "current"
-    static func historyID(_ version: UInt64) -> String {
-        let digits = String(version)
-        return "history/" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    static func historyID(_ version: UInt64) -> String { "history/" + padded(version) }
+
+    /// A number zero-padded to 20 digits, so that key order is numeric order (`UInt64.max` has 20).
+    static func padded(_ value: UInt64) -> String {
+        let digits = String(value)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
     }
 
     public init(store: RecordStore) { self.store = store }

@@ -255,13 +255,9 @@ public actor ModelServing {
         servedSHA = servedSnapshot?.sha256  // observers do not run in an initializer
     }
 
-    static func servedID(_ version: UInt64) -> String { "served/" + padded(version) }
-    static func candidateID(_ version: UInt64) -> String { "candidate/" + padded(version) }
-    static func decisionID(_ seq: UInt64) -> String { "decision/" + padded(seq) }
-    static func padded(_ value: UInt64) -> String {
-        let digits = String(value)
-        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
-    }
+    static func servedID(_ version: UInt64) -> String { "served/" + ModelRepository.padded(version) }
+    static func candidateID(_ version: UInt64) -> String { "candidate/" + ModelRepository.padded(version) }
+    static func decisionID(_ seq: UInt64) -> String { "decision/" + ModelRepository.padded(seq) }
 
     // MARK: Reading
 
