@@ -115,7 +115,7 @@ public enum VectorKernels {
 
     /// Runs `body` with `set` in use on this task (layers built inside it choose their paths for that
     /// set). For tests and side-by-side comparisons; `set` must be supported by this CPU.
-    static func withKernels<R>(_ set: KernelSet, _ body: () throws -> R) rethrows -> R {
+    package static func withKernels<R>(_ set: KernelSet, _ body: () throws -> R) rethrows -> R {
         precondition(set.isSupported, "the \(set.rawValue) kernels do not run on this CPU")
         return try $forced.withValue(set, operation: body)
     }

@@ -233,10 +233,10 @@ struct DirectConvTests {
         let vector = Self.run(set, geometry: geometry, parameters: parameters, x: x, dY: dY, batch: batch)
         let portable = Self.run(.portable, geometry: geometry, parameters: parameters, x: x, dY: dY, batch: batch)
         #expect(vector.direct && !portable.direct)
-        #expect(KernelSetTests.difference(vector.out, portable.out) <= 1e-5)
+        #expect(maxRelativeDifference(vector.out, portable.out) <= 1e-5)
         #expect(vector.out.contains(0) && vector.out.contains { $0 > 0 })
-        #expect(KernelSetTests.difference(vector.dX, portable.dX) <= 1e-5)
-        #expect(KernelSetTests.difference(vector.gradients, portable.gradients) <= 1e-5)
+        #expect(maxRelativeDifference(vector.dX, portable.dX) <= 1e-5)
+        #expect(maxRelativeDifference(vector.gradients, portable.gradients) <= 1e-5)
         #expect(vector.gradients.contains { $0 != 0 })
     }
 }

@@ -3,6 +3,13 @@ import LeukCore
 @testable import LeukModel
 @testable import LeukTensor
 
+/// The largest |a - b| / max(1, |a|, |b|) (infinite when the counts differ): one number, so that a
+/// failure reports how far apart two paths are instead of printing both arrays.
+func maxRelativeDifference(_ a: [Float], _ b: [Float]) -> Float {
+    guard a.count == b.count else { return .infinity }
+    return zip(a, b).map { abs($0 - $1) / max(1, abs($0), abs($1)) }.max() ?? 0
+}
+
 /// Whole networks under every kernel set this CPU runs, each forced in turn for its own task
 /// (`VectorKernels.withKernels`), against the portable path: logits, loss and every parameter gradient
 /// within 1e-5, and the parameters after a few SGD steps as well. Sizes: LeukNet-S at 16 pixels (every block
@@ -29,13 +36,6 @@ struct KernelSetTests {
         }
     }
 
-    /// The largest |a - b| / max(1, |a|, |b|) (infinite when the counts differ): one number, so that a
-    /// failure reports how far apart the paths are instead of printing both arrays.
-    static func difference(_ a: [Float], _ b: [Float]) -> Float {
-        guard a.count == b.count else { return .infinity }
-        return zip(a, b).map { abs($0 - $1) / max(1, abs($0), abs($1)) }.max() ?? 0
-    }
-
     static let cases: [(Architecture, Int)] = [(.leuknetS, 16), (.leuknetS, 24), (.leuknetM, 16)]
 
     @Test(arguments: vectorKernelSets, cases)
@@ -43,10 +43,10 @@ struct KernelSetTests {
         let (architecture, size) = network
         let vector = try Self.outcome(set, architecture: architecture, size: size)
         let portable = try Self.outcome(.portable, architecture: architecture, size: size)
-        #expect(Self.difference(vector.logits, portable.logits) <= 1e-5)
+        #expect(maxRelativeDifference(vector.logits, portable.logits) <= 1e-5)
         #expect(abs(vector.loss - portable.loss) <= 1e-5 * max(1, abs(portable.loss)))
-        #expect(Self.difference(vector.gradients, portable.gradients) <= 1e-5)
-        #expect(Self.difference(vector.trained, portable.trained) <= 1e-5)
+        #expect(maxRelativeDifference(vector.gradients, portable.gradients) <= 1e-5)
+        #expect(maxRelativeDifference(vector.trained, portable.trained) <= 1e-5)
         #expect(vector.gradients.contains { $0 != 0 })
     }
 
