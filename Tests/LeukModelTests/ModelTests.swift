@@ -70,7 +70,7 @@ func randomBatch(count: Int, size: Int, classes: Int, seed: UInt64) -> TrainingB
         try checkAgainstReference(architecture: architecture, size: 16)
     }
 
-    /// Sizes where some of LeukNet-S's blocks fall back from the direct AVX-512 kernels to im2col + GEMM
+    /// Sizes where some of LeukNet-S's blocks fall back from the direct vector kernels to im2col + GEMM
     /// (conv3 at 8 and 24 pixels, conv2's backward at 24 and 40), so mixed paths are checked end to end.
     @Test(arguments: [8, 24, 40])
     func leukNetSMatchesTheReferenceWhereKernelPathsMix(size: Int) throws {
@@ -97,8 +97,8 @@ func randomBatch(count: Int, size: Int, classes: Int, seed: UInt64) -> TrainingB
 }
 
 @Suite struct NetworkTrainingTests {
-    /// At 16 pixels every LeukNet-S block runs its direct AVX-512 kernels (where the CPU has them); at 24,
-    /// conv2's backward and all of conv3 take the im2col + GEMM path.
+    /// At 16 pixels every LeukNet-S block runs its direct vector kernels (where the CPU has AVX-512 or
+    /// AVX2); at 24, conv2's backward and all of conv3 take the im2col + GEMM path.
     @Test(arguments: [16, 24])
     func wholeNetworkGradientMatchesFiniteDifferences(size: Int) throws {
         let model = try Model(architecture: .leuknetS, classes: ["a", "b"], inputSize: size, seed: 3)
