@@ -38,8 +38,8 @@ public struct ParameterDescription: Sendable, Equatable {
 /// element-wise through this view (gossip averaging).
 ///
 /// Not thread-safe: one model is used by one task at a time. OpenBLAS's thread count is process-wide;
-/// every call sets it to this model's `threads` first, except training with `threads` > 1, which is
-/// data-parallel (see `workers`) with one OpenBLAS thread per worker.
+/// inference sets it to this model's `threads` first; training sets it to one, since with `threads` > 1
+/// training is data-parallel (see `workers`) with one OpenBLAS thread per worker.
 public final class Model {
     public let architecture: Architecture
     public let classes: [String]
@@ -79,8 +79,10 @@ public final class Model {
     /// own gradient block; worker 0 is the model's own `layers` and `gradientStore`. The direct kernels
     /// run on one thread each, so this is how training uses more than one core. The shards, each shard's
     /// arithmetic and the order of the sum are fixed for a thread count, so a run is bit-identical for a
-    /// seed and a thread count (not across thread counts: the sums are grouped differently).
-    private let workers: [TrainingWorker]
+    /// seed and a thread count (not across thread counts: the sums are grouped differently). Workers
+    /// beyond the first are made on first use (`ensureWorkers`): a batch smaller than `threads` never
+    /// pays for the others' gradient blocks.
+    private var workers: [TrainingWorker]
     /// All shards' logits, in batch order, for the loss over the whole batch.
     private let shardLogits = FloatBuffer()
 
@@ -123,17 +125,22 @@ public final class Model {
             layer.bind(parameters: parameterStore.pointer + offset, gradients: gradientStore.pointer + offset)
             layer.initializeParameters(using: &generator)
         }
-        var workers = [TrainingWorker(layers: layers, gradients: gradientStore, inputBuffer: inputBuffer)]
-        for index in 1..<threads {
+        workers = [TrainingWorker(layers: layers, gradients: gradientStore, inputBuffer: inputBuffer)]
+    }
+
+    /// Makes workers 1..<count that do not exist yet: layers of their own, bound to the shared parameters
+    /// and to a fresh gradient block.
+    private func ensureWorkers(_ count: Int) {
+        while workers.count < count {
+            let index = workers.count
             // Each worker's dropout draws its own mask stream (the seed only feeds dropout here).
             let copy = architecture.makeLayers(inputSize: inputSize, classes: classes.count, seed: seed &+ UInt64(index) &* 0x9E37_79B9)
-            let gradients = FloatBuffer(capacity: total)
+            let gradients = FloatBuffer(capacity: parameterCount)
             for (layer, offset) in zip(copy, offsets) {
                 layer.bind(parameters: parameterStore.pointer + offset, gradients: gradients.pointer + offset)
             }
             workers.append(TrainingWorker(layers: copy, gradients: gradients, inputBuffer: FloatBuffer()))
         }
-        self.workers = workers
     }
 
     deinit { labelBuffer.deallocate() }
@@ -227,8 +234,9 @@ public final class Model {
         for (layer, offset) in zip(layers, offsets) { layer.bind(parameters: p + offset, gradients: g + offset) }
     }
 
-    /// OpenBLAS threads while training: one per worker when training is data-parallel.
-    private var trainingBLASThreads: Int { workers.count > 1 ? 1 : threads }
+    /// OpenBLAS threads while training: always one, since with `threads` > 1 the workers are the
+    /// parallelism (one OpenBLAS thread each).
+    private let trainingBLASThreads = 1
 
     /// `count` images cut into at most `parts` contiguous shards whose sizes differ by at most one.
     static func shards(count: Int, parts: Int) -> [Range<Int>] {
@@ -239,7 +247,7 @@ public final class Model {
     private func computeGradients(inputs: [Float], labels: [Int32], count: Int) -> Float {
         precondition(count > 0 && inputs.count >= count * inputCount, "trainStep: \(inputs.count) floats for \(count) images of \(inputCount)")
         precondition(labels.count >= count, "trainStep: \(labels.count) labels for \(count) images")
-        let shards = Self.shards(count: count, parts: workers.count)
+        let shards = Self.shards(count: count, parts: threads)
         if shards.count > 1 { return computeGradientsInParallel(inputs: inputs, labels: labels, shards: shards) }
         let logits = forward(inputs, count: count, mode: .training)
         let dLogits = logitGradient.reserve(count * classes.count)
@@ -264,6 +272,7 @@ public final class Model {
     /// backward passes in parallel, then the gradient sum in worker order.
     private func computeGradientsInParallel(inputs: [Float], labels: [Int32], shards: [Range<Int>]) -> Float {
         let count = shards.last!.upperBound, k = classes.count
+        ensureWorkers(shards.count)
         let logits = shardLogits.reserve(count * k)
         let dLogits = logitGradient.reserve(count * k)
         let loss = inputs.withUnsafeBufferPointer { x in
