@@ -114,7 +114,9 @@ public enum VectorKernels {
     }
 
     /// Runs `body` with `set` in use on this task (layers built inside it choose their paths for that
-    /// set). For tests and side-by-side comparisons; `set` must be supported by this CPU.
+    /// set); `set` must be supported by this CPU. For tests that compare the sets in one process, and for
+    /// threads outside the caller's task (the data-parallel training workers), which would otherwise
+    /// see the process's selection instead of the caller's.
     package static func withKernels<R>(_ set: KernelSet, _ body: () throws -> R) rethrows -> R {
         precondition(set.isSupported, "the \(set.rawValue) kernels do not run on this CPU")
         return try $forced.withValue(set, operation: body)
