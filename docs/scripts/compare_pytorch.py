@@ -259,7 +259,7 @@ def load():
 def kernel_bench(leuknode, kernel_sets, pairs, skipped, threads=1):
     """Each set against PyTorch channels-last, alternated: `pairs` rounds of (PyTorch, leuknode set).
     `skipped` maps the sets leuknode refused on this CPU to its message; they are listed, not run."""
-    print(f"\nsgemm peak (numpy/OpenBLAS 2048^3, 1 thread): measuring...", flush=True)
+    print("\nsgemm peak (numpy/OpenBLAS 2048^3, 1 thread): measuring...", flush=True)
     peak = sgemm_peak()
     print(f"sgemm peak: {peak:.1f} GFLOP/s" if peak else "sgemm peak: numpy not available", flush=True)
     results = {k: [] for k in kernel_sets}
