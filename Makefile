@@ -8,7 +8,10 @@
 #                suite (ends with the test runner's summary line)
 #   make run     deps + debug build (its numeric modules are optimised) + the embedded demo: a three-node
 #                federation on loopback on synthetic cells (`leuknode demo`)
-#   make bench   deps + build + the CNN benchmark table (leuknode bench)
+#   make bench   deps + build + the CNN benchmark table (leuknode bench) + the network figures; then, where
+#                PYTHON (default python3) can import torch, safetensors and numpy, every kernel set this CPU
+#                runs against PyTorch channels-last, alternated, median of 3 pairs, 1 thread
+#                (docs/scripts/compare_pytorch.py --kernels all; a few minutes)
 #   make clean   remove build products and the demo folder
 
 SHELL := /bin/bash
@@ -43,9 +46,17 @@ run: deps
 	$(SWIFT) build -j $(JOBS) --product leuknode
 	.build/debug/leuknode demo
 
+PYTHON ?= python3
+
 bench: build
 	$(BIN) bench
 	$(BIN) bench-net
+	@if $(PYTHON) -c 'import torch, safetensors, numpy' 2>/dev/null; then \
+	  $(PYTHON) docs/scripts/compare_pytorch.py --leuknode $(BIN) --kernels all --pairs 3; \
+	else \
+	  echo "skipping the PyTorch comparison: $(PYTHON) cannot import torch, safetensors and numpy"; \
+	  echo "  (a venv with them: PYTHON=/path/to/venv/bin/python make bench; see docs/cnn.md)"; \
+	fi
 
 clean:
 	rm -rf .build .leuknode-demo

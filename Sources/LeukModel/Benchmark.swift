@@ -12,7 +12,8 @@ public struct BenchmarkReport: Codable, Sendable {
     public var runs: Int
     /// OpenBLAS's kernel (see `BLASKernel`).
     public var blasKernel: String
-    /// The engine's own convolution kernels: "avx512" or "portable" (see `VectorKernels`).
+    /// The engine's own convolution kernels that ran: "avx512", "avx2" or "portable" (`VectorKernels`;
+    /// `LEUKNODE_KERNELS` forces one).
     public var vectorKernels: String
     /// Training, batch 32, SGD with momentum: forward, backward and update.
     public var trainImagesPerS: Double

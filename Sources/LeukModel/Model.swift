@@ -1,5 +1,6 @@
 internal import LeukTensor
 import LeukCore
+import Dispatch
 
 /// One training batch: `count` images as NCHW floats (already normalised) and their class indices.
 public struct TrainingBatch: Sendable {
@@ -37,7 +38,8 @@ public struct ParameterDescription: Sendable, Equatable {
 /// element-wise through this view (gossip averaging).
 ///
 /// Not thread-safe: one model is used by one task at a time. OpenBLAS's thread count is process-wide;
-/// every call sets it to this model's `threads` first.
+/// inference sets it to this model's `threads` first; training sets it to one, since with `threads` > 1
+/// training is data-parallel (see `workers`) with one OpenBLAS thread per worker.
 public final class Model {
     public let architecture: Architecture
     public let classes: [String]
@@ -70,6 +72,19 @@ public final class Model {
     private let probabilityBuffer = FloatBuffer()
     private let labelBuffer: UnsafeMutablePointer<Int32>
     private var labelCapacity = 0
+    /// Data-parallel training with `threads` > 1: the batch is cut into up to `threads` contiguous shards
+    /// of near-equal size, shard i runs its forward and backward pass on worker i, on its own thread, and
+    /// the workers' gradients are added into `gradientStore` in worker order. Every worker has its own
+    /// layers (so its own activation and gradient buffers) bound to the shared parameter block and to its
+    /// own gradient block; worker 0 is the model's own `layers` and `gradientStore`. The direct kernels
+    /// run on one thread each, so this is how training uses more than one core. The shards, each shard's
+    /// arithmetic and the order of the sum are fixed for a thread count, so a run is bit-identical for a
+    /// seed and a thread count (not across thread counts: the sums are grouped differently). Workers
+    /// beyond the first are made on first use (`ensureWorkers`): a batch smaller than `threads` never
+    /// pays for the others' gradient blocks.
+    private var workers: [TrainingWorker]
+    /// All shards' logits, in batch order, for the loss over the whole batch.
+    private let shardLogits = FloatBuffer()
 
     public init(
         architecture: Architecture = .leuknetS, classes: [String], inputSize: Int = 64,
@@ -109,6 +124,22 @@ public final class Model {
         for (layer, offset) in zip(layers, offsets) {
             layer.bind(parameters: parameterStore.pointer + offset, gradients: gradientStore.pointer + offset)
             layer.initializeParameters(using: &generator)
+        }
+        workers = [TrainingWorker(layers: layers, gradients: gradientStore, inputBuffer: inputBuffer)]
+    }
+
+    /// Makes workers 1..<count that do not exist yet: layers of their own, bound to the shared parameters
+    /// and to a fresh gradient block.
+    private func ensureWorkers(_ count: Int) {
+        while workers.count < count {
+            let index = workers.count
+            // Each worker's dropout draws its own mask stream (the seed only feeds dropout here).
+            let copy = architecture.makeLayers(inputSize: inputSize, classes: classes.count, seed: seed &+ UInt64(index) &* 0x9E37_79B9)
+            let gradients = FloatBuffer(capacity: parameterCount)
+            for (layer, offset) in zip(copy, offsets) {
+                layer.bind(parameters: parameterStore.pointer + offset, gradients: gradients.pointer + offset)
+            }
+            workers.append(TrainingWorker(layers: copy, gradients: gradients, inputBuffer: FloatBuffer()))
         }
     }
 
@@ -158,7 +189,7 @@ public final class Model {
     /// One optimiser step on one batch; returns the batch's loss before the step.
     @discardableResult
     public func trainStep(inputs: [Float], labels: [Int32], count: Int) -> Float {
-        BLAS.withThreadCount(threads) {
+        BLAS.withThreadCount(trainingBLASThreads) {
             let loss = computeGradients(inputs: inputs, labels: labels, count: count)
             optimizer.apply(parameters: parameterStore.pointer, gradients: gradientStore.pointer,
                             count: parameterCount, learningRate: learningRate)
@@ -184,7 +215,7 @@ public final class Model {
 
     /// The loss and the gradient of every parameter in the PyTorch-layout flat view, without updating.
     public func lossAndGradients(inputs: [Float], labels: [Int32], count: Int) -> (loss: Float, gradients: [Float]) {
-        let loss = BLAS.withThreadCount(threads) { computeGradients(inputs: inputs, labels: labels, count: count) }
+        let loss = BLAS.withThreadCount(trainingBLASThreads) { computeGradients(inputs: inputs, labels: labels, count: count) }
         var flat = [Float](repeating: 0, count: parameterCount)
         // Export the gradient block through the same layout translation as the parameters.
         swapStores()
@@ -203,22 +234,61 @@ public final class Model {
         for (layer, offset) in zip(layers, offsets) { layer.bind(parameters: p + offset, gradients: g + offset) }
     }
 
+    /// OpenBLAS threads while training: always one, since with `threads` > 1 the workers are the
+    /// parallelism (one OpenBLAS thread each).
+    private let trainingBLASThreads = 1
+
+    /// `count` images cut into at most `parts` contiguous shards whose sizes differ by at most one.
+    static func shards(count: Int, parts: Int) -> [Range<Int>] {
+        let n = max(1, min(parts, count))
+        return (0..<n).map { i in (i * count / n)..<((i + 1) * count / n) }
+    }
+
     private func computeGradients(inputs: [Float], labels: [Int32], count: Int) -> Float {
         precondition(count > 0 && inputs.count >= count * inputCount, "trainStep: \(inputs.count) floats for \(count) images of \(inputCount)")
         precondition(labels.count >= count, "trainStep: \(labels.count) labels for \(count) images")
+        let shards = Self.shards(count: count, parts: threads)
+        if shards.count > 1 { return computeGradientsInParallel(inputs: inputs, labels: labels, shards: shards) }
         let logits = forward(inputs, count: count, mode: .training)
         let dLogits = logitGradient.reserve(count * classes.count)
-        let loss = labels.withUnsafeBufferPointer { labelPointer in
+        let loss = lossAndLogitGradient(logits: logits, labels: labels, count: count, into: dLogits)
+        workers[0].backward(UnsafePointer(dLogits), count: count, parameterCount: parameterCount)
+        return loss
+    }
+
+    /// The training loss of the batch and its gradient with respect to the logits.
+    private func lossAndLogitGradient(logits: UnsafePointer<Float>, labels: [Int32], count: Int,
+                                      into dLogits: UnsafeMutablePointer<Float>) -> Float {
+        labels.withUnsafeBufferPointer { labelPointer in
             for i in 0..<count { precondition(labelPointer[i] >= 0 && Int(labelPointer[i]) < classes.count, "label out of range") }
             return SoftmaxCrossEntropy.lossAndGradient(
                 logits: logits, labels: labelPointer.baseAddress!, batch: count, classes: classes.count,
                 classWeights: classWeights, logitOffsets: trainingLogitOffsets, logitScales: trainingLogitScales, gradient: dLogits)
         }
-        gradientStore.zero(parameterCount)
-        var gradient = UnsafePointer(dLogits)
-        for index in stride(from: layers.count - 1, through: 0, by: -1) {
-            guard let next = layers[index].backward(gradient, batch: count, needsInputGradient: index > 0) else { break }
-            gradient = next
+    }
+
+    /// `computeGradients` on several workers (see `workers`): forward passes in parallel, the loss and the
+    /// logit gradient over the whole batch on this thread (so class weights and the mean are the batch's),
+    /// backward passes in parallel, then the gradient sum in worker order.
+    private func computeGradientsInParallel(inputs: [Float], labels: [Int32], shards: [Range<Int>]) -> Float {
+        let count = shards.last!.upperBound, k = classes.count
+        ensureWorkers(shards.count)
+        let logits = shardLogits.reserve(count * k)
+        let dLogits = logitGradient.reserve(count * k)
+        let loss = inputs.withUnsafeBufferPointer { x in
+            let step = DataParallelStep(
+                workers: Array(workers.prefix(shards.count)), shards: shards, input: x.baseAddress!, logits: logits,
+                dLogits: dLogits, inputSize: inputSize, classes: k, parameterCount: parameterCount,
+                kernels: VectorKernels.active)
+            DispatchQueue.concurrentPerform(iterations: shards.count) { step.forward(shard: $0) }
+            let loss = lossAndLogitGradient(logits: logits, labels: labels, count: count, into: dLogits)
+            DispatchQueue.concurrentPerform(iterations: shards.count) { step.backward(shard: $0) }
+            return loss
+        }
+        let sum = gradientStore.pointer
+        for worker in workers[1..<shards.count] {
+            let part = worker.gradients.pointer
+            for j in 0..<parameterCount { sum[j] += part[j] }
         }
         return loss
     }
@@ -226,13 +296,7 @@ public final class Model {
     // MARK: - Inference
 
     private func forward(_ inputs: [Float], count: Int, mode: PassMode) -> UnsafePointer<Float> {
-        let x = inputBuffer.reserve(count * inputCount)
-        inputs.withUnsafeBufferPointer { buffer in
-            Layout.nchwToNHWC(buffer.baseAddress!, images: count, channels: 3, height: inputSize, width: inputSize, into: x)
-        }
-        var activation = UnsafePointer(x)
-        for layer in layers { activation = layer.forward(activation, batch: count, mode: mode) }
-        return activation
+        inputs.withUnsafeBufferPointer { workers[0].forward($0.baseAddress!, count: count, inputSize: inputSize, mode: mode) }
     }
 
     /// Raw class scores, n x classes, for `input.count / inputCount` NCHW images.
@@ -294,5 +358,73 @@ public final class Model {
 
     func restoreOptimizer(first: [Float], second: [Float], step: Int) -> Bool {
         optimizer.restore(first: first, second: second, step: step)
+    }
+}
+
+/// One data-parallel training worker (`Model.workers`): a copy of the layers with their own buffers,
+/// bound to the model's parameters and to `gradients`.
+final class TrainingWorker {
+    let layers: [any Layer]
+    let gradients: FloatBuffer
+    let inputBuffer: FloatBuffer
+
+    init(layers: [any Layer], gradients: FloatBuffer, inputBuffer: FloatBuffer) {
+        self.layers = layers; self.gradients = gradients; self.inputBuffer = inputBuffer
+    }
+
+    /// The logits of `count` NCHW images.
+    func forward(_ input: UnsafePointer<Float>, count: Int, inputSize: Int, mode: PassMode) -> UnsafePointer<Float> {
+        let x = inputBuffer.reserve(count * 3 * inputSize * inputSize)
+        Layout.nchwToNHWC(input, images: count, channels: 3, height: inputSize, width: inputSize, into: x)
+        var activation = UnsafePointer(x)
+        for layer in layers { activation = layer.forward(activation, batch: count, mode: mode) }
+        return activation
+    }
+
+    /// Sets `gradients` to this shard's parameter gradients from its logit gradient.
+    func backward(_ dLogits: UnsafePointer<Float>, count: Int, parameterCount: Int) {
+        gradients.zero(parameterCount)
+        var gradient = dLogits
+        for index in stride(from: layers.count - 1, through: 0, by: -1) {
+            guard let next = layers[index].backward(gradient, batch: count, needsInputGradient: index > 0) else { break }
+            gradient = next
+        }
+    }
+}
+
+/// One data-parallel training step (`Model.computeGradientsInParallel`), handed to the worker threads:
+/// shard i of the batch runs on workers[i]. `@unchecked Sendable` because it carries layers (classes with
+/// mutable buffers) and raw pointers: safe here since thread i touches only worker i (its layers, buffers
+/// and gradient block), its own rows of `logits` and `dLogits`, and reads `input` and the shared
+/// parameters, which nothing writes during the step; `DispatchQueue.concurrentPerform` returns only after
+/// every thread has finished.
+struct DataParallelStep: @unchecked Sendable {
+    let workers: [TrainingWorker]
+    let shards: [Range<Int>]
+    let input: UnsafePointer<Float>
+    let logits: UnsafeMutablePointer<Float>
+    let dLogits: UnsafeMutablePointer<Float>
+    let inputSize: Int
+    let classes: Int
+    let parameterCount: Int
+    /// Worker threads are outside the caller's task: they run with the kernel set the caller uses.
+    let kernels: KernelSet
+
+    /// Shard `i`'s logits into its rows of `logits`.
+    func forward(shard i: Int) {
+        VectorKernels.withKernels(kernels) {
+            let range = shards[i]
+            let out = workers[i].forward(input + range.lowerBound * 3 * inputSize * inputSize, count: range.count,
+                                         inputSize: inputSize, mode: .training)
+            (logits + range.lowerBound * classes).update(from: out, count: range.count * classes)
+        }
+    }
+
+    /// Shard `i`'s parameter gradients into its worker's gradient block, from its rows of `dLogits`.
+    func backward(shard i: Int) {
+        VectorKernels.withKernels(kernels) {
+            workers[i].backward(UnsafePointer(dLogits + shards[i].lowerBound * classes), count: shards[i].count,
+                                parameterCount: parameterCount)
+        }
     }
 }

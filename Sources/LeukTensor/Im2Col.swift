@@ -1,5 +1,3 @@
-internal import CLeukKernels
-
 /// The shape of one 2-D convolution over channels-last (NHWC) images.
 public struct ConvGeometry: Sendable, Equatable {
     public var height: Int
@@ -23,8 +21,8 @@ public struct ConvGeometry: Sendable, Equatable {
     public var patchSize: Int { kernel * kernel * inChannels }
     public var inputPixels: Int { height * width }
     public var outputPixels: Int { outHeight * outWidth }
-    /// The 3x3, stride 1, padding 1 ("same") convolution of both architectures, which has AVX-512
-    /// im2col kernels.
+    /// The 3x3, stride 1, padding 1 ("same") convolution of both architectures, which has vector
+    /// (AVX-512, AVX2) im2col kernels.
     public var isSamePadded3x3: Bool { kernel == 3 && stride == 1 && padding == 1 }
 }
 
@@ -38,14 +36,14 @@ public enum Im2Col {
         _ input: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
         into col: UnsafeMutablePointer<Float>
     ) {
-        if g.isSamePadded3x3 && g.inChannels % 16 == 0 && VectorKernels.isAvailable {
-            leuk_gather3x3_avx512(input, images, g.height, g.width, g.inChannels, col)
+        if g.isSamePadded3x3 && g.inChannels % 16 == 0, let kernels = VectorKernels.active.table {
+            kernels.gather(input, images, g.height, g.width, g.inChannels, col)
             return
         }
         portableGather(input, images: images, geometry: g, into: col)
     }
 
-    /// `gather` without the AVX-512 kernel (any CPU, any geometry).
+    /// `gather` without the vector kernels (any CPU, any geometry).
     static func portableGather(
         _ input: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
         into col: UnsafeMutablePointer<Float>
@@ -95,14 +93,14 @@ public enum Im2Col {
         _ col: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
         into input: UnsafeMutablePointer<Float>
     ) {
-        if g.isSamePadded3x3 && g.inChannels % 16 == 0 && VectorKernels.isAvailable {
-            leuk_scatter_add3x3_avx512(col, images, g.height, g.width, g.inChannels, input)
+        if g.isSamePadded3x3 && g.inChannels % 16 == 0, let kernels = VectorKernels.active.table {
+            kernels.scatterAdd(col, images, g.height, g.width, g.inChannels, input)
             return
         }
         portableScatterAdd(col, images: images, geometry: g, into: input)
     }
 
-    /// `scatterAdd` without the AVX-512 kernel.
+    /// `scatterAdd` without the vector kernels.
     static func portableScatterAdd(
         _ col: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
         into input: UnsafeMutablePointer<Float>

@@ -1,5 +1,3 @@
-internal import CLeukKernels
-
 /// 2x2, stride-2 max-pooling over channels-last images, optionally fused with a per-channel bias and
 /// ReLU so that a convolution's GEMM output is read once: `out = max(0, max(window) + bias)`.
 ///
@@ -15,15 +13,15 @@ public enum Pooling {
         bias: UnsafePointer<Float>?, relu: Bool,
         output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>
     ) {
-        if channels % 16 == 0 && height % 2 == 0 && width % 2 == 0 && VectorKernels.isAvailable {
-            leuk_max_pool_forward_avx512(input, images, height, width, channels, bias, relu ? 1 : 0, output, argmax)
+        if channels % 16 == 0 && height % 2 == 0 && width % 2 == 0, let kernels = VectorKernels.active.table {
+            kernels.maxPoolForward(input, images, height, width, channels, bias, relu ? 1 : 0, output, argmax)
             return
         }
         portableMaxPool2x2Forward(input, images: images, height: height, width: width, channels: channels,
                                   bias: bias, relu: relu, output: output, argmax: argmax)
     }
 
-    /// `maxPool2x2Forward` without the AVX-512 kernel.
+    /// `maxPool2x2Forward` without the vector kernels.
     static func portableMaxPool2x2Forward(
         _ input: UnsafePointer<Float>, images: Int, height: Int, width: Int, channels: Int,
         bias: UnsafePointer<Float>?, relu: Bool,
@@ -102,15 +100,15 @@ public enum Pooling {
         into inputGradient: UnsafeMutablePointer<Float>,
         accumulatingBiasGradient biasGradient: UnsafeMutablePointer<Float>? = nil
     ) {
-        if channels % 16 == 0 && height % 2 == 0 && width % 2 == 0 && VectorKernels.isAvailable {
-            leuk_max_pool_backward_avx512(outputGradient, argmax, images, height, width, channels, 0, inputGradient, biasGradient)
+        if channels % 16 == 0 && height % 2 == 0 && width % 2 == 0, let kernels = VectorKernels.active.table {
+            kernels.maxPoolBackward(outputGradient, argmax, images, height, width, channels, 0, inputGradient, biasGradient)
             return
         }
         portableMaxPool2x2Backward(outputGradient, argmax: argmax, images: images, height: height, width: width,
                                    channels: channels, into: inputGradient, accumulatingBiasGradient: biasGradient)
     }
 
-    /// `maxPool2x2Backward` without the AVX-512 kernel.
+    /// `maxPool2x2Backward` without the vector kernels.
     static func portableMaxPool2x2Backward(
         _ outputGradient: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>,
         images: Int, height: Int, width: Int, channels: Int,

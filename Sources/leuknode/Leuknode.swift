@@ -39,10 +39,17 @@ struct Leuknode: AsyncParsableCommand {
     )
 
     /// Before anything else (and before OpenBLAS spawns threads), make sure OpenBLAS runs the kernel
-    /// this CPU deserves: Debian's 0.3.21 falls back to a 2-3x slower SSE3 kernel on CPUs it does not
+    /// this CPU deserves, and that the engine's kernel set (`LEUKNODE_KERNELS`) can be honoured: Debian's 0.3.21 falls back to a 2-3x slower SSE3 kernel on CPUs it does not
     /// recognise, and only an environment variable set before it loads can change that (`BLASKernel`).
     static func main() async {
         BLASKernel.relaunchWithBetterKernelIfNeeded()
+        // LEUKNODE_KERNELS is read here, once; a value this CPU cannot honour stops the program now.
+        do {
+            _ = try VectorKernels.checkProcessSelection()
+        } catch {
+            CLIOutput.failure(error)
+            exit(withError: ExitCode(2))
+        }
         guard CLIOutput.json else { return await main(nil) }
         // With --json, even a usage error is one JSON object on standard error (`CLIOutput`).
         do {

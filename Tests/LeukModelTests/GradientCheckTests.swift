@@ -171,10 +171,14 @@ struct GradientChecker {
     }
 }
 
-/// The direct AVX-512 kernels of `ConvReLUPool` (on CPUs that have them): conv1's shape (3 -> 16, direct
-/// forward and weight gradient) and LeukNet-S's conv2/conv3 shapes (direct forward): numerically checked,
-/// and compared with the im2col + GEMM path they replace.
-@Suite(.enabled(if: VectorKernels.isAvailable, "needs a CPU with AVX-512"))
+/// The vector sets this CPU runs (AVX-512, AVX2), each forced in turn.
+let vectorKernelSets = KernelSet.supported.filter { $0 != .portable }
+
+/// The direct vector kernels of `ConvReLUPool`, for every vector set this CPU runs: conv1's shape
+/// (3 -> 16, direct forward and weight gradient) and LeukNet-S's conv2/conv3 shapes (direct forward and
+/// backward): numerically checked, and compared with the portable path (im2col + GEMM and Swift pooling,
+/// built and run with the portable set forced) within 1e-5.
+@Suite(.enabled(if: !vectorKernelSets.isEmpty, "needs a CPU with AVX2 or AVX-512"))
 struct DirectConvTests {
     static let geometries = [
         ConvGeometry(height: 6, width: 8, inChannels: 3, outChannels: 16, kernel: 3, stride: 1, padding: 1),
@@ -182,51 +186,57 @@ struct DirectConvTests {
         ConvGeometry(height: 6, width: 4, inChannels: 32, outChannels: 64, kernel: 3, stride: 1, padding: 1),
     ]
 
-    @Test(arguments: geometries)
-    func gradientCheck(geometry: ConvGeometry) {
-        let block = ConvReLUPool(name: "c", geometry: geometry)
-        #expect(block.usesDirectKernel)
-        GradientChecker(layer: block, batch: 2).run(seed: 21, sampleLimit: 60)
+    @Test(arguments: vectorKernelSets, geometries)
+    func gradientCheck(set: KernelSet, geometry: ConvGeometry) {
+        VectorKernels.withKernels(set) {
+            let block = ConvReLUPool(name: "c", geometry: geometry)
+            #expect(block.usesDirectKernel)
+            GradientChecker(layer: block, batch: 2).run(seed: 21, sampleLimit: 60)
+        }
     }
 
-    @Test(arguments: geometries)
-    func matchesTheIm2colPath(geometry: ConvGeometry) {
-        let direct = ConvReLUPool(name: "c", geometry: geometry)
-        let portable = ConvReLUPool(name: "c", geometry: geometry)
-        portable.usesDirectKernel = false
-        portable.chunk = 2
-        let batch = 3, count = direct.parameterCount
-        var generator = SeededGenerator(seed: 22)
-        let parameters = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        let directGradients = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        let portableGradients = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        defer { parameters.deallocate(); directGradients.deallocate(); portableGradients.deallocate() }
-        direct.bind(parameters: parameters, gradients: directGradients)
-        portable.bind(parameters: parameters, gradients: portableGradients)
-        direct.initializeParameters(using: &generator)
-        for i in 0..<count { parameters[i] += 0.1 * (generator.nextUnitFloat() * 2 - 1) }
-        directGradients.update(repeating: 0, count: count)
-        portableGradients.update(repeating: 0, count: count)
-        let x = (0..<(batch * direct.inputShape.count)).map { _ in generator.nextUnitFloat() * 2 - 1 }
-        let outputCount = batch * direct.outputShape.count
-        let dY = (0..<outputCount).map { _ in generator.nextUnitFloat() * 2 - 1 }
-
-        var results: [(out: [Float], dX: [Float])] = []
-        for layer in [direct, portable] {
-            x.withUnsafeBufferPointer { xp in
+    /// Output, input gradient and parameter gradients of one block under `set`, from shared parameters.
+    static func run(_ set: KernelSet, geometry: ConvGeometry, parameters: UnsafeMutablePointer<Float>, x: [Float], dY: [Float],
+                    batch: Int) -> (out: [Float], dX: [Float], gradients: [Float], direct: Bool) {
+        VectorKernels.withKernels(set) {
+            let layer = ConvReLUPool(name: "c", geometry: geometry)
+            layer.chunk = 2
+            let count = layer.parameterCount
+            let gradients = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            defer { gradients.deallocate() }
+            gradients.update(repeating: 0, count: count)
+            layer.bind(parameters: parameters, gradients: gradients)
+            let outputCount = batch * layer.outputShape.count
+            return x.withUnsafeBufferPointer { xp in
                 let out = Array(UnsafeBufferPointer(start: layer.forward(xp.baseAddress!, batch: batch, mode: .training), count: outputCount))
                 let dX = dY.withUnsafeBufferPointer { layer.backward($0.baseAddress!, batch: batch, needsInputGradient: true)! }
-                results.append((out, Array(UnsafeBufferPointer(start: dX, count: x.count))))
+                return (out, Array(UnsafeBufferPointer(start: dX, count: x.count)),
+                        Array(UnsafeBufferPointer(start: gradients, count: count)), layer.usesDirectKernel)
             }
         }
-        func close(_ a: [Float], _ b: [Float]) -> Bool {
-            zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0), abs($1)) }
-        }
-        #expect(close(results[0].out, results[1].out))
-        #expect(results[0].out.contains(0) && results[0].out.contains { $0 > 0 })
-        #expect(close(results[0].dX, results[1].dX))
-        #expect(close(Array(UnsafeBufferPointer(start: directGradients, count: count)),
-                      Array(UnsafeBufferPointer(start: portableGradients, count: count))))
-        #expect((0..<count).contains { directGradients[$0] != 0 })
+    }
+
+    @Test(arguments: vectorKernelSets, geometries)
+    func matchesThePortablePath(set: KernelSet, geometry: ConvGeometry) {
+        let template = ConvReLUPool(name: "c", geometry: geometry)
+        let batch = 3, count = template.parameterCount
+        var generator = SeededGenerator(seed: 22)
+        let parameters = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        let unused = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { parameters.deallocate(); unused.deallocate() }
+        template.bind(parameters: parameters, gradients: unused)
+        template.initializeParameters(using: &generator)
+        for i in 0..<count { parameters[i] += 0.1 * (generator.nextUnitFloat() * 2 - 1) }
+        let x = (0..<(batch * template.inputShape.count)).map { _ in generator.nextUnitFloat() * 2 - 1 }
+        let dY = (0..<(batch * template.outputShape.count)).map { _ in generator.nextUnitFloat() * 2 - 1 }
+
+        let vector = Self.run(set, geometry: geometry, parameters: parameters, x: x, dY: dY, batch: batch)
+        let portable = Self.run(.portable, geometry: geometry, parameters: parameters, x: x, dY: dY, batch: batch)
+        #expect(vector.direct && !portable.direct)
+        #expect(maxRelativeDifference(vector.out, portable.out) <= 1e-5)
+        #expect(vector.out.contains(0) && vector.out.contains { $0 > 0 })
+        #expect(maxRelativeDifference(vector.dX, portable.dX) <= 1e-5)
+        #expect(maxRelativeDifference(vector.gradients, portable.gradients) <= 1e-5)
+        #expect(vector.gradients.contains { $0 != 0 })
     }
 }

@@ -70,7 +70,7 @@ func randomBatch(count: Int, size: Int, classes: Int, seed: UInt64) -> TrainingB
         try checkAgainstReference(architecture: architecture, size: 16)
     }
 
-    /// Sizes where some of LeukNet-S's blocks fall back from the direct AVX-512 kernels to im2col + GEMM
+    /// Sizes where some of LeukNet-S's blocks fall back from the direct vector kernels to im2col + GEMM
     /// (conv3 at 8 and 24 pixels, conv2's backward at 24 and 40), so mixed paths are checked end to end.
     @Test(arguments: [8, 24, 40])
     func leukNetSMatchesTheReferenceWhereKernelPathsMix(size: Int) throws {
@@ -97,8 +97,8 @@ func randomBatch(count: Int, size: Int, classes: Int, seed: UInt64) -> TrainingB
 }
 
 @Suite struct NetworkTrainingTests {
-    /// At 16 pixels every LeukNet-S block runs its direct AVX-512 kernels (where the CPU has them); at 24,
-    /// conv2's backward and all of conv3 take the im2col + GEMM path.
+    /// At 16 pixels every LeukNet-S block runs its direct vector kernels (where the CPU has AVX-512 or
+    /// AVX2); at 24, conv2's backward and all of conv3 take the im2col + GEMM path.
     @Test(arguments: [16, 24])
     func wholeNetworkGradientMatchesFiniteDifferences(size: Int) throws {
         let model = try Model(architecture: .leuknetS, classes: ["a", "b"], inputSize: size, seed: 3)
@@ -157,7 +157,9 @@ func randomBatch(count: Int, size: Int, classes: Int, seed: UInt64) -> TrainingB
         #expect(model.evaluate(batch).loss < first * 0.2)
     }
 
-    @Test(arguments: [Architecture.leuknetS, .leuknetM], [1, 2])
+    /// With more than one thread, training is data-parallel (`Model.workers`): 3 threads over batches of 5
+    /// give uneven shards (1, 2, 2 images).
+    @Test(arguments: [Architecture.leuknetS, .leuknetM], [1, 2, 3])
     func trainingIsDeterministicForASeedAndThreadCount(architecture: Architecture, threads: Int) throws {
         func run() throws -> ([Float], Float) {
             let model = try Model(architecture: architecture, classes: ["hem", "all"], inputSize: 16, seed: 42, threads: threads)
@@ -168,6 +170,33 @@ func randomBatch(count: Int, size: Int, classes: Int, seed: UInt64) -> TrainingB
         let (a, lossA) = try run(), (b, lossB) = try run()
         #expect(a == b)
         #expect(lossA == lossB)
+    }
+
+    @Test func shardsAreContiguousAndNearlyEqual() {
+        #expect(Model.shards(count: 5, parts: 3) == [0..<1, 1..<3, 3..<5])
+        #expect(Model.shards(count: 32, parts: 2) == [0..<16, 16..<32])
+        #expect(Model.shards(count: 2, parts: 4) == [0..<1, 1..<2])
+        #expect(Model.shards(count: 7, parts: 1) == [0..<7])
+    }
+
+    /// Data-parallel training computes the same loss and gradients as one thread, up to float32 rounding
+    /// (the shards' sums are grouped differently), with class weights, for uneven shards too; and so do
+    /// three SGD steps.
+    @Test(arguments: [2, 3, 4])
+    func dataParallelTrainingMatchesOneThread(threads: Int) throws {
+        func run(_ threads: Int) throws -> (loss: Float, gradients: [Float], trained: [Float]) {
+            let model = try Model(architecture: .leuknetS, classes: ["hem", "all", "other"], inputSize: 16, seed: 7, threads: threads)
+            model.classWeights = [2, 0.5, 1]
+            let batch = randomBatch(count: 5, size: 16, classes: 3, seed: 11)
+            let (loss, gradients) = model.lossAndGradients(inputs: batch.inputs, labels: batch.labels, count: batch.count)
+            for _ in 0..<3 { model.trainStep(batch) }
+            return (loss, gradients, model.parameters)
+        }
+        let one = try run(1), many = try run(threads)
+        #expect(abs(one.loss - many.loss) <= 1e-6)
+        #expect(maxRelativeDifference(one.gradients, many.gradients) <= 1e-5)
+        #expect(maxRelativeDifference(one.trained, many.trained) <= 1e-5)
+        #expect(many.gradients.contains { $0 != 0 })
     }
 
     @Test func differentSeedsGiveDifferentModels() throws {

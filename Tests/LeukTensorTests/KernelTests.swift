@@ -150,18 +150,85 @@ struct TestRandom {
     }
 }
 
-/// The AVX-512 kernels against the portable Swift paths they replace. Both move the same values and sum
-/// the bias gradient in the same order, so the results must be identical, bit for bit. Skipped on CPUs
-/// without AVX-512 (only the portable paths run there).
-@Suite(.enabled(if: VectorKernels.isAvailable, "needs a CPU with AVX-512"))
+/// Choosing the kernel set: `LEUKNODE_KERNELS` parsed against a given list of supported sets, so every
+/// case runs on any CPU (no process environment is touched).
+@Suite struct KernelSelectionTests {
+    let everything: [KernelSet] = [.avx512, .avx2, .portable]
+    let avx2Only: [KernelSet] = [.avx2, .portable]
+
+    @Test func unsetOrEmptyPicksTheBestSupportedSet() {
+        #expect(VectorKernels.selection(environment: [:], supported: everything) == .success(.avx512))
+        #expect(VectorKernels.selection(environment: [:], supported: avx2Only) == .success(.avx2))
+        #expect(VectorKernels.selection(environment: [:], supported: [.portable]) == .success(.portable))
+        #expect(VectorKernels.selection(environment: ["LEUKNODE_KERNELS": ""], supported: avx2Only) == .success(.avx2))
+    }
+
+    @Test func aSupportedSetIsForced() {
+        for set in everything {
+            #expect(VectorKernels.selection(environment: ["LEUKNODE_KERNELS": set.rawValue], supported: everything) == .success(set))
+        }
+        #expect(VectorKernels.selection(environment: ["LEUKNODE_KERNELS": "portable"], supported: [.portable]) == .success(.portable))
+    }
+
+    @Test func aSetTheCPULacksIsAnErrorNotAFallback() throws {
+        let result = VectorKernels.selection(environment: ["LEUKNODE_KERNELS": "avx512"], supported: avx2Only)
+        guard case .failure(let error) = result else { Issue.record("expected an error, got \(result)"); return }
+        #expect(error.description.contains("cannot run the avx512 kernels"))
+        #expect(error.hint?.contains("avx2, portable") == true)
+    }
+
+    @Test(arguments: ["AVX2", "sse", "avx-512", "auto"])
+    func anUnknownNameIsAnError(value: String) {
+        let result = VectorKernels.selection(environment: ["LEUKNODE_KERNELS": value], supported: everything)
+        guard case .failure(let error) = result else { Issue.record("expected an error, got \(result)"); return }
+        #expect(error.description == "LEUKNODE_KERNELS=\(value) is not a kernel set")
+        #expect(error.hint?.contains("avx512, avx2, portable") == true)
+    }
+
+    @Test func theRetiredVariableIsRefusedNotIgnored() {
+        let result = VectorKernels.selection(environment: ["LEUKNODE_PORTABLE_KERNELS": "1"], supported: everything)
+        guard case .failure(let error) = result else { Issue.record("expected an error, got \(result)"); return }
+        #expect(error.hint?.contains("LEUKNODE_KERNELS=portable") == true)
+    }
+
+    @Test func thisMachineSupportsPortableLastAndTheProcessSelectionIsOneOfItsSets() throws {
+        #expect(KernelSet.supported.last == .portable)
+        #expect(KernelSet.supported.contains(try VectorKernels.checkProcessSelection()))
+        // A CPU with AVX-512 F/BW/VL/DQ and FMA has AVX2 too.
+        #expect(!KernelSet.avx512.isSupported || KernelSet.avx2.isSupported)
+    }
+
+    @Test func aForcedSetHoldsForItsTaskOnly() {
+        for set in KernelSet.supported {
+            VectorKernels.withKernels(set) {
+                #expect(VectorKernels.active == set)
+                #expect(VectorKernels.name == set.rawValue)
+                #expect(VectorKernels.isAvailable == (set != .portable))
+            }
+        }
+        #expect(VectorKernels.active == (try? VectorKernels.checkProcessSelection()))
+    }
+}
+
+/// The vector sets this CPU runs (AVX-512, AVX2), each forced in turn.
+let vectorKernelSets = KernelSet.supported.filter { $0 != .portable }
+
+/// Each vector set's im2col, col2im and pooling kernels against the portable Swift paths they replace.
+/// They move the same values and sum the bias gradient in the same order, so the results must be
+/// identical, bit for bit. Skipped on CPUs without AVX2 (only the portable paths run there).
+@Suite(.enabled(if: !vectorKernelSets.isEmpty, "needs a CPU with AVX2 or AVX-512"))
 struct VectorKernelTests {
     static func random(_ count: Int, seed: UInt64) -> [Float] {
         var generator = TestRandom(seed: seed)
         return (0..<count).map { _ in generator.next() }
     }
 
-    @Test(arguments: [16, 32])
-    func gatherAndScatterMatchThePortablePaths(channels: Int) {
+    @Test(arguments: vectorKernelSets, [16, 32])
+    func gatherAndScatterMatchThePortablePaths(set: KernelSet, channels: Int) {
+        VectorKernels.withKernels(set) { gatherAndScatter(channels: channels) }
+    }
+
+    func gatherAndScatter(channels: Int) {
         let g = ConvGeometry(height: 6, width: 5, inChannels: channels, outChannels: 1, kernel: 3, stride: 1, padding: 1)
         let images = 2
         let x = Self.random(images * g.inputPixels * channels, seed: 1)
@@ -180,8 +247,12 @@ struct VectorKernelTests {
         #expect(vectorSum == portableSum)
     }
 
-    @Test(arguments: [false, true])
-    func maxPoolMatchesThePortablePath(fused: Bool) {
+    @Test(arguments: vectorKernelSets, [false, true])
+    func maxPoolMatchesThePortablePath(set: KernelSet, fused: Bool) {
+        VectorKernels.withKernels(set) { maxPool(fused: fused) }
+    }
+
+    func maxPool(fused: Bool) {
         let images = 3, height = 4, width = 6, channels = 32
         var input = Self.random(images * height * width * channels, seed: 4)
         for i in stride(from: 0, to: input.count - 1, by: 7) { input[i] = input[i + 1] }   // ties

@@ -6,6 +6,20 @@ and a built `leuknode` binary (`swift build -c release --product leuknode`).
 
     python3 docs/scripts/compare_pytorch.py                 # correctness checks
     python3 docs/scripts/compare_pytorch.py --bench         # plus the side-by-side benchmark table
+    python3 docs/scripts/compare_pytorch.py --kernels all   # each kernel set against PyTorch, in pairs
+
+With --kernels (a comma-separated list of avx512, avx2, portable, or `all`), the correctness checks run once
+per kernel set (LEUKNODE_KERNELS forces it in the engine process), then each set is measured against
+PyTorch channels-last on 1 thread, alternated: pair after pair, PyTorch then leuknode with that set, so
+both see the same machine load. The table gives the median of the pairs (--pairs, at least 3) and the
+median of the per-pair ratios, the load average (`os.getloadavg`) around every pair, and GFLOP/s against
+this CPU's sgemm peak (numpy, 2048^3, 1 thread, measured in the same run). A set this CPU lacks is
+reported as skipped (leuknode refuses it), never measured as another set.
+
+For the avx2 set the engine also runs OpenBLAS's AVX2 kernel (OPENBLAS_CORETYPE=Haswell, for the dense
+layers), and each pair adds a PyTorch run limited to AVX2 (ATEN_CPU_CAPABILITY=avx2,
+ONEDNN_MAX_CPU_ISA=AVX2): what an AVX2-only server would run. PyTorch runs in a child process of this
+script, so that those variables take effect.
 
 Checks (LeukNet-S, PyTorch's default initialisation, 8 random normalised 64x64 images):
   1. the same weights (a PyTorch state_dict saved as safetensors and loaded by leuknode) give the same
@@ -78,13 +92,13 @@ def save_model(model, architecture, path):
     save_file(state, path, metadata=dict(METADATA, architecture=architecture))
 
 
-def run_engine(leuknode, model_path, x, y, directory, steps=2, lr=0.01, momentum=0.9, weight_decay=5e-4):
+def run_engine(leuknode, model_path, x, y, directory, steps=2, lr=0.01, momentum=0.9, weight_decay=5e-4, env=None):
     inputs = os.path.join(directory, "inputs.safetensors")
     out = os.path.join(directory, "engine.safetensors")
     save_file({"inputs": x.contiguous(), "labels": y.float()}, inputs)
     subprocess.run([leuknode, "bench", "reference", "--model", model_path, "--input", inputs, "--out", out,
                     "--lr", str(lr), "--momentum", str(momentum), "--weight-decay", str(weight_decay),
-                    "--steps", str(steps)], check=True)
+                    "--steps", str(steps)], check=True, env=env)
     return load_file(out)
 
 
@@ -93,7 +107,7 @@ def check(name, ok, detail):
     return ok
 
 
-def correctness(leuknode):
+def correctness(leuknode, env=None):
     torch.manual_seed(0)
     torch.set_num_threads(1)
     all_ok = True
@@ -103,7 +117,7 @@ def correctness(leuknode):
         model = LeukNetS()
         path = os.path.join(directory, "leuknet-s.safetensors")
         save_model(model, "leuknet-s", path)
-        engine = run_engine(leuknode, path, x, y, directory)
+        engine = run_engine(leuknode, path, x, y, directory, env=env)
 
         logits = model(x)
         diff = (logits - engine["logits"]).abs().max().item()
@@ -139,7 +153,7 @@ def correctness(leuknode):
         model_m = LeukNetM().eval()
         path_m = os.path.join(directory, "leuknet-m.safetensors")
         save_model(model_m, "leuknet-m", path_m)
-        engine_m = run_engine(leuknode, path_m, x, y, directory, steps=0)
+        engine_m = run_engine(leuknode, path_m, x, y, directory, steps=0, env=env)
         with torch.no_grad():
             diff = (model_m(x) - engine_m["logits"]).abs().max().item()
         all_ok &= check("LeukNet-M logits", diff <= 1e-5, f"max |torch - engine| = {diff:.3e} (tolerance 1e-5)")
@@ -193,9 +207,115 @@ def torch_bench(threads, channels_last, runs=7, steps=10, batches=30):
             "latency_ms_p50": statistics.median(latencies), "latency_ms_p99": latencies[int(0.99 * (len(latencies) - 1))]}
 
 
-def engine_bench(leuknode, threads):
-    out = subprocess.run([leuknode, "bench", "--threads", str(threads), "--json"], check=True, capture_output=True, text=True)
+def engine_bench(leuknode, threads, env=None):
+    out = subprocess.run([leuknode, "bench", "--threads", str(threads), "--json"], check=True, capture_output=True, text=True,
+                         env=env)
     return json.loads(out.stdout)
+
+
+# MARK: each kernel set against PyTorch channels-last, alternated in pairs
+
+KERNEL_SETS = ["avx512", "avx2", "portable"]
+# FLOPs of LeukNet-S per image (docs/performance.md): forward 22.94 M, a training step about 3x that.
+TRAIN_FLOP, INFER_FLOP = 68.8e6, 22.94e6
+# PyTorch and OpenBLAS limited to AVX2, as on a CPU without AVX-512.
+AVX2_TORCH_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def engine_env(kernel_set):
+    env = dict(os.environ, LEUKNODE_KERNELS=kernel_set)
+    env.pop("LEUKNODE_PORTABLE_KERNELS", None)
+    if kernel_set == "avx2":
+        env["OPENBLAS_CORETYPE"] = "Haswell"
+    return env
+
+
+def torch_bench_child(threads, extra_env=None):
+    """torch_bench (channels-last) in a fresh child process, so that ISA variables take effect."""
+    env = dict(os.environ, **(extra_env or {}))
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-worker", str(threads)], check=True,
+                         capture_output=True, text=True, env=env)
+    return json.loads(out.stdout)
+
+
+def sgemm_peak():
+    """GFLOP/s of a 2048^3 float32 matrix product in numpy (OpenBLAS) on 1 thread: best of 5."""
+    code = ("import numpy, time\n"
+            "a = numpy.random.rand(2048, 2048).astype(numpy.float32); b = a.copy(); a @ b\n"
+            "best = min(__import__('timeit').repeat(lambda: a @ b, number=1, repeat=5))\n"
+            "print(2 * 2048 ** 3 / best / 1e9)")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
+        return float(out.stdout)
+    except (subprocess.CalledProcessError, ValueError):
+        return None
+
+
+def load():
+    return "%.2f" % os.getloadavg()[0]
+
+
+def kernel_bench(leuknode, kernel_sets, pairs, skipped, threads=1):
+    """Each set against PyTorch channels-last, alternated: `pairs` rounds of (PyTorch, leuknode set).
+    `skipped` maps the sets leuknode refused on this CPU to its message; they are listed, not run."""
+    print("\nsgemm peak (numpy/OpenBLAS 2048^3, 1 thread): measuring...", flush=True)
+    peak = sgemm_peak()
+    print(f"sgemm peak: {peak:.1f} GFLOP/s" if peak else "sgemm peak: numpy not available", flush=True)
+    results = {k: [] for k in kernel_sets}
+    started = time.strftime("%H:%M:%S", time.gmtime())
+    for index in range(pairs):
+        for kernel_set in kernel_sets:
+            if kernel_set in skipped:
+                continue
+            before = load()
+            torch_default = torch_bench_child(threads)
+            torch_avx2 = torch_bench_child(threads, AVX2_TORCH_ENV) if kernel_set == "avx2" else None
+            engine = engine_bench(leuknode, threads, env=engine_env(kernel_set))
+            if engine.get("vector_kernels") != kernel_set:
+                raise SystemExit(f"asked for {kernel_set}, leuknode ran {engine.get('vector_kernels')}")
+            after = load()
+            results[kernel_set].append({"torch": torch_default, "torch_avx2": torch_avx2, "engine": engine,
+                                        "load": f"{before}-{after}"})
+            line = (f"pair {index + 1} {kernel_set:8s} load {before}-{after}: leuknode train "
+                    f"{engine['train_images_per_s']:.0f} / PyTorch CL {torch_default['train_images_per_s']:.0f}")
+            if torch_avx2:
+                line += f" / PyTorch CL AVX2 {torch_avx2['train_images_per_s']:.0f}"
+            print(line + " img/s", flush=True)
+    finished = time.strftime("%H:%M:%S", time.gmtime())
+
+    def median(values):
+        return statistics.median(values) if values else float("nan")
+
+    print()
+    print(f"torch {torch.__version__}; {threads} thread; {pairs} alternated pairs per set, {started}-{finished} UTC; "
+          f"medians; ratio = median of the per-pair ratios")
+    print("| kernel set | PyTorch baseline | leuknode train img/s | PyTorch CL train img/s | train ratio | "
+          "leuknode GFLOP/s (% of sgemm peak) | leuknode infer img/s | PyTorch CL infer img/s | infer ratio | "
+          "load average per pair |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for kernel_set in kernel_sets:
+        if kernel_set in skipped:
+            print(f"| {kernel_set} | skipped: {skipped[kernel_set]} | | | | | | | | |")
+            continue
+        runs = results[kernel_set]
+        baselines = [("torch", "channels-last")]
+        if kernel_set == "avx2":
+            baselines.append(("torch_avx2", "channels-last, AVX2 only"))
+        for key, label in baselines:
+            train = median([r["engine"]["train_images_per_s"] for r in runs])
+            torch_train = median([r[key]["train_images_per_s"] for r in runs])
+            infer = median([r["engine"]["infer_images_per_s"] for r in runs])
+            torch_infer = median([r[key]["infer_images_per_s"] for r in runs])
+            train_ratio = median([r["engine"]["train_images_per_s"] / r[key]["train_images_per_s"] for r in runs])
+            infer_ratio = median([r["engine"]["infer_images_per_s"] / r[key]["infer_images_per_s"] for r in runs])
+            gflops = train * TRAIN_FLOP / 1e9
+            share = f" ({100 * gflops / peak:.0f}%)" if peak else ""
+            loads = ", ".join(r["load"] for r in runs)
+            print(f"| {kernel_set} | {label} | {train:.0f} | {torch_train:.0f} | {train_ratio:.2f}x | {gflops:.1f}{share} | "
+                  f"{infer:.0f} | {torch_infer:.0f} | {infer_ratio:.2f}x | {loads} |")
+    blas = {k: results[k][0]["engine"]["blas_kernel"] for k in kernel_sets if results[k]}
+    print(f"OpenBLAS kernel per set: {blas}")
 
 
 def bench(leuknode, thread_counts):
@@ -220,8 +340,32 @@ def main():
     parser.add_argument("--leuknode", default=".build/release/leuknode", help="path to the leuknode binary")
     parser.add_argument("--bench", action="store_true", help="also run the side-by-side benchmark")
     parser.add_argument("--threads", default="1,2", help="thread counts for the benchmark")
+    parser.add_argument("--kernels", help="kernel sets to check and measure against PyTorch: a comma-separated "
+                                          "list of avx512, avx2, portable, or `all`")
+    parser.add_argument("--pairs", type=int, default=3, help="alternated PyTorch/leuknode pairs per kernel set (>= 3)")
+    parser.add_argument("--torch-worker", type=int, metavar="THREADS", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.torch_worker:
+        print(json.dumps(torch_bench(args.torch_worker, channels_last=True)))
+        return
     print(f"torch {torch.__version__}, leuknode {args.leuknode}")
+    if args.kernels:
+        kernel_sets = KERNEL_SETS if args.kernels == "all" else args.kernels.split(",")
+        unknown = [k for k in kernel_sets if k not in KERNEL_SETS]
+        if unknown or args.pairs < 3:
+            parser.error(f"unknown kernel sets {unknown}" if unknown else "--pairs must be at least 3")
+        ok, skipped = True, {}
+        for kernel_set in kernel_sets:
+            # leuknode checks LEUKNODE_KERNELS before anything else and refuses a set this CPU lacks.
+            probe = subprocess.run([args.leuknode, "--version"], capture_output=True, text=True, env=engine_env(kernel_set))
+            if probe.returncode != 0:
+                skipped[kernel_set] = probe.stderr.strip().splitlines()[0] if probe.stderr.strip() else "refused"
+                print(f"SKIP  {kernel_set}: {skipped[kernel_set]}")
+                continue
+            print(f"--- correctness with LEUKNODE_KERNELS={kernel_set}")
+            ok &= correctness(args.leuknode, env=engine_env(kernel_set))
+        kernel_bench(args.leuknode, kernel_sets, args.pairs, skipped)
+        sys.exit(0 if ok else 1)
     ok = correctness(args.leuknode)
     if args.bench:
         bench(args.leuknode, [int(t) for t in args.threads.split(",")])

@@ -1,7 +1,7 @@
-// AVX-512 kernels of LeukTensor; see include/CLeukKernels.h. Every AVX-512 function carries its own
-// target attribute, so this file is compiled for generic x86-64 like the rest of the package and the
-// vector code only ever runs after leuk_kernels_have_avx512() returned 1. On other architectures the
-// kernels are absent and the detection returns 0.
+// AVX-512 kernels of LeukTensor; see include/CLeukKernels.h (the AVX2 set is KernelsAVX2.c). Every
+// AVX-512 function carries its own target attribute, so this file is compiled for generic x86-64 like the
+// rest of the package and the vector code only ever runs after leuk_kernels_have_avx512() returned 1. On
+// other architectures the kernels are absent and the detection returns 0.
 #include "CLeukKernels.h"
 #include <string.h>
 
@@ -301,7 +301,7 @@ AVX512 void leuk_conv3x3_weight_gradient_avx512(const float *padded_input, const
     }
 }
 
-// MARK: im2col for 3x3 "same" convolutions, channels % 16 == 0
+// MARK: im2col, col2im and 2x2 max-pool, channels % 16 == 0 (the loops are in VectorLoops.h)
 
 AVX512 static inline void copy16s(const float *src, float *dst, long count) {
     for (long i = 0; i < count; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
@@ -316,117 +316,39 @@ AVX512 static inline void add16s(const float *src, float *dst, long count) {
         _mm512_storeu_ps(dst + i, _mm512_add_ps(_mm512_loadu_ps(dst + i), _mm512_loadu_ps(src + i)));
 }
 
-AVX512 void leuk_gather3x3_avx512(const float *input, long images, long height, long width, long channels, float *columns) {
-    const long c = channels, span = 3 * c;
-    float *row = columns;
-    for (long n = 0; n < images; n++) {
-        const float *image = input + n * height * width * c;
-        for (long y = 0; y < height; y++) {
-            for (long x = 0; x < width; x++) {
-                for (long ky = 0; ky < 3; ky++) {
-                    float *dst = row + ky * span;
-                    const long iy = y - 1 + ky;
-                    if (iy < 0 || iy >= height) { zero16s(dst, span); continue; }
-                    const float *src = image + iy * width * c;
-                    if (x > 0 && x + 1 < width) {
-                        copy16s(src + (x - 1) * c, dst, span);
-                    } else {
-                        for (long kx = 0; kx < 3; kx++) {
-                            const long ix = x - 1 + kx;
-                            if (ix < 0 || ix >= width) zero16s(dst + kx * c, c);
-                            else copy16s(src + ix * c, dst + kx * c, c);
-                        }
-                    }
-                }
-                row += 9 * c;
-            }
-        }
+/// Sixteen channels of one pooling window, with the bias (when not NULL) and ReLU.
+AVX512 static inline void pool16(const float *p0, const float *p1, const float *p2, const float *p3, const float *bias,
+                                 int relu, float *out, uint8_t *arg) {
+    const __m512 b = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+    pool_store(_mm512_loadu_ps(p0), _mm512_loadu_ps(p1), _mm512_loadu_ps(p2), _mm512_loadu_ps(p3), b, bias != 0, relu,
+               out, arg);
+}
+
+/// Sixteen channels of one window's backward pass: the gradient to the winner, zero elsewhere, and to the
+/// bias gradient unless the ReLU clipped it.
+AVX512 static inline void route16(const float *grad, const uint8_t *arg, float *p0, float *p1, float *p2, float *p3,
+                                  float *bias_gradient) {
+    const __m512 g = _mm512_loadu_ps(grad);
+    const __m512i a = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)arg));
+    _mm512_storeu_ps(p0, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(0)), g));
+    _mm512_storeu_ps(p1, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(1)), g));
+    _mm512_storeu_ps(p2, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(2)), g));
+    _mm512_storeu_ps(p3, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(3)), g));
+    if (bias_gradient) {
+        const __m512 passed = _mm512_maskz_mov_ps(_mm512_cmpneq_epi32_mask(a, _mm512_set1_epi32(255)), g);
+        _mm512_storeu_ps(bias_gradient, _mm512_add_ps(_mm512_loadu_ps(bias_gradient), passed));
     }
 }
 
-AVX512 void leuk_scatter_add3x3_avx512(const float *columns, long images, long height, long width, long channels, float *input) {
-    const long c = channels, span = 3 * c;
-    const float *row = columns;
-    for (long n = 0; n < images; n++) {
-        float *image = input + n * height * width * c;
-        for (long y = 0; y < height; y++) {
-            for (long x = 0; x < width; x++) {
-                for (long ky = 0; ky < 3; ky++) {
-                    const long iy = y - 1 + ky;
-                    if (iy < 0 || iy >= height) continue;
-                    const float *src = row + ky * span;
-                    float *dst = image + iy * width * c;
-                    if (x > 0 && x + 1 < width) {
-                        add16s(src, dst + (x - 1) * c, span);
-                    } else {
-                        for (long kx = 0; kx < 3; kx++) {
-                            const long ix = x - 1 + kx;
-                            if (ix >= 0 && ix < width) add16s(src + kx * c, dst + ix * c, c);
-                        }
-                    }
-                }
-                row += 9 * c;
-            }
-        }
-    }
-}
-
-// MARK: 2x2 max-pool, channels % 16 == 0
-
-AVX512 void leuk_max_pool_forward_avx512(const float *input, long images, long height, long width, long channels,
-                                         const float *bias, int relu, float *output, uint8_t *argmax) {
-    const long c = channels, pooled_h = height / 2, pooled_w = width / 2;
-    float *out = output;
-    uint8_t *arg = argmax;
-    for (long n = 0; n < images; n++) {
-        const float *image = input + n * height * width * c;
-        for (long y = 0; y < pooled_h; y++) {
-            for (long x = 0; x < pooled_w; x++) {
-                const float *p0 = image + ((2 * y) * width + 2 * x) * c;
-                const float *p1 = p0 + c, *p2 = p0 + width * c, *p3 = p2 + c;
-                for (long ch = 0; ch < c; ch += 16) {
-                    const __m512 b = bias ? _mm512_loadu_ps(bias + ch) : _mm512_setzero_ps();
-                    pool_store(_mm512_loadu_ps(p0 + ch), _mm512_loadu_ps(p1 + ch), _mm512_loadu_ps(p2 + ch),
-                               _mm512_loadu_ps(p3 + ch), b, bias != 0, relu, out + ch, arg + ch);
-                }
-                out += c;
-                arg += c;
-            }
-        }
-    }
-}
-
-AVX512 void leuk_max_pool_backward_avx512(const float *pooled_gradient, const uint8_t *argmax, long images, long height,
-                                          long width, long channels, long pad, float *input_gradient, float *bias_gradient) {
-    const long c = channels, pooled_h = height / 2, pooled_w = width / 2;
-    const long row = width + 2 * pad;
-    const float *grad = pooled_gradient;
-    const uint8_t *arg = argmax;
-    const __m512i clipped = _mm512_set1_epi32(255);
-    for (long n = 0; n < images; n++) {
-        float *image = input_gradient + n * (height + 2 * pad) * row * c + (pad * row + pad) * c;
-        for (long y = 0; y < pooled_h; y++) {
-            for (long x = 0; x < pooled_w; x++) {
-                float *p0 = image + ((2 * y) * row + 2 * x) * c;
-                float *p1 = p0 + c, *p2 = p0 + row * c, *p3 = p2 + c;
-                for (long ch = 0; ch < c; ch += 16) {
-                    const __m512 g = _mm512_loadu_ps(grad + ch);
-                    const __m512i a = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(arg + ch)));
-                    _mm512_storeu_ps(p0 + ch, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(0)), g));
-                    _mm512_storeu_ps(p1 + ch, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(1)), g));
-                    _mm512_storeu_ps(p2 + ch, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(2)), g));
-                    _mm512_storeu_ps(p3 + ch, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(3)), g));
-                    if (bias_gradient) {
-                        const __m512 passed = _mm512_maskz_mov_ps(_mm512_cmpneq_epi32_mask(a, clipped), g);
-                        _mm512_storeu_ps(bias_gradient + ch, _mm512_add_ps(_mm512_loadu_ps(bias_gradient + ch), passed));
-                    }
-                }
-                grad += c;
-                arg += c;
-            }
-        }
-    }
-}
+#define LEUK_VECTOR_ATTRIBUTE AVX512
+#define LEUK_VECTOR_SUFFIX avx512
+#define LEUK_LANES 16
+#define LEUK_COPY copy16s
+#define LEUK_ZERO zero16s
+#define LEUK_ADD add16s
+#define LEUK_POOL pool16
+#define LEUK_ROUTE route16
+#include "VectorLoops.h"
 
 #else  // not x86-64: no vector kernels; LeukTensor never calls the stubs below.
 

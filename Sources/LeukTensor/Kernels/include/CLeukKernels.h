@@ -1,7 +1,10 @@
 // Hand-vectorised CNN kernels for LeukTensor. Swift compiles the engine for generic x86-64 (SSE2), which
-// leaves the AVX-512 units of the machines it trains on idle outside OpenBLAS; these kernels carry
-// per-function target attributes and are only called after `leuk_kernels_have_avx512()` said yes, so the
-// binary still runs on CPUs without AVX-512 (LeukTensor then uses its portable Swift paths).
+// leaves the vector units of the machines it trains on idle outside OpenBLAS; these kernels carry
+// per-function target attributes and are only called after the CPU check of their set said yes, so the
+// binary still runs on any x86-64 CPU. Two sets with the same functions and the same definitions: `_avx512`
+// (Kernels.c, after `leuk_kernels_have_avx512()`) and `_avx2` (KernelsAVX2.c, AVX2 + FMA, after
+// `leuk_kernels_have_avx2()`). Elsewhere LeukTensor uses its portable Swift paths. The `_supported`
+// predicates hold for both sets (the AVX2 kernels accept a superset of those shapes).
 #ifndef CLEUK_KERNELS_H
 #define CLEUK_KERNELS_H
 
@@ -9,6 +12,9 @@
 
 /// 1 when the CPU and OS support AVX-512 F/BW/VL/DQ and FMA (the kernels below may run), else 0.
 int leuk_kernels_have_avx512(void);
+
+/// 1 when the CPU and OS support AVX2 and FMA (the `_avx2` kernels may run), else 0.
+int leuk_kernels_have_avx2(void);
 
 /// Copies NHWC images into a zero border of `pad` pixels: out is images x (h+2pad) x (w+2pad) x c.
 void leuk_pad_nhwc(const float *input, long images, long height, long width, long channels, long pad, float *output);
@@ -20,12 +26,17 @@ void leuk_pad_nhwc(const float *input, long images, long height, long width, lon
 /// (both even).
 void leuk_conv1_relu_pool_forward_avx512(const float *padded, long images, long height, long width,
                                          const float *weight, const float *bias, float *output, uint8_t *argmax);
+void leuk_conv1_relu_pool_forward_avx2(const float *padded, long images, long height, long width,
+                                       const float *weight, const float *bias, float *output, uint8_t *argmax);
 
 /// The weight and bias gradients of that block, from the pooled gradient and the argmax bytes, added to
 /// `weight_gradient` (27 x 16) and `bias_gradient` (16). Sums per image, then across images.
 void leuk_conv1_relu_pool_weight_gradient_avx512(const float *padded, long images, long height, long width,
                                                  const float *pooled_gradient, const uint8_t *argmax,
                                                  float *weight_gradient, float *bias_gradient);
+void leuk_conv1_relu_pool_weight_gradient_avx2(const float *padded, long images, long height, long width,
+                                               const float *pooled_gradient, const uint8_t *argmax,
+                                               float *weight_gradient, float *bias_gradient);
 
 /// Whether `leuk_conv3x3_relu_pool_forward_avx512` handles this shape (out_channels % 32 == 0, height even,
 /// width % 4 == 0).
@@ -37,6 +48,9 @@ int leuk_conv3x3_relu_pool_supported(long in_channels, long out_channels, long h
 void leuk_conv3x3_relu_pool_forward_avx512(const float *padded, long images, long height, long width,
                                            long in_channels, long out_channels, const float *weight,
                                            const float *bias, float *output, uint8_t *argmax);
+void leuk_conv3x3_relu_pool_forward_avx2(const float *padded, long images, long height, long width,
+                                         long in_channels, long out_channels, const float *weight,
+                                         const float *bias, float *output, uint8_t *argmax);
 
 /// Whether `leuk_conv3x3_weight_gradient_avx512` handles these channels (in % 8 == 0, out % 32 == 0).
 int leuk_conv3x3_weight_gradient_supported(long in_channels, long out_channels);
@@ -46,18 +60,25 @@ int leuk_conv3x3_weight_gradient_supported(long in_channels, long out_channels);
 void leuk_conv3x3_weight_gradient_avx512(const float *padded_input, const float *padded_gradient, long images,
                                          long height, long width, long in_channels, long out_channels,
                                          float *weight_gradient);
+void leuk_conv3x3_weight_gradient_avx2(const float *padded_input, const float *padded_gradient, long images,
+                                       long height, long width, long in_channels, long out_channels,
+                                       float *weight_gradient);
 
 /// im2col for a 3x3, stride 1, padding 1 convolution over NHWC images with channels % 16 == 0:
 /// rows of 9 * channels floats ordered (ky, kx, ci).
 void leuk_gather3x3_avx512(const float *input, long images, long height, long width, long channels, float *columns);
+void leuk_gather3x3_avx2(const float *input, long images, long height, long width, long channels, float *columns);
 
 /// Adjoint of `leuk_gather3x3_avx512`: adds each column entry onto its input pixel (channels % 16 == 0).
 void leuk_scatter_add3x3_avx512(const float *columns, long images, long height, long width, long channels, float *input);
+void leuk_scatter_add3x3_avx2(const float *columns, long images, long height, long width, long channels, float *input);
 
 /// 2x2 max-pool with optional bias and ReLU (`bias` may be NULL), channels % 16 == 0, even sizes; the
 /// same definition as `Pooling.maxPool2x2Forward`.
 void leuk_max_pool_forward_avx512(const float *input, long images, long height, long width, long channels,
                                   const float *bias, int relu, float *output, uint8_t *argmax);
+void leuk_max_pool_forward_avx2(const float *input, long images, long height, long width, long channels,
+                                const float *bias, int relu, float *output, uint8_t *argmax);
 
 /// Backward of the pool (channels % 16 == 0, even sizes): writes every input gradient, and when
 /// `bias_gradient` is not NULL adds each unclipped pooled gradient to it, pooled value after pooled value.
@@ -65,6 +86,8 @@ void leuk_max_pool_forward_avx512(const float *input, long images, long height, 
 /// rows of width + 2 pad pixels); the border is not written.
 void leuk_max_pool_backward_avx512(const float *pooled_gradient, const uint8_t *argmax, long images, long height,
                                    long width, long channels, long pad, float *input_gradient, float *bias_gradient);
+void leuk_max_pool_backward_avx2(const float *pooled_gradient, const uint8_t *argmax, long images, long height,
+                                 long width, long channels, long pad, float *input_gradient, float *bias_gradient);
 
 /// Whether `leuk_conv3x3_forward_avx512` handles this shape: even height, and 16 output channels with
 /// width % 8 == 0 or a multiple of 32 output channels with width % 4 == 0.
@@ -74,5 +97,7 @@ int leuk_conv3x3_supported(long in_channels, long out_channels, long height, lon
 /// NHWC output; `weight` is the (ky, kx, ci) x co matrix, each output summing its products in that order.
 void leuk_conv3x3_forward_avx512(const float *padded, long images, long height, long width,
                                  long in_channels, long out_channels, const float *weight, float *output);
+void leuk_conv3x3_forward_avx2(const float *padded, long images, long height, long width,
+                               long in_channels, long out_channels, const float *weight, float *output);
 
 #endif
