@@ -160,7 +160,7 @@ final class Conv2D: Layer {
 /// Bias, ReLU and pooling are fused into a single pass over each chunk's GEMM output, so the
 /// full-resolution activation is never stored: only the pooled output and one argmax byte per pooled
 /// value survive to the backward pass. This is the main memory and bandwidth saving of the engine.
-/// On CPUs with AVX-512, LeukNet-S's blocks skip im2col: conv1 (3 -> 16 channels) runs as one direct
+/// On CPUs with AVX-512 or AVX2, LeukNet-S's blocks skip im2col: conv1 (3 -> 16 channels) runs as one direct
 /// kernel for convolution, bias, ReLU and pooling and another for its weight gradient, straight from the
 /// pooled gradient (`DirectConv1`); conv2 and conv3 run a direct forward kernel (`DirectConvReLUPool`)
 /// and a backward pass on zero-bordered buffers (`DirectConvBackward`). Other shapes and CPUs use
@@ -179,7 +179,7 @@ final class ConvReLUPool: Layer {
     private var lastInput: UnsafePointer<Float>?
     /// Images per im2col chunk; tests lower it to cross chunk boundaries with small batches.
     var chunk: Int
-    /// Whether the forward pass runs as one direct AVX-512 kernel (`DirectConv1` for 3 -> 16 channels,
+    /// Whether the forward pass runs as one direct vector kernel (`DirectConv1` for 3 -> 16 channels,
     /// which also computes the weight gradient; `DirectConvReLUPool` for 32k output channels) instead of
     /// im2col + GEMM + pooling. Tests turn it off to compare with the portable path.
     var usesDirectKernel: Bool
@@ -272,7 +272,7 @@ final class ConvReLUPool: Layer {
         return im2colBackward(outputGradient, batch: batch, needsInputGradient: needsInputGradient, computesParameterGradients: true)
     }
 
-    /// conv2/conv3 on AVX-512 (`DirectConvBackward`), image by image so that the padded gradient (one
+    /// conv2/conv3 on AVX-512 or AVX2 (`DirectConvBackward`), image by image so that the padded gradient (one
     /// image, border kept zero) stays in cache from routing through the weight gradient to the input
     /// gradient.
     private func directBackward(_ outputGradient: UnsafePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafePointer<Float>? {
