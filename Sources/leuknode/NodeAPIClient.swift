@@ -60,7 +60,7 @@ struct NodeAPIClient {
         try await refusalsAsThrown { try await client.modelServing(query: .init(limit: limit)).ok.body.json }
     }
     func promote(version: Int, force: Bool) async throws -> DecisionAnswer {
-        try await refusalsAsThrown { try await client.promoteModel(body: .json(.init(version: version, force: force))).ok.body.json }
+        try await refusalsAsThrown { try await client.promoteModel(body: .json(.init(version: Int64(version), force: force))).ok.body.json }
     }
     func rollback() async throws -> DecisionAnswer {
         try await refusalsAsThrown { try await client.rollbackModel().ok.body.json }
