@@ -221,6 +221,14 @@ public enum SimulationRunner {
         var served: [(parameters: [Float], figures: ValidationFigures?)?] = Array(repeating: nil, count: request.nodes)
         var gateCounts = (promoted: 0, held: 0, followed: 0)
 
+        /// A model's figures on a node's validation split, as the node's trainer computes them.
+        func validationFigures(_ parameters: [Float], indices: [Int]) -> ValidationFigures {
+            let result = evaluator.evaluate(parameters: parameters, cache: data.cache, indices: indices)
+            return ValidationFigures(confusion: result.metrics.confusion,
+                                     positiveClass: EvaluationMetrics.positiveClassIndex(result.metrics.confusion.labels),
+                                     loss: result.loss)
+        }
+
         if !attackers.isEmpty {
             progress("attackers (\(request.attack.rawValue)): nodes \(attackers.map(String.init).joined(separator: ", ")); aggregation \(request.aggregation.rawValue)")
         }
@@ -234,6 +242,17 @@ public enum SimulationRunner {
             for _ in 1..<request.gossipStepsPerRound {
                 statistics = simulator.runRound()
                 bytes += statistics.bytesSentPerNode
+            }
+            if !gateValidation.allSatisfy(\.isEmpty), round % GossipInstance.peerEvaluationEvery == 0 {
+                // Each honest node scores its neighbours' models on its validation split, as a node does
+                // every round; only a split holding a few images of both classes takes part (as in the node).
+                let minimum = GossipInstance.peerEvaluationMinimumPerClass
+                for node in honestNodes where !gateValidation[node].isEmpty {
+                    simulator.evaluatePeers(of: node) { parameters in
+                        let figures = validationFigures(parameters, indices: gateValidation[node])
+                        return figures.positives >= minimum && figures.negatives >= minimum ? figures.loss : nil
+                    }
+                }
             }
             for (node, local) in localSessions.enumerated() {
                 local.learningRate = rate
@@ -250,7 +269,14 @@ public enum SimulationRunner {
                 round: round, consensusDistance: statistics.consensusDistance, meanAccuracy: mean(federatedAccuracy),
                 localOnlyAccuracy: localAccuracy.isEmpty ? nil : mean(localAccuracy),
                 minAccuracy: federatedAccuracy.min(), maxAccuracy: federatedAccuracy.max())
-            if !attackers.isEmpty { record.honestMeanAccuracy = mean(honestNodes.map { federatedAccuracy[$0] }) }
+            if !attackers.isEmpty {
+                record.honestMeanAccuracy = mean(honestNodes.map { federatedAccuracy[$0] })
+                if request.aggregation != .mean {
+                    record.attackerTrust = mean(honestNodes.flatMap { node in
+                        attackers.map { simulator.instance(of: node)?.trust(in: simulator.nodeIDs[$0], now: simulator.now) ?? 1 }
+                    })
+                }
+            }
             if let gate {
                 // Each honest node judges its merged model on its own validation split, as a node does
                 // before each training round, and serves it at once when it passes.
@@ -258,13 +284,7 @@ public enum SimulationRunner {
                 for node in honestNodes {
                     let candidate = simulator.parameters(of: node) ?? initial
                     let indices = gateValidation[node]
-                    var figures: ValidationFigures?
-                    if !indices.isEmpty {
-                        let result = evaluator.evaluate(parameters: candidate, cache: data.cache, indices: indices)
-                        figures = ValidationFigures(confusion: result.metrics.confusion,
-                                                    positiveClass: EvaluationMetrics.positiveClassIndex(result.metrics.confusion.labels),
-                                                    loss: result.loss)
-                    }
+                    let figures = indices.isEmpty ? nil : validationFigures(candidate, indices: indices)
                     let verdict = gate.judge(candidate: figures, served: served[node] == nil ? nil : served[node]?.figures, pinned: false,
                                              finite: candidate.allSatisfy(\.isFinite))
                     switch verdict.outcome {
@@ -289,7 +309,8 @@ public enum SimulationRunner {
             } ?? ""
             progress(String(format: "round %d/%d  consensus %.3e  federated acc %.3f [%.3f-%.3f]%@%@  local-only acc %@  loss %.3f  lr %.4f  %.0f s",
                             round, request.rounds, statistics.consensusDistance, record.meanAccuracy, record.minAccuracy ?? 0,
-                            record.maxAccuracy ?? 0, record.honestMeanAccuracy.map { String(format: "  honest %.3f", $0) } ?? "", servedText,
+                            record.maxAccuracy ?? 0, record.honestMeanAccuracy.map { String(format: "  honest %.3f", $0) } ?? "",
+                            servedText + (record.attackerTrust.map { String(format: "  attacker trust %.2f", $0) } ?? ""),
                             record.localOnlyAccuracy.map { String(format: "%.3f", $0) } ?? "-",
                             trainer.lastMeanLoss, rate, elapsed))
         }

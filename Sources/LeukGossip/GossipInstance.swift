@@ -239,6 +239,26 @@ public struct GossipInstance: Sendable {
         return directives
     }
 
+    /// Every how many local training rounds a shell evaluates its peers' models (`NodeRuntime` and the
+    /// simulator alike): every round, so that a peer sending poor models loses weight within two or three
+    /// rounds; one forward pass per peer over the validation split is a small share of a round's training
+    /// (20 steps of 32 images forward and backward) at a typical site's split of a few dozen images.
+    public static let peerEvaluationEvery = 1
+
+    /// The fewest images of each class a shell's validation split needs before it judges peers' models.
+    /// Fewer than the promotion gate's floors need (10 by default, to estimate a sensitivity): a loss is
+    /// averaged over the whole split, and a flipped or noisy model is far off on any images of both
+    /// classes. On a one-class split every model trained on the other class would look poisoned.
+    public static let peerEvaluationMinimumPerClass = 3
+
+    /// What the shell's evaluations of its peers are judged against: the upper median of the own model's
+    /// loss and the peers' finite losses on the same validation images, so that one skewed honest peer
+    /// does not set it (and a majority of poor peers cannot lower it below the own model's).
+    public static func referenceLoss(own: Double, peers: [Double]) -> Double {
+        let sorted = ([own] + peers.filter(\.isFinite)).sorted()
+        return sorted[sorted.count / 2]
+    }
+
     /// The latest state held from `peer` (for the shell's evaluation of it), if any.
     public func latestState(of peer: NodeID) -> [Float]? { peers[peer]?.latest?.parameters }
 
@@ -398,12 +418,13 @@ public struct GossipInstance: Sendable {
         // exact in one step. Else (a sparse graph, where it would mix small sites slowly; a first state sent
         // before the peer heard from anyone; a peer of format 1) the degree-based Metropolis-Hastings weight.
         // Both ends compare the same two numbers, so they pick the same rule for their edge.
-        let weights = fresh.map { state in
-            state.neighborhoodSamples == ownNeighborhood && ownNeighborhood > sampleCount
+        let weights = freshWithIDs.map { id, state in
+            (state.neighborhoodSamples == ownNeighborhood && ownNeighborhood > sampleCount
                 ? MetropolisHastings.weight(peerSamples: state.sampleCount, ownNeighborhood: ownNeighborhood,
                                             peerNeighborhood: state.neighborhoodSamples)
                 : MetropolisHastings.weight(ownSamples: sampleCount, ownDegree: ownDegree,
-                                            peerSamples: state.sampleCount, peerDegree: state.degree)
+                                            peerSamples: state.sampleCount, peerDegree: state.degree))
+                * trust(in: id, now: now)
         }
 
         var delta = [Double](repeating: 0, count: parameters.count)
@@ -442,6 +463,21 @@ public struct GossipInstance: Sendable {
             }
         }
         return (fresh.count, shiftSquared.squareRoot(), clipped)
+    }
+
+    /// How much of its weight a peer keeps under a robust rule: all of it at a score of 0 or more, then
+    /// linearly less down to none at the ban threshold (`1 - score / banThreshold`). A peer with evidence
+    /// against it (outlier ticks, poor models on the validation split, refused frames) is heard less
+    /// before it is benched, so a few rounds of a subtle attack move the node less. Plain averaging
+    /// keeps the exact weights: it is the baseline the robust rules are measured against.
+    public func trust(in peer: NodeID, now: Timestamp) -> Double {
+        guard configuration.clipping != .none, var counters = peers[peer]?.counters else { return 1 }
+        if counters.isBanned(at: now) { return 0 }
+        counters.decay(to: now, configuration.scoring)
+        let score = counters.score(configuration.scoring)
+        let threshold = configuration.scoring.banThreshold
+        guard score < 0, threshold < 0 else { return 1 }
+        return max(0, 1 - score / threshold)
     }
 
     /// Evidence for the peer score: under a robust rule, a neighbour far outside the others this tick

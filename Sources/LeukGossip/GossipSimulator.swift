@@ -241,6 +241,23 @@ public struct GossipSimulator: Sendable {
             messagesSent: sentThisRound, messagesDropped: droppedThisRound, liveNodes: live.count)
     }
 
+    /// `node` evaluates its connected neighbours' latest models and its own on its validation split, as
+    /// `NodeRuntime.evaluatePeers` does every few training rounds, and feeds the losses to its core's
+    /// score (`onPeerEvaluation`). `loss` is the shell's evaluation; it returns `nil` when the node cannot
+    /// judge (no validation split holding both classes), and then nothing is recorded.
+    public mutating func evaluatePeers(of node: Int, loss: (_ parameters: [Float]) -> Double?) {
+        guard let instance = nodes[node], let own = loss(instance.parameters), own.isFinite else { return }
+        var losses: [(peer: NodeID, loss: Double)] = []
+        for snapshot in instance.peerSnapshots(now: now) where snapshot.isUp {
+            guard let state = instance.latestState(of: snapshot.id), let value = loss(state) else { continue }
+            losses.append((snapshot.id, value))
+        }
+        let reference = GossipInstance.referenceLoss(own: own, peers: losses.map(\.loss))
+        for (peer, value) in losses {
+            apply(nodes[node]?.onPeerEvaluation(peer, loss: value, referenceLoss: reference, now: now) ?? [], from: node)
+        }
+    }
+
     // MARK: - Faults
 
     /// Messages between different groups are lost until `heal()`. Nodes in no group form one more group.

@@ -49,12 +49,14 @@ public struct PromotionFloors: Codable, Sendable, Hashable {
     /// may be. A small allowance, because a handful of validation images moves the score in steps.
     public var maximumDrop: Double
     /// A recall measured on fewer images than this is not trusted: its floor is not applied, and
-    /// the decision says so. With neither class measured, `withoutValidation` decides.
+    /// the decision says so. With neither class measured, `partialValidation` decides for a site with
+    /// some validation images and `withoutValidation` for a site with none.
     public var minimumImagesPerClass: Int
-    /// What a site that cannot measure either recall does with merged models (a site without images:
+    /// What a site without validation images does with merged models (a node without a dataset:
     /// following is its only way to diagnose).
     public var withoutValidation: UnvalidatedRule
-    /// What a site that can measure one recall but not the other does (a one-class site). Holding is
+    /// What a site that holds validation images but cannot measure both recalls does (a one-class site,
+    /// or a small one with fewer than `minimumImagesPerClass` of each class). Holding is
     /// the default: a model that calls every cell this site's class passes the one floor it can check
     /// (seen in `simulate --gate`: a hem-only site served the all-hem model a sign-flip attack made).
     public var partialValidation: UnvalidatedRule
@@ -136,6 +138,18 @@ public struct PromotionGate: Sendable, Hashable {
             reasons.append("specificity not checked: \(figures.negatives) validation images of the other classes, fewer than \(minimum)")
         }
         guard sensitivity != nil || specificity != nil else {
+            if figures.positives + figures.negatives > 0 {
+                // A site with a few validation images, too few to measure either recall, is a site that
+                // cannot check both classes, not a site without data: `partialValidation` decides. (Under
+                // `follow` for such sites, `simulate --gate` on Aria showed a node with 6 validation images
+                // serving a first-round model of 0.15 accuracy.)
+                switch floors.partialValidation {
+                case .follow:
+                    return PromotionVerdict(outcome: .followed, reasons: reasons + ["served unchecked: the site's rule is to follow when it cannot check both classes"])
+                case .hold:
+                    return PromotionVerdict(outcome: .held, reasons: reasons + ["held: the site's rule is to serve nothing it could not check on both classes"])
+                }
+            }
             switch floors.withoutValidation {
             case .follow:
                 return PromotionVerdict(outcome: .followed, reasons: reasons + ["served unchecked: the site's rule is to follow the federation"])

@@ -177,7 +177,7 @@ public final class NodeRuntime: Sendable {
                 return
             }
             await reviewMergedModel()
-            if round % Self.peerEvaluationEvery == 0 { await evaluatePeers() }
+            if round % GossipInstance.peerEvaluationEvery == 0 { await evaluatePeers() }
             let start = await federation.currentParameters()
             let outcome = await trainer.trainRound(startingFrom: start)
             if stopRequested.isSet { return }
@@ -210,9 +210,6 @@ public final class NodeRuntime: Sendable {
         }
     }
 
-    /// Training rounds between two evaluations of the peers' models on the validation split.
-    static let peerEvaluationEvery = 3
-
     /// Evaluates every connected peer's latest model, and the node's own, on the validation split (on
     /// the trainer's thread) and hands the losses to the gossip core's score. The reference is the
     /// upper median of the own loss and the peers' (so one skewed honest peer does not set it), and
@@ -220,7 +217,7 @@ public final class NodeRuntime: Sendable {
     /// other class looks poisoned.
     func evaluatePeers() async {
         guard let trainer else { return }
-        let minimum = options.floors.minimumImagesPerClass
+        let minimum = GossipInstance.peerEvaluationMinimumPerClass
         guard let own = await trainer.validationFigures(parameters: await federation.currentParameters()),
               own.positives >= minimum, own.negatives >= minimum, own.loss.isFinite else { return }
         var losses: [(peer: NodeID, loss: Double)] = []
@@ -228,8 +225,7 @@ public final class NodeRuntime: Sendable {
             guard let figures = await trainer.validationFigures(parameters: parameters) else { continue }
             losses.append((peer, figures.loss))
         }
-        let sorted = ([own.loss] + losses.map(\.loss).filter(\.isFinite)).sorted()
-        let reference = sorted[sorted.count / 2]
+        let reference = GossipInstance.referenceLoss(own: own.loss, peers: losses.map(\.loss))
         for (peer, loss) in losses { await federation.recordPeerEvaluation(peer, loss: loss, referenceLoss: reference) }
     }
 

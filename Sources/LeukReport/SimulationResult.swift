@@ -101,6 +101,9 @@ public struct RoundRecord: Codable, Sendable, Hashable {
     public var servedNodes: Int?
     public var servedMeanAccuracy: Double?
     public var servedMinAccuracy: Double?
+    /// With attackers under a robust rule: the share of its weight an attacker keeps, averaged over every
+    /// honest node and attacker (1: no evidence against them yet; 0: benched or at the ban threshold).
+    public var attackerTrust: Double?
 
     public init(round: Int, consensusDistance: Double, meanAccuracy: Double, localOnlyAccuracy: Double? = nil,
                 minAccuracy: Double? = nil, maxAccuracy: Double? = nil) {
@@ -121,6 +124,7 @@ public struct RoundRecord: Codable, Sendable, Hashable {
         case maxAccuracy = "max_accuracy"
         case honestMeanAccuracy = "honest_mean_accuracy"
         case servedNodes = "served_nodes", servedMeanAccuracy = "served_mean_accuracy", servedMinAccuracy = "served_min_accuracy"
+        case attackerTrust = "attacker_trust"
     }
 }
 

@@ -15,11 +15,11 @@ struct GateOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Validation images a class needs before its floor is applied.", valueName: "N"))
     var minValidationImages = PromotionFloors().minimumImagesPerClass
 
-    @Option(help: ArgumentHelp("What a node that can check neither recall does with merged models: follow (serve them unchecked) or hold (serve nothing an operator did not promote).",
+    @Option(help: ArgumentHelp("What a node without validation images (no dataset) does with merged models: follow (serve them unchecked) or hold (serve nothing an operator did not promote).",
                                valueName: "follow|hold"))
     var withoutValidation = PromotionFloors().withoutValidation.rawValue
 
-    @Option(help: ArgumentHelp("What a node that can check one recall but not the other (a one-class site) does: hold (serve nothing it could not check on both classes) or follow (serve on the floor it can check).",
+    @Option(help: ArgumentHelp("What a node with validation images that cannot check both recalls (a one-class site, or fewer than --min-validation-images of a class) does: hold (serve nothing it could not check on both classes) or follow (serve on the floors it can check).",
                                valueName: "follow|hold"))
     var partialValidation = PromotionFloors().partialValidation.rawValue
 

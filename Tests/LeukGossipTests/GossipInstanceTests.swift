@@ -156,7 +156,10 @@ import Testing
         let directives = node.onTick(now: at(1), rng: &rng)
         // Distances 1, 2, 3, 1e9 (no training step yet): the lower median (index 1 of 0...3) is 2, so the
         // attacker pulls by at most 2/5 and the honest ones push by 1/5 + 2/5 + 2/5 (3 is clipped to 2).
-        #expect(abs(node.parameters[0] - Float(3.0 / 5.0)) < 1e-5, "\(node.parameters)")
+        // The attacker was an outlier at this tick (1e9 > 4 x 2), so it also lost a little of its weight.
+        let trust = node.trust(in: mallory, now: at(1))
+        #expect(trust < 1 && trust > 0.9)
+        #expect(abs(Double(node.parameters[0]) - (1 - 0.4 * trust)) < 1e-5, "\(node.parameters)")
         #expect(directives.contains { if case let .roundCompleted(s) = $0 { return s.clippedPeers == 2 } else { return false } })
     }
 
@@ -209,9 +212,11 @@ import Testing
             _ = node.onMessage(from: mallory, message: state(from: mallory, version: 1, parameters: [attack, -attack], samples: 10, degree: 4),
                                now: at(0.5))
             _ = node.onTick(now: at(1), rng: &rng)
-            // Every kept difference is the honest 1, carrying the whole neighbour weight (4 of 5 with self).
-            #expect(abs(node.parameters[0] - 0.8) < 1e-5, "attack \(attack): \(node.parameters)")
-            #expect(abs(node.parameters[1] - 0.8) < 1e-5, "attack \(attack): \(node.parameters)")
+            // Every kept difference is the honest 1, carrying the whole neighbour weight (4 of 5 with self),
+            // less what an outlying attacker lost of its weight at this tick.
+            let expected = 0.6 + 0.2 * node.trust(in: mallory, now: at(1))
+            #expect(abs(Double(node.parameters[0]) - expected) < 1e-5, "attack \(attack): \(node.parameters)")
+            #expect(abs(Double(node.parameters[1]) - expected) < 1e-5, "attack \(attack): \(node.parameters)")
         }
     }
 
@@ -318,6 +323,37 @@ import Testing
         _ = plain.onPeerUp(mallory, now: at(0))
         _ = plain.onPeerEvaluation(mallory, loss: 9, referenceLoss: 0.3, now: at(1))
         #expect(plain.score(of: mallory, now: at(1)) == 0)
+    }
+
+    @Test func aPeerWithEvidenceAgainstItIsHeardLessBeforeItIsBenched() {
+        // Fixed radius large enough never to clip: only the trust factor moves the weights.
+        var node = instance(GossipConfiguration(tickJitter: 0, clipping: .fixed(radius: 1e9)))
+        _ = node.onPeerUp(alice, now: at(0))
+        _ = node.onPeerUp(mallory, now: at(0))
+        #expect(node.trust(in: mallory, now: at(0)) == 1)
+        // Two poor models: outliers 2, score -4 * 2^2 = -16 against the ban threshold -50.
+        for t in [0.1, 0.2] { _ = node.onPeerEvaluation(mallory, loss: 9, referenceLoss: 0.3, now: at(t)) }
+        let trust = node.trust(in: mallory, now: at(0.2))
+        #expect(abs(trust - (1 - 16.0 / 50)) < 1e-3, "\(trust)")
+        #expect(node.trust(in: alice, now: at(0.2)) == 1)
+        // Equal samples and degrees: alice's full weight pulls as far as mallory's reduced one pushes.
+        var rng = SeededGenerator(seed: 9)
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 1, parameters: [3, 0], samples: 10, degree: 2), now: at(0.5))
+        _ = node.onMessage(from: mallory, message: state(from: mallory, version: 1, parameters: [-3, 0], samples: 10, degree: 2), now: at(0.5))
+        _ = node.onLocalTrainingStep(newParameters: [0, 0], sampleCount: 10, now: at(0.6))
+        _ = node.onTick(now: at(1), rng: &rng)
+        #expect(node.parameters[0] > 0.2, "\(node.parameters)")
+        // Plain averaging keeps exact weights whatever the evidence.
+        var plain = instance(GossipConfiguration(tickJitter: 0))
+        _ = plain.onPeerUp(mallory, now: at(0))
+        #expect(plain.trust(in: mallory, now: at(0)) == 1)
+    }
+
+    @Test func theReferenceLossIsTheUpperMedianOfTheOwnAndTheFinitePeerLosses() {
+        #expect(GossipInstance.referenceLoss(own: 0.3, peers: []) == 0.3)
+        #expect(GossipInstance.referenceLoss(own: 0.3, peers: [0.5, .nan, 9]) == 0.5)
+        // A majority of poor peers sets the reference: the rule assumes a minority of attacking neighbours.
+        #expect(GossipInstance.referenceLoss(own: 0.3, peers: [0.4, 9, 9]) == 9)
     }
 
     @Test func staleStatesAreNotMixed() {

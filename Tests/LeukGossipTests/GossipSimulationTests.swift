@@ -246,6 +246,27 @@ import Testing
         #expect(trimmed.consensus < 1e-3 * spread)
     }
 
+    @Test func peerEvaluationsScoreDownAndBenchAPeerWhoseModelIsPoor() throws {
+        // Three nodes near the origin; node 2 publishes a constant model far from it. With two neighbours
+        // each there is no distance evidence (that needs three), so the evaluations are the only evidence.
+        // The "validation loss" is the squared distance from the origin; node 1 cannot judge (no split with
+        // both classes) and records nothing.
+        let n = 3
+        let setup = SimulationSetup(topology: .full, gossip: GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5)),
+                                    seed: 87, byzantine: [2: .constant(5)])
+        var sim = try GossipSimulator(setup: setup, initialParameters: gaussianVectors(count: n, width: 4, seed: 88).map { $0.map { $0 * 0.1 } },
+                                      sampleCounts: Array(repeating: 10, count: n))
+        func loss(_ x: [Float]) -> Double { x.reduce(0) { $0 + Double($1 * $1) } }
+        for _ in 0..<6 {
+            _ = sim.runRound()
+            sim.evaluatePeers(of: 0, loss: loss)
+            sim.evaluatePeers(of: 1) { _ in nil }
+        }
+        #expect(sim.disconnects.contains { $0.node == 0 && $0.peer == 2 }, "node 0 never benched the poor peer")
+        #expect(!sim.disconnects.contains { $0.node == 1 }, "a node that cannot judge benched a peer")
+        #expect(!sim.disconnects.contains { $0.peer != 2 }, "an honest peer was benched")
+    }
+
     @Test func aNodeRestartedBeforeItsNeighboursNoticedTheCrashStaysConnected() throws {
         let n = 4
         var sim = try GossipSimulator(setup: SimulationSetup(topology: .full, gossip: Self.synchronous, seed: 95),

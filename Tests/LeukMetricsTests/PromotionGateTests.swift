@@ -80,10 +80,25 @@ struct PromotionGateTests {
         #expect(follow.reasons.last == "served unchecked: the site's rule is to follow the federation")
         var strict = gate
         strict.floors.withoutValidation = .hold
-        let hold = strict.judge(candidate: figures(2, of: 4, 3, of: 5), served: nil, pinned: false)
+        let hold = strict.judge(candidate: nil, served: nil, pinned: false)
         #expect(hold.outcome == .held)
         #expect(!hold.serves)
         #expect(hold.reasons.count == 3)
+    }
+
+    @Test func aSiteWithTooFewValidationImagesOfEitherClassIsJudgedAsAPartialSite() {
+        // 4 blasts and 5 healthy cells: neither recall can be trusted. The site holds images, so it is not
+        // a site without data: by default it holds, even with `withoutValidation = .follow`.
+        let few = figures(0, of: 4, 5, of: 5)
+        let held = gate.judge(candidate: few, served: nil, pinned: false)
+        #expect(held.outcome == .held)
+        #expect(held.reasons.last == "held: the site's rule is to serve nothing it could not check on both classes")
+        var following = gate
+        following.floors.partialValidation = .follow
+        following.floors.withoutValidation = .hold
+        let followed = following.judge(candidate: few, served: nil, pinned: false)
+        #expect(followed.outcome == .followed)
+        #expect(followed.reasons.count == 3)
     }
 
     @Test func figuresComeFromAConfusionMatrixWithThePositiveClassAnywhere() {

@@ -11,7 +11,9 @@
 # BIN (default .build/debug/leuknode; a release build gives the same numbers faster; copy it elsewhere if you
 # rebuild during a sweep, or runs started during the link fail) and JOBS (default 2: one training thread per
 # run, two runs side by side on a 2-core machine) can be set. ARIA=1 runs on the real images of Aria et al.
-# (../shared/datasets/aria2021, 64x64) instead, into docs/results/byzantine-aria/.
+# (../shared/datasets/aria2021, 64x64) instead, into docs/results/byzantine-aria/. GATE=1 runs every node as
+# `leuknode start` does: 15% of its images held out as its validation split, the promotion gate, and the
+# peers' models scored on that split every 3 rounds (`simulate --gate`); into .../byzantine[-aria]-gate/.
 set -eu
 BIN=${BIN:-.build/debug/leuknode}
 JOBS=${JOBS:-2}
@@ -20,6 +22,10 @@ OUT=docs/results/byzantine
 if [ "${ARIA:-}" = 1 ]; then
     BASE="$BASE --dataset ${ARIA_DIR:-/work/shared/datasets/aria2021} --label-map Benign=hem,Early=all,Pre=all,Pro=all"
     OUT=docs/results/byzantine-aria
+fi
+if [ "${GATE:-}" = 1 ]; then
+    BASE="$BASE --gate"
+    OUT=$OUT-gate
 fi
 ATTACKS="none sign-flip alie gaussian label-flip stale free-rider"
 RULES="mean clipped trimmed"
@@ -54,7 +60,7 @@ run() {
 }
 
 # Two runs side by side (xargs -P): `jobs` in a POSIX sh cannot count background runs reliably.
-export BIN JOBS ARIA ARIA_DIR
+export BIN JOBS ARIA ARIA_DIR GATE
 if [ "${1:-}" = --one ]; then run "$2" "$3"; exit 0; fi
 seeds=${*:-0}
 for seed in $seeds; do
