@@ -227,14 +227,7 @@ final class ConvReLUPool: Layer {
             let padded = paddedInput.reserve(batch * paddedImageCount)
             VectorKernels.pad(input, images: batch, height: g.height, width: g.width, channels: g.inChannels,
                               padding: 1, into: padded)
-            if isConv1Shape {
-                DirectConv1.forward(padded: padded, images: batch, height: g.height, width: g.width,
-                                    weight: params.weight, bias: params.bias, output: out, argmax: arg)
-            } else {
-                DirectConvReLUPool.forward(padded: padded, images: batch, geometry: g,
-                                           weight: params.weight, bias: params.bias, output: out, argmax: arg)
-            }
-            return UnsafePointer(out)
+            return directForward(padded, batch: batch, output: out, argmax: arg)
         }
         let chunkImages = min(chunk, batch)
         let col = columns.reserve(chunkImages * g.outputPixels * g.patchSize)
@@ -253,6 +246,34 @@ final class ConvReLUPool: Layer {
             start += count
         }
         return UnsafePointer(out)
+    }
+
+    /// The direct kernel on the zero-padded input.
+    private func directForward(_ padded: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>,
+                               argmax: UnsafeMutablePointer<UInt8>) -> UnsafePointer<Float> {
+        let g = geometry
+        if isConv1Shape {
+            DirectConv1.forward(padded: padded, images: batch, height: g.height, width: g.width,
+                                weight: params.weight, bias: params.bias, output: output, argmax: argmax)
+        } else {
+            DirectConvReLUPool.forward(padded: padded, images: batch, geometry: g,
+                                       weight: params.weight, bias: params.bias, output: output, argmax: argmax)
+        }
+        return UnsafePointer(output)
+    }
+
+    /// Inference straight from NCHW images, for the network's first block on direct kernels: the
+    /// channels-last transposition and the zero border are written in one pass, not two. Same bits as
+    /// `forward` on the transposed images. Leaves no input for a backward pass (which then stops).
+    func inferenceForward(nchw input: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float> {
+        precondition(usesDirectKernel, "ConvReLUPool.inferenceForward(nchw:) needs the direct kernels")
+        let g = geometry
+        lastInput = nil
+        let padded = paddedInput.reserve(batch * paddedImageCount)
+        VectorKernels.pad(nchw: input, images: batch, height: g.height, width: g.width, channels: g.inChannels,
+                          padding: 1, into: padded)
+        return directForward(padded, batch: batch, output: output.reserve(batch * outputShape.count),
+                             argmax: argmax.reserve(batch * outputShape.count))
     }
 
     func backward(_ outputGradient: UnsafePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafePointer<Float>? {

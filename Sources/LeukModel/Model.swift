@@ -401,17 +401,50 @@ final class TrainingWorker {
     let layers: [any Layer]
     let gradients: FloatBuffer
     let inputBuffer: FloatBuffer
+    /// The features of a whole batch after the blocks that inference runs image by image
+    /// (`imageByImageBlocks`), for the layers after them.
+    private let blockOutput = FloatBuffer()
 
     init(layers: [any Layer], gradients: FloatBuffer, inputBuffer: FloatBuffer) {
         self.layers = layers; self.gradients = gradients; self.inputBuffer = inputBuffer
     }
 
+    /// The leading layers that are convolution blocks on direct vector kernels (LeukNet-S's three on
+    /// AVX-512 or AVX2). Their kernels loop over the images one at a time anyway, so running a batch
+    /// through them image by image gives the same bits as the whole batch at once.
+    private var imageByImageBlocks: (first: ConvReLUPool, count: Int)? {
+        guard let first = layers.first as? ConvReLUPool, first.usesDirectKernel else { return nil }
+        return (first, layers.prefix { ($0 as? ConvReLUPool)?.usesDirectKernel == true }.count)
+    }
+
     /// The logits of `count` NCHW images.
+    ///
+    /// In inference the direct-kernel blocks run depth first, image by image: one image's input, padded
+    /// copies, feature maps and argmax codes (about 360 KiB for LeukNet-S at 64x64) stay in the L2 cache from
+    /// the first block to the last, where the whole batch's (about 11 MiB at batch 32) went out to memory
+    /// and back between blocks; and the first block reads the NCHW input straight into its zero-bordered
+    /// channels-last copy (`inferenceForward(nchw:)`). Training keeps the batch-wide pass, as its backward
+    /// pass needs every image's padded inputs and argmax codes.
     func forward(_ input: UnsafePointer<Float>, count: Int, inputSize: Int, mode: PassMode) -> UnsafePointer<Float> {
-        let x = inputBuffer.reserve(count * 3 * inputSize * inputSize)
-        Layout.nchwToNHWC(input, images: count, channels: 3, height: inputSize, width: inputSize, into: x)
-        var activation = UnsafePointer(x)
-        for layer in layers { activation = layer.forward(activation, batch: count, mode: mode) }
+        let imageCount = 3 * inputSize * inputSize
+        var activation: UnsafePointer<Float>
+        var next = 0
+        if mode == .inference, let (first, blocks) = imageByImageBlocks {
+            let features = layers[blocks - 1].outputShape.count
+            let out = blockOutput.reserve(count * features)
+            for n in 0..<count {
+                var image = first.inferenceForward(nchw: input + n * imageCount, batch: 1)
+                for layer in layers[1..<blocks] { image = layer.forward(image, batch: 1, mode: mode) }
+                (out + n * features).update(from: image, count: features)
+            }
+            activation = UnsafePointer(out)
+            next = blocks
+        } else {
+            let x = inputBuffer.reserve(count * imageCount)
+            Layout.nchwToNHWC(input, images: count, channels: 3, height: inputSize, width: inputSize, into: x)
+            activation = UnsafePointer(x)
+        }
+        for layer in layers[next...] { activation = layer.forward(activation, batch: count, mode: mode) }
         return activation
     }
 

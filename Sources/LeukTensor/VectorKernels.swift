@@ -145,6 +145,14 @@ public enum VectorKernels {
         leuk_pad_nhwc(input, images, height, width, channels, padding, output)
     }
 
+    /// `pad` straight from NCHW images: the channels-last transposition and the border in one pass.
+    public static func pad(
+        nchw input: UnsafePointer<Float>, images: Int, height: Int, width: Int, channels: Int, padding: Int,
+        into output: UnsafeMutablePointer<Float>
+    ) {
+        leuk_pad_nchw_to_nhwc(input, images, height, width, channels, padding, output)
+    }
+
     /// Whether `DirectConv1` handles this block: 3x3 "same" convolution, 3 -> 16 channels, even sizes.
     public static func directConv1Applies(_ g: ConvGeometry) -> Bool {
         isAvailable && g.isSamePadded3x3 && g.inChannels == 3 && g.outChannels == 16 && g.height % 2 == 0 && g.width % 2 == 0

@@ -382,8 +382,11 @@ void leuk_max_pool_backward_avx512(const float *g, const uint8_t *a, long i, lon
 }
 #endif
 
-void leuk_pad_nhwc(const float *input, long images, long height, long width, long channels, long pad, float *output) {
-    const long pw = width + 2 * pad, ph = height + 2 * pad, row = width * channels;
+/// The zero border and interior of `leuk_pad_nhwc` and `leuk_pad_nchw_to_nhwc`: the input's rows are
+/// copied as they are (NHWC) or gathered from the channel planes (NCHW).
+static inline void pad_images(const float *input, long images, long height, long width, long channels, long pad,
+                              int from_nchw, float *output) {
+    const long pw = width + 2 * pad, ph = height + 2 * pad, row = width * channels, plane = height * width;
     for (long n = 0; n < images; n++) {
         const float *src = input + n * height * row;
         float *dst = output + n * ph * pw * channels;
@@ -391,9 +394,24 @@ void leuk_pad_nhwc(const float *input, long images, long height, long width, lon
         for (long y = 0; y < height; y++) {
             float *line = dst + (y + pad) * pw * channels;
             memset(line, 0, sizeof(float) * pad * channels);
-            memcpy(line + pad * channels, src + y * row, sizeof(float) * row);
-            memset(line + pad * channels + row, 0, sizeof(float) * pad * channels);
+            float *pixels = line + pad * channels;
+            if (from_nchw) {
+                for (long x = 0; x < width; x++)
+                    for (long c = 0; c < channels; c++) pixels[x * channels + c] = src[c * plane + y * width + x];
+            } else {
+                memcpy(pixels, src + y * row, sizeof(float) * row);
+            }
+            memset(pixels + row, 0, sizeof(float) * pad * channels);
         }
         memset(dst + (height + pad) * pw * channels, 0, sizeof(float) * pad * pw * channels);
     }
+}
+
+void leuk_pad_nhwc(const float *input, long images, long height, long width, long channels, long pad, float *output) {
+    pad_images(input, images, height, width, channels, pad, 0, output);
+}
+
+void leuk_pad_nchw_to_nhwc(const float *input, long images, long height, long width, long channels, long pad,
+                           float *output) {
+    pad_images(input, images, height, width, channels, pad, 1, output);
 }

@@ -19,6 +19,11 @@ int leuk_kernels_have_avx2(void);
 /// Copies NHWC images into a zero border of `pad` pixels: out is images x (h+2pad) x (w+2pad) x c.
 void leuk_pad_nhwc(const float *input, long images, long height, long width, long channels, long pad, float *output);
 
+/// The same zero-bordered NHWC layout straight from NCHW images (the network's input): the channels-last
+/// transposition and the border in one pass.
+void leuk_pad_nchw_to_nhwc(const float *input, long images, long height, long width, long channels, long pad,
+                           float *output);
+
 /// Direct 3x3 convolution (3 input channels, 16 output channels, stride 1, on a 1-pixel zero-padded NHWC
 /// input) fused with bias, ReLU and 2x2 max-pooling, exactly as LeukTensor's `Pooling.maxPool2x2Forward`
 /// with a bias defines it: out = max(0, max(window) + bias), argmax byte 0-3 or 255 when ReLU clipped.
