@@ -444,7 +444,14 @@ static inline void pad_images(const float *input, long images, long height, long
             float *line = dst + (y + pad) * pw * channels;
             memset(line, 0, sizeof(float) * pad * channels);
             float *pixels = line + pad * channels;
-            if (from_nchw) {
+            if (from_nchw && channels == 3) {  // the network's RGB input: a constant stride the compiler unrolls
+                const float *r = src + y * width, *g = r + plane, *b = g + plane;
+                for (long x = 0; x < width; x++) {
+                    pixels[3 * x] = r[x];
+                    pixels[3 * x + 1] = g[x];
+                    pixels[3 * x + 2] = b[x];
+                }
+            } else if (from_nchw) {
                 for (long x = 0; x < width; x++)
                     for (long c = 0; c < channels; c++) pixels[x * channels + c] = src[c * plane + y * width + x];
             } else {
