@@ -39,7 +39,8 @@ public struct ParameterDescription: Sendable, Equatable {
 ///
 /// Not thread-safe: one model is used by one task at a time. OpenBLAS's thread count is process-wide;
 /// inference sets it to this model's `threads` first; training sets it to one, since with `threads` > 1
-/// training is data-parallel (see `workers`) with one OpenBLAS thread per worker.
+/// training is data-parallel (see `workers`) with one OpenBLAS thread per worker, and so is
+/// `mapConcurrently`, which spreads independent inference jobs (images) across the workers.
 public final class Model {
     public let architecture: Architecture
     public let classes: [String]
