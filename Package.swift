@@ -122,7 +122,7 @@ let package = Package(
         .testTarget(name: "LeukCryptoTests", dependencies: ["LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukStoreTests", dependencies: ["LeukStore", "LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukTensorTests", dependencies: ["LeukTensor"], swiftSettings: strict),
-        .testTarget(name: "LeukModelTests", dependencies: ["LeukModel", "LeukTensor", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukModelTests", dependencies: ["LeukModel", "LeukTensor", "LeukData", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukGossipTests", dependencies: ["LeukGossip", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukMetricsTests", dependencies: ["LeukMetrics", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukReportTests", dependencies: ["LeukReport", "LeukMetrics", "LeukCore"], swiftSettings: strict),

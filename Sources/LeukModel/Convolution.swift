@@ -1,5 +1,6 @@
 internal import LeukTensor
 import LeukCore
+import Foundation
 
 /// Weights of a convolution stored for channels-last GEMMs: a (ky, kx, ci) x co matrix, so that
 /// `output[pixels x co] = im2col[pixels x patch] * weight[patch x co]`.
@@ -163,8 +164,9 @@ final class Conv2D: Layer {
 /// On CPUs with AVX-512 or AVX2, LeukNet-S's blocks skip im2col: conv1 (3 -> 16 channels) runs as one direct
 /// kernel for convolution, bias, ReLU and pooling and another for its weight gradient, straight from the
 /// pooled gradient (`DirectConv1`); conv2 and conv3 run a direct forward kernel (`DirectConvReLUPool`)
-/// and a backward pass on zero-bordered buffers (`DirectConvBackward`). Other shapes and CPUs use
-/// im2col + GEMM.
+/// and a backward pass on zero-bordered buffers (`DirectConvBackward`); in inference, conv2 and conv3 at
+/// 64x64 run by Winograd F(2x2, 3x3) instead (`WinogradConvReLUPool`, 2.25x fewer multiplications). Other
+/// shapes and CPUs use im2col + GEMM.
 final class ConvReLUPool: Layer {
     let name: String
     private(set) var params: ConvolutionWeights
@@ -194,12 +196,23 @@ final class ConvReLUPool: Layer {
     private let flippedWeight = FloatBuffer()
     /// Whether the backward pass runs without im2col (`DirectConvBackward`: conv2/conv3 shapes).
     private let usesDirectBackward: Bool
+    /// Whether inference runs the Winograd kernel (`WinogradConvReLUPool`: conv2/conv3 at 64x64) instead of
+    /// the direct one; training always runs the direct kernel. Tests turn it off to compare the two.
+    var usesWinograd: Bool
+    /// The Winograd-transformed weights, and the weights they were computed from: recomputed only when
+    /// the weights changed since (a training step, new parameters), which a comparison of the two copies
+    /// finds for a fraction of a forward pass's cost.
+    private let winogradWeight = FloatBuffer()
+    private let winogradSource = FloatBuffer()
+    private var winogradValid = false
+    private let winogradScratch = FloatBuffer()
 
     init(name: String, geometry: ConvGeometry) {
         precondition(geometry.outHeight % 2 == 0 && geometry.outWidth % 2 == 0, "ConvReLUPool needs an even output size")
         isConv1Shape = VectorKernels.directConv1Applies(geometry)
         usesDirectKernel = isConv1Shape || VectorKernels.directConvApplies(geometry)
         usesDirectBackward = !isConv1Shape && DirectConvBackward.applies(geometry)
+        usesWinograd = !isConv1Shape && WinogradConvReLUPool.applies(geometry)
         self.name = name
         self.params = ConvolutionWeights(geometry: geometry)
         inputShape = FeatureShape(height: geometry.height, width: geometry.width, channels: geometry.inChannels)
@@ -227,14 +240,14 @@ final class ConvReLUPool: Layer {
             let padded = paddedInput.reserve(batch * paddedImageCount)
             VectorKernels.pad(input, images: batch, height: g.height, width: g.width, channels: g.inChannels,
                               padding: 1, into: padded)
-            if isConv1Shape {
-                DirectConv1.forward(padded: padded, images: batch, height: g.height, width: g.width,
-                                    weight: params.weight, bias: params.bias, output: out, argmax: arg)
-            } else {
-                DirectConvReLUPool.forward(padded: padded, images: batch, geometry: g,
-                                           weight: params.weight, bias: params.bias, output: out, argmax: arg)
+            if mode == .inference && usesWinograd {
+                WinogradConvReLUPool.forward(
+                    padded: padded, images: batch, geometry: g, transformedWeight: transformedWeights(),
+                    bias: params.bias, scratch: winogradScratch.reserve(WinogradConvReLUPool.scratchCount(g)),
+                    output: out, argmax: arg)
+                return UnsafePointer(out)
             }
-            return UnsafePointer(out)
+            return directForward(padded, batch: batch, output: out, argmax: arg)
         }
         let chunkImages = min(chunk, batch)
         let col = columns.reserve(chunkImages * g.outputPixels * g.patchSize)
@@ -253,6 +266,50 @@ final class ConvReLUPool: Layer {
             start += count
         }
         return UnsafePointer(out)
+    }
+
+    /// The argmax codes of the last forward pass (one per pooled value).
+    var argmaxCodes: UnsafePointer<UInt8> { UnsafePointer(argmax.pointer) }
+
+    /// The Winograd-transformed weights of the current weights (`winogradWeight`).
+    private func transformedWeights() -> UnsafePointer<Float> {
+        let count = params.weightCount
+        let source = winogradSource.reserve(count)
+        if !winogradValid || memcmp(source, params.weight, count * MemoryLayout<Float>.stride) != 0 {
+            source.update(from: params.weight, count: count)
+            WinogradConvReLUPool.transformWeights(params.weight, geometry: geometry,
+                                                  into: winogradWeight.reserve(WinogradConvReLUPool.transformedWeightCount(geometry)))
+            winogradValid = true
+        }
+        return UnsafePointer(winogradWeight.pointer)
+    }
+
+    /// The direct kernel on the zero-padded input.
+    private func directForward(_ padded: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>,
+                               argmax: UnsafeMutablePointer<UInt8>) -> UnsafePointer<Float> {
+        let g = geometry
+        if isConv1Shape {
+            DirectConv1.forward(padded: padded, images: batch, height: g.height, width: g.width,
+                                weight: params.weight, bias: params.bias, output: output, argmax: argmax)
+        } else {
+            DirectConvReLUPool.forward(padded: padded, images: batch, geometry: g,
+                                       weight: params.weight, bias: params.bias, output: output, argmax: argmax)
+        }
+        return UnsafePointer(output)
+    }
+
+    /// Inference straight from NCHW images, for the network's first block on direct kernels: the
+    /// channels-last transposition and the zero border are written in one pass, not two. Same bits as
+    /// `forward` on the transposed images. Leaves no input for a backward pass (which then stops).
+    func inferenceForward(nchw input: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float> {
+        precondition(usesDirectKernel, "ConvReLUPool.inferenceForward(nchw:) needs the direct kernels")
+        let g = geometry
+        lastInput = nil
+        let padded = paddedInput.reserve(batch * paddedImageCount)
+        VectorKernels.pad(nchw: input, images: batch, height: g.height, width: g.width, channels: g.inChannels,
+                          padding: 1, into: padded)
+        return directForward(padded, batch: batch, output: output.reserve(batch * outputShape.count),
+                             argmax: argmax.reserve(batch * outputShape.count))
     }
 
     func backward(_ outputGradient: UnsafePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafePointer<Float>? {

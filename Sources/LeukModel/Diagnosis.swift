@@ -17,26 +17,56 @@ public struct ImageDiagnosis: Sendable {
 /// Single-image inference through the one preprocessing path training uses.
 public enum Diagnosis {
     public static func diagnose(_ model: Model, imagePath: String) -> ImageDiagnosis {
-        let start = monotonicNanoseconds()
-        let input: [Float]
-        do {
-            input = try preprocess(path: imagePath, size: model.inputSize, normalization: Normalization(mean: model.mean, std: model.std))
-        } catch {
-            let ms = Double(monotonicNanoseconds() - start) / 1e6
-            return ImageDiagnosis(image: imagePath, prediction: nil, probabilities: [], responseTimeMs: ms, error: error.userMessage)
+        Request(model).diagnose(imagePath) { model.predictProbabilities($0) }
+    }
+
+    /// Every image diagnosed alone (decode, preprocessing and the network, timed per image), spread across
+    /// the model's `threads` threads (`Model.mapConcurrently`); the results come back in `imagePaths`
+    /// order and, apart from the response times, equal those of `diagnose(_:imagePath:)` one image after
+    /// another, bit for bit, whatever the thread count.
+    public static func diagnose(_ model: Model, imagePaths: [String]) -> [ImageDiagnosis] {
+        let request = Request(model)
+        return model.mapConcurrently(count: imagePaths.count) { i, lane in
+            request.diagnose(imagePaths[i]) { lane.predictProbabilities($0) }
         }
-        let probabilities = model.predictProbabilities(input)
-        let ms = Double(monotonicNanoseconds() - start) / 1e6
-        var best = 0
-        for k in 1..<probabilities.count where probabilities[k] > probabilities[best] { best = k }
-        return ImageDiagnosis(image: imagePath, prediction: model.classes[best],
-                              probabilities: Array(zip(model.classes, probabilities)).map { (label: $0.0, probability: $0.1) },
-                              responseTimeMs: ms, error: nil)
+    }
+
+    /// What a diagnosis needs from the model besides the network, copied out of it so that worker
+    /// threads can share it.
+    private struct Request: Sendable {
+        let classes: [String]
+        let inputSize: Int
+        let normalization: Normalization
+
+        init(_ model: Model) {
+            classes = model.classes
+            inputSize = model.inputSize
+            normalization = Normalization(mean: model.mean, std: model.std)
+        }
+
+        func diagnose(_ imagePath: String, probabilities predict: ([Float]) -> [Float]) -> ImageDiagnosis {
+            let start = monotonicNanoseconds()
+            let input: [Float]
+            do {
+                input = try preprocess(path: imagePath, size: inputSize, normalization: normalization)
+            } catch {
+                let ms = Double(monotonicNanoseconds() - start) / 1e6
+                return ImageDiagnosis(image: imagePath, prediction: nil, probabilities: [], responseTimeMs: ms, error: error.userMessage)
+            }
+            let probabilities = predict(input)
+            let ms = Double(monotonicNanoseconds() - start) / 1e6
+            var best = 0
+            for k in 1..<probabilities.count where probabilities[k] > probabilities[best] { best = k }
+            return ImageDiagnosis(image: imagePath, prediction: classes[best],
+                                  probabilities: Array(zip(classes, probabilities)).map { (label: $0.0, probability: $0.1) },
+                                  responseTimeMs: ms, error: nil)
+        }
     }
 }
 
 /// `leuknode evaluate`: every image of a labelled folder through single-image diagnosis (so the
-/// response times are those a clinician would see), then the screening metrics.
+/// response times are those a clinician would see), spread across the model's `threads` threads, then
+/// the screening metrics (which, response times aside, do not depend on the thread count).
 public enum Evaluation {
     public struct Outcome: Sendable {
         public var metrics: EvaluationMetrics
@@ -69,8 +99,8 @@ public enum Evaluation {
             toModel.append(index)
         }
         var labels: [Int] = [], probabilities: [Float] = [], times: [Double] = []
-        for sample in samples {
-            let result = diagnose(model, sample.path)
+        let results = Diagnosis.diagnose(model, imagePaths: samples.map(\.path))
+        for (sample, result) in zip(samples, results) {
             if let error = result.error { problems.append(error); continue }
             labels.append(toModel[sample.label])
             probabilities += result.probabilities.map(\.probability)
@@ -82,6 +112,4 @@ public enum Evaluation {
         return Outcome(metrics: EvaluationMetrics(classes: model.classes, labels: labels, probabilities: probabilities,
                                                       responseTimesMs: times), problems: problems)
     }
-
-    private static func diagnose(_ model: Model, _ path: String) -> ImageDiagnosis { Diagnosis.diagnose(model, imagePath: path) }
 }

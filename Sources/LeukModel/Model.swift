@@ -39,7 +39,8 @@ public struct ParameterDescription: Sendable, Equatable {
 ///
 /// Not thread-safe: one model is used by one task at a time. OpenBLAS's thread count is process-wide;
 /// inference sets it to this model's `threads` first; training sets it to one, since with `threads` > 1
-/// training is data-parallel (see `workers`) with one OpenBLAS thread per worker.
+/// training is data-parallel (see `workers`) with one OpenBLAS thread per worker, and so is
+/// `mapConcurrently`, which spreads independent inference jobs (images) across the workers.
 public final class Model {
     public let architecture: Architecture
     public let classes: [String]
@@ -350,6 +351,39 @@ public final class Model {
         evaluate(inputs: batch.inputs, labels: batch.labels, count: batch.count)
     }
 
+    // MARK: - Inference on several threads
+
+    /// Runs `body` for the indices `0..<count` (independent jobs, such as one image each) spread across
+    /// this model's `threads` threads, and returns the results in index order. `body` gets an
+    /// `InferenceLane`: a handle on one data-parallel worker (`workers`, with its own activation
+    /// buffers), so the threads never share a buffer. Thread t takes the indices t, t + threads, ...; with
+    /// one thread (or one index) everything runs on the calling thread on worker 0.
+    ///
+    /// A lane's results do not depend on the thread count: each runs exactly the arithmetic of
+    /// `predictProbabilities` / `logits` on the same inputs (one OpenBLAS thread, the caller's kernel set),
+    /// so one thread and several give the same bits. The process-wide OpenBLAS lock
+    /// (`BLAS.withThreadCount`, set to one thread) is held for the whole call, which keeps another model
+    /// from changing OpenBLAS's thread count under the lanes; `body` must not call this model's (or
+    /// another model's) own inference or training methods, which take the same lock.
+    public func mapConcurrently<T: Sendable>(count: Int, _ body: @Sendable (Int, InferenceLane) -> T) -> [T] {
+        guard count > 0 else { return [] }
+        let lanes = min(threads, count)
+        ensureWorkers(lanes)
+        let work = ConcurrentInference(workers: Array(workers.prefix(lanes)), inputSize: inputSize, classes: classes.count,
+                                       kernels: VectorKernels.active)
+        return BLAS.withThreadCount(1) {
+            if lanes == 1 { return (0..<count).map { body($0, work.lane(0)) } }
+            let results = ResultSlots<T>(count: count)
+            DispatchQueue.concurrentPerform(iterations: lanes) { t in
+                VectorKernels.withKernels(work.kernels) {
+                    let lane = work.lane(t)
+                    for i in stride(from: t, to: count, by: lanes) { results.store(body(i, lane), at: i) }
+                }
+            }
+            return results.values
+        }
+    }
+
     // MARK: - Optimiser state (checkpoints)
 
     var optimizerSnapshot: (first: [Float], second: [Float], step: Int) {
@@ -361,23 +395,57 @@ public final class Model {
     }
 }
 
-/// One data-parallel training worker (`Model.workers`): a copy of the layers with their own buffers,
-/// bound to the model's parameters and to `gradients`.
+/// One data-parallel worker (`Model.workers`): a copy of the layers with their own buffers, bound to the
+/// model's parameters and to `gradients`. Training runs one shard of a batch on each; concurrent inference
+/// (`Model.mapConcurrently`) runs one thread's images on each (and never touches `gradients`).
 final class TrainingWorker {
     let layers: [any Layer]
     let gradients: FloatBuffer
     let inputBuffer: FloatBuffer
+    /// The features of a whole batch after the blocks that inference runs image by image
+    /// (`imageByImageBlocks`), for the layers after them.
+    private let blockOutput = FloatBuffer()
 
     init(layers: [any Layer], gradients: FloatBuffer, inputBuffer: FloatBuffer) {
         self.layers = layers; self.gradients = gradients; self.inputBuffer = inputBuffer
     }
 
+    /// The leading layers that are convolution blocks on direct vector kernels (LeukNet-S's three on
+    /// AVX-512 or AVX2). Their kernels loop over the images one at a time anyway, so running a batch
+    /// through them image by image gives the same bits as the whole batch at once.
+    private var imageByImageBlocks: (first: ConvReLUPool, count: Int)? {
+        guard let first = layers.first as? ConvReLUPool, first.usesDirectKernel else { return nil }
+        return (first, layers.prefix { ($0 as? ConvReLUPool)?.usesDirectKernel == true }.count)
+    }
+
     /// The logits of `count` NCHW images.
+    ///
+    /// In inference the direct-kernel blocks run depth first, image by image: one image's input, padded
+    /// copies, feature maps and argmax codes (about 360 KiB for LeukNet-S at 64x64) stay in the L2 cache from
+    /// the first block to the last, where the whole batch's (about 11 MiB at batch 32) went out to memory
+    /// and back between blocks; and the first block reads the NCHW input straight into its zero-bordered
+    /// channels-last copy (`inferenceForward(nchw:)`). Training keeps the batch-wide pass, as its backward
+    /// pass needs every image's padded inputs and argmax codes.
     func forward(_ input: UnsafePointer<Float>, count: Int, inputSize: Int, mode: PassMode) -> UnsafePointer<Float> {
-        let x = inputBuffer.reserve(count * 3 * inputSize * inputSize)
-        Layout.nchwToNHWC(input, images: count, channels: 3, height: inputSize, width: inputSize, into: x)
-        var activation = UnsafePointer(x)
-        for layer in layers { activation = layer.forward(activation, batch: count, mode: mode) }
+        let imageCount = 3 * inputSize * inputSize
+        var activation: UnsafePointer<Float>
+        var next = 0
+        if mode == .inference, let (first, blocks) = imageByImageBlocks {
+            let features = layers[blocks - 1].outputShape.count
+            let out = blockOutput.reserve(count * features)
+            for n in 0..<count {
+                var image = first.inferenceForward(nchw: input + n * imageCount, batch: 1)
+                for layer in layers[1..<blocks] { image = layer.forward(image, batch: 1, mode: mode) }
+                (out + n * features).update(from: image, count: features)
+            }
+            activation = UnsafePointer(out)
+            next = blocks
+        } else {
+            let x = inputBuffer.reserve(count * imageCount)
+            Layout.nchwToNHWC(input, images: count, channels: 3, height: inputSize, width: inputSize, into: x)
+            activation = UnsafePointer(x)
+        }
+        for layer in layers[next...] { activation = layer.forward(activation, batch: count, mode: mode) }
         return activation
     }
 
@@ -427,4 +495,72 @@ struct DataParallelStep: @unchecked Sendable {
                                 parameterCount: parameterCount)
         }
     }
+}
+
+/// One thread's share of `Model.mapConcurrently`: inference on one worker, with no lock and no shared
+/// buffer. Only valid inside the `body` it was handed to (the worker's buffers are reused by the next
+/// call). Its results equal the model's own `logits` / `predictProbabilities` bit for bit.
+public struct InferenceLane {
+    let worker: TrainingWorker
+    let inputSize: Int
+    let classes: Int
+
+    /// Floats per input image (3 x inputSize x inputSize).
+    public var inputCount: Int { 3 * inputSize * inputSize }
+
+    /// Raw class scores, n x classes, for `input.count / inputCount` NCHW images (as `Model.logits`).
+    public func logits(_ input: [Float]) -> [Float] {
+        let count = input.count / inputCount
+        guard count > 0 else { return [] }
+        let out = input.withUnsafeBufferPointer { worker.forward($0.baseAddress!, count: count, inputSize: inputSize, mode: .inference) }
+        return Array(UnsafeBufferPointer(start: out, count: count * classes))
+    }
+
+    /// Softmax probabilities, n x classes row-major (as `Model.predictProbabilities`).
+    public func predictProbabilities(_ input: [Float]) -> [Float] {
+        let count = input.count / inputCount
+        guard count > 0 else { return [] }
+        let out = input.withUnsafeBufferPointer { worker.forward($0.baseAddress!, count: count, inputSize: inputSize, mode: .inference) }
+        return [Float](unsafeUninitializedCapacity: count * classes) { buffer, initialized in
+            SoftmaxCrossEntropy.softmax(out, batch: count, classes: classes, into: buffer.baseAddress!)
+            initialized = count * classes
+        }
+    }
+}
+
+/// The workers of one `Model.mapConcurrently` call, handed to its threads. `@unchecked Sendable` because
+/// it carries workers (classes with mutable buffers): safe since thread t only ever uses `workers[t]`, and
+/// reads the shared parameters, which nothing writes during the call (the model is not thread-safe, so
+/// no other call on it runs meanwhile); `DispatchQueue.concurrentPerform` returns only after every thread
+/// has finished.
+struct ConcurrentInference: @unchecked Sendable {
+    let workers: [TrainingWorker]
+    let inputSize: Int
+    let classes: Int
+    /// Worker threads are outside the caller's task: they run with the kernel set the caller uses.
+    let kernels: KernelSet
+
+    func lane(_ t: Int) -> InferenceLane { InferenceLane(worker: workers[t], inputSize: inputSize, classes: classes) }
+}
+
+/// One slot per index for results computed on several threads. `@unchecked Sendable` because the slots
+/// are written without a lock: safe since each index is written by exactly one thread, once, into its own
+/// element of a fixed buffer, and read only after `DispatchQueue.concurrentPerform` has returned (which
+/// orders the writes before the reads).
+final class ResultSlots<T>: @unchecked Sendable {
+    private let slots: UnsafeMutableBufferPointer<T?>
+
+    init(count: Int) {
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil)
+    }
+
+    deinit {
+        _ = slots.deinitialize()
+        slots.deallocate()
+    }
+
+    func store(_ value: T, at index: Int) { slots[index] = value }
+
+    var values: [T] { slots.map { $0! } }
 }

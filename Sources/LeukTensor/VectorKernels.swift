@@ -145,6 +145,14 @@ public enum VectorKernels {
         leuk_pad_nhwc(input, images, height, width, channels, padding, output)
     }
 
+    /// `pad` straight from NCHW images: the channels-last transposition and the border in one pass.
+    public static func pad(
+        nchw input: UnsafePointer<Float>, images: Int, height: Int, width: Int, channels: Int, padding: Int,
+        into output: UnsafeMutablePointer<Float>
+    ) {
+        leuk_pad_nchw_to_nhwc(input, images, height, width, channels, padding, output)
+    }
+
     /// Whether `DirectConv1` handles this block: 3x3 "same" convolution, 3 -> 16 channels, even sizes.
     public static func directConv1Applies(_ g: ConvGeometry) -> Bool {
         isAvailable && g.isSamePadded3x3 && g.inChannels == 3 && g.outChannels == 16 && g.height % 2 == 0 && g.width % 2 == 0
@@ -177,6 +185,9 @@ struct VectorKernelTable: Sendable {
     typealias MaxPoolForward = @convention(c) (
         UnsafePointer<Float>?, Int, Int, Int, Int, UnsafePointer<Float>?, Int32,
         UnsafeMutablePointer<Float>?, UnsafeMutablePointer<UInt8>?) -> Void
+    typealias WinogradForward = @convention(c) (
+        UnsafePointer<Float>?, Int, Int, Int, Int, Int, UnsafePointer<Float>?, UnsafePointer<Float>?,
+        UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<UInt8>?) -> Void
     typealias MaxPoolBackward = @convention(c) (
         UnsafePointer<Float>?, UnsafePointer<UInt8>?, Int, Int, Int, Int, Int,
         UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void
@@ -190,20 +201,21 @@ struct VectorKernelTable: Sendable {
     let scatterAdd: Gather
     let maxPoolForward: MaxPoolForward
     let maxPoolBackward: MaxPoolBackward
+    let winogradForward: WinogradForward
 
     static let avx512 = VectorKernelTable(
         conv1Forward: leuk_conv1_relu_pool_forward_avx512, conv1WeightGradient: leuk_conv1_relu_pool_weight_gradient_avx512,
         convReLUPoolForward: leuk_conv3x3_relu_pool_forward_avx512, convForward: leuk_conv3x3_forward_avx512,
         convWeightGradient: leuk_conv3x3_weight_gradient_avx512, gather: leuk_gather3x3_avx512,
         scatterAdd: leuk_scatter_add3x3_avx512, maxPoolForward: leuk_max_pool_forward_avx512,
-        maxPoolBackward: leuk_max_pool_backward_avx512)
+        maxPoolBackward: leuk_max_pool_backward_avx512, winogradForward: leuk_winograd_relu_pool_forward_avx512)
 
     static let avx2 = VectorKernelTable(
         conv1Forward: leuk_conv1_relu_pool_forward_avx2, conv1WeightGradient: leuk_conv1_relu_pool_weight_gradient_avx2,
         convReLUPoolForward: leuk_conv3x3_relu_pool_forward_avx2, convForward: leuk_conv3x3_forward_avx2,
         convWeightGradient: leuk_conv3x3_weight_gradient_avx2, gather: leuk_gather3x3_avx2,
         scatterAdd: leuk_scatter_add3x3_avx2, maxPoolForward: leuk_max_pool_forward_avx2,
-        maxPoolBackward: leuk_max_pool_backward_avx2)
+        maxPoolBackward: leuk_max_pool_backward_avx2, winogradForward: leuk_winograd_relu_pool_forward_avx2)
 }
 
 /// The forward pass of a 3x3 convolution + bias + ReLU + 2x2 max-pool block as one direct vector kernel,
@@ -219,6 +231,43 @@ public enum DirectConvReLUPool {
     ) {
         VectorKernels.table.convReLUPoolForward(padded, images, g.height, g.width, g.inChannels, g.outChannels,
                                                  weight, bias, output, argmax)
+    }
+}
+
+/// The inference forward pass of a 3x3 convolution + bias + ReLU + 2x2 max-pool block by Winograd
+/// F(2x2, 3x3): each 2x2 output tile is one pooling window and costs 16 instead of 36 multiplications per
+/// input and output channel, for LeukNet-S's conv2 and conv3 on CPUs with AVX-512 or AVX2. The outputs
+/// and argmax codes are those of `DirectConvReLUPool` up to float rounding (within 1e-5); both vector sets
+/// give the same bits. Training keeps the direct kernel, whose outputs its backward pass is the exact
+/// gradient of.
+public enum WinogradConvReLUPool {
+    /// Whether the kernels handle this block: a direct-kernel block with 16k input channels, 32k output
+    /// channels, even height and a width divisible by 16.
+    public static func applies(_ g: ConvGeometry) -> Bool {
+        VectorKernels.directConvApplies(g) && leuk_winograd_supported(g.inChannels, g.outChannels, g.height, g.width) != 0
+    }
+
+    /// Floats of the transformed weights (16 x in x out channels).
+    public static func transformedWeightCount(_ g: ConvGeometry) -> Int { 16 * g.inChannels * g.outChannels }
+
+    /// Floats of scratch space the forward pass needs.
+    public static func scratchCount(_ g: ConvGeometry) -> Int {
+        leuk_winograd_scratch_floats(g.inChannels, g.outChannels, g.width)
+    }
+
+    /// U = G g G^T of the (ky, kx, ci) x co weights (the same plain C for every set).
+    public static func transformWeights(_ weight: UnsafePointer<Float>, geometry g: ConvGeometry,
+                                        into transformed: UnsafeMutablePointer<Float>) {
+        leuk_winograd_transform_weights(weight, g.inChannels, g.outChannels, transformed)
+    }
+
+    public static func forward(
+        padded: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
+        transformedWeight: UnsafePointer<Float>, bias: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+        output: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>
+    ) {
+        VectorKernels.table.winogradForward(padded, images, g.height, g.width, g.inChannels, g.outChannels,
+                                            transformedWeight, bias, scratch, output, argmax)
     }
 }
 

@@ -17,7 +17,7 @@ struct Diagnose: AsyncParsableCommand {
     @Option(help: "Diagnose through the running node for this patient (stored, with a follow-up proposal).") var patient: String?
     @OptionGroup var data: DataDirOptions
     @Argument(help: "Images (PNG, JPEG, BMP, TIFF).") var images: [String]
-    @Option(help: "OpenBLAS threads.") var threads: Int = 1
+    @Option(help: "Threads for an offline diagnosis: the images are spread across them (same results, in the same order, for any count).") var threads: Int = 1
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
@@ -41,7 +41,7 @@ struct Diagnose: AsyncParsableCommand {
             let loaded = try Model.load(bytes: [UInt8](bytes), path: model, threads: threads)
             return (loaded, Hex.encode(SHA256Hasher.hash([UInt8](bytes))))
         }
-        let results = images.map { Diagnosis.diagnose(loaded, imagePath: $0) }
+        let results = Diagnosis.diagnose(loaded, imagePaths: images)
         if json {
             print(try DiagnoseReport(modelSHA256: digest, results: results).jsonText())
         } else {

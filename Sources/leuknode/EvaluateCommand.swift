@@ -8,13 +8,13 @@ import LeukTensor
 struct Evaluate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Accuracy, precision, recall (detection rate), specificity, F1, AUC, confusion and response times of a model on a labelled folder.",
-        discussion: "Every image goes through single-image diagnosis (decode included), as in the clinic.")
+        discussion: "Every image goes through single-image diagnosis (decode included), as in the clinic; --threads spreads the images across threads.")
 
     @Option(help: "Model file (safetensors).") var model: String
     @Option(help: "Dataset folder (DIR/<class>/images).") var dataset: String
     @Option(help: "Map folder names onto the model's classes, e.g. Benign=hem,Early=all,Pre=all,Pro=all.") var labelMap: String?
     @Option(help: "CSV manifest 'file,group'.") var manifest: String?
-    @Option(help: "OpenBLAS threads.") var threads: Int = 1
+    @Option(help: "Threads: the images are spread across them (same metrics for any count; response times are per image).") var threads: Int = 1
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {

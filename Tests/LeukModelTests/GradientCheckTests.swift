@@ -174,17 +174,18 @@ struct GradientChecker {
 /// The vector sets this CPU runs (AVX-512, AVX2), each forced in turn.
 let vectorKernelSets = KernelSet.supported.filter { $0 != .portable }
 
+/// A 3x3, stride 1, padding 1 convolution (LeukNet-S's blocks) of the given size and channels.
+func sameConv3x3(_ height: Int, _ width: Int, _ inChannels: Int, _ outChannels: Int) -> ConvGeometry {
+    ConvGeometry(height: height, width: width, inChannels: inChannels, outChannels: outChannels, kernel: 3, stride: 1, padding: 1)
+}
+
 /// The direct vector kernels of `ConvReLUPool`, for every vector set this CPU runs: conv1's shape
 /// (3 -> 16, direct forward and weight gradient) and LeukNet-S's conv2/conv3 shapes (direct forward and
 /// backward): numerically checked, and compared with the portable path (im2col + GEMM and Swift pooling,
 /// built and run with the portable set forced) within 1e-5.
 @Suite(.enabled(if: !vectorKernelSets.isEmpty, "needs a CPU with AVX2 or AVX-512"))
 struct DirectConvTests {
-    static let geometries = [
-        ConvGeometry(height: 6, width: 8, inChannels: 3, outChannels: 16, kernel: 3, stride: 1, padding: 1),
-        ConvGeometry(height: 4, width: 8, inChannels: 16, outChannels: 32, kernel: 3, stride: 1, padding: 1),
-        ConvGeometry(height: 6, width: 4, inChannels: 32, outChannels: 64, kernel: 3, stride: 1, padding: 1),
-    ]
+    static let geometries = [sameConv3x3(6, 8, 3, 16), sameConv3x3(4, 8, 16, 32), sameConv3x3(6, 4, 32, 64)]
 
     @Test(arguments: vectorKernelSets, geometries)
     func gradientCheck(set: KernelSet, geometry: ConvGeometry) {

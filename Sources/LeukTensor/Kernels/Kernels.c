@@ -348,6 +348,16 @@ AVX512 static inline void route16(const float *grad, const uint8_t *arg, float *
 #define LEUK_ADD add16s
 #define LEUK_POOL pool16
 #define LEUK_ROUTE route16
+#define LEUK_VEC __m512
+#define LEUK_VLOAD _mm512_loadu_ps
+#define LEUK_VSTORE _mm512_storeu_ps
+#define LEUK_VADD _mm512_add_ps
+#define LEUK_VSUB _mm512_sub_ps
+#define LEUK_VFMA _mm512_fmadd_ps
+#define LEUK_VBCAST(p) _mm512_set1_ps(*(p))
+#define LEUK_VZERO _mm512_setzero_ps
+#define LEUK_TILE_BLOCK 8
+#include "WinogradLoops.h"
 #include "VectorLoops.h"
 
 #else  // not x86-64: no vector kernels; LeukTensor never calls the stubs below.
@@ -380,10 +390,52 @@ void leuk_max_pool_forward_avx512(const float *in, long i, long h, long w, long 
 void leuk_max_pool_backward_avx512(const float *g, const uint8_t *a, long i, long h, long w, long c, long p, float *d, float *b) {
     (void)g; (void)a; (void)i; (void)h; (void)w; (void)c; (void)p; (void)d; (void)b;
 }
+void leuk_winograd_relu_pool_forward_avx512(const float *p, long i, long h, long w, long ci, long co, const float *u,
+                                            const float *b, float *s, float *o, uint8_t *a) {
+    (void)p; (void)i; (void)h; (void)w; (void)ci; (void)co; (void)u; (void)b; (void)s; (void)o; (void)a;
+}
 #endif
 
-void leuk_pad_nhwc(const float *input, long images, long height, long width, long channels, long pad, float *output) {
-    const long pw = width + 2 * pad, ph = height + 2 * pad, row = width * channels;
+int leuk_winograd_supported(long in_channels, long out_channels, long height, long width) {
+    return in_channels > 0 && in_channels % 16 == 0 && out_channels > 0 && out_channels % 32 == 0 && height > 0 &&
+           height % 2 == 0 && width > 0 && width % 16 == 0;
+}
+
+long leuk_winograd_scratch_floats(long in_channels, long out_channels, long width) {
+    return 16 * (width / 2) * (in_channels + out_channels);
+}
+
+/// G g G^T with G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]: first down each kernel column
+/// (ky), then along each row (kx), output channels innermost.
+void leuk_winograd_transform_weights(const float *weight, long in_channels, long out_channels, float *transformed) {
+    const long c = in_channels, co = out_channels;
+    for (long ci = 0; ci < c; ci++) {
+        for (long o = 0; o < co; o++) {
+            float g[3][3], h[4][3];
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++) g[ky][kx] = weight[((ky * 3 + kx) * c + ci) * co + o];
+            for (int kx = 0; kx < 3; kx++) {
+                h[0][kx] = g[0][kx];
+                h[1][kx] = 0.5f * ((g[0][kx] + g[1][kx]) + g[2][kx]);
+                h[2][kx] = 0.5f * ((g[0][kx] - g[1][kx]) + g[2][kx]);
+                h[3][kx] = g[2][kx];
+            }
+            for (int a = 0; a < 4; a++) {
+                float *u = transformed + ((a * 4) * c + ci) * co + o;
+                u[0] = h[a][0];
+                u[c * co] = 0.5f * ((h[a][0] + h[a][1]) + h[a][2]);
+                u[2 * c * co] = 0.5f * ((h[a][0] - h[a][1]) + h[a][2]);
+                u[3 * c * co] = h[a][2];
+            }
+        }
+    }
+}
+
+/// The zero border and interior of `leuk_pad_nhwc` and `leuk_pad_nchw_to_nhwc`: the input's rows are
+/// copied as they are (NHWC) or gathered from the channel planes (NCHW).
+static inline void pad_images(const float *input, long images, long height, long width, long channels, long pad,
+                              int from_nchw, float *output) {
+    const long pw = width + 2 * pad, ph = height + 2 * pad, row = width * channels, plane = height * width;
     for (long n = 0; n < images; n++) {
         const float *src = input + n * height * row;
         float *dst = output + n * ph * pw * channels;
@@ -391,9 +443,31 @@ void leuk_pad_nhwc(const float *input, long images, long height, long width, lon
         for (long y = 0; y < height; y++) {
             float *line = dst + (y + pad) * pw * channels;
             memset(line, 0, sizeof(float) * pad * channels);
-            memcpy(line + pad * channels, src + y * row, sizeof(float) * row);
-            memset(line + pad * channels + row, 0, sizeof(float) * pad * channels);
+            float *pixels = line + pad * channels;
+            if (from_nchw && channels == 3) {  // the network's RGB input: a constant stride the compiler unrolls
+                const float *r = src + y * width, *g = r + plane, *b = g + plane;
+                for (long x = 0; x < width; x++) {
+                    pixels[3 * x] = r[x];
+                    pixels[3 * x + 1] = g[x];
+                    pixels[3 * x + 2] = b[x];
+                }
+            } else if (from_nchw) {
+                for (long x = 0; x < width; x++)
+                    for (long c = 0; c < channels; c++) pixels[x * channels + c] = src[c * plane + y * width + x];
+            } else {
+                memcpy(pixels, src + y * row, sizeof(float) * row);
+            }
+            memset(pixels + row, 0, sizeof(float) * pad * channels);
         }
         memset(dst + (height + pad) * pw * channels, 0, sizeof(float) * pad * pw * channels);
     }
+}
+
+void leuk_pad_nhwc(const float *input, long images, long height, long width, long channels, long pad, float *output) {
+    pad_images(input, images, height, width, channels, pad, 0, output);
+}
+
+void leuk_pad_nchw_to_nhwc(const float *input, long images, long height, long width, long channels, long pad,
+                           float *output) {
+    pad_images(input, images, height, width, channels, pad, 1, output);
 }

@@ -326,6 +326,16 @@ AVX2 static inline void route8(const float *grad, const uint8_t *arg, float *p0,
 #define LEUK_ADD add8s
 #define LEUK_POOL pool8
 #define LEUK_ROUTE route8
+#define LEUK_VEC __m256
+#define LEUK_VLOAD _mm256_loadu_ps
+#define LEUK_VSTORE _mm256_storeu_ps
+#define LEUK_VADD _mm256_add_ps
+#define LEUK_VSUB _mm256_sub_ps
+#define LEUK_VFMA _mm256_fmadd_ps
+#define LEUK_VBCAST _mm256_broadcast_ss
+#define LEUK_VZERO _mm256_setzero_ps
+#define LEUK_TILE_BLOCK 4
+#include "WinogradLoops.h"
 #include "VectorLoops.h"
 
 #else  // not x86-64: no vector kernels; LeukTensor never calls the functions below (the detection says 0).
@@ -354,5 +364,9 @@ void leuk_max_pool_forward_avx2(const float *in, long i, long h, long w, long c,
 }
 void leuk_max_pool_backward_avx2(const float *g, const uint8_t *a, long i, long h, long w, long c, long p, float *d, float *b) {
     (void)g; (void)a; (void)i; (void)h; (void)w; (void)c; (void)p; (void)d; (void)b;
+}
+void leuk_winograd_relu_pool_forward_avx2(const float *p, long i, long h, long w, long ci, long co, const float *u,
+                                          const float *b, float *s, float *o, uint8_t *a) {
+    (void)p; (void)i; (void)h; (void)w; (void)ci; (void)co; (void)u; (void)b; (void)s; (void)o; (void)a;
 }
 #endif

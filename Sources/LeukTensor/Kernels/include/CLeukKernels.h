@@ -19,6 +19,11 @@ int leuk_kernels_have_avx2(void);
 /// Copies NHWC images into a zero border of `pad` pixels: out is images x (h+2pad) x (w+2pad) x c.
 void leuk_pad_nhwc(const float *input, long images, long height, long width, long channels, long pad, float *output);
 
+/// The same zero-bordered NHWC layout straight from NCHW images (the network's input): the channels-last
+/// transposition and the border in one pass.
+void leuk_pad_nchw_to_nhwc(const float *input, long images, long height, long width, long channels, long pad,
+                           float *output);
+
 /// Direct 3x3 convolution (3 input channels, 16 output channels, stride 1, on a 1-pixel zero-padded NHWC
 /// input) fused with bias, ReLU and 2x2 max-pooling, exactly as LeukTensor's `Pooling.maxPool2x2Forward`
 /// with a bias defines it: out = max(0, max(window) + bias), argmax byte 0-3 or 255 when ReLU clipped.
@@ -99,5 +104,27 @@ void leuk_conv3x3_forward_avx512(const float *padded, long images, long height, 
                                  long in_channels, long out_channels, const float *weight, float *output);
 void leuk_conv3x3_forward_avx2(const float *padded, long images, long height, long width,
                                long in_channels, long out_channels, const float *weight, float *output);
+
+/// Whether the Winograd F(2x2, 3x3) kernels handle this shape: in_channels % 16 == 0, out_channels % 32 == 0,
+/// even height, width % 16 == 0 (LeukNet-S's conv2 and conv3 at 64x64).
+int leuk_winograd_supported(long in_channels, long out_channels, long height, long width);
+
+/// Floats of scratch space `leuk_winograd_relu_pool_forward_*` needs: 16 x (width / 2) x (in + out channels).
+long leuk_winograd_scratch_floats(long in_channels, long out_channels, long width);
+
+/// The transformed weights U = G g G^T of every (input, output) channel pair, from the (ky, kx, ci) x co
+/// matrix: 16 x in_channels x out_channels, position-major. Plain C, shared by every set.
+void leuk_winograd_transform_weights(const float *weight, long in_channels, long out_channels, float *transformed);
+
+/// Inference forward pass of a 3x3 "same" convolution + bias + ReLU + 2x2 max-pool by Winograd F(2x2, 3x3)
+/// on a 1-pixel zero-padded NHWC input: the same outputs and argmax codes as
+/// `leuk_conv3x3_relu_pool_forward_*` up to float rounding (16 instead of 36 products per output channel
+/// and tile, with additions before and after), from the weights of `leuk_winograd_transform_weights`.
+void leuk_winograd_relu_pool_forward_avx512(const float *padded, long images, long height, long width,
+                                            long in_channels, long out_channels, const float *transformed_weight,
+                                            const float *bias, float *scratch, float *output, uint8_t *argmax);
+void leuk_winograd_relu_pool_forward_avx2(const float *padded, long images, long height, long width,
+                                          long in_channels, long out_channels, const float *transformed_weight,
+                                          const float *bias, float *scratch, float *output, uint8_t *argmax);
 
 #endif
