@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LeukCore
 import LeukCrypto
+import LeukData
 import LeukModel
 import LeukTensor
 
@@ -16,7 +17,7 @@ struct Diagnose: AsyncParsableCommand {
     @Option(help: "Model file (safetensors), for an offline diagnosis.") var model: String?
     @Option(help: "Diagnose through the running node for this patient (stored, with a follow-up proposal).") var patient: String?
     @OptionGroup var data: DataDirOptions
-    @Argument(help: "Images (PNG, JPEG, BMP, TIFF).") var images: [String]
+    @Argument(help: "Images (PNG, JPEG, BMP, TIFF), or folders: every image under a folder, in path order.") var images: [String]
     @Option(help: "Threads for an offline diagnosis: the images are spread across them (same results, in the same order, for any count).") var threads: Int = 1
     @Flag(help: "Print JSON.") var json = false
 
@@ -31,6 +32,7 @@ struct Diagnose: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let images = try Self.expandingFolders(images)
         if let patient {
             try await diagnoseThroughNode(patient: patient, images: images, json: json, dataDir: data.dataDir)
             return
@@ -56,6 +58,32 @@ struct Diagnose: AsyncParsableCommand {
             }
         }
         if results.contains(where: { $0.error != nil }) { throw ExitCode.failure }
+    }
+}
+
+extension Diagnose {
+    /// The image paths the arguments name: a file stays as given (a missing or unreadable one is reported
+    /// per image, as before); a folder becomes every image file under it, recursively, sorted by path, so
+    /// a lab can diagnose a day's folder in one call (and across `--threads`). A folder without images is
+    /// an error before anything runs.
+    static func expandingFolders(_ arguments: [String]) throws -> [String] {
+        let files = FileManager.default
+        var paths: [String] = []
+        for argument in arguments {
+            var isDirectory: ObjCBool = false
+            guard files.fileExists(atPath: argument, isDirectory: &isDirectory), isDirectory.boolValue else {
+                paths.append(argument)
+                continue
+            }
+            let base = argument.hasSuffix("/") ? String(argument.dropLast()) : argument
+            let found = (files.enumerator(atPath: base)?.compactMap { $0 as? String } ?? [])
+                .filter { DatasetScanner.isImageFileName(($0 as NSString).lastPathComponent) }
+                .sorted()
+                .map { base + "/" + $0 }
+            guard !found.isEmpty else { throw ValidationError("\(argument) is a folder without images (PNG, JPEG, BMP, TIFF)") }
+            paths += found
+        }
+        return paths
     }
 }
 
