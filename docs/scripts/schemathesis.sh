@@ -47,7 +47,10 @@ unset LEUKNODE_HOME
 
 "$BIN" dataset synth --out "$WORK/cells" --count 16 --seed 7 >/dev/null
 "$BIN" init --data-dir "$DATA" --listen "127.0.0.1:$PEER_PORT" --api "127.0.0.1:$API_PORT" --name fuzz >/dev/null
-"$BIN" start --data-dir "$DATA" --dataset "$WORK/cells" --rounds 1 >"$WORK/node.log" 2>&1 &
+# 16 images leave 2 for validation, too few to check either recall: such a site holds by default
+# (`--partial-validation hold`) and would answer every diagnosis 503. The fuzzer needs a served model to
+# reach the diagnosis paths, so this throwaway node follows the federation unchecked.
+"$BIN" start --data-dir "$DATA" --dataset "$WORK/cells" --rounds 1 --partial-validation follow >"$WORK/node.log" 2>&1 &
 NODE_PID=$!
 for _ in $(seq 600); do
   grep -q "API on 127.0.0.1:$API_PORT" "$WORK/node.log" && break
