@@ -253,7 +253,8 @@ public struct GossipInstance: Sendable {
 
     /// What the shell's evaluations of its peers are judged against: the upper median of the own model's
     /// loss and the peers' finite losses on the same validation images, so that one skewed honest peer
-    /// does not set it (and a majority of poor peers cannot lower it below the own model's).
+    /// does not set it. A majority of poor peers does: like the mixing rules, this assumes a minority of
+    /// attacking neighbours.
     public static func referenceLoss(own: Double, peers: [Double]) -> Double {
         let sorted = ([own] + peers.filter(\.isFinite)).sorted()
         return sorted[sorted.count / 2]

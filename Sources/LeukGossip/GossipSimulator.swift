@@ -242,7 +242,7 @@ public struct GossipSimulator: Sendable {
     }
 
     /// `node` evaluates its connected neighbours' latest models and its own on its validation split, as
-    /// `NodeRuntime.evaluatePeers` does every few training rounds, and feeds the losses to its core's
+    /// `NodeRuntime.evaluatePeers` does every training round, and feeds the losses to its core's
     /// score (`onPeerEvaluation`). `loss` is the shell's evaluation; it returns `nil` when the node cannot
     /// judge (no validation split holding both classes), and then nothing is recorded.
     public mutating func evaluatePeers(of node: Int, loss: (_ parameters: [Float]) -> Double?) {
