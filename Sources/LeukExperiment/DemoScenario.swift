@@ -7,8 +7,8 @@ import LeukTraining
 /// (centralized), all on the common held-out test set.
 ///
 /// The baselines are trained here, through `Baselines`, exactly as `simulate` trains its own: the
-/// federation's default recipe, the cosine schedule over the rounds, and `nodes * stepsPerRound`
-/// steps per round for the centralized model. The command itself only parses, supervises the node
+/// federation's default recipe, the cosine schedule over the rounds, and as many images per round
+/// for the centralized model as the federation trains on (`Baselines.centralized`). The command itself only parses, supervises the node
 /// processes and prints.
 public struct DemoScenario: Sendable {
     /// The federation's classes, in logit order.
@@ -47,8 +47,8 @@ public struct DemoScenario: Sendable {
         let trainSamples = nodeSamples.flatMap { $0 }
         let cache = ImageCache(samples: trainSamples + testSamples, classes: classes, size: size, threads: 2)
         let testIndices = Array(trainSamples.count..<cache.count)
-        func session(_ indices: [Int], steps: Int, seed: UInt64) throws -> FederatedTrainingSession {
-            let configuration = FederatedTrainingConfiguration(dataSeed: seed, stepsPerRound: steps)
+        func session(_ indices: [Int], steps: Int, seed: UInt64, batch: Int? = FederationDefaults.batchSize) throws -> FederatedTrainingSession {
+            let configuration = FederatedTrainingConfiguration(dataSeed: seed, batchSize: batch, stepsPerRound: steps)
             return try FederatedTrainingSession(cache: cache, trainIndices: indices, validationIndices: [], configuration: configuration)
         }
         var localOnly: [EvaluationMetrics] = []
@@ -62,9 +62,10 @@ public struct DemoScenario: Sendable {
             localOnly.append(local.evaluate(parameters: parameters, cache: cache, indices: testIndices, measureLatency: true).metrics)
         }
         let pooled = Array(0..<trainSamples.count)
-        let steps = Baselines.centralizedSteps(nodes: nodeSamples.count, stepsPerRound: stepsPerRound)
-        progress("training the centralized model (\(rounds) x \(steps) steps on all \(pooled.count) images pooled)...")
-        let central = try session(pooled, steps: steps, seed: seed &+ 999)
+        let reference = Baselines.centralized(batch: FederationDefaults.batchSize, nodes: nodeSamples.count,
+                                              stepsPerRound: stepsPerRound, pooledImages: pooled.count)
+        progress("training the centralized model (\(rounds) x \(reference.steps) steps of \(reference.batch) on all \(pooled.count) images pooled)...")
+        let central = try session(pooled, steps: reference.steps, seed: seed &+ 999, batch: reference.batch)
         let parameters = Baselines.train(central, from: central.initialParameters, rounds: rounds, learningRate: central.configuration.learningRate)
         let centralized = central.evaluate(parameters: parameters, cache: cache, indices: testIndices, measureLatency: true).metrics
         let federated = federatedParameters.map {

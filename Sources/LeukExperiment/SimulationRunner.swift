@@ -21,7 +21,8 @@ public struct SimulationRequest: Sendable, Equatable {
     public var threads: Int
     /// Image side in pixels (the architecture needs it divisible by 8 or 16).
     public var size: Int
-    public var batchSize: Int
+    /// Images per step; nil = one local epoch per round (`FederatedTrainingConfiguration.batchSize`).
+    public var batchSize: Int?
     public var learningRate: Float
     public var architecture: String
     /// Gossip exchanges between two training rounds (1 = one averaging step per round).
@@ -65,7 +66,7 @@ public struct SimulationRequest: Sendable, Equatable {
 
     public init(nodes: Int, rounds: Int, source: SimulationDataSource, partition: PartitionScheme,
                 topology: GossipTopology, seed: UInt64 = 0, stepsPerRound: Int = 10, threads: Int = 1, size: Int = 64,
-                batchSize: Int = 32, learningRate: Float = 0.01, architecture: String = "leuknet-s",
+                batchSize: Int? = FederationDefaults.batchSize, learningRate: Float = 0.01, architecture: String = "leuknet-s",
                 gossipStepsPerRound: Int = 1, roundEvaluationImages: Int = 256, baselines: Bool = true,
                 classBalance: ClassBalance = .local, logitAdjustment: Float = 0, proximalStrength: Float = 0,
                 testDataset: String? = nil, optimizer: OptimizerKind = FederationDefaults.optimizer,
@@ -91,7 +92,7 @@ public struct SimulationRequest: Sendable, Equatable {
     func validated() throws -> SimulationRequest {
         guard nodes >= 2 else { throw ExperimentError("a federation needs at least 2 nodes, got \(nodes)") }
         guard rounds >= 1 else { throw ExperimentError("need at least 1 round, got \(rounds)") }
-        guard stepsPerRound >= 1, batchSize >= 1, threads >= 1, gossipStepsPerRound >= 1 else {
+        guard stepsPerRound >= 1, batchSize.map({ $0 >= 1 }) ?? true, threads >= 1, gossipStepsPerRound >= 1 else {
             throw ExperimentError("steps per round, batch size, threads and gossip steps must be at least 1")
         }
         let architecture = try Architecture(named: architecture)
@@ -165,10 +166,11 @@ public enum SimulationRunner {
         var pooledCounts = [Int](repeating: 0, count: data.cache.classes.count)
         for index in data.nodeTrainIndices.joined() { pooledCounts[data.cache.samples[index].label] += 1 }
         func session(_ indices: [Int], dataSeed: UInt64, steps: Int, classCounts: [Int]? = nil,
-                     from template: FederatedTrainingConfiguration? = nil) throws -> FederatedTrainingSession {
+                     from template: FederatedTrainingConfiguration? = nil, batch: Int?? = nil) throws -> FederatedTrainingSession {
             var configuration = template ?? base
             configuration.dataSeed = dataSeed
             configuration.stepsPerRound = steps
+            if let batch { configuration.batchSize = batch }
             configuration.federationClassCounts = classCounts
             if request.classBalance == .off { configuration.classBalancing = false }
             return try FederatedTrainingSession(cache: data.cache, trainIndices: indices, validationIndices: [],
@@ -232,7 +234,7 @@ public enum SimulationRunner {
         if !attackers.isEmpty {
             progress("attackers (\(request.attack.rawValue)): nodes \(attackers.map(String.init).joined(separator: ", ")); aggregation \(request.aggregation.rawValue)")
         }
-        progress("training \(request.nodes) nodes for \(request.rounds) rounds of \(request.stepsPerRound) steps (topology \(request.topology), \(initial.count) parameters, class balance from \(request.classBalance == .federation ? "the federation's counts \(pooledCounts)" : "each node's own counts"))")
+        progress("training \(request.nodes) nodes for \(request.rounds) rounds of \(request.stepsPerRound) steps, batches \(federatedSessions.map { String($0.batchSize) }.joined(separator: "/")) (topology \(request.topology), \(initial.count) parameters, class balance from \(request.classBalance == .federation ? "the federation's counts \(pooledCounts)" : "each node's own counts"))")
         for round in 1...request.rounds {
             let rate = request.learningRate * scheduleFactor(round: round, of: request.rounds)
             for s in federatedSessions { s.learningRate = rate }
@@ -331,11 +333,14 @@ public enum SimulationRunner {
         }
 
         var centralizedMetrics = federatedMetrics[0]
+        var centralizedBudget: (batch: Int, steps: Int)?
         if request.baselines {
-            progress("centralized reference: \(request.rounds) x \(request.nodes * request.stepsPerRound) steps on the pooled data...")
             let pooled = data.nodeTrainIndices.flatMap { $0 }
-            let central = try session(pooled, dataSeed: request.seed &+ 999,
-                                      steps: Baselines.centralizedSteps(nodes: request.nodes, stepsPerRound: request.stepsPerRound))
+            let reference = Baselines.centralized(batch: request.batchSize, nodes: request.nodes, stepsPerRound: request.stepsPerRound,
+                                                  pooledImages: pooled.count)
+            progress("centralized reference: \(request.rounds) x \(reference.steps) steps of \(reference.batch) on the pooled data...")
+            centralizedBudget = reference
+            let central = try session(pooled, dataSeed: request.seed &+ 999, steps: reference.steps, batch: .some(reference.batch))
             let parameters = Baselines.train(central, from: initial, rounds: request.rounds, learningRate: request.learningRate)
             centralizedMetrics = central.evaluate(parameters: parameters, cache: data.cache, indices: data.testIndices,
                                                   measureLatency: true).metrics
@@ -363,6 +368,10 @@ public enum SimulationRunner {
             globalLearningRate: Self.decimal(request.globalLearningRate), globalMomentum: Self.decimal(request.globalMomentum),
             augment: request.augment)
         if !request.baselines { config.baselines = false }
+        config.batchSize = request.batchSize
+        config.nodeBatchSizes = federatedSessions.map(\.batchSize)
+        config.centralizedBatchSize = centralizedBudget?.batch
+        config.centralizedStepsPerRound = centralizedBudget?.steps
         if let floors = request.gate {
             config.gate = SimulationConfig.Gate(minSensitivity: floors.minimumSensitivity, minSpecificity: floors.minimumSpecificity,
                                                 maxDrop: floors.maximumDrop, minImagesPerClass: floors.minimumImagesPerClass,

@@ -21,6 +21,8 @@ public struct StartOptions: Sendable {
     public var initSeed: UInt64 = 0
     public var dataSeed: UInt64 = 1
     public var stepsPerRound = FederationDefaults.stepsPerRound
+    /// Images per step; nil = one local epoch per round (`FederatedTrainingConfiguration.batchSize`).
+    public var batchSize: Int? = FederationDefaults.batchSize
     public var learningRate: Float = FederationDefaults.learningRate
     /// The local optimiser (its state survives rounds); the same on every node of a federation is wise.
     public var optimizer: OptimizerKind = FederationDefaults.optimizer
@@ -88,7 +90,7 @@ public final class NodeRuntime: Sendable {
 
         let training = FederatedTrainingConfiguration(
             architecture: options.architecture, initSeed: options.initSeed, dataSeed: options.dataSeed, threads: options.threads,
-            stepsPerRound: options.stepsPerRound, learningRate: options.learningRate, optimizer: options.optimizer,
+            batchSize: options.batchSize, stepsPerRound: options.stepsPerRound, learningRate: options.learningRate, optimizer: options.optimizer,
             logitAdjustment: options.logitAdjustment, proximalStrength: options.proximalStrength)
         let normalization = training.normalization
         // The federation's classes, not the site's: a site holding one class (or none) builds the

@@ -180,6 +180,13 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
     public var restrictedSoftmax: Double?
     /// With `--gate`: the floors and how often the honest nodes' gates promoted, held or followed.
     public var gate: Gate?
+    /// The fixed batch (`--batch`); absent when every node's round was one local epoch (the default).
+    public var batchSize: Int?
+    /// Each federated node's images per step, in node order (recorded from the one-local-epoch recipe on).
+    public var nodeBatchSizes: [Int]?
+    /// The centralized reference's images per step and steps per round (with baselines).
+    public var centralizedBatchSize: Int?
+    public var centralizedStepsPerRound: Int?
 
     public struct Gate: Codable, Sendable, Hashable {
         public var minSensitivity: Double
@@ -255,5 +262,9 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
         case augment, attackers, attack, aggregation, baselines
         case restrictedSoftmax = "restricted_softmax"
         case gate
+        case batchSize = "batch_size"
+        case nodeBatchSizes = "node_batch_sizes"
+        case centralizedBatchSize = "centralized_batch_size"
+        case centralizedStepsPerRound = "centralized_steps_per_round"
     }
 }

@@ -54,6 +54,8 @@ public final class FederatedTrainingSession {
     /// Learning rate used by the next `trainRound`; starts at `configuration.learningRate`. A
     /// federation may anneal it across rounds.
     public var learningRate: Float
+    /// Images per step: the configuration's fixed batch, or this node's one-local-epoch batch.
+    public let batchSize: Int
     /// The per-class loss weights in use (`nil` without class balancing).
     public let classWeights: [Float]?
     /// The per-class logit offsets of the logit-adjusted loss (`nil` when it is off).
@@ -90,8 +92,8 @@ public final class FederatedTrainingSession {
     package init(cache: ImageCache, trainIndices: [Int], validationIndices: [Int], configuration: FederatedTrainingConfiguration,
          engine: Model, initialParameters: [Float], shared: Bool = true) throws {
         guard !trainIndices.isEmpty else { throw ExperimentError("a training session needs at least one training image") }
-        guard configuration.batchSize > 0, configuration.stepsPerRound > 0 else {
-            throw ExperimentError("batch size and steps per round must be positive (got \(configuration.batchSize), \(configuration.stepsPerRound))")
+        guard configuration.batchSize.map({ $0 > 0 }) ?? true, configuration.stepsPerRound > 0 else {
+            throw ExperimentError("batch size and steps per round must be positive (got \(configuration.batchSize.map(String.init) ?? "one local epoch"), \(configuration.stepsPerRound))")
         }
         guard configuration.learningRate > 0, configuration.learningRate.isFinite else {
             throw ExperimentError("learning rate must be a positive number, got \(configuration.learningRate)")
@@ -103,6 +105,8 @@ public final class FederatedTrainingSession {
             throw ExperimentError("initial parameters have \(initialParameters.count) values, the engine needs \(engine.parameterCount)")
         }
         self.configuration = configuration
+        self.batchSize = configuration.batchSize
+            ?? FederationDefaults.localEpochBatch(images: trainIndices.count, stepsPerRound: configuration.stepsPerRound)
         self.cache = cache
         self.trainIndices = trainIndices
         self.validationIndices = validationIndices
@@ -290,7 +294,7 @@ public final class FederatedTrainingSession {
         for _ in 0..<2 {
             if stream == nil {
                 let configuration = BatchStream.Configuration(
-                    batchSize: self.configuration.batchSize, epochs: 1_000_000, shuffle: true,
+                    batchSize: batchSize, epochs: 1_000_000, shuffle: true,
                     augmentation: self.configuration.augment ? .standard : nil,
                     seed: self.configuration.dataSeed &+ streamGeneration &* 0x2545_F491_4F6C_DD1D, prefetch: 2)
                 stream = BatchStream(cache: cache, indices: sampleOrder, normalization: self.configuration.normalization,

@@ -48,7 +48,7 @@ struct Simulate: ParsableCommand {
     @Option(help: "Seed for data, initialisation, partition and network.")
     var seed: UInt64 = 0
 
-    @Option(name: .customLong("steps-per-round"), help: "Local SGD steps per node per round.")
+    @Option(name: .customLong("steps-per-round"), help: "Local SGD steps per node per round (each round is one epoch of the node's images unless --batch is given).")
     var stepsPerRound: Int = FederationDefaults.stepsPerRound
 
     @Option(help: "Training threads (OpenBLAS).")
@@ -57,8 +57,8 @@ struct Simulate: ParsableCommand {
     @Option(help: "Image side in pixels.")
     var size: Int = 64
 
-    @Option(help: "Mini-batch size.")
-    var batch: Int = 32
+    @Option(help: ArgumentHelp("A fixed mini-batch size for every node and both baselines (default: each node's round is one epoch of its images, batch = images / --steps-per-round from 4 to 256, and the centralized reference trains one pooled epoch a round in batches of 32).", valueName: "N"))
+    var batch: Int?
 
     @Option(name: .customLong("learning-rate"), help: "Peak SGD learning rate (cosine-annealed over the rounds).")
     var learningRate: Float = FederationDefaults.learningRate
@@ -145,7 +145,7 @@ struct Simulate: ParsableCommand {
         try floors.check()
         guard nodes >= 2 else { throw ValidationError("--nodes must be at least 2") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
-        guard stepsPerRound >= 1, threads >= 1, batch >= 1, gossipPerRound >= 1 else {
+        guard stepsPerRound >= 1, threads >= 1, batch.map({ $0 >= 1 }) ?? true, gossipPerRound >= 1 else {
             throw ValidationError("--steps-per-round, --threads, --batch and --gossip-per-round must be at least 1")
         }
         guard size >= 8 else { throw ValidationError("--size must be at least 8") }

@@ -34,7 +34,39 @@ struct DemoScenarioTests {
         #expect(trained == byHand)
         #expect(trained != flat)
         #expect(Baselines.train(try session(), from: byHand, rounds: 0, learningRate: 0.05) == byHand)
-        #expect(Baselines.centralizedSteps(nodes: 3, stepsPerRound: 20) == 60)
+    }
+
+    /// With a fixed batch the reference takes the whole federation's steps; with one-local-epoch batches
+    /// (the default) it trains one pooled epoch a round in batches of 32, the images the nodes train on.
+    @Test func centralizedReferenceSeesTheFederationsImagesPerRound() {
+        #expect(Baselines.centralized(batch: 32, nodes: 3, stepsPerRound: 20, pooledImages: 5_000) == (32, 60))
+        #expect(Baselines.centralized(batch: 8, nodes: 4, stepsPerRound: 160, pooledImages: 5_000) == (8, 640))
+        #expect(Baselines.centralized(batch: nil, nodes: 4, stepsPerRound: 160, pooledImages: 2_604) == (32, 82))
+        #expect(Baselines.centralized(batch: nil, nodes: 2, stepsPerRound: 10, pooledImages: 64) == (32, 2))
+        #expect(Baselines.centralized(batch: nil, nodes: 2, stepsPerRound: 10, pooledImages: 5) == (32, 1))
+    }
+
+    /// A round is one local epoch: every node takes the same steps, its batch its images over them,
+    /// within 4...256, and a fixed batch overrides it.
+    @Test func oneLocalEpochBatchFollowsTheNodesImages() throws {
+        #expect(FederationDefaults.localEpochBatch(images: 2_072, stepsPerRound: 160) == 13)
+        #expect(FederationDefaults.localEpochBatch(images: 1_600, stepsPerRound: 160) == 10)
+        #expect(FederationDefaults.localEpochBatch(images: 69, stepsPerRound: 160) == 4)
+        #expect(FederationDefaults.localEpochBatch(images: 0, stepsPerRound: 160) == 4)
+        #expect(FederationDefaults.localEpochBatch(images: 1_000_000, stepsPerRound: 160) == 256)
+        #expect(FederationDefaults.localEpochBatch(images: 100, stepsPerRound: 0) == 100)
+        let cache = cache(count: 60, seed: 3)
+        func session(_ images: Int, batch: Int?) throws -> FederatedTrainingSession {
+            let configuration = FederatedTrainingConfiguration(dataSeed: 1, batchSize: batch, stepsPerRound: 5, augment: false)
+            return try FederatedTrainingSession(cache: cache, trainIndices: Array(0..<images), validationIndices: [], configuration: configuration)
+        }
+        #expect(try session(60, batch: nil).batchSize == 12)
+        #expect(try session(10, batch: nil).batchSize == 4)
+        #expect(try session(60, batch: 7).batchSize == 7)
+        // One round of the 60-image node reads 5 batches of 12: exactly its images once.
+        let node = try session(60, batch: nil)
+        #expect(node.trainRound(startingFrom: node.initialParameters).images == 60)
+        #expect(throws: ExperimentError.self) { try session(60, batch: 0) }
     }
 
     @Test func demoComparisonScoresEveryHospitalOnTheCommonTestSet() throws {
@@ -67,6 +99,6 @@ struct DemoScenarioTests {
         for index in federated.indices { federated[index].responseTimeMs = nil }
         #expect(federated[0] == federated[1])
         #expect(lines.count == 3)
-        #expect(lines.last == "training the centralized model (2 x 4 steps on all \(nodeSamples.joined().count) images pooled)...")
+        #expect(lines.last == "training the centralized model (2 x 2 steps of 32 on all \(nodeSamples.joined().count) images pooled)...")
     }
 }

@@ -25,7 +25,7 @@ struct Demo: AsyncParsableCommand {
 
     @Option(help: "Number of hospitals (nodes).") var nodes = 3
     @Option(help: "Local training rounds per node.") var rounds = 12
-    @Option(help: "SGD steps (batches of 32) per round.") var stepsPerRound = FederationDefaults.stepsPerRound
+    @Option(help: "SGD steps per round (each round is one epoch of a hospital's images).") var stepsPerRound = FederationDefaults.stepsPerRound
     @Option(help: "Synthetic images per hospital.") var count = 400
     @Option(help: "Synthetic images in the common test set.") var testCount = 300
     @Option(help: ArgumentHelp("Real images instead of synthetic ones.", valueName: "DIR")) var dataset: String?
