@@ -17,7 +17,8 @@
 set -eu
 BIN=${BIN:-.build/debug/leuknode}
 JOBS=${JOBS:-2}
-BASE="--nodes 10 --rounds 10 --dirichlet 0.5 --topology full --no-baselines"
+# The recipe these figures were measured with (before one-local-epoch rounds became the default).
+BASE="--nodes 10 --rounds 10 --dirichlet 0.5 --topology full --no-baselines --batch 32 --steps-per-round 20"
 OUT=docs/results/byzantine
 if [ "${ARIA:-}" = 1 ]; then
     BASE="$BASE --dataset ${ARIA_DIR:-/work/shared/datasets/aria2021} --label-map Benign=hem,Early=all,Pre=all,Pro=all"

@@ -9,10 +9,18 @@ BIN=${BIN:-.build/release/leuknode}
 ARIA=${ARIA:-/work/shared/datasets/aria2021}
 MAP=Benign=hem,Early=all,Pre=all,Pro=all
 # The setting: 4 nodes, Dirichlet 0.5, 10 rounds of about one local epoch, LeukNet-S at 64x64.
-A4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --dirichlet 0.5 --steps-per-round 20"
+# Rows named a4-*, i4-* and o4-* without "epoch" ran before the one-local-epoch recipe (fixed batches of 32,
+# 20 steps a round), and keep those flags so they reproduce.
+OLD="--batch 32 --steps-per-round 20"
+A4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --dirichlet 0.5 $OLD"
 # The same budget without label skew (IID shares), and with four times the local steps.
-I4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10"
-O4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --one-class-per-node --steps-per-round 20"
+I4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --batch 32"
+O4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --one-class-per-node $OLD"
+# The default recipe (one local epoch per round in --steps-per-round steps), same settings.
+E4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --dirichlet 0.5"
+EO4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --one-class-per-node"
+# The 8-node targets: Dirichlet 0.5 in at most 30 rounds, and Dirichlet 0.1.
+E8="--dataset $ARIA --label-map $MAP --nodes 8 --rounds 30"
 
 flags() {
     case $1 in
@@ -55,6 +63,21 @@ flags() {
     o4-fed-r100s2) echo "$O4 --rounds 100 --steps-per-round 2 --class-balance federation --no-baselines" ;;
     o4-rs0.1) echo "$O4 --restricted-softmax 0.1" ;;
     a4-rs0.5) echo "$A4 --restricted-softmax 0.5" ;;
+    # One local epoch per round (the default since this recipe): steps per round, rate, rule, balance.
+    a4-epoch) echo "$E4" ;;
+    a4-epoch20) echo "$E4 --steps-per-round 20 --no-baselines" ;;
+    a4-epoch80) echo "$E4 --steps-per-round 80 --no-baselines" ;;
+    a4-epoch80-fed) echo "$E4 --steps-per-round 80 --class-balance federation --no-baselines" ;;
+    a4-epoch320) echo "$E4 --steps-per-round 320 --no-baselines" ;;
+    a4-epoch-lr0.005) echo "$E4 --learning-rate 0.005 --no-baselines" ;;
+    a4-epoch-lr0.02) echo "$E4 --learning-rate 0.02 --no-baselines" ;;
+    a4-epoch-mean) echo "$E4 --aggregation mean --no-baselines" ;;
+    a4-epoch-fed) echo "$E4 --class-balance federation --no-baselines" ;;
+    o4-epoch) echo "$EO4" ;;
+    o4-epoch-fed) echo "$EO4 --class-balance federation --no-baselines" ;;
+    o4-epoch-fed-mean) echo "$EO4 --class-balance federation --aggregation mean --no-baselines" ;;
+    d8-0.5) echo "$E8 --dirichlet 0.5" ;;
+    d8-0.1) echo "$E8 --dirichlet 0.1" ;;
     *) echo "unknown run $1" >&2; exit 2 ;;
     esac
 }
