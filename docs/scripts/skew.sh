@@ -78,6 +78,8 @@ flags() {
     o4-epoch-fed-mean) echo "$EO4 --class-balance federation --aggregation mean --no-baselines" ;;
     d8-0.5) echo "$E8 --dirichlet 0.5" ;;
     d8-0.1) echo "$E8 --dirichlet 0.1" ;;
+    d8-0.5-mean) echo "$E8 --dirichlet 0.5 --aggregation mean --no-baselines" ;;
+    d8-0.1-mean) echo "$E8 --dirichlet 0.1 --aggregation mean --no-baselines" ;;
     *) echo "unknown run $1" >&2; exit 2 ;;
     esac
 }
