@@ -1,5 +1,5 @@
 import Foundation
-import LeukClinic
+public import LeukClinic
 import LeukCore
 import LeukCrypto
 import LeukNode
@@ -362,11 +362,20 @@ func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
-/// `GET /v1/events`: the caller's events as server-sent events. Opens with a `ready` event (so a client knows
-/// it is subscribed), sends a keep-alive comment every `keepAlive`, ends with `session-ended` when the session
-/// is logged out, revoked or idle, and after `limit` events when one is given (for scripts and tests).
-enum EventStream {
+/// `GET /v1/events` (and the portal's `/events`): the caller's events as server-sent events. Opens with a `ready`
+/// event (so a client knows it is subscribed), sends a keep-alive comment every `keepAlive`, ends with
+/// `session-ended` when the session is logged out, revoked or idle, and after `limit` events when one is given
+/// (for scripts and tests).
+public enum EventStream {
     static func open(for caller: Caller, appointment: String?, limit: Int?, clinic: Clinic, keepAlive: Duration) async throws -> HTTPBody {
+        HTTPBody(try await bytes(for: caller, appointment: appointment, limit: limit, clinic: clinic, keepAlive: keepAlive),
+                 length: .unknown, iterationBehavior: .single)
+    }
+
+    /// The stream's bytes in the `text/event-stream` format, for any HTTP layer to send. Admins are refused
+    /// (403): events carry clinical content. With `appointment`, only its participants may watch (the clinic's rule).
+    public static func bytes(for caller: Caller, appointment: String?, limit: Int?, clinic: Clinic,
+                             keepAlive: Duration) async throws -> AsyncStream<ArraySlice<UInt8>> {
         guard caller.role != .admin else {
             throw APIError(status: 403, "event streams carry clinical content; they are for patients and doctors")
         }
@@ -405,6 +414,6 @@ enum EventStream {
             continuation.finish()
         }
         continuation.onTermination = { _ in task.cancel() }
-        return HTTPBody(output, length: .unknown, iterationBehavior: .single)
+        return output
     }
 }
