@@ -9,7 +9,8 @@ import Foundation
 /// Headers every portal answer carries, error pages included: a strict Content-Security-Policy (scripts
 /// and styles from this origin only, so no inline script runs even if markup were ever injected), no
 /// MIME sniffing, no framing (both the CSP directive and the older header), no referrer leaving the
-/// site, no caching of pages that show clinical content, and HSTS under TLS.
+/// origin (`same-origin`, not `no-referrer`: under `no-referrer` Chrome sends `Origin: null` on the portal's own
+/// form posts, which the same-origin check must refuse), no caching of pages that show clinical content, and HSTS under TLS.
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     let secure: Bool
 
@@ -23,7 +24,7 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
         response.headers[HTTPField.Name("Content-Security-Policy")!] = Self.contentSecurityPolicy
         response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
-        response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
         response.headers[HTTPField.Name("Cross-Origin-Opener-Policy")!] = "same-origin"
         if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
         if secure { response.headers[HTTPField.Name("Strict-Transport-Security")!] = "max-age=31536000" }
@@ -99,7 +100,8 @@ enum PortalGuard {
     }
 
     static func expiredCookie(_ name: String, secure: Bool) -> Cookie {
-        Cookie(name: name, value: "", expires: Date(timeIntervalSince1970: 0), maxAge: 0, path: "/", secure: secure,
+        Cookie(name: name, value: "", expires: Date(timeIntervalSince1970: 0), maxAge: 0, path: name == signInCookie ? "/signin" : "/",
+               secure: secure,
                httpOnly: true, sameSite: .strict)
     }
 
