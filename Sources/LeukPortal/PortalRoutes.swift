@@ -333,32 +333,48 @@ struct PortalRoutes: Sendable {
         values["show_image"] = true
         values["can_release"] = diagnosis.reviewState != .released
         values["draft_note"] = draftNote ?? diagnosis.note
-        if let entry = await lineage(of: diagnosis) {
+        let (entry, decision) = await lineage(of: diagnosis)
+        if let entry {
             values["lineage"] = [
-                "round": String(entry.round), "architecture": entry.architecture, "created": View.date(Date(timeIntervalSince1970: entry.createdAt.secondsSinceEpoch)),
-                "samples": String(entry.sampleCount), "accuracy": String(format: "%.3f", entry.validationAccuracy),
+                "round": String(entry.round), "architecture": entry.architecture,
+                "created": View.date(Date(timeIntervalSince1970: entry.createdAt.secondsSinceEpoch)),
                 "contributors": entry.contributors.map { ["author": String($0.author.description.prefix(16)), "version": String($0.version)] },
             ] as [String: Any]
-        } else {
+        }
+        if let decision {
+            var view: [String: Any] = [
+                "action": String(describing: decision.action), "time": View.date(Date(timeIntervalSince1970: decision.time.secondsSinceEpoch)),
+            ]
+            if !decision.reasons.isEmpty { view["reasons"] = decision.reasons.joined(separator: "; ") }
+            if let before = decision.servedBefore { view["before"] = String(before) }
+            values["decision"] = view
+        }
+        if entry == nil && decision == nil {
             values["lineage_note"] = control == nil
                 ? "The model's lineage is not available on this portal (it runs without the node's model history)."
-                : "Version \(diagnosis.modelVersion) is no longer in this node's model history."
+                : "This node keeps no history entry or serving decision for version \(diagnosis.modelVersion) any more."
         }
         return pages.page("diagnosis", title: "Diagnosis", session: session, values: values, status: status, current: "/queue",
                           flash: flash, error: error)
     }
 
-    /// The model history entry of the version that made the diagnosis: which round, which nodes' work went in.
-    func lineage(of diagnosis: DiagnosisInfo) async -> ModelHistoryEntry? {
-        guard let control else { return nil }
+    /// Where the model that made the diagnosis came from: its history entry (round, the nodes whose work went
+    /// in) and the newest promotion decision about it (why doctors were diagnosing with it).
+    func lineage(of diagnosis: DiagnosisInfo) async -> (ModelHistoryEntry?, PromotionDecision?) {
+        guard let control else { return (nil, nil) }
+        var entry: ModelHistoryEntry?
+        var decision: PromotionDecision?
         do {
-            let history = try await control.modelHistory(limit: 1000)
-            return history.first { $0.version == diagnosis.modelVersion && $0.sha256 == diagnosis.modelSHA256 }
-                ?? history.first { $0.version == diagnosis.modelVersion }
+            let history = try await control.modelHistory(limit: 10_000)
+            // By content first: the history entry of the same parameters may carry a later version number (the
+            // node stores its model again as its version grows, without a change of weights).
+            entry = history.first { $0.sha256 == diagnosis.modelSHA256 } ?? history.first { $0.version == diagnosis.modelVersion }
+            decision = try await control.modelServing(limit: 1000).decisions
+                .filter { $0.version == diagnosis.modelVersion }.max { $0.seq < $1.seq }
         } catch {
             logger.warning("portal: the model history could not be read: \(error)")
-            return nil
         }
+        return (entry, decision)
     }
 
     func release(_ request: Request, id: String, _ session: PortalSession) async throws -> Response {

@@ -208,13 +208,17 @@ enum Templates {
     <dl class="facts">
     <dt>Round</dt><dd>{{round}}</dd>
     <dt>Architecture</dt><dd>{{architecture}}</dd>
-    <dt>Made</dt><dd><time datetime="{{created.iso}}">{{created.utc}}</time></dd>
-    <dt>Training images</dt><dd>{{samples}}</dd>
-    <dt>Validation accuracy</dt><dd>{{accuracy}}</dd>
+    <dt>Stored</dt><dd><time datetime="{{created.iso}}">{{created.utc}}</time></dd>
     <dt>Contributions</dt><dd><ul>{{#contributors}}<li>node <code>{{author}}</code>, its version {{version}}</li>{{/contributors}}</ul></dd>
     </dl>
     {{/lineage}}
-    {{^lineage}}<p class="muted">{{lineage_note}}</p>{{/lineage}}
+    {{#decision}}
+    <dl class="facts">
+    <dt>Served since</dt><dd><time datetime="{{time.iso}}">{{time.utc}}</time>: {{action}}{{#before}} (replacing version {{before}}){{/before}}</dd>
+    {{#reasons}}<dt>Why</dt><dd>{{reasons}}</dd>{{/reasons}}
+    </dl>
+    {{/decision}}
+    {{#lineage_note}}<p class="muted">{{lineage_note}}</p>{{/lineage_note}}
     </section>
     {{#can_release}}
     <form method="post" action="/diagnoses/{{id}}/release" class="card">
