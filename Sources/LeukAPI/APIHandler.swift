@@ -394,7 +394,11 @@ public enum EventStream {
                         guard let data = try? encoder.encode(event) else { continue }
                         send(ServerSentEvent(event: event.type.rawValue, data: String(decoding: data, as: UTF8.self)))
                         sent += 1
-                        if let limit, sent >= limit { break }
+                        if let limit, sent >= limit { return }
+                    }
+                    // The clinic closes a user's subscriptions when their sessions are revoked: say so, as on logout.
+                    if !Task.isCancelled, await !clinic.sessionIsLive(caller) {
+                        send(ServerSentEvent(event: "session-ended", data: "{}"))
                     }
                 }
                 group.addTask {

@@ -91,6 +91,9 @@ struct PortalRoutes: Sendable {
         router.post("/diagnoses/:id/release", use: signedIn([.doctor]) { request, context, session in
             try await release(request, id: try context.parameters.require("id"), session)
         })
+        router.post("/diagnoses/:id/review", use: signedIn([.doctor]) { request, context, session in
+            try await review(request, id: try context.parameters.require("id"), session)
+        })
         router.get("/diagnose", use: signedIn([.doctor]) { _, _, session in try await diagnosePage(session) })
         router.post("/diagnose", use: signedIn([.doctor]) { request, _, session in try await diagnose(request, session) })
         router.get("/slots", use: signedIn([.doctor]) { request, _, session in try await slotsPage(session, flash: Self.flash(request)) })
@@ -389,6 +392,18 @@ struct PortalRoutes: Sendable {
         return Response.redirect(to: "/diagnoses/\(id)?done=released")
     }
 
+    /// Saves the doctor's note and marks the diagnosis reviewed, without releasing it (the API's `review`).
+    func review(_ request: Request, id: String, _ session: PortalSession) async throws -> Response {
+        let form = try await form(request, session)
+        do {
+            _ = try await clinic.reviewDiagnosis(by: session.caller, id: id, note: form["note"] ?? "")
+        } catch {
+            guard error.kind != .forbidden, error.kind != .notFound else { return clinicProblem(error, session: session) }
+            return try await diagnosisPage(session, id: id, error: Self.say(error), draftNote: form["note"], status: Self.status(error))
+        }
+        return Response.redirect(to: "/diagnoses/\(id)?done=reviewed")
+    }
+
     func diagnosePage(_ session: PortalSession, form: FormData = FormData(), kept: UploadedFile? = nil, error: String? = nil,
                       status: HTTPResponse.Status = .ok) async throws -> Response {
         let patients = try await clinic.listUsers(by: session.caller)
@@ -554,6 +569,7 @@ struct PortalRoutes: Sendable {
         case "rescheduled": return "Moved. The doctor confirms the new time."
         case "sent": return "Message sent."
         case "released": return "Released to the patient."
+        case "reviewed": return "Note saved; the diagnosis is reviewed but not released: the patient does not see it yet."
         case "diagnosed": return "Diagnosed. Review it, then release it to the patient with a note."
         case "diagnosed-no-slot":
             return "Diagnosed. The outcome calls for a follow-up, but no doctor has a free slot: add slots and book one."

@@ -225,7 +225,10 @@ enum Templates {
     \#(csrfField)
     <label for="note">Note for the patient</label>
     <textarea id="note" name="note" rows="4" maxlength="4000">{{draft_note}}</textarea>
-    <button type="submit">Release to the patient</button>
+    <div class="actions">
+    <button type="submit" name="action" value="review" formaction="/diagnoses/{{id}}/review">Save the note (reviewed, not released)</button>
+    <button type="submit" name="action" value="release">Release to the patient</button>
+    </div>
     </form>
     {{/can_release}}
     {{#released}}<p>Released to the patient on <time datetime="{{iso}}">{{utc}}</time>.</p>{{/released}}

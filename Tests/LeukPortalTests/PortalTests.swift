@@ -52,6 +52,16 @@ final class PortalFixture: @unchecked Sendable {
 
     func caller(_ token: String) async throws -> Caller { try await clinic.authenticate(bearer: token) }
 
+    /// A doctor (dr.lee), a patient (ana) and ana's booking of the doctor's slot tomorrow.
+    func booking(reason: String? = nil) async throws -> (doctor: (id: String, token: String), ana: (id: String, token: String), appointment: AppointmentInfo) {
+        let doctor = try await user("dr.lee", .doctor)
+        let ana = try await user("ana", .patient)
+        let start = Date().addingTimeInterval(86_400)
+        let slot = try await clinic.addSlot(by: try await caller(doctor.token), start: start, end: start.addingTimeInterval(1800))
+        let appointment = try await clinic.book(by: try await caller(ana.token), slotID: slot.id, reason: reason)
+        return (doctor, ana, appointment)
+    }
+
     func withClient<T: Sendable>(_ body: @Sendable (PortalClient) async throws -> T) async throws -> T {
         try await Application(router: portal.makeRouter()).test(.router) { client in try await body(PortalClient(client: client)) }
     }
@@ -181,11 +191,7 @@ struct PortalTests {
     @Test("a form without the session's CSRF token, or from another origin, is refused and changes nothing")
     func csrfAndOrigin() async throws {
         let fixture = try PortalFixture()
-        let doctor = try await fixture.user("dr.lee", .doctor)
-        let ana = try await fixture.user("ana", .patient)
-        let start = Date().addingTimeInterval(86_400)
-        let slot = try await fixture.clinic.addSlot(by: try await fixture.caller(doctor.token), start: start, end: start.addingTimeInterval(1800))
-        let appointment = try await fixture.clinic.book(by: try await fixture.caller(ana.token), slotID: slot.id)
+        let (doctor, ana, appointment) = try await fixture.booking()
         try await fixture.withClient { client in
             let path = "/appointments/\(appointment.id)/messages"
             let missing = try await client.post(path, session: ana.token, form: ["body": "hi"], csrf: nil)
@@ -261,11 +267,7 @@ struct PortalTests {
     @Test("message bodies and names are escaped; the page shows them as text")
     func escaping() async throws {
         let fixture = try PortalFixture()
-        let doctor = try await fixture.user("dr.lee", .doctor)
-        let ana = try await fixture.user("ana", .patient)
-        let start = Date().addingTimeInterval(86_400)
-        let slot = try await fixture.clinic.addSlot(by: try await fixture.caller(doctor.token), start: start, end: start.addingTimeInterval(1800))
-        let appointment = try await fixture.clinic.book(by: try await fixture.caller(ana.token), slotID: slot.id, reason: "\"><b>bold</b>")
+        let (doctor, ana, appointment) = try await fixture.booking(reason: "\"><b>bold</b>")
         let payload = "<script>alert('x')</script> & \"quotes\""
         _ = try await fixture.clinic.sendMessage(by: try await fixture.caller(ana.token), appointment: appointment.id, body: payload)
         try await fixture.withClient { client in
@@ -379,6 +381,27 @@ struct PortalTests {
         #expect(booking.patientID == ana.id)
         let verification = try await fixture.clinic.verifyAudit(by: fixture.operatorCaller)
         #expect(verification.ok)
+    }
+
+    @Test("live updates: a message arrives on the event stream, and revoking the sessions ends it with session-ended")
+    func events() async throws {
+        let fixture = try PortalFixture()
+        let (doctor, ana, appointment) = try await fixture.booking()
+        let admin = fixture.operatorCaller
+        try await fixture.withClient { client in
+            async let stream = client.get("/events", session: ana.token)
+            try await Task.sleep(for: .milliseconds(300))
+            _ = try await fixture.clinic.sendMessage(by: try await fixture.caller(doctor.token), appointment: appointment.id, body: "<b>hello</b>")
+            try await Task.sleep(for: .milliseconds(100))
+            _ = try await fixture.clinic.revokeSessions(by: admin, userID: "ana")
+            let page = try await stream
+            #expect(page.status == 200)
+            #expect(page.header("Content-Type") == "text/event-stream")
+            #expect(page.html.hasPrefix("event: ready"))
+            #expect(page.html.contains("event: message\n"))
+            #expect(page.html.contains("<b>hello</b>"))  // JSON for the script, which inserts it as text
+            #expect(page.html.hasSuffix("event: session-ended\ndata: {}\n\n"))
+        }
     }
 
     @Test("without TLS the portal listens on loopback only")

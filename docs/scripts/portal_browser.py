@@ -36,7 +36,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PASSWORDS = {"dr.lee": "doctor-password-1", "ana": "patient-password-a", "ben": "patient-password-b"}
+PASSWORDS = {"dr.lee": "doctor-password-1", "ana": "patient-password-a", "ben": "patient-password-b", "admin.kim": "admin-password-k"}
 # The browsers run in a zone far from UTC, so local times are visibly not UTC.
 BROWSER_TZ = "Asia/Kolkata"
 
@@ -90,7 +90,7 @@ class Node:
             time.sleep(0.1)
         if not self.url:
             raise RuntimeError("the node did not start its portal in 90 s")
-        for name, role in [("dr.lee", "doctor"), ("ana", "patient"), ("ben", "patient")]:
+        for name, role in [("dr.lee", "doctor"), ("ana", "patient"), ("ben", "patient"), ("admin.kim", "admin")]:
             self.cli("user", "add", "--data-dir", self.data, "--role", role, "--name", name, "--password-stdin", stdin=PASSWORDS[name] + "\n")
         self.cli("login", "--data-dir", self.data, "--name", "dr.lee", "--password-stdin", stdin=PASSWORDS["dr.lee"] + "\n",
                  session=self.doctor_session)
@@ -268,8 +268,13 @@ class Suite:
         # Not released yet: the patient does not see it.
         p.get(self.base + "/results")
         assert "No results have been released" in p.page_source
-        d.find_element(By.ID, "note").send_keys("Nothing alarming; see you at the follow-up.")
-        d.find_element(By.CSS_SELECTOR, f"form[action='/diagnoses/{diagnosis}/release'] button").click()
+        d.find_element(By.ID, "note").send_keys("Nothing alarming")
+        d.find_element(By.CSS_SELECTOR, "button[value='review']").click()
+        wait_for(d, lambda d: "done=reviewed" in d.current_url, what="the saved note")
+        p.get(self.base + "/results")
+        assert "No results have been released" in p.page_source
+        d.find_element(By.ID, "note").send_keys("; see you at the follow-up.")
+        d.find_element(By.CSS_SELECTOR, "button[value='release']").click()
         wait_for(d, lambda d: "done=released" in d.current_url, what="the release")
         p.get(self.base + "/results")
         text = p.find_element(By.TAG_NAME, "main").text
@@ -351,6 +356,27 @@ class Suite:
         assert headers.get("X-Frame-Options") == "DENY"
         assert headers.get("Referrer-Policy") == "same-origin"
 
+    def test_admin_sees_users_not_clinical_content_and_revoking_signs_the_patient_out_live(self):
+        p = self.patient
+        p.get(self.base + "/appointments")
+        admin = browser()
+        try:
+            sign_in(admin, self.base, "admin.kim")
+            assert admin.current_url.endswith("/admin/users"), admin.current_url
+            text = admin.find_element(By.TAG_NAME, "main").text
+            assert "ana" in text and "dr.lee" in text
+            assert "Please come fasting" not in admin.page_source and "Nothing alarming" not in admin.page_source
+            for path in ("/appointments", f"/appointments/{self.state['appointment']}", f"/diagnoses/{self.state['diagnosis']}", "/events"):
+                admin.get(self.base + path)
+                assert "Not found" in admin.title, (path, admin.title)
+            admin.get(self.base + "/admin/users")
+            admin.find_element(By.CSS_SELECTOR, "button[aria-label='Revoke every session of ana']").click()
+            wait_for(admin, lambda d: "done=revoked" in d.current_url, what="the revocation")
+            # The patient's open page learns it over its event stream and goes to the sign-in page.
+            wait_for(p, lambda d: "/signin?ended=1" in d.current_url, seconds=3, what="the patient's page to sign out")
+        finally:
+            admin.quit()
+
     def test_screenshots(self):
         if not self.screenshots:
             print("    (no --screenshots: skipped taking them)")
@@ -364,6 +390,9 @@ class Suite:
             ("doctor-queue", "dr.lee", "/queue"),
             ("doctor-diagnosis", "dr.lee", f"/diagnoses/{self.state['diagnosis']}"),
             ("doctor-slots", "dr.lee", "/slots"),
+            ("doctor-diagnose", "dr.lee", "/diagnose"),
+            ("admin-users", "admin.kim", "/admin/users"),
+            ("admin-break-glass", "admin.kim", "/break-glass"),
         ]
         for width, height, suffix in ((1280, 900, "desktop"), (390, 844, "phone")):
             drivers = {}
