@@ -152,6 +152,11 @@ struct APIHandler: APIProtocol {
         return .ok(.init(body: .json(try DocumentedJSON.convert(slots))))
     }
 
+    func removeSlot(_ input: Operations.removeSlot.Input) async throws -> Operations.removeSlot.Output {
+        let slot = try await clinic.removeSlot(by: try caller(), slotID: try Self.parameter(input.path.id))
+        return .ok(.init(body: .json(try DocumentedJSON.convert(slot))))
+    }
+
     func book(_ input: Operations.book.Input) async throws -> Operations.book.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
         try FieldRule.length(body.reason, of: "reason", 0...4000)

@@ -43,6 +43,8 @@ enum RouteTable {
                      summary: "Publish an availability slot (doctor)", operationID: "addSlot"),
             APIRoute(.get, "/v1/slots", access: .signedIn, query: ["doctor", "free", "from"], summary: "Availability slots",
                      operationID: "listSlots"),
+            APIRoute(.delete, "/v1/slots/{id}", access: .signedIn, summary: "Withdraw one of the caller's free slots (doctor)",
+                     operationID: "removeSlot"),
             APIRoute(.post, "/v1/appointments", access: .signedIn, body: .required(["slot", "patient", "reason"]),
                      summary: "Book a free slot", operationID: "book"),
             APIRoute(.get, "/v1/appointments", access: .signedIn, query: ["patient"], summary: "Appointments the caller may see",

@@ -98,6 +98,9 @@ struct PortalRoutes: Sendable {
         router.post("/diagnose", use: signedIn([.doctor]) { request, _, session in try await diagnose(request, session) })
         router.get("/slots", use: signedIn([.doctor]) { request, _, session in try await slotsPage(session, flash: Self.flash(request)) })
         router.post("/slots", use: signedIn([.doctor]) { request, _, session in try await addSlot(request, session) })
+        router.post("/slots/:id/remove", use: signedIn([.doctor]) { request, context, session in
+            try await removeSlot(request, id: try context.parameters.require("id"), session)
+        })
 
         router.get("/admin/users", use: signedIn([.admin]) { request, _, session in try await usersPage(session, flash: Self.flash(request)) })
         router.post("/admin/users", use: signedIn([.admin]) { request, _, session in try await addUser(request, session) })
@@ -440,7 +443,7 @@ struct PortalRoutes: Sendable {
                    status: HTTPResponse.Status = .ok) async throws -> Response {
         let slots = try await clinic.listSlots(by: session.caller, doctor: session.caller.userID, from: Date())
         let values: [String: Any] = [
-            "slots": slots.map { ["start": View.date($0.start), "end": View.date($0.end), "booked": $0.booked] as [String: Any] },
+            "slots": slots.map { ["id": $0.id, "start": View.date($0.start), "end": View.date($0.end), "booked": $0.booked] as [String: Any] },
             "start": form["start"] ?? "", "minutes": form["minutes"] ?? "30",
         ]
         return pages.page("slots", title: "Slots", session: session, values: values, status: status, current: "/slots",
@@ -459,6 +462,17 @@ struct PortalRoutes: Sendable {
             return try await slotsPage(session, error: Self.say(error), form: form, status: Self.status(error))
         }
         return Response.redirect(to: "/slots?done=slot")
+    }
+
+    func removeSlot(_ request: Request, id: String, _ session: PortalSession) async throws -> Response {
+        _ = try await form(request, session)
+        do {
+            _ = try await clinic.removeSlot(by: session.caller, slotID: id)
+        } catch {
+            guard error.kind != .forbidden, error.kind != .notFound else { return clinicProblem(error, session: session) }
+            return try await slotsPage(session, error: Self.say(error), status: Self.status(error))
+        }
+        return Response.redirect(to: "/slots?done=slot-removed")
     }
 
     /// The slot's start: the UTC instant portal.js computed from the local field, else the field read as UTC.
@@ -574,6 +588,7 @@ struct PortalRoutes: Sendable {
         case "diagnosed-no-slot":
             return "Diagnosed. The outcome calls for a follow-up, but no doctor has a free slot: add slots and book one."
         case "slot": return "Slot added."
+        case "slot-removed": return "Slot removed."
         case "user": return "User added."
         case "revoked": return "Sessions revoked."
         default: return nil

@@ -25,6 +25,7 @@ enum StaticFiles {
     input[type=hidden] { display: none; }
     button { font: inherit; margin-top: 10px; padding: 6px 14px; border-radius: 4px; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; }
     .signout button, .users button { margin-top: 0; }
+    form.inline { display: inline; } form.inline button { margin: 0 0 0 8px; padding: 2px 10px; }
     button.danger { background: var(--bad); border-color: var(--bad); }
     .actions { display: flex; gap: 10px; flex-wrap: wrap; }
     .notice { background: #ddf4ff; border: 1px solid #54aeff; padding: 8px 10px; border-radius: 4px; }

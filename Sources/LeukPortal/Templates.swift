@@ -253,7 +253,8 @@ enum Templates {
     static let slots = #"""
     <h1>My slots</h1>
     <ul class="cards">
-    {{#slots}}<li class="card"><time datetime="{{start.iso}}">{{start.utc}}</time> to <time datetime="{{end.iso}}">{{end.utc}}</time> · {{#booked}}booked{{/booked}}{{^booked}}free{{/booked}}</li>{{/slots}}
+    {{#slots}}<li class="card"><time datetime="{{start.iso}}">{{start.utc}}</time> to <time datetime="{{end.iso}}">{{end.utc}}</time> · {{#booked}}booked{{/booked}}{{^booked}}free
+    <form method="post" action="/slots/{{id}}/remove" class="inline">\#(csrfField)<button type="submit" class="danger" aria-label="Remove the slot of {{start.utc}}">Remove</button></form>{{/booked}}</li>{{/slots}}
     </ul>
     {{^slots}}<p>No upcoming slots.</p>{{/slots}}
     <h2 id="add-h">Add a slot</h2>

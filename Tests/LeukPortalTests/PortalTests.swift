@@ -320,6 +320,28 @@ struct PortalTests {
         #expect(slots.map(\.start) == [ISO8601DateFormatter().date(from: "\(date)T04:00:00Z")!])
     }
 
+    @Test("a doctor removes a free slot of their own; another doctor's slot is 404, a booked one stays with a reason")
+    func removeSlot() async throws {
+        let fixture = try PortalFixture()
+        let (doctor, _, appointment) = try await fixture.booking()
+        let other = try await fixture.user("dr.yang", .doctor)
+        let start = Date().addingTimeInterval(3 * 86_400)
+        let free = try await fixture.clinic.addSlot(by: try await fixture.caller(doctor.token), start: start, end: start.addingTimeInterval(1800))
+        try await fixture.withClient { client in
+            let page = try await client.get("/slots", session: doctor.token)
+            #expect(page.html.contains("action=\"/slots/\(free.id)/remove\""))
+            #expect(!page.html.contains("action=\"/slots/\(appointment.slotID)/remove\""))
+            #expect(try await client.post("/slots/\(free.id)/remove", session: other.token, form: [:], csrf: csrf(other.token)).status == 404)
+            #expect(try await client.post("/slots/\(free.id)/remove", session: doctor.token, form: [:], csrf: nil).status == 403)
+            let booked = try await client.post("/slots/\(appointment.slotID)/remove", session: doctor.token, form: [:], csrf: csrf(doctor.token))
+            #expect(booked.status == 409)
+            #expect(booked.html.contains("is booked"))
+            let removed = try await client.post("/slots/\(free.id)/remove", session: doctor.token, form: [:], csrf: csrf(doctor.token))
+            #expect(removed.status == 303)
+        }
+        #expect(try await fixture.clinic.listSlots(by: try await fixture.caller(doctor.token)).map(\.id) == [appointment.slotID])
+    }
+
     @Test("a doctor's upload runs the clinic's diagnosis; a bad image is a clear error that keeps the patient and the file")
     func upload() async throws {
         let fixture = try PortalFixture()
