@@ -91,6 +91,16 @@ struct APIHandler: APIProtocol {
         return .ok(.init(body: .json(.init(revoked: count))))
     }
 
+    func disableUser(_ input: Operations.disableUser.Input) async throws -> Operations.disableUser.Output {
+        let user = try await clinic.setDisabled(by: try caller(), userID: try Self.parameter(input.path.id), disabled: true)
+        return .ok(.init(body: .json(try DocumentedJSON.convert(user))))
+    }
+
+    func enableUser(_ input: Operations.enableUser.Input) async throws -> Operations.enableUser.Output {
+        let user = try await clinic.setDisabled(by: try caller(), userID: try Self.parameter(input.path.id), disabled: false)
+        return .ok(.init(body: .json(try DocumentedJSON.convert(user))))
+    }
+
     func breakGlass(_ input: Operations.breakGlass.Input) async throws -> Operations.breakGlass.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
         try FieldRule.length(body.reason, of: "reason", 10...1000)

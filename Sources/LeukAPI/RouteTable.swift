@@ -22,6 +22,8 @@ enum RouteTable {
                      summary: "Create a user (admin)", operationID: "createUser"),
             APIRoute(.post, "/v1/users/{id}/revoke-sessions", access: .signedIn, summary: "End every session of a user (admin)",
                      operationID: "revokeSessions"),
+            APIRoute(.post, "/v1/users/{id}/disable", access: .signedIn, summary: "Disable an account (admin)", operationID: "disableUser"),
+            APIRoute(.post, "/v1/users/{id}/enable", access: .signedIn, summary: "Enable a disabled account (admin)", operationID: "enableUser"),
             APIRoute(.post, "/v1/break-glass", access: .signedIn, body: .required(["patient", "reason"]),
                      summary: "Emergency access to one patient's records (admin, audited)", operationID: "breakGlass"),
 

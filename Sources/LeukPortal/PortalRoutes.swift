@@ -107,6 +107,11 @@ struct PortalRoutes: Sendable {
         router.post("/admin/users/:id/revoke", use: signedIn([.admin]) { request, context, session in
             try await revoke(request, id: try context.parameters.require("id"), session)
         })
+        for (verb, disabled) in [("disable", true), ("enable", false)] {
+            router.post("/admin/users/:id/\(verb)", use: signedIn([.admin]) { request, context, session in
+                try await setDisabled(request, id: try context.parameters.require("id"), disabled: disabled, session)
+            })
+        }
         router.get("/break-glass", use: signedIn([.admin]) { _, _, session in
             pages.page("breakglass", title: "Break-glass", session: session, values: breakGlassValues([:]), current: "/break-glass")
         })
@@ -497,7 +502,8 @@ struct PortalRoutes: Sendable {
         let role = form["role"] ?? Role.patient.rawValue
         var rows: [[String: Any]] = []
         for user in users {
-            var row: [String: Any] = ["id": user.id, "name": user.name, "role": user.role.rawValue, "created": View.date(user.createdAt)]
+            var row: [String: Any] = ["id": user.id, "name": user.name, "role": user.role.rawValue, "created": View.date(user.createdAt),
+                                      "disabled": user.disabled == true, "self": user.id == session.caller.userID]
             if let locked = user.lockedUntil { row["locked"] = View.date(locked) }
             rows.append(row)
         }
@@ -529,6 +535,16 @@ struct PortalRoutes: Sendable {
             return try await usersPage(session, error: Self.say(error), status: Self.status(error))
         }
         return Response.redirect(to: "/admin/users?done=revoked")
+    }
+
+    func setDisabled(_ request: Request, id: String, disabled: Bool, _ session: PortalSession) async throws -> Response {
+        _ = try await form(request, session)
+        do {
+            _ = try await clinic.setDisabled(by: session.caller, userID: id, disabled: disabled)
+        } catch {
+            return try await usersPage(session, error: Self.say(error), status: Self.status(error))
+        }
+        return Response.redirect(to: "/admin/users?done=" + (disabled ? "disabled" : "enabled"))
     }
 
     func breakGlassValues(_ form: [String: String]) -> [String: Any] {
@@ -591,6 +607,8 @@ struct PortalRoutes: Sendable {
         case "slot-removed": return "Slot removed."
         case "user": return "User added."
         case "revoked": return "Sessions revoked."
+        case "disabled": return "Account disabled: its sessions ended and it cannot sign in until enabled."
+        case "enabled": return "Account enabled."
         default: return nil
         }
     }

@@ -273,11 +273,13 @@ enum Templates {
     <h1>Users</h1>
     <table class="users">
     <caption>Everyone with an account on this node</caption>
-    <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Created</th><th scope="col">Locked until</th><th scope="col">Sessions</th></tr></thead>
+    <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Created</th><th scope="col">State</th><th scope="col">Actions</th></tr></thead>
     <tbody>
     {{#users}}<tr><td>{{name}}</td><td>{{role}}</td><td><time datetime="{{created.iso}}">{{created.utc}}</time></td>
-    <td>{{#locked}}<time datetime="{{iso}}">{{utc}}</time>{{/locked}}</td>
-    <td><form method="post" action="/admin/users/{{id}}/revoke">\#(csrfField)<button type="submit" aria-label="Revoke every session of {{name}}">Revoke sessions</button></form></td></tr>{{/users}}
+    <td>{{#disabled}}disabled{{/disabled}}{{^disabled}}{{#locked}}locked until <time datetime="{{iso}}">{{utc}}</time>{{/locked}}{{^locked}}active{{/locked}}{{/disabled}}</td>
+    <td class="actions"><form method="post" action="/admin/users/{{id}}/revoke">\#(csrfField)<button type="submit" aria-label="Revoke every session of {{name}}">Revoke sessions</button></form>
+    {{^self}}{{#disabled}}<form method="post" action="/admin/users/{{id}}/enable">\#(csrfField)<button type="submit" aria-label="Enable {{name}}">Enable</button></form>{{/disabled}}
+    {{^disabled}}<form method="post" action="/admin/users/{{id}}/disable">\#(csrfField)<button type="submit" class="danger" aria-label="Disable {{name}}">Disable</button></form>{{/disabled}}{{/self}}</td></tr>{{/users}}
     </tbody>
     </table>
     <h2>Add a user</h2>

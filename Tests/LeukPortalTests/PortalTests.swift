@@ -342,6 +342,31 @@ struct PortalTests {
         #expect(try await fixture.clinic.listSlots(by: try await fixture.caller(doctor.token)).map(\.id) == [appointment.slotID])
     }
 
+    @Test("an admin disables an account: its open session ends and its sign-in says why; enabling restores it")
+    func disableAccount() async throws {
+        let fixture = try PortalFixture()
+        let ana = try await fixture.user("ana", .patient, password: "ana password")
+        let root = try await fixture.user("root", .admin)
+        try await fixture.withClient { client in
+            let users = try await client.get("/admin/users", session: root.token)
+            #expect(users.html.contains("action=\"/admin/users/\(ana.id)/disable\""))
+            #expect(!users.html.contains("action=\"/admin/users/\(root.id)/disable\""))  // not one's own
+            let disabled = try await client.post("/admin/users/\(ana.id)/disable", session: root.token, form: [:], csrf: csrf(root.token))
+            #expect(disabled.status == 303)
+            #expect(try await client.get("/appointments", session: ana.token).location == "/signin?ended=1")
+            var headers = HTTPFields()
+            headers[.cookie] = "leuknode_signin=abc"
+            let signIn = try await client.post("/signin", session: nil, form: ["name": "ana", "password": "ana password"], csrf: "abc", headers: headers)
+            #expect(signIn.status == 401)
+            #expect(signIn.html.contains("is disabled"))
+            #expect(try await client.get("/admin/users", session: root.token).html.contains("<td>disabled</td>"))
+            let enabled = try await client.post("/admin/users/\(ana.id)/enable", session: root.token, form: [:], csrf: csrf(root.token))
+            #expect(enabled.status == 303)
+            let again = try await client.post("/signin", session: nil, form: ["name": "ana", "password": "ana password"], csrf: "abc", headers: headers)
+            #expect(again.status == 303)
+        }
+    }
+
     @Test("a doctor's upload runs the clinic's diagnosis; a bad image is a clear error that keeps the patient and the file")
     func upload() async throws {
         let fixture = try PortalFixture()
