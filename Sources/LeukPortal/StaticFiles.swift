@@ -27,6 +27,7 @@ enum StaticFiles {
     .signout button, .users button { margin-top: 0; }
     form.inline { display: inline; } form.inline button { margin: 0 0 0 8px; padding: 2px 10px; }
     button.danger { background: var(--bad); border-color: var(--bad); }
+    form.card > button { display: block; }
     .actions { display: flex; gap: 10px; flex-wrap: wrap; }
     .notice { background: #ddf4ff; border: 1px solid #54aeff; padding: 8px 10px; border-radius: 4px; }
     .error { background: #ffebe9; border: 1px solid var(--bad); color: var(--bad); padding: 8px 10px; border-radius: 4px; }
