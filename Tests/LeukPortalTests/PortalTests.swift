@@ -144,6 +144,22 @@ struct PortalTests {
         }
     }
 
+    @Test("signing out ends the clinic session and clears the cookie; the layout's sign-out form carries the token")
+    func signOut() async throws {
+        let fixture = try PortalFixture()
+        let ana = try await fixture.user("ana", .patient)
+        try await fixture.withClient { client in
+            let page = try await client.get("/appointments", session: ana.token)
+            #expect(page.html.contains("<form method=\"post\" action=\"/signout\" class=\"signout\">\n<input type=\"hidden\" name=\"csrf\" value=\"\(csrf(ana.token))\">"))
+            let out = try await client.post("/signout", session: ana.token, form: [:], csrf: csrf(ana.token))
+            #expect(out.status == 303)
+            #expect(out.location == "/signin?signed_out=1")
+            #expect(out.setCookies.contains { $0.hasPrefix("leuknode_session=;") && $0.contains("Max-Age=0") })
+            #expect(try await client.get("/appointments", session: ana.token).location == "/signin?ended=1")
+        }
+        await #expect(throws: ClinicError.self) { try await fixture.caller(ana.token) }
+    }
+
     @Test("a wrong password says so and keeps the name; the lockout shows as on the API (429)")
     func wrongPasswordAndLockout() async throws {
         let fixture = try PortalFixture()
