@@ -164,6 +164,12 @@ struct Start: AsyncParsableCommand {
         let portalAddress = portal ?? config.portal
         var addresses = [("peer", config.listen), ("API", config.api)]
         if let portalAddress { addresses.append(("portal", portalAddress)) }
+        let ports = addresses.compactMap { try? Contact.parseAddress($0.1).port }.filter { $0 != 0 }
+        guard Set(ports).count == ports.count else {
+            CLIOutput.failure("two of the node's listeners share a port: " + addresses.map { "\($0.0) \($0.1)" }.joined(separator: ", "),
+                              hint: "give each its own port (--portal, or listen/api/portal in \(directory.path)/config.json)")
+            throw ExitCode.failure
+        }
         for (what, address) in addresses where !Self.isFree(address) {
             Self.reportPortInUse(what, address, directory: directory.path)
             throw ExitCode.failure

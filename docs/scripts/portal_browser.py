@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -41,10 +42,19 @@ PASSWORDS = {"dr.lee": "doctor-password-1", "ana": "patient-password-a", "ben": 
 BROWSER_TZ = "Asia/Kolkata"
 
 
+HANDED_OUT = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port, never one handed out before in this run (the kernel may offer a port again
+    once it is closed, and a node given the same port twice cannot bind its second listener)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in HANDED_OUT:
+            HANDED_OUT.add(port)
+            return port
 
 
 class Node:
@@ -139,17 +149,18 @@ def sign_in(driver, base, name, password=None):
     wait_for(driver, lambda d: "/signin" not in d.current_url, what=f"{name} to be signed in")
 
 
-def fetch(url, method="GET", headers=None, data=None):
-    """Status and body of a request without following redirects."""
+def fetch(url, method="GET", headers=None, data=None, context=None):
+    """Status, body and headers (an email.message.Message: .get, .get_all) of a request, without following redirects."""
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
             return None
     request = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
+    opener = urllib.request.build_opener(NoRedirect, urllib.request.HTTPSHandler(context=context))
     try:
-        with urllib.request.build_opener(NoRedirect).open(request, timeout=10) as response:
-            return response.status, response.read().decode(), dict(response.headers)
+        with opener.open(request, timeout=10) as response:
+            return response.status, response.read().decode(), response.headers
     except urllib.error.HTTPError as error:
-        return error.code, error.read().decode(), dict(error.headers)
+        return error.code, error.read().decode(), error.headers
 
 
 class Suite:
@@ -325,7 +336,7 @@ class Suite:
             def log_message(self, *args):
                 pass
 
-        server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             for button in ("go1", "go2"):
@@ -376,6 +387,46 @@ class Suite:
             wait_for(p, lambda d: "/signin?ended=1" in d.current_url, seconds=3, what="the patient's page to sign out")
         finally:
             admin.quit()
+
+    def test_tls_portal_sets_a_secure_cookie_and_plain_http_stays_on_loopback(self):
+        node = self.node
+        refused = subprocess.run([node.binary, "start", "--data-dir", node.data, "--portal", f"0.0.0.0:{free_port()}"],
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode != 0 and "loopback only" in refused.stderr, (refused.returncode, refused.stderr)
+        if not shutil.which("openssl"):
+            raise RuntimeError("openssl is needed to make the test certificate")
+        tls = os.path.join(node.work, "tls")
+        os.makedirs(tls)
+        cert, key = os.path.join(tls, "portal.crt"), os.path.join(tls, "portal.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], check=True, capture_output=True)
+        data = os.path.join(tls, "node")
+        node.cli("init", "--data-dir", data, "--name", "tls", "--listen", f"127.0.0.1:{free_port()}", "--api", f"127.0.0.1:{free_port()}")
+        node.cli("dataset", "synth", "--out", os.path.join(tls, "cells"), "--count", "16", "--seed", "3")
+        log = open(os.path.join(tls, "node.log"), "w+")
+        process = subprocess.Popen([node.binary, "start", "--data-dir", data, "--dataset", os.path.join(tls, "cells"), "--rounds", "1",
+                                    "--partial-validation", "follow", "--portal", f"127.0.0.1:{free_port()}", "--tls-cert", cert,
+                                    "--tls-key", key], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = None
+            deadline = time.time() + 90
+            while not url and time.time() < deadline and process.poll() is None:
+                log.seek(0)
+                url = next((line.split()[2] for line in log.read().splitlines() if line.startswith("portal on ")), None)
+                time.sleep(0.1)
+            assert url and url.startswith("https://"), url
+            node.cli("user", "add", "--data-dir", data, "--role", "patient", "--name", "tia", "--password-stdin", stdin="tia password 1\n")
+            context = ssl.create_default_context(cafile=cert)
+            _, body, headers = fetch(url + "/signin", context=context)
+            assert "max-age" in headers.get("Strict-Transport-Security", ""), headers
+            token = body.split('name="csrf" value="')[1].split('"')[0]
+            status, _, headers = fetch(url + "/signin", method="POST", context=context, data=f"csrf={token}&name=tia&password=tia+password+1".encode(),
+                                       headers={"Cookie": f"leuknode_signin={token}", "Content-Type": "application/x-www-form-urlencoded"})
+            session = [c for c in headers.get_all("Set-Cookie") if c.startswith("leuknode_session=lks_")]
+            assert status == 303 and session and "Secure" in session[0] and "HttpOnly" in session[0], (status, session)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
     def test_screenshots(self):
         if not self.screenshots:
