@@ -33,7 +33,9 @@ import urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -348,6 +350,32 @@ class Suite:
             server.shutdown()
         p.get(f"{self.base}/appointments/{appointment}")
         assert "cross-site" not in p.find_element(By.ID, "thread").text
+
+    def test_keyboard_only_signs_in_and_moves_around(self):
+        k = browser()
+        try:
+            k.get(self.base + "/signin")
+            assert k.switch_to.active_element.get_attribute("id") == "name"  # autofocus
+            k.switch_to.active_element.send_keys("ben", Keys.TAB)
+            assert k.switch_to.active_element.get_attribute("id") == "password"
+            k.switch_to.active_element.send_keys(PASSWORDS["ben"], Keys.ENTER)
+            wait_for(k, lambda d: d.current_url.endswith("/appointments"), what="ben's appointments")
+            ActionChains(k).send_keys(Keys.TAB).perform()
+            assert k.switch_to.active_element.text == "Skip to content"
+            for _ in range(8):
+                ActionChains(k).send_keys(Keys.TAB).perform()
+                if k.switch_to.active_element.text == "Results":
+                    break
+            assert k.switch_to.active_element.text == "Results", k.switch_to.active_element.text
+            ActionChains(k).send_keys(Keys.ENTER).perform()
+            wait_for(k, lambda d: d.current_url.endswith("/results"), what="the results page by keyboard")
+            # Every form control on the appointments page has a label.
+            k.get(self.base + "/appointments")
+            unlabelled = k.execute_script("""return Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea'))
+                .filter(function (e) { return !e.labels || e.labels.length === 0; }).map(function (e) { return e.name; });""")
+            assert unlabelled == [], unlabelled
+        finally:
+            k.quit()
 
     def test_operator_token_and_bearer_tokens_are_refused(self):
         token = self.node.operator_token()
