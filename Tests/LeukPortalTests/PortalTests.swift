@@ -358,6 +358,32 @@ struct PortalTests {
         #expect(try await fixture.clinic.listSlots(by: try await fixture.caller(doctor.token)).map(\.id) == [appointment.slotID])
     }
 
+    @Test("the patient reschedules and cancels; the doctor confirms and completes; each is the clinic's transition")
+    func appointmentLifecycle() async throws {
+        let fixture = try PortalFixture()
+        let (doctor, ana, appointment) = try await fixture.booking()
+        let later = Date().addingTimeInterval(2 * 86_400)
+        let other = try await fixture.clinic.addSlot(by: try await fixture.caller(doctor.token), start: later, end: later.addingTimeInterval(1800))
+        try await fixture.withClient { client in
+            let path = "/appointments/\(appointment.id)"
+            let page = try await client.get(path, session: ana.token)
+            #expect(page.html.contains("<option value=\"\(other.id)\""))
+            #expect(!page.html.contains("/confirm"))  // the patient has no confirm button
+            #expect(try await client.post(path + "/reschedule", session: ana.token, form: ["slot": other.id], csrf: csrf(ana.token)).location == path + "?done=rescheduled")
+            #expect(try await client.post(path + "/confirm", session: ana.token, form: [:], csrf: csrf(ana.token)).status == 404)
+            #expect(try await client.post(path + "/confirm", session: doctor.token, form: [:], csrf: csrf(doctor.token)).status == 303)
+            // A refused transition keeps the page and says why (confirming twice).
+            let twice = try await client.post(path + "/confirm", session: doctor.token, form: [:], csrf: csrf(doctor.token))
+            #expect(twice.status == 409 || twice.status == 422)
+            #expect(twice.html.contains("role=\"alert\""))
+            #expect(try await client.post(path + "/cancel", session: ana.token, form: ["reason": "travelling"], csrf: csrf(ana.token)).status == 303)
+            #expect(try await client.get(path, session: ana.token).html.contains("data-appointment-state=\"\(appointment.id)\">cancelled<"))
+        }
+        let final = try await fixture.clinic.appointment(by: try await fixture.caller(ana.token), id: appointment.id)
+        #expect(final.state == .cancelled)
+        #expect(final.slotID == other.id)
+    }
+
     @Test("an admin disables an account: its open session ends and its sign-in says why; enabling restores it")
     func disableAccount() async throws {
         let fixture = try PortalFixture()
