@@ -84,8 +84,10 @@ public struct PortalConfiguration: Sendable {
 /// method as its API twin, so the clinic's rules and audit entries are the same whichever door is used.
 ///
 /// ```swift
-/// let portal = try PortalServer(clinic: clinic, control: runtime, configuration: PortalConfiguration(address: "127.0.0.1:8080", tls: nil))
+/// let portal = PortalServer(clinic: clinic, control: runtime,
+///                           configuration: try PortalConfiguration(address: "127.0.0.1:8080", tls: nil))
 /// let app = try portal.makeApplication { port in print("portal on \(portal.configuration.url(port: port))") }
+/// // `app` is a ServiceLifecycle `Service`: `leuknode start` runs it in the node's ServiceGroup, beside the API.
 /// ```
 public struct PortalServer: Sendable {
     public let clinic: Clinic
