@@ -4,8 +4,10 @@
 #   make deps    install the Debian packages the build needs (apt-get, only when dpkg -s says one is missing)
 #   make build   deps + release build of the leuknode binary (.build/release/leuknode), for institutions
 #   make test    deps + build + schemathesis against a real node's API (docs/scripts/schemathesis.sh: pip
-#                installs it into ~/.cache/leuknode-venv when missing; about a minute) + the whole test
-#                suite (ends with the test runner's summary line)
+#                installs it into ~/.cache/leuknode-venv when missing; about a minute) + the portal's browser
+#                tests in headless Chromium against a real node (docs/scripts/portal_browser.sh: Debian's
+#                chromium and chromium-driver, selenium from pip into the same venv; under a minute) + the
+#                whole test suite (ends with the test runner's summary line)
 #   make run     deps + debug build (its numeric modules are optimised) + the embedded demo: a three-node
 #                federation on loopback on synthetic cells (`leuknode demo`)
 #   make bench   deps + build + the CNN benchmark table (leuknode bench) + the network figures; then, where
@@ -33,13 +35,18 @@ deps:
 build: deps
 	$(SWIFT) build -c release -j $(JOBS) --product leuknode
 
-# schemathesis runs in a Python virtualenv: install Debian's python3 and venv only when they are missing.
+# schemathesis and selenium run in a Python virtualenv: install Debian's python3 and venv only when they are
+# missing; the portal's browser tests drive Debian's headless Chromium through its chromedriver.
+BROWSER_PACKAGES := chromium chromium-driver
+
 test-deps: deps
 	@python3 -c 'import venv, ensurepip' 2>/dev/null || $(MAKE) --no-print-directory deps APT_PACKAGES="python3 python3-venv"
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(BROWSER_PACKAGES)"
 
 test: test-deps
 	$(SWIFT) build --build-tests -j $(JOBS)
 	docs/scripts/schemathesis.sh .build/debug/leuknode
+	docs/scripts/portal_browser.sh .build/debug/leuknode
 	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; test $${PIPESTATUS[0]} -eq 0
 
 run: deps

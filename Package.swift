@@ -42,6 +42,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
         // The Hummingbird transport of the server LeukAPI generates from the same document.
         .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
+        // The web portal (LeukPortal): server-rendered Mustache templates, and multipart/form-data for the
+        // doctor's image upload (the one place a browser sends a file).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
     ],
     targets: [
         // C libraries, one cage each.
@@ -105,9 +109,20 @@ let package = Package(
         // The same link feeds swift-openapi-generator: types and server for the operations in its config file.
         plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]),
 
+        // The web portal for patients, doctors and admins: its own listener (`start --portal`), only the
+        // person-facing clinic routes, every action through the same `Clinic` method (and audit) as its API twin.
+        // Templates and static files are Swift string constants (a relocatable binary, no resource bundle).
+        .target(name: "LeukPortal", dependencies: [
+            "LeukCore", "LeukClinic", "LeukNode", "LeukAPI", logging, nio,
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "Mustache", package: "swift-mustache"),
+            .product(name: "MultipartKit", package: "multipart-kit"),
+        ], swiftSettings: strict),
+
         .executableTarget(name: "leuknode", dependencies: [
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukTensor", "LeukModel", "LeukGossip", "LeukWire",
-            "LeukNet", "LeukClinic", "LeukNode", "LeukAPI", "LeukMetrics", "LeukTraining", "LeukReport", "LeukExperiment", logging,
+            "LeukNet", "LeukClinic", "LeukNode", "LeukAPI", "LeukPortal", "LeukMetrics", "LeukTraining", "LeukReport", "LeukExperiment", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
@@ -147,6 +162,11 @@ let package = Package(
         ], swiftSettings: strict),
         // Real `leuknode` processes on loopback: federation, revocation, clinic, garbage on the port.
         .testTarget(name: "NodeE2ETests", dependencies: ["LeukCore", "LeukStore", "LeukCrypto", "LeukNet", "LeukWire", logging], swiftSettings: strict),
+        .testTarget(name: "LeukPortalTests", dependencies: [
+            "ClinicTestSupport", "LeukPortal", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore", logging,
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ], swiftSettings: strict),
         .testTarget(name: "LeukAPITests", dependencies: [
             "ClinicTestSupport", "LeukAPI", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore", "LeukNode", "LeukMetrics", logging,
             .product(name: "Hummingbird", package: "hummingbird"),

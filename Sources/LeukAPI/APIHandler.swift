@@ -1,5 +1,5 @@
 import Foundation
-import LeukClinic
+public import LeukClinic
 import LeukCore
 import LeukCrypto
 import LeukNode
@@ -91,6 +91,16 @@ struct APIHandler: APIProtocol {
         return .ok(.init(body: .json(.init(revoked: count))))
     }
 
+    func disableUser(_ input: Operations.disableUser.Input) async throws -> Operations.disableUser.Output {
+        let user = try await clinic.setDisabled(by: try caller(), userID: try Self.parameter(input.path.id), disabled: true)
+        return .ok(.init(body: .json(try DocumentedJSON.convert(user))))
+    }
+
+    func enableUser(_ input: Operations.enableUser.Input) async throws -> Operations.enableUser.Output {
+        let user = try await clinic.setDisabled(by: try caller(), userID: try Self.parameter(input.path.id), disabled: false)
+        return .ok(.init(body: .json(try DocumentedJSON.convert(user))))
+    }
+
     func breakGlass(_ input: Operations.breakGlass.Input) async throws -> Operations.breakGlass.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
         try FieldRule.length(body.reason, of: "reason", 10...1000)
@@ -150,6 +160,11 @@ struct APIHandler: APIProtocol {
         let query = input.query
         let slots = try await clinic.listSlots(by: try caller(), doctor: query.doctor, freeOnly: query.free ?? false, from: query.from)
         return .ok(.init(body: .json(try DocumentedJSON.convert(slots))))
+    }
+
+    func removeSlot(_ input: Operations.removeSlot.Input) async throws -> Operations.removeSlot.Output {
+        let slot = try await clinic.removeSlot(by: try caller(), slotID: try Self.parameter(input.path.id))
+        return .ok(.init(body: .json(try DocumentedJSON.convert(slot))))
     }
 
     func book(_ input: Operations.book.Input) async throws -> Operations.book.Output {
@@ -362,11 +377,20 @@ func mapped<T: Sendable>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
-/// `GET /v1/events`: the caller's events as server-sent events. Opens with a `ready` event (so a client knows
-/// it is subscribed), sends a keep-alive comment every `keepAlive`, ends with `session-ended` when the session
-/// is logged out, revoked or idle, and after `limit` events when one is given (for scripts and tests).
-enum EventStream {
+/// `GET /v1/events` (and the portal's `/events`): the caller's events as server-sent events. Opens with a `ready`
+/// event (so a client knows it is subscribed), sends a keep-alive comment every `keepAlive`, ends with
+/// `session-ended` when the session is logged out, revoked or idle, and after `limit` events when one is given
+/// (for scripts and tests).
+public enum EventStream {
     static func open(for caller: Caller, appointment: String?, limit: Int?, clinic: Clinic, keepAlive: Duration) async throws -> HTTPBody {
+        HTTPBody(try await bytes(for: caller, appointment: appointment, limit: limit, clinic: clinic, keepAlive: keepAlive),
+                 length: .unknown, iterationBehavior: .single)
+    }
+
+    /// The stream's bytes in the `text/event-stream` format, for any HTTP layer to send. Admins are refused
+    /// (403): events carry clinical content. With `appointment`, only its participants may watch (the clinic's rule).
+    public static func bytes(for caller: Caller, appointment: String?, limit: Int?, clinic: Clinic,
+                             keepAlive: Duration) async throws -> AsyncStream<ArraySlice<UInt8>> {
         guard caller.role != .admin else {
             throw APIError(status: 403, "event streams carry clinical content; they are for patients and doctors")
         }
@@ -385,7 +409,11 @@ enum EventStream {
                         guard let data = try? encoder.encode(event) else { continue }
                         send(ServerSentEvent(event: event.type.rawValue, data: String(decoding: data, as: UTF8.self)))
                         sent += 1
-                        if let limit, sent >= limit { break }
+                        if let limit, sent >= limit { return }
+                    }
+                    // The clinic closes a user's subscriptions when their sessions are revoked: say so, as on logout.
+                    if !Task.isCancelled, await !clinic.sessionIsLive(caller) {
+                        send(ServerSentEvent(event: "session-ended", data: "{}"))
                     }
                 }
                 group.addTask {
@@ -405,6 +433,6 @@ enum EventStream {
             continuation.finish()
         }
         continuation.onTermination = { _ in task.cancel() }
-        return HTTPBody(output, length: .unknown, iterationBehavior: .single)
+        return output
     }
 }

@@ -22,6 +22,8 @@ enum RouteTable {
                      summary: "Create a user (admin)", operationID: "createUser"),
             APIRoute(.post, "/v1/users/{id}/revoke-sessions", access: .signedIn, summary: "End every session of a user (admin)",
                      operationID: "revokeSessions"),
+            APIRoute(.post, "/v1/users/{id}/disable", access: .signedIn, summary: "Disable an account (admin)", operationID: "disableUser"),
+            APIRoute(.post, "/v1/users/{id}/enable", access: .signedIn, summary: "Enable a disabled account (admin)", operationID: "enableUser"),
             APIRoute(.post, "/v1/break-glass", access: .signedIn, body: .required(["patient", "reason"]),
                      summary: "Emergency access to one patient's records (admin, audited)", operationID: "breakGlass"),
 
@@ -43,6 +45,8 @@ enum RouteTable {
                      summary: "Publish an availability slot (doctor)", operationID: "addSlot"),
             APIRoute(.get, "/v1/slots", access: .signedIn, query: ["doctor", "free", "from"], summary: "Availability slots",
                      operationID: "listSlots"),
+            APIRoute(.delete, "/v1/slots/{id}", access: .signedIn, summary: "Withdraw one of the caller's free slots (doctor)",
+                     operationID: "removeSlot"),
             APIRoute(.post, "/v1/appointments", access: .signedIn, body: .required(["slot", "patient", "reason"]),
                      summary: "Book a free slot", operationID: "book"),
             APIRoute(.get, "/v1/appointments", access: .signedIn, query: ["patient"], summary: "Appointments the caller may see",

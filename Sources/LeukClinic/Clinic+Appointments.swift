@@ -31,6 +31,32 @@ extension Clinic {
         return info(slot)
     }
 
+    /// A doctor withdraws one of their own slots. A slot an appointment holds stays (cancel or move the
+    /// appointment first, so no patient loses a booking unasked), and so does one a cancelled appointment
+    /// names: that appointment shows its time from the slot.
+    public func removeSlot(by caller: Caller, slotID: String) throws(ClinicError) -> SlotInfo {
+        guard caller.role == .doctor else {
+            throw denied(.forbidden("only doctors withdraw their availability slots"), action: "slot.delete", targetID: slotID, by: caller)
+        }
+        guard let slot = slots[slotID] else { throw .notFound("slot", slotID) }
+        guard slot.doctorID == caller.userID else {
+            throw denied(.forbidden("slot \(slotID) belongs to another doctor"), action: "slot.delete", targetID: slotID, by: caller)
+        }
+        if let holder = slotHolder[slotID] {
+            throw ClinicError(.conflict, "slot \(slotID) is booked (appointment \(holder))",
+                              hint: "cancel or reschedule that appointment first; then the slot can go")
+        }
+        if let past = appointments.values.first(where: { $0.slotID == slotID }) {
+            throw ClinicError(.conflict, "slot \(slotID) keeps the time of the cancelled appointment \(past.id), so it stays",
+                              hint: "a freed slot stays bookable; patients see only its time")
+        }
+        try commit(AuditEvent(action: "slot.delete", targetID: slotID), by: caller) {
+            $0.delete(in: Spaces.slots, id: slotID)
+        }
+        slots[slotID] = nil
+        return info(slot)
+    }
+
     /// Slots in time order, optionally one doctor's, only free ones, only from a time on. Any signed-in
     /// user may list them (they say when a doctor is free, not with whom they are booked).
     public func listSlots(by caller: Caller, doctor reference: String? = nil, freeOnly: Bool = false, from: Date? = nil) throws(ClinicError) -> [SlotInfo] {

@@ -64,12 +64,14 @@ extension Clinic {
 
     public func me(_ caller: Caller) -> UserInfo {
         if let user = users[caller.userID] { return info(user) }
-        return UserInfo(id: caller.userID, name: caller.name, role: caller.role, createdAt: Date(timeIntervalSince1970: 0), lockedUntil: nil)
+        return UserInfo(id: caller.userID, name: caller.name, role: caller.role, createdAt: Date(timeIntervalSince1970: 0), lockedUntil: nil,
+                        disabled: nil)
     }
 
     func info(_ user: UserRecord) -> UserInfo {
         let locked = user.lockedUntil.flatMap { $0 > clock.now() ? Date($0) : nil }
-        return UserInfo(id: user.id, name: user.name, role: user.role, createdAt: Date(user.createdAt), lockedUntil: locked)
+        return UserInfo(id: user.id, name: user.name, role: user.role, createdAt: Date(user.createdAt), lockedUntil: locked,
+                        disabled: user.disabled ? true : nil)
     }
 
     // MARK: - Login and sessions
@@ -88,6 +90,10 @@ extension Clinic {
             _ = await offload { PasswordHasher.verify(password, against: reference) }
             try commit(AuditEvent(action: "login", outcome: .failed, detail: "unknown user name '\(String(name.prefix(64)))'"), by: nil)
             throw wrong
+        }
+        if user.disabled {
+            throw denied(ClinicError(.unauthenticated, "the account '\(user.name)' is disabled", hint: "ask an admin to enable it"),
+                         action: "login", targetID: user.id, by: callerFor(user, sessionKey: nil))
         }
         if let until = user.lockedUntil, until > now {
             let caller = callerFor(user, sessionKey: nil)
@@ -151,7 +157,7 @@ extension Clinic {
         }
         let key = Hex.encode(digest)
         let now = clock.now()
-        guard var session = sessions[key], let user = users[session.record.userID] else {
+        guard var session = sessions[key], let user = users[session.record.userID], !user.disabled else {
             throw ClinicError(.unauthenticated, "the session token is not valid (logged out, revoked or expired)",
                               hint: "log in again with `leuknode login --name NAME`")
         }
@@ -204,6 +210,30 @@ extension Clinic {
         for key in keys { sessions[key] = nil }
         events.closeAll(userID: user.id)
         return keys.count
+    }
+
+    /// Disables an account (admins only): no login, every session ended and its event streams closed, in one
+    /// audited, synced batch; or enables it again. The record stays, so the audit log keeps naming the person.
+    public func setDisabled(by caller: Caller, userID reference: String, disabled: Bool) throws(ClinicError) -> UserInfo {
+        let action = disabled ? "user.disable" : "user.enable"
+        guard caller.isAdministrator else {
+            throw denied(.forbidden("only an admin can disable or enable accounts"), action: action, targetID: reference, by: caller)
+        }
+        guard var user = resolveUser(reference) else { throw .notFound("user", reference) }
+        guard user.id != caller.userID else {
+            throw .invalid("you cannot disable your own account", hint: "ask another admin, or use the operator token")
+        }
+        let keys = disabled ? sessions.filter { $0.value.record.userID == user.id }.map(\.key) : []
+        user.disabled = disabled
+        let record = user
+        try commit(AuditEvent(action: action, targetID: user.id, detail: disabled ? "\(keys.count) sessions ended" : ""), by: caller) {
+            $0.put(record, in: Spaces.users, id: record.id)
+            for key in keys { $0.delete(in: Spaces.sessions, id: key) }
+        }
+        users[user.id] = user
+        for key in keys { sessions[key] = nil }
+        if disabled { events.closeAll(userID: user.id) }
+        return info(user)
     }
 
     /// Emergency access: lets an admin read one patient's clinical records for `breakGlassDuration`.

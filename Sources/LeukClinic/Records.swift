@@ -34,7 +34,8 @@ extension Optional where Wrapped == Timestamp {
 }
 
 struct UserRecord: StoreRecord, Equatable {
-    static let formatVersion: UInt8 = 1
+    /// 2 added `disabled`; a version-1 record reads as enabled.
+    static let formatVersion: UInt8 = 2
     var id: String
     var name: String
     var role: Role
@@ -44,6 +45,8 @@ struct UserRecord: StoreRecord, Equatable {
     var failedLogins: UInt32
     /// Logins are refused until then (lockout with back-off).
     var lockedUntil: Timestamp?
+    /// An admin disabled the account: no login, no session, until an admin enables it again.
+    var disabled = false
 
     init(id: String, name: String, role: Role, passwordHash: String, createdAt: Timestamp) {
         self.id = id
@@ -63,6 +66,7 @@ struct UserRecord: StoreRecord, Equatable {
         writer.write(createdAt.nanosecondsSinceEpoch)
         writer.write(failedLogins)
         writer.write(lockedUntil.raw)
+        writer.write(disabled)
     }
 
     init(decoding reader: inout BinaryReader, version: UInt8) throws(BinaryDecodingError) {
@@ -77,6 +81,7 @@ struct UserRecord: StoreRecord, Equatable {
         createdAt = Timestamp(nanosecondsSinceEpoch: try reader.readUInt64("user.created_at"))
         failedLogins = try reader.readUInt32("user.failed_logins")
         lockedUntil = .optional(try reader.readUInt64("user.locked_until"))
+        disabled = version >= 2 ? try reader.readBool("user.disabled") : false
     }
 }
 

@@ -12,9 +12,11 @@ public struct UserInfo: Sendable, Codable, Equatable {
     public var createdAt: Date
     /// Set while the account is locked out after failed logins.
     public var lockedUntil: Date?
+    /// True while an admin has disabled the account (left out of the JSON otherwise).
+    public var disabled: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case id, name, role, createdAt = "created_at", lockedUntil = "locked_until"
+        case id, name, role, createdAt = "created_at", lockedUntil = "locked_until", disabled
     }
 }
 

@@ -33,7 +33,7 @@ public struct NodeDirectory: Sendable {
     public var exists: Bool { FileManager.default.fileExists(atPath: configPath) || FileManager.default.fileExists(atPath: keyFilePath) }
 
     /// Creates a new node: key file, config and database. Refuses to touch an existing node.
-    public func initialize(name: String, listen: String, api: String, passphrase: String?,
+    public func initialize(name: String, listen: String, api: String, portal: String? = nil, passphrase: String?,
                            classes: [String] = ["hem", "all"]) throws(NodeSetupError) -> NodeConfig {
         if exists { throw .alreadyInitialized(path) }
         do {
@@ -46,12 +46,14 @@ public struct NodeDirectory: Sendable {
         do {
             _ = try Contact.parseAddress(listen)
             _ = try Contact.parseAddress(api)
+            if let portal { _ = try Contact.parseAddress(portal) }
         } catch {
             throw .badConfig(error.description)
         }
         do { try FederationClasses.validate(classes) } catch { throw .badConfig(error.description) }
         var config = NodeConfig(name: name, listen: listen, api: api, identity: identity.publicIdentity)
         config.classes = classes
+        config.portal = portal
         do {
             try KeyFile.write(identity, to: keyFilePath, passphrase: passphrase)
             try config.write(to: configPath)
@@ -91,6 +93,8 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     public var listen: String
     /// Where the local HTTP API listens (loopback by default).
     public var api: String
+    /// Where the web portal listens (host:port), when the node serves one; `leuknode start --portal` overrides it.
+    public var portal: String?
     public var signingKey: String
     public var agreementKey: String
     public var binding: String
@@ -111,7 +115,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case version, name, listen, api
+        case version, name, listen, api, portal
         case signingKey = "signing_key", agreementKey = "agreement_key", binding, classes
     }
 
@@ -121,6 +125,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         name = try c.decode(String.self, forKey: .name)
         listen = try c.decode(String.self, forKey: .listen)
         api = try c.decode(String.self, forKey: .api)
+        portal = try c.decodeIfPresent(String.self, forKey: .portal)
         signingKey = try c.decode(String.self, forKey: .signingKey)
         agreementKey = try c.decode(String.self, forKey: .agreementKey)
         binding = try c.decode(String.self, forKey: .binding)

@@ -108,7 +108,7 @@ struct Appointment: AsyncParsableCommand {
 struct Slot: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Doctors' availability slots.",
-        subcommands: [Add.self, List.self])
+        subcommands: [Add.self, List.self, Remove.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Publish a slot when you are available (doctors).")
@@ -156,6 +156,23 @@ struct Slot: AsyncParsableCommand {
                         [$0.id, shortTime($0.start), shortTime($0.end), $0.doctor_name, $0.booked ? "yes" : "no"]
                     })
                 }
+            }
+        }
+    }
+}
+
+extension Slot {
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Withdraw one of your free slots (doctors).",
+            discussion: "A booked slot stays until its appointment is cancelled or moved; a slot a cancelled appointment names stays too.")
+        @OptionGroup var options: ClinicOptions
+        @Argument(help: "The slot's id (slt_...).") var slot: String
+
+        func run() async throws {
+            try await reportingErrors {
+                let removed = try await options.api(.session) { try await $0.removeSlot(path: .init(id: slot)).ok.body.json }
+                try options.output(removed) { print("Removed slot \($0.id): \(shortTime($0.start)) to \(shortTime($0.end))") }
             }
         }
     }

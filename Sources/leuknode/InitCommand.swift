@@ -25,6 +25,10 @@ struct Init: AsyncParsableCommand {
                                valueName: "HOST:PORT"))
     var api: String?
 
+    @Option(help: ArgumentHelp("Address of the web portal for patients and doctors (`portal` in config.json; none by default). Without TLS it must be a loopback address.",
+                               valueName: "HOST:PORT"))
+    var portal: String?
+
     @Option(help: "A readable name for this institution, shown to operators.")
     var name = "leuknode"
 
@@ -45,6 +49,13 @@ struct Init: AsyncParsableCommand {
         } catch {
             throw ValidationError("--api: \(error.description)")
         }
+        if let portal {
+            do {
+                _ = try Contact.parseAddress(portal)
+            } catch {
+                throw ValidationError("--portal: \(error.description)")
+            }
+        }
         guard !name.isEmpty, name.count <= 100 else { throw ValidationError("--name must be 1 to 100 characters") }
         do { _ = try FederationClasses.parse(classes) } catch { throw ValidationError("--classes: \(error.description)") }
     }
@@ -58,7 +69,7 @@ struct Init: AsyncParsableCommand {
         let listenPort = (try? Contact.parseAddress(listen).port).map { Set([$0]) } ?? []
         let api = self.api ?? Self.freeAddress(Self.defaultAPI, what: "API", excluding: listenPort)
         let config = try await reportingErrors {
-            try directory.initialize(name: name, listen: listen, api: api, passphrase: passphrase,
+            try directory.initialize(name: name, listen: listen, api: api, portal: portal, passphrase: passphrase,
                                      classes: try FederationClasses.parse(classes))
         }
         let contact = try await reportingErrors { try config.contact() }

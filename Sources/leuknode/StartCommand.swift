@@ -8,6 +8,7 @@ import LeukMetrics
 import LeukModel
 import LeukTraining
 import LeukNode
+import LeukPortal
 import Logging
 import Metrics
 import Prometheus
@@ -73,6 +74,13 @@ struct Start: AsyncParsableCommand {
 
     @Flag(help: "Read the key file's passphrase from standard input.") var passphraseStdin = false
 
+    @Option(help: ArgumentHelp("Serve the web portal for patients, doctors and admins here (overrides `portal` in config.json). Without --tls-cert/--tls-key only on loopback.",
+                               valueName: "HOST:PORT"))
+    var portal: String?
+
+    @Option(help: ArgumentHelp("The portal's TLS certificate chain (PEM).", valueName: "PEM")) var tlsCert: String?
+    @Option(help: ArgumentHelp("The portal's TLS private key (PEM, unencrypted).", valueName: "PEM")) var tlsKey: String?
+
     @Option(help: .hidden) var parentPid: Int32?
 
     func validate() throws {
@@ -88,12 +96,28 @@ struct Start: AsyncParsableCommand {
         guard gossipInterval >= 0.05, gossipInterval <= 3600 else { throw ValidationError("--gossip-interval must be 0.05 to 3600 seconds") }
         guard roundPause >= 0, roundPause <= 3600 else { throw ValidationError("--round-pause must be 0 to 3600 seconds") }
         try gate.check()
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        for path in [tlsCert, tlsKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
+            throw ValidationError("cannot read \(path)")
+        }
+        if let portal {
+            do {
+                _ = try PortalConfiguration(address: portal, tls: portalTLS)
+            } catch {
+                throw ValidationError("--portal: \(error.description)" + (error.hint.map { " (\($0))" } ?? ""))
+            }
+        }
         if let dataset {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dataset, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw ValidationError("--dataset \(dataset) is not a directory")
             }
         }
+    }
+
+    var portalTLS: PortalTLS? {
+        guard let tlsCert, let tlsKey else { return nil }
+        return PortalTLS(certificatePath: tlsCert, keyPath: tlsKey)
     }
 
     static func isFree(_ address: String) -> Bool {
@@ -105,7 +129,7 @@ struct Start: AsyncParsableCommand {
     /// ports, or this node already running.
     static func reportPortInUse(_ what: String, _ address: String, directory: String) {
         let port = (try? Contact.parseAddress(address).port).map(String.init) ?? address
-        let key = what == "API" ? "api" : "listen"
+        let key = what == "API" ? "api" : what == "portal" ? "portal" : "listen"
         CLIOutput.failure("the \(what) address \(address) is already in use: another program (perhaps this node, or a second node on this machine) listens on port \(port)",
                           hint: "stop that program, or give this node a free port in \(directory)/config.json (\"\(key)\": \"127.0.0.1:PORT\"); `leuknode init` picks free ports for a new node")
     }
@@ -144,7 +168,16 @@ struct Start: AsyncParsableCommand {
         let directory = data.directory
         // Fail before the dataset is decoded (minutes on a big set) when a port is already taken.
         let config = try await reportingErrors { try directory.loadConfig() }
-        for (what, address) in [("peer", config.listen), ("API", config.api)] where !Self.isFree(address) {
+        let portalAddress = portal ?? config.portal
+        var addresses = [("peer", config.listen), ("API", config.api)]
+        if let portalAddress { addresses.append(("portal", portalAddress)) }
+        let ports = addresses.compactMap { try? Contact.parseAddress($0.1).port }.filter { $0 != 0 }
+        guard Set(ports).count == ports.count else {
+            CLIOutput.failure("two of the node's listeners share a port: " + addresses.map { "\($0.0) \($0.1)" }.joined(separator: ", "),
+                              hint: "give each its own port (--portal, or listen/api/portal in \(directory.path)/config.json)")
+            throw ExitCode.failure
+        }
+        for (what, address) in addresses where !Self.isFree(address) {
             Self.reportPortInUse(what, address, directory: directory.path)
             throw ExitCode.failure
         }
@@ -154,11 +187,22 @@ struct Start: AsyncParsableCommand {
             }
         }
         let server: APIServer
+        let portalServer: PortalServer?
+        let portalReady = AsyncStream<Int>.makeStream()
+        var portalApplication: (any Service)?
         do {
             let token = try OperatorToken.loadOrCreate(inDataDirectory: directory.path)
             let clinic = try Clinic(store: runtime.store, classifier: NodeClassifier(diagnoser: runtime.diagnoser), operatorToken: token)
             server = APIServer(clinic: clinic, control: runtime, configuration: try APIConfiguration(address: runtime.config.api),
                                metrics: registry, logger: logger)
+            if let portalAddress {
+                let portal = PortalServer(clinic: clinic, control: runtime,
+                                          configuration: try PortalConfiguration(address: portalAddress, tls: portalTLS), logger: logger)
+                portalApplication = try portal.makeApplication { port in portalReady.continuation.yield(port) }
+                portalServer = portal
+            } else {
+                portalServer = nil
+            }
         } catch let error as any LeukUserFacingError {
             await runtime.stop()
             CLIOutput.failure(error)
@@ -182,16 +226,22 @@ struct Start: AsyncParsableCommand {
         // One group owns signals and the shutdown order. Services stop in reverse order: the watch says
         // why, the API finishes requests in flight, then the node says goodbye, stores the model and
         // closes the database. The watch ending (parent gone) shuts the group down gracefully too.
+        // The portal, when configured, stops with the API: before the node closes the database under it.
+        var serviceList: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: node),
+            .init(service: server.makeApplication { port in apiReady.continuation.yield(port) }),
+        ]
+        if let portalApplication { serviceList.append(.init(service: portalApplication)) }
+        serviceList.append(.init(service: ShutdownWatch(parentPID: parentPid), successTerminationBehavior: .gracefullyShutdownGroup))
         let services = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: node),
-                .init(service: server.makeApplication { port in apiReady.continuation.yield(port) }),
-                .init(service: ShutdownWatch(parentPID: parentPid), successTerminationBehavior: .gracefullyShutdownGroup),
-            ],
+            services: serviceList,
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         let group = Task { () -> Bool in
             // Ends the wait for the port below even when the group stops before the API started.
-            defer { apiReady.continuation.finish() }
+            defer {
+                apiReady.continuation.finish()
+                portalReady.continuation.finish()
+            }
             do {
                 try await services.run()
                 return true
@@ -207,6 +257,15 @@ struct Start: AsyncParsableCommand {
         var readyPorts = apiReady.stream.makeAsyncIterator()
         if let apiPort = await readyPorts.next() {
             printFlushed("node '\(runtime.config.name)' \(runtime.config.contactFingerprint) listening for peers on port \(peerPort), API on \(runtime.config.api.hostPart):\(apiPort)")
+            if let portalServer {
+                var portalPorts = portalReady.stream.makeAsyncIterator()
+                if let portalPort = await portalPorts.next() {
+                    let url = portalServer.configuration.url(port: portalPort)
+                    printFlushed(portalServer.configuration.tls == nil
+                        ? "portal on \(url) (no TLS, so loopback only; serve it to others with --tls-cert/--tls-key or a TLS reverse proxy, docs/operations.md)"
+                        : "portal on \(url) (TLS)")
+                }
+            }
             node.startTraining()
         }
         // A failed service cancels the group; the node service still stops the runtime.

@@ -6,7 +6,7 @@ import Foundation
 struct User: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage the clinic's users (admins, doctors, patients) on the running node.",
-        subcommands: [Add.self, List.self, Revoke.self])
+        subcommands: [Add.self, List.self, Revoke.self, Disable.self, Enable.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -42,7 +42,9 @@ struct User: AsyncParsableCommand {
             try await reportingErrors {
                 let users = try await options.api(.operatorFirst) { try await $0.listUsers().ok.body.json }
                 try options.output(users) { users in
-                    printTable(["NAME", "ROLE", "ID", "LOCKED"], users.map { [$0.name, $0.role.rawValue, $0.id, $0.locked_until.map(shortTime) ?? ""] })
+                    printTable(["NAME", "ROLE", "ID", "LOCKED", "DISABLED"], users.map {
+                        [$0.name, $0.role.rawValue, $0.id, $0.locked_until.map(shortTime) ?? "", $0.disabled == true ? "yes" : ""]
+                    })
                 }
             }
         }
@@ -58,6 +60,36 @@ struct User: AsyncParsableCommand {
                 let result = try await options.api(.operatorFirst) { try await $0.revokeSessions(path: .init(id: user)).ok.body.json }
                 try options.output(result) { print("Ended \($0.revoked) session(s) of \(user)") }
             }
+        }
+    }
+}
+
+extension User {
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Disable an account (admin): no login, every session ends. `user enable` undoes it.")
+        @OptionGroup var options: ClinicOptions
+        @Argument(help: "The user's name or id.") var user: String
+
+        func run() async throws { try await User.setDisabled(true, user: user, options: options) }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a disabled account again (admin).")
+        @OptionGroup var options: ClinicOptions
+        @Argument(help: "The user's name or id.") var user: String
+
+        func run() async throws { try await User.setDisabled(false, user: user, options: options) }
+    }
+
+    /// `user disable` and `user enable`: one call each, the same output.
+    static func setDisabled(_ disabled: Bool, user: String, options: ClinicOptions) async throws {
+        try await reportingErrors {
+            let result = try await options.api(.operatorFirst) { client in
+                disabled ? try await client.disableUser(path: .init(id: user)).ok.body.json
+                    : try await client.enableUser(path: .init(id: user)).ok.body.json
+            }
+            try options.output(result) { print("\(disabled ? "Disabled" : "Enabled") \($0.role.rawValue) '\($0.name)'") }
         }
     }
 }

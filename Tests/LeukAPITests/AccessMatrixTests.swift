@@ -103,6 +103,9 @@ import LeukClinic
         case "POST /v1/login": return (row.path, ["name": "ana", "password": t.anaPassword])
         case "POST /v1/users": return (row.path, ["name": "newuser", "role": "patient", "password": "password-new"])
         case "POST /v1/users/{id}/revoke-sessions": return ("/v1/users/\(t.ids["victim"]!)/revoke-sessions", nil)
+        case "POST /v1/users/{id}/disable": return ("/v1/users/\(t.ids["victim"]!)/disable", nil)
+        case "POST /v1/users/{id}/enable": return ("/v1/users/\(t.ids["victim"]!)/enable", nil)
+        case "DELETE /v1/slots/{id}": return ("/v1/slots/\(t.ids["freeSlot"]!)", nil)
         case "POST /v1/break-glass": return (row.path, ["patient": "ana", "reason": "emergency room, patient unconscious"])
         case "POST /v1/diagnoses":
             return (row.path, ["patient": "ana", "file_name": "e.rgb", "image_base64": Data(rgbImage(red: 10)).base64EncodedString()])

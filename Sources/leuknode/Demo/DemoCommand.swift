@@ -89,6 +89,8 @@ final class DemoRunner: Sendable {
         var datasetDir: String
         var peerPort: Int
         var apiPort: Int
+        /// Hospital 1 serves the web portal (`portal` in its config.json), so the demo's doctor and patient can sign in.
+        var portalPort: Int?
         var trainSamples: [DatasetSample]
     }
 
@@ -130,6 +132,15 @@ final class DemoRunner: Sendable {
           \(bin) model history --data-dir \(hospitals[0].dataDir)
           LEUKNODE_SESSION=\(root)/doctor.session \(bin) appointment list --data-dir \(hospitals[0].dataDir)
         """)
+        if let portal = hospitals[0].portalPort {
+            say("""
+
+            The web portal of \(hospitals[0].name) (while it runs; the `start` above serves it again):
+              http://127.0.0.1:\(portal)
+              doctor:  \(Self.doctorName) / \(Self.doctorPassword)     (review queue, slots, appointments, messages)
+              patient: \(Self.patientName) / \(Self.patientPassword)    (appointments, messages, released results)
+            """)
+        }
     }
 
     // MARK: Steps
@@ -181,7 +192,8 @@ final class DemoRunner: Sendable {
         }
         let hospitals = try (0..<n).map { k in
             Hospital(name: "hospital-\(k + 1)", dataDir: root + "/hospital-\(k + 1)", datasetDir: datasetDirs[k],
-                     peerPort: try freeLoopbackPort(), apiPort: try freeLoopbackPort(), trainSamples: perNode[k])
+                     peerPort: try freeLoopbackPort(), apiPort: try freeLoopbackPort(), portalPort: k == 0 ? try freeLoopbackPort() : nil,
+                     trainSamples: perNode[k])
         }
         return (classes, hospitals, test)
     }
@@ -190,10 +202,11 @@ final class DemoRunner: Sendable {
         var contacts: [String] = []
         for h in hospitals {
             try cli(["init", "--data-dir", h.dataDir, "--name", h.name, "--listen", "127.0.0.1:\(h.peerPort)",
-                     "--api", "127.0.0.1:\(h.apiPort)"])
+                     "--api", "127.0.0.1:\(h.apiPort)"] + (h.portalPort.map { ["--portal", "127.0.0.1:\($0)"] } ?? []))
             let id = try cli(["id", "--data-dir", h.dataDir]).split(separator: "\n").map(String.init)
             contacts.append(id[0])
-            say("\(h.name): fingerprint \(id[1]), peers on 127.0.0.1:\(h.peerPort), API on 127.0.0.1:\(h.apiPort)")
+            say("\(h.name): fingerprint \(id[1]), peers on 127.0.0.1:\(h.peerPort), API on 127.0.0.1:\(h.apiPort)"
+                + (h.portalPort.map { ", web portal on http://127.0.0.1:\($0)" } ?? ""))
         }
         for (i, h) in hospitals.enumerated() {
             for (j, contact) in contacts.enumerated() where j != i { try cli(["peer", "add", "--data-dir", h.dataDir, contact]) }
@@ -232,16 +245,19 @@ final class DemoRunner: Sendable {
         throw CLIFailure("the nodes did not finish \(options.rounds) rounds in time")
     }
 
+    static let doctorName = "dr-lee", doctorPassword = "demo-doctor-password"
+    static let patientName = "pat-ana", patientPassword = "demo-patient-password"
+
     private func clinicScene(_ h: Hospital, image: String) throws {
         let session = ["LEUKNODE_SESSION": root + "/doctor.session"]
         say("$ leuknode user add --role doctor --name dr-lee        (with the operator token in DATA_DIR/admin.token)")
-        say(try cli(["user", "add", "--role", "doctor", "--name", "dr-lee", "--password-stdin", "--data-dir", h.dataDir],
-                    stdin: "demo-doctor-password\n"))
+        say(try cli(["user", "add", "--role", "doctor", "--name", Self.doctorName, "--password-stdin", "--data-dir", h.dataDir],
+                    stdin: Self.doctorPassword + "\n"))
         say("$ leuknode user add --role patient --name pat-ana")
-        say(try cli(["user", "add", "--role", "patient", "--name", "pat-ana", "--password-stdin", "--data-dir", h.dataDir],
-                    stdin: "demo-patient-password\n"))
+        say(try cli(["user", "add", "--role", "patient", "--name", Self.patientName, "--password-stdin", "--data-dir", h.dataDir],
+                    stdin: Self.patientPassword + "\n"))
         say("$ leuknode login --name dr-lee")
-        say(try cli(["login", "--name", "dr-lee", "--password-stdin", "--data-dir", h.dataDir], stdin: "demo-doctor-password\n",
+        say(try cli(["login", "--name", Self.doctorName, "--password-stdin", "--data-dir", h.dataDir], stdin: Self.doctorPassword + "\n",
                     environment: session))
         let formatter = ISO8601DateFormatter()
         for hours in [3, 26, 50] {
@@ -275,6 +291,9 @@ final class DemoRunner: Sendable {
         }
         say("$ leuknode appointment list")
         say(try cli(["appointment", "list", "--data-dir", h.dataDir], environment: session))
+        if let portal = h.portalPort {
+            say("web portal of \(h.name): http://127.0.0.1:\(portal) (sign in as \(Self.doctorName) / \(Self.doctorPassword) or \(Self.patientName) / \(Self.patientPassword))")
+        }
     }
 
     private func evaluate(classes: [String], hospitals: [Hospital], testSamples: [DatasetSample], federated: [[Float]]) throws {
