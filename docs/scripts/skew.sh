@@ -73,6 +73,11 @@ flags() {
     a4-epoch-lr0.02) echo "$E4 --learning-rate 0.02 --no-baselines" ;;
     a4-epoch-mean) echo "$E4 --aggregation mean --no-baselines" ;;
     a4-epoch-fed) echo "$E4 --class-balance federation --no-baselines" ;;
+    a4-epoch-gm0.3) echo "$E4 --global-momentum 0.3 --no-baselines" ;;
+    a4-epoch-gm0.5) echo "$E4 --global-momentum 0.5 --no-baselines" ;;
+    a4-epoch-gm0.7) echo "$E4 --global-momentum 0.7 --no-baselines" ;;
+    a4-epoch-drift1) echo "$E4 --drift-correction 1 --no-baselines" ;;
+    a4-epoch-drift0.5) echo "$E4 --drift-correction 0.5 --no-baselines" ;;
     o4-epoch) echo "$EO4" ;;
     o4-epoch-fed) echo "$EO4 --class-balance federation --no-baselines" ;;
     o4-epoch-fed-mean) echo "$EO4 --class-balance federation --aggregation mean --no-baselines" ;;
