@@ -25,7 +25,7 @@ enum Baselines {
     /// the federation's nodes train on together in a round. (Batches of `pooled / (nodes * steps)`
     /// would give the reference four times the sequential steps of any node: a different budget.)
     static func centralized(batch: Int?, nodes: Int, stepsPerRound: Int, pooledImages: Int) -> (batch: Int, steps: Int) {
-        guard batch == nil else { return (batch!, nodes * stepsPerRound) }
+        if let batch { return (batch, nodes * stepsPerRound) }
         let reference = 32
         return (reference, max(1, (pooledImages + reference - 1) / reference))
     }

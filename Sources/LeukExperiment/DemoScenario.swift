@@ -8,8 +8,8 @@ import LeukTraining
 ///
 /// The baselines are trained here, through `Baselines`, exactly as `simulate` trains its own: the
 /// federation's default recipe, the cosine schedule over the rounds, and as many images per round
-/// for the centralized model as the federation trains on (`Baselines.centralized`). The command itself only parses, supervises the node
-/// processes and prints.
+/// for the centralized model as the federation trains on (`Baselines.centralized`). The command
+/// itself only parses, supervises the node processes and prints.
 public struct DemoScenario: Sendable {
     /// The federation's classes, in logit order.
     public var classes: [String]

@@ -127,7 +127,8 @@ public enum FederationDefaults {
     /// Local SGD steps per round. With `batchSize` nil a round is one local epoch cut into this many
     /// steps, so the number sets how many sequential steps the federation takes per epoch of data: on
     /// Aria (4 nodes, Dirichlet 0.5, 10 rounds) 20 steps gave accuracy 0.829 / AUC 0.893, 80 gave
-    /// 0.886 / 0.951, 160 gave 0.895 / 0.962 (3 seeds; docs/results.md, "One local epoch per round").
+    /// 0.886 / 0.952, 160 gave 0.896 / 0.962, 320 gave 0.877 / 0.949 (3 seeds each; docs/results.md,
+    /// "One local epoch per round").
     public static let stepsPerRound = 160
     /// Images per step: nil = one local epoch per round (`localEpochBatch`).
     public static let batchSize: Int? = nil
