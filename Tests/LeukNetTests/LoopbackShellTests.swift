@@ -22,7 +22,7 @@ actor EventLog {
     }
 
     /// Waits up to `seconds` for an event matching `predicate`; returns it or nil.
-    func wait(seconds: Double = 5, for predicate: @Sendable (NetworkEvent) -> Bool) async -> NetworkEvent? {
+    func wait(seconds: Double = 30, for predicate: @Sendable (NetworkEvent) -> Bool) async -> NetworkEvent? {
         let deadline = monotonicNanoseconds() + UInt64(seconds * 1e9)
         while monotonicNanoseconds() < deadline {
             if let hit = events.first(where: predicate) { return hit }
