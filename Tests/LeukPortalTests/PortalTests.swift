@@ -479,7 +479,10 @@ struct PortalTests {
         let admin = fixture.operatorCaller
         try await fixture.withClient { client in
             async let stream = client.get("/events", session: ana.token)
-            try await Task.sleep(for: .milliseconds(300))
+            // Until the portal's stream has subscribed (a deadline, not a fixed pause: under load the
+            // subscription took longer than the 300 ms this test once slept, and the message was missed).
+            for _ in 0..<6_000 where fixture.clinic.events.subscriberCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(fixture.clinic.events.subscriberCount == 1)
             _ = try await fixture.clinic.sendMessage(by: try await fixture.caller(doctor.token), appointment: appointment.id, body: "<b>hello</b>")
             try await Task.sleep(for: .milliseconds(100))
             _ = try await fixture.clinic.revokeSessions(by: admin, userID: "ana")
