@@ -138,7 +138,7 @@ let package = Package(
         .testTarget(name: "LeukStoreTests", dependencies: ["LeukStore", "LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukTensorTests", dependencies: ["LeukTensor"], swiftSettings: strict),
         .testTarget(name: "LeukModelTests", dependencies: ["LeukModel", "LeukTensor", "LeukData", "LeukCore"], swiftSettings: strict),
-        .testTarget(name: "LeukGossipTests", dependencies: ["LeukGossip", "LeukCore"], swiftSettings: strict),
+        .testTarget(name: "LeukGossipTests", dependencies: ["LeukGossip", "LeukNet", "LeukWire", "LeukCrypto", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukMetricsTests", dependencies: ["LeukMetrics", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "LeukReportTests", dependencies: ["LeukReport", "LeukMetrics", "LeukCore"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["LeukCore", "LeukStore"], swiftSettings: strict),

@@ -98,7 +98,10 @@ public enum AggregationRule: String, Sendable, Equatable, CaseIterable {
     /// peers"): without attackers it costs nothing against plain averaging (+0.1 points on synthetic cells over
     /// 3 seeds and on Aria with 10 nodes; 0.829 for both on Aria with 4 nodes, Dirichlet 0.5, 3 seeds), and it
     /// holds each measured attack by a minority of neighbours to about 1 point where plain averaging loses
-    /// 19 to 68. With two neighbours or fewer the median is the larger distance and nothing is clipped.
+    /// 19 to 68. The radius is the lower median of the neighbours' distances and the node's own last training
+    /// step (`ClippingRule.adaptive`): with two neighbours and a step, the middle of the three; a node that has
+    /// not trained takes the nearer neighbour's distance, and stops mixing when that neighbour sits on its own
+    /// state (`ConnectedFaultScheduleTests`).
     public static let defaultRule = AggregationRule.clipped
 
     /// The gossip core's rule; `trim` is used by `.trimmedMean` only.

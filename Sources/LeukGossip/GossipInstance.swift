@@ -85,9 +85,15 @@ public struct GossipInstance: Sendable {
 
     // MARK: - Events
 
-    /// The node starts (or restarts): schedules the first tick.
+    /// The node starts (or restarts): asks the shell again to keep out every peer still banned in the
+    /// restored snapshot (the connection layer's cool-downs do not survive a restart, the core's bans do),
+    /// and schedules the first tick.
     public mutating func onStart(now: Timestamp, rng: inout SeededGenerator) -> [GossipDirective] {
         var directives: [GossipDirective] = []
+        for id in peers.keys.sorted() {
+            guard let until = peers[id]?.counters.bannedUntil, now < until else { continue }
+            directives.append(.disconnect(peer: id, until: until))
+        }
         directives.append(.scheduleTick(after: nextTickDelay(&rng)))
         return directives
     }
@@ -372,6 +378,9 @@ public struct GossipInstance: Sendable {
         directives.append(.disconnect(peer: peer, until: until))
         directives.append(.log(GossipLogEvent(level: .warning, message:
             "score \(Int(score.rounded())) below \(Int(configuration.scoring.banThreshold)): ignored until \(until)", peer: peer)))
+        // Persist the ban now, not at the next periodic snapshot: a node that crashed in between would come
+        // back without it and mix the banned peer's states before its cool-down ended.
+        directives.append(.persist(snapshot()))
     }
 
     /// Decays every peer's counters and bans again a peer whose cool-down ended while its score is

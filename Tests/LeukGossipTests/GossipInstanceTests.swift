@@ -80,6 +80,25 @@ import Testing
         #expect(wrongShape.count == 1 && nan.count == 1)
     }
 
+    /// Found by `ConnectedFaultScheduleTests`: a ban lived only in memory until the next periodic snapshot, so a
+    /// node that crashed in between came back mixing the banned peer; and a restored ban reached the core but not
+    /// the connection layer, which admitted the peer's session during its cool-down.
+    @Test func aBanIsPersistedAtOnceAndAskedForAgainAfterARestart() throws {
+        var node = instance(GossipConfiguration(tickJitter: 0))
+        _ = node.onPeerUp(mallory, now: at(0))
+        var banned: [GossipDirective] = []
+        for _ in 0..<3 { banned += node.onInvalidMessage(from: mallory, reason: .malformed, now: at(1)) }
+        #expect(banned.contains(.disconnect(peer: mallory, until: at(61))))
+        let snapshot = try #require(banned.lazy.compactMap { if case let .persist(s) = $0 { s } else { nil } }.first)
+        #expect(snapshot.scores[mallory]?.bannedUntil == at(61))
+
+        var rng = SeededGenerator(seed: 1)
+        var restored = GossipInstance(configuration: node.configuration, selfID: node.selfID, restoring: snapshot)
+        #expect(restored.onStart(now: at(30), rng: &rng).contains(.disconnect(peer: mallory, until: at(61))))
+        var late = GossipInstance(configuration: node.configuration, selfID: node.selfID, restoring: snapshot)
+        #expect(!late.onStart(now: at(61), rng: &rng).contains { if case .disconnect = $0 { true } else { false } })
+    }
+
     @Test func scoringBansAMisbehavingPeerForTheCoolDownAndRemembersAcrossReconnects() {
         var node = instance(GossipConfiguration(tickJitter: 0))
         var rng = SeededGenerator(seed: 3)
