@@ -21,8 +21,9 @@ public struct TrainingOptions: Sendable {
     public var learningRate: Float = 0.01
     public var optimizer: OptimizerKind = .sgd()
     public var schedule: LearningRateSchedule = .constant
-    /// Random flips and quarter turns of the training images.
+    /// Augment the training images with `augmentation`.
     public var augment: Bool = true
+    public var augmentation: Augmenter.Options = .geometric
     /// Weight the loss by inverse class frequency (helps specificity when normal cells are rare).
     public var balanceClasses: Bool = false
     public var inputSize: Int = 64
@@ -156,7 +157,7 @@ public enum TrainingSession {
             model.learningRate = options.schedule.rate(base: options.learningRate, epoch: epoch)
             let stream = BatchStream(cache: trainCache, normalization: normalization, configuration: .init(
                 batchSize: options.batchSize, epochs: 1, shuffle: true,
-                augmentation: options.augment ? .geometric : nil, seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9))
+                augmentation: options.augment ? options.augmentation : nil, seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9))
             let epochStart = monotonicNanoseconds()
             var lossSum = 0.0, seen = 0, batchIndex = 0
             for batch in stream {

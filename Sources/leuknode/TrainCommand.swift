@@ -31,6 +31,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Weight decay (L2).") var weightDecay: Float = 5e-4
     @Option(help: "Learning-rate schedule: constant, step (x0.1 every third of the run) or cosine.") var schedule: String = "cosine"
     @Flag(inversion: .prefixedNo, help: "Random flips and quarter turns of training images.") var augment = true
+    @Option(help: "Augmentation: flips (flips and quarter turns) or smear (also any angle, zoom, blur and stain jitter).") var augmentation: String = "flips"
     @Flag(help: "Weight the loss by inverse class frequency.") var balanceClasses = false
     @Option(help: "Input size in pixels.") var inputSize: Int = 64
     @Option(help: "Resume from a checkpoint written by an earlier run.") var resume: String?
@@ -48,6 +49,7 @@ struct Train: AsyncParsableCommand {
         if let lr { guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") } }
         guard ["sgd", "adam"].contains(optimizer) else { throw ValidationError("--optimizer must be sgd or adam") }
         guard ["constant", "step", "cosine"].contains(schedule) else { throw ValidationError("--schedule must be constant, step or cosine") }
+        guard ["flips", "smear"].contains(augmentation) else { throw ValidationError("--augmentation must be flips or smear") }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
         guard inputSize >= 16, inputSize <= 512 else { throw ValidationError("--input-size must be between 16 and 512") }
@@ -73,6 +75,7 @@ struct Train: AsyncParsableCommand {
         default: options.schedule = .constant
         }
         options.augment = augment
+        options.augmentation = augmentation == "smear" ? .smear : .geometric
         options.balanceClasses = balanceClasses
         options.inputSize = inputSize
         options.resumeCheckpoint = resume

@@ -1,3 +1,5 @@
+import Foundation
+import LeukCore
 import LeukData
 import Testing
 
@@ -92,6 +94,69 @@ struct AugmentationTests {
         #expect(seen.count == 8) // all four rotations, with and without a flip
     }
 
+    @Test func anyAngleRotationAgreesWithAQuarterTurnAndZoomKeepsTheCentre() {
+        let square = pattern(width: 9, height: 9, seed: 3)
+        #expect(square.rotatedAndScaled(radians: 0, scale: 1) == square)
+        let turned = square.rotatedAndScaled(radians: Float.pi / 2, scale: 1)
+        let exact = square.rotated90(quarterTurns: 1)
+        #expect(zip(turned.pixels, exact.pixels).allSatisfy { abs(Int($0) - Int($1)) <= 1 })
+        // A zoom about the centre leaves the centre pixel where it was.
+        let zoomed = square.rotatedAndScaled(radians: 0, scale: 1.1)
+        #expect(zoomed.pixel(x: 4, y: 4) == square.pixel(x: 4, y: 4))
+        #expect(zoomed != square)
+    }
+
+    @Test func blurKeepsAFlatImageAndSmoothsAnEdge() {
+        let flat = RGBImage(width: 8, height: 8, pixels: [UInt8](repeating: 90, count: 8 * 8 * 3))
+        #expect(flat.blurred(sigma: 1) == flat)
+        var edge = [UInt8](repeating: 0, count: 8 * 8 * 3)
+        for y in 0..<8 { for x in 4..<8 { for ch in 0..<3 { edge[(y * 8 + x) * 3 + ch] = 200 } } }
+        let blurred = RGBImage(width: 8, height: 8, pixels: edge).blurred(sigma: 1)
+        #expect(blurred.pixel(x: 3, y: 4).0 > 0 && blurred.pixel(x: 4, y: 4).0 < 200)
+        #expect(blurred.pixel(x: 0, y: 0).0 == 0 && blurred.pixel(x: 7, y: 7).0 == 200)
+    }
+
+    @Test func stainJitterIsIdentityAtZeroAndUndoesItself() {
+        let cells = SyntheticCells.generate(count: 2, seed: 4, size: 24).images
+        for image in cells {
+            #expect(image.stainJittered(alpha: [0, 0, 0], beta: [0, 0, 0]) == image)
+            let stronger = image.stainJittered(alpha: [0.1, -0.1, 0.05], beta: [0, 0, 0])
+            #expect(stronger != image)
+            let back = stronger.stainJittered(alpha: [1 / 1.1 - 1, 1 / 0.9 - 1, 1 / 1.05 - 1], beta: [0, 0, 0])
+            // Back within the rounding of two passes through 8 bits, except where a channel saturated.
+            let close = zip(back.pixels, image.pixels).filter { abs(Int($0) - Int($1)) <= 3 }.count
+            #expect(Double(close) / Double(image.pixels.count) > 0.98)
+        }
+        // A stronger haematoxylin darkens, most of all in red (haematoxylin absorbs red and green).
+        let image = cells[0]
+        let darker = image.stainJittered(alpha: [0.3, 0, 0], beta: [0, 0, 0])
+        let red = { (i: RGBImage) in stride(from: 0, to: i.pixels.count, by: 3).reduce(0) { $0 + Int(i.pixels[$1]) } }
+        #expect(red(darker) < red(image))
+    }
+
+    @Test func smearAugmentationIsSeededAndKeepsLabelsAndRanges() throws {
+        let dir = TemporaryDirectory()
+        _ = try SyntheticCells.writeDataset(to: dir.path, count: 12, seed: 2, size: 32)
+        let dataset = try DatasetScanner.scan(directory: dir.path, labelMap: nil)
+        let cache = ImageCache(samples: dataset.samples, classes: dataset.classes, size: 32)
+        func batches(_ options: Augmenter.Options?) -> [([Float], [Int])] {
+            let stream = BatchStream(cache: cache, normalization: .unit, configuration: .init(
+                batchSize: 4, epochs: 1, shuffle: true, augmentation: options, seed: 11))
+            var out: [([Float], [Int])] = []
+            for batch in stream {
+                let values = Array(batch.inputs.prefix(batch.count * 3 * 32 * 32))
+                let labels = batch.labels.prefix(batch.count).map { Int($0) }
+                out.append((values, labels))
+            }
+            return out
+        }
+        let plain = batches(nil), smeared = batches(.smear), again = batches(.smear)
+        #expect(plain.map(\.1) == smeared.map(\.1))
+        #expect(smeared.map(\.0) == again.map(\.0))
+        #expect(plain.map(\.0) != smeared.map(\.0))
+        #expect(smeared.allSatisfy { $0.0.allSatisfy { $0 >= 0 && $0 <= 1 } })
+    }
+
     @Test func jitterIsSmallAndSeeded() {
         let square = smooth(width: 16, height: 16)
         var a = Augmenter(seed: 42), b = Augmenter(seed: 42), c = Augmenter(seed: 43)
@@ -118,5 +183,61 @@ struct AugmentationTests {
         #expect(brighter.pixels == [116, 116, 116, 186, 186, 186]) // + 25.5, rounded
         let contrast = grey.colorJittered(brightness: 0, contrast: 0.5, hueTurns: 0)
         #expect(contrast.pixels == [73, 73, 73, 178, 178, 178]) // mean 125 +/- 35 * 1.5 = 52.5
+    }
+}
+
+@Suite("Stain normalisation")
+struct StainNormalizationTests {
+    /// A 48x48 "cell": haematoxylin in a central nucleus, eosin in the cytoplasm ring around it, on white, rendered in
+    /// optical density with the given unit stain vectors and strength (Beer-Lambert), with a seeded texture.
+    static func cell(haematoxylin: [Float], eosin: [Float], strength: Float, seed: UInt64) -> RGBImage {
+        var rng = SeededGenerator(seed: seed)
+        var pixels = [UInt8](repeating: 255, count: 48 * 48 * 3)
+        for y in 0..<48 {
+            for x in 0..<48 {
+                let r = (Float((x - 24) * (x - 24) + (y - 24) * (y - 24))).squareRoot()
+                let texture = 0.8 + 0.4 * rng.nextUnitFloat()
+                let h: Float = r < 10 ? 1.2 * texture : 0
+                let e: Float = r >= 10 && r < 20 ? 0.5 * texture : 0
+                for c in 0..<3 {
+                    let od = strength * (h * haematoxylin[c] + e * eosin[c])
+                    pixels[(y * 48 + x) * 3 + c] = UInt8(min(max((256 * Float(exp(-Double(od))) - 1).rounded(), 0), 255))
+                }
+            }
+        }
+        return RGBImage(width: 48, height: 48, pixels: pixels)
+    }
+
+    static func unit(_ v: [Float]) -> [Float] { let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot(); return v.map { $0 / n } }
+    static func cosine(_ a: ArraySlice<Float>, _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+
+    let labA = (h: unit([0.65, 0.70, 0.29]), e: unit([0.07, 0.99, 0.11]))
+    let labB = (h: unit([0.45, 0.85, 0.30]), e: unit([0.20, 0.90, 0.40]))
+
+    @Test func theEstimateFindsTheStainVectorsAnImageWasRenderedWith() throws {
+        let estimate = try #require(StainNormalizer.estimate(Self.cell(haematoxylin: labA.h, eosin: labA.e, strength: 1, seed: 1)))
+        #expect(Self.cosine(estimate.stains[0..<3], labA.h) > 0.99)
+        #expect(Self.cosine(estimate.stains[3..<6], labA.e) > 0.99)
+    }
+
+    @Test func normalisingAnotherLabsImageRecoversTheReferenceLabsRendering() throws {
+        let reference = try #require(StainNormalizer.fit((0..<4).map { Self.cell(haematoxylin: labA.h, eosin: labA.e, strength: 1, seed: $0) }))
+        let original = Self.cell(haematoxylin: labA.h, eosin: labA.e, strength: 1, seed: 9)
+        let otherLab = Self.cell(haematoxylin: labB.h, eosin: labB.e, strength: 1.4, seed: 9)
+        let normalised = reference.normalize(otherLab)
+        func meanAbsoluteDifference(_ a: RGBImage, _ b: RGBImage) -> Double {
+            Double(zip(a.pixels, b.pixels).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) }) / Double(a.pixels.count)
+        }
+        let before = meanAbsoluteDifference(otherLab, original), after = meanAbsoluteDifference(normalised, original)
+        #expect(after < before / 4, "mean absolute difference to the reference lab's rendering: \(before) before, \(after) after")
+        // The reference round-trips through the model file's metadata.
+        #expect(StainNormalizer(metadataValue: reference.metadataValue) == reference)
+        #expect(StainNormalizer(metadataValue: "macenko:1,2,3") == nil)
+    }
+
+    @Test func aBlankImageIsLeftAsItIs() throws {
+        let reference = try #require(StainNormalizer.fit([Self.cell(haematoxylin: labA.h, eosin: labA.e, strength: 1, seed: 2)]))
+        let blank = RGBImage(width: 16, height: 16, pixels: [UInt8](repeating: 250, count: 16 * 16 * 3))
+        #expect(reference.normalize(blank) == blank)
     }
 }
