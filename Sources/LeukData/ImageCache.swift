@@ -54,6 +54,19 @@ public final class ImageCache: Sendable {
 
     public var count: Int { images.count }
 
+    /// The same samples with every image transformed (stain normalisation fitted on the training images).
+    public func mapped(_ transform: (RGBImage) -> RGBImage) -> ImageCache {
+        ImageCache(transformed: images.map(transform), samples: samples, classes: classes, size: size, problems: problems)
+    }
+
+    private init(transformed images: [RGBImage], samples: [DatasetSample], classes: [String], size: Int, problems: [DatasetProblem]) {
+        self.size = size
+        self.classes = classes
+        self.samples = samples
+        self.images = images
+        self.problems = problems
+    }
+
     /// Channel statistics over the cached images; fit this on the training cache only.
     public func fitNormalization() -> Normalization { Normalization.fit(images) }
 }

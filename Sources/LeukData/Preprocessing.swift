@@ -123,9 +123,50 @@ public struct Normalization: Sendable, Equatable, Codable {
     }
 }
 
-/// Decode, resize and normalise one file exactly as training does: the single preprocessing path
-/// for inference (the clinic's uploads go through here too).
+/// What a model does to a decoded image before its network sees it: resize to its input size, re-render with
+/// its training set's stains when it was trained with stain normalisation, then per-channel normalisation.
+/// The one path for training caches, evaluation, `diagnose`, the clinic's uploads and the running node.
+public struct InputPreprocessing: Sendable, Equatable {
+    public var size: Int
+    public var normalization: Normalization
+    public var stain: StainNormalizer?
+
+    public init(size: Int, normalization: Normalization, stain: StainNormalizer? = nil) {
+        self.size = size
+        self.normalization = normalization
+        self.stain = stain
+    }
+
+    /// Resized and, if the model asks for it, stain-normalised: what training caches and augments.
+    public func image(_ decoded: RGBImage) -> RGBImage {
+        let resized = resizeBilinear(decoded, to: size)
+        return stain?.normalize(resized) ?? resized
+    }
+
+    /// The network's input, CHW, for one decoded image.
+    public func input(_ decoded: RGBImage) -> [Float] { normalization.chw(image(decoded)) }
+
+    /// The network's input for one file, decoded with the project's bounded decoder.
+    public func input(path: String, limits: DecodeLimits = .standard) throws(ImageError) -> [Float] {
+        input(try ImageDecoder.decode(path: path, limits: limits))
+    }
+
+    /// Test-time augmentation: the eight rotations and reflections of the prepared image, CHW one after
+    /// another (a cell has no up, down, left or right, so a model should say the same of all eight).
+    public func dihedralInputs(_ decoded: RGBImage) -> [Float] {
+        let prepared = image(decoded)
+        var out: [Float] = []
+        out.reserveCapacity(8 * 3 * prepared.width * prepared.height)
+        for flip in [false, true] {
+            let base = flip ? prepared.flippedHorizontally() : prepared
+            for turns in 0..<4 { out += normalization.chw(base.rotated90(quarterTurns: turns)) }
+        }
+        return out
+    }
+}
+
+/// Decode, resize and normalise one file exactly as training does (without stain normalisation; a model
+/// that has one goes through `InputPreprocessing`).
 public func preprocess(path: String, size: Int, normalization: Normalization, limits: DecodeLimits = .standard) throws(ImageError) -> [Float] {
-    let image = resizeBilinear(try ImageDecoder.decode(path: path, limits: limits), to: size)
-    return normalization.chw(image)
+    try InputPreprocessing(size: size, normalization: normalization).input(path: path, limits: limits)
 }

@@ -16,16 +16,16 @@ public struct ImageDiagnosis: Sendable {
 
 /// Single-image inference through the one preprocessing path training uses.
 public enum Diagnosis {
-    public static func diagnose(_ model: Model, imagePath: String) -> ImageDiagnosis {
-        Request(model).diagnose(imagePath) { model.predictProbabilities($0) }
+    public static func diagnose(_ model: Model, imagePath: String, testTimeAugmentation: Bool = false) -> ImageDiagnosis {
+        Request(model, testTimeAugmentation: testTimeAugmentation).diagnose(imagePath) { model.predictProbabilities($0) }
     }
 
     /// Every image diagnosed alone (decode, preprocessing and the network, timed per image), spread across
     /// the model's `threads` threads (`Model.mapConcurrently`); the results come back in `imagePaths`
     /// order and, apart from the response times, equal those of `diagnose(_:imagePath:)` one image after
     /// another, bit for bit, whatever the thread count.
-    public static func diagnose(_ model: Model, imagePaths: [String]) -> [ImageDiagnosis] {
-        let request = Request(model)
+    public static func diagnose(_ model: Model, imagePaths: [String], testTimeAugmentation: Bool = false) -> [ImageDiagnosis] {
+        let request = Request(model, testTimeAugmentation: testTimeAugmentation)
         return model.mapConcurrently(count: imagePaths.count) { i, lane in
             request.diagnose(imagePaths[i]) { lane.predictProbabilities($0) }
         }
@@ -35,25 +35,31 @@ public enum Diagnosis {
     /// threads can share it.
     private struct Request: Sendable {
         let classes: [String]
-        let inputSize: Int
-        let normalization: Normalization
+        let preprocessing: InputPreprocessing
+        /// Average the probabilities over the image's eight rotations and reflections.
+        let testTimeAugmentation: Bool
 
-        init(_ model: Model) {
+        init(_ model: Model, testTimeAugmentation: Bool) {
             classes = model.classes
-            inputSize = model.inputSize
-            normalization = Normalization(mean: model.mean, std: model.std)
+            preprocessing = model.preprocessing
+            self.testTimeAugmentation = testTimeAugmentation
         }
 
         func diagnose(_ imagePath: String, probabilities predict: ([Float]) -> [Float]) -> ImageDiagnosis {
             let start = monotonicNanoseconds()
             let input: [Float]
             do {
-                input = try preprocess(path: imagePath, size: inputSize, normalization: normalization)
+                let decoded = try ImageDecoder.decode(path: imagePath)
+                input = testTimeAugmentation ? preprocessing.dihedralInputs(decoded) : preprocessing.input(decoded)
             } catch {
                 let ms = Double(monotonicNanoseconds() - start) / 1e6
                 return ImageDiagnosis(image: imagePath, prediction: nil, probabilities: [], responseTimeMs: ms, error: error.userMessage)
             }
-            let probabilities = predict(input)
+            let all = predict(input)
+            let views = all.count / classes.count
+            let probabilities = (0..<classes.count).map { k in
+                (0..<views).reduce(Float(0)) { $0 + all[$1 * classes.count + k] } / Float(max(views, 1))
+            }
             let ms = Double(monotonicNanoseconds() - start) / 1e6
             var best = 0
             for k in 1..<probabilities.count where probabilities[k] > probabilities[best] { best = k }
@@ -75,7 +81,8 @@ public enum Evaluation {
     }
 
     public static func evaluate(_ model: Model, datasetDirectory: String, labelMap: LabelMap?, manifest: String? = nil,
-                                samples selected: [DatasetSample]? = nil, datasetClasses: [String]? = nil) throws -> Outcome {
+                                samples selected: [DatasetSample]? = nil, datasetClasses: [String]? = nil,
+                                testTimeAugmentation: Bool = false) throws -> Outcome {
         var classes = datasetClasses ?? []
         var samples = selected ?? []
         var problems: [String] = []
@@ -99,7 +106,7 @@ public enum Evaluation {
             toModel.append(index)
         }
         var labels: [Int] = [], probabilities: [Float] = [], times: [Double] = []
-        let results = Diagnosis.diagnose(model, imagePaths: samples.map(\.path))
+        let results = Diagnosis.diagnose(model, imagePaths: samples.map(\.path), testTimeAugmentation: testTimeAugmentation)
         for (sample, result) in zip(samples, results) {
             if let error = result.error { problems.append(error); continue }
             labels.append(toModel[sample.label])

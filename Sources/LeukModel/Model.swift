@@ -1,5 +1,6 @@
 internal import LeukTensor
 import LeukCore
+public import LeukData
 import Dispatch
 
 /// One training batch: `count` images as NCHW floats (already normalised) and their class indices.
@@ -47,6 +48,16 @@ public final class Model {
     public let inputSize: Int
     public var mean: [Float]
     public var std: [Float]
+    /// Macenko stain normalisation fitted on the training set (`train --stain-normalize`); nil for none.
+    /// Stored in the model file, so every user of the model applies it (`preprocessing`).
+    public var stainNormalizer: StainNormalizer?
+    /// How the model was trained, as `train` printed it (`recipe` in the file's metadata); nil when unknown.
+    public var recipe: String?
+
+    /// The one input path for this model: its size, its stain normalisation and its channel normalisation.
+    public var preprocessing: InputPreprocessing {
+        InputPreprocessing(size: inputSize, normalization: Normalization(mean: mean, std: std), stain: stainNormalizer)
+    }
     public let threads: Int
     public let seed: UInt64
 

@@ -1,4 +1,5 @@
 internal import LeukTensor
+import LeukData
 import Foundation
 
 /// Model files: safetensors, interchangeable with a PyTorch `state_dict` of the same architecture.
@@ -43,6 +44,8 @@ extension Model {
         metadata["input_size"] = String(inputSize)
         metadata["mean"] = mean.map { "\($0)" }.joined(separator: ",")
         metadata["std"] = std.map { "\($0)" }.joined(separator: ",")
+        if let stainNormalizer { metadata["stain_normalization"] = stainNormalizer.metadataValue }
+        if let recipe { metadata["recipe"] = recipe }
         if includeOptimizer {
             let snapshot = optimizerSnapshot
             metadata["checkpoint.optimizer"] = optimizerKind.name
@@ -168,6 +171,14 @@ extension Model {
             flat += tensor.scalars
         }
         model.parameters = flat
+        if let text = file.metadata["stain_normalization"] {
+            guard let stain = StainNormalizer(metadataValue: text) else {
+                throw .invalidMetadata(path: path, key: "stain_normalization", value: text,
+                                       reason: "expected macenko: and eight non-negative numbers")
+            }
+            model.stainNormalizer = stain
+        }
+        model.recipe = file.metadata["recipe"]
         return (model, file)
     }
 }

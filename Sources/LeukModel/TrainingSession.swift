@@ -9,7 +9,8 @@ public struct TrainingOptions: Sendable {
     public var labelMap: LabelMap?
     public var manifest: String?
     public var architecture: Architecture = .leuknetS
-    public var epochs: Int = 10
+    /// Epochs; nil lets the set's size decide (`TrainingRecipe.epochs`).
+    public var epochs: Int?
     public var batchSize: Int = 32
     public var threads: Int = 1
     public var seed: UInt64 = 0
@@ -20,10 +21,13 @@ public struct TrainingOptions: Sendable {
     public var testFraction: Double = 0
     public var learningRate: Float = 0.01
     public var optimizer: OptimizerKind = .sgd()
-    public var schedule: LearningRateSchedule = .constant
+    /// The learning-rate schedule's shape; its length is the run's epochs.
+    public var schedule: TrainingRecipe.ScheduleShape = .cosine
     /// Augment the training images with `augmentation`.
     public var augment: Bool = true
-    public var augmentation: Augmenter.Options = .geometric
+    public var augmentation: Augmenter.Options = .smear
+    /// Fit Macenko stain normalisation on the training images and store it in the model.
+    public var stainNormalize: Bool = false
     /// Weight the loss by inverse class frequency (helps specificity when normal cells are rare).
     public var balanceClasses: Bool = false
     public var inputSize: Int = 64
@@ -42,9 +46,45 @@ public struct TrainingOptions: Sendable {
     }
 }
 
+/// How `leuknode train` adapts to the set it is given when no flag says otherwise.
+///
+/// A small set needs many passes: 130 images in batches of 32 are four steps an epoch, and ten epochs (the old
+/// default) are forty steps, far from trained (0.74 on an Aria subset of 130; docs/cnn.md, "Small sets").
+/// So the run is sized in steps: `stepBudget` optimisation steps, at least `minimumEpochs` and at most
+/// `maximumEpochs` epochs. A large set gets its ten epochs; 104 training images get 100.
+public enum TrainingRecipe {
+    public static let stepBudget = 400
+    public static let minimumEpochs = 10
+    public static let maximumEpochs = 200
+
+    public static func epochs(trainImages: Int, batchSize: Int) -> Int {
+        let batches = max(1, (trainImages + batchSize - 1) / max(batchSize, 1))
+        return min(maximumEpochs, max(minimumEpochs, (stepBudget + batches - 1) / batches))
+    }
+
+    public enum ScheduleShape: String, Sendable, CaseIterable {
+        case constant, step, cosine
+
+        public func schedule(epochs: Int) -> LearningRateSchedule {
+            switch self {
+            case .constant: .constant
+            case .step: .step(every: max(1, epochs / 3), gamma: 0.1)
+            case .cosine: .cosine(epochs: epochs)
+            }
+        }
+    }
+
+    /// The augmentation's name in the recipe line.
+    public static func name(_ options: Augmenter.Options?) -> String {
+        guard let options else { return "none" }
+        return options == .smear ? "smear" : options == .geometric ? "flips" : "custom"
+    }
+}
+
 /// What a training run reports as it goes.
 public enum TrainingEvent: Sendable {
-    case prepared(trainImages: Int, validationImages: Int, classes: [String], problems: [String], startEpoch: Int)
+    /// `recipe` is the line stored in the model's metadata: every choice the run made.
+    case prepared(trainImages: Int, validationImages: Int, classes: [String], problems: [String], startEpoch: Int, recipe: String)
     case batch(epoch: Int, epochs: Int, batch: Int, batches: Int, loss: Float, imagesPerSecond: Double, etaSeconds: Double)
     case epoch(EpochSummary)
 }
@@ -73,10 +113,12 @@ public struct TrainingSummary: Sendable, Codable {
     public var checkpointPath: String
     /// Metrics of the saved model on the held-out test split, when one was asked for.
     public var test: EvaluationMetrics?
+    /// Every choice the run made (also in the model's metadata, `recipe`).
+    public var recipe: String
 
     enum CodingKeys: String, CodingKey {
         case epochs, bestValidationLoss = "best_validation_loss", modelPath = "model_path"
-        case checkpointPath = "checkpoint_path", test
+        case checkpointPath = "checkpoint_path", test, recipe
     }
 }
 
@@ -111,8 +153,8 @@ public enum TrainingSession {
         let split = options.validationFraction > 0 || options.testFraction > 0
             ? Splitter.split(dataset, fractions: fractions, seed: options.seed)
             : (train: dataset.samples, validation: [], test: [])
-        let trainCache = ImageCache(samples: split.train, classes: dataset.classes, size: options.inputSize, threads: max(2, options.threads))
-        let validationCache = ImageCache(samples: split.validation, classes: dataset.classes, size: options.inputSize,
+        var trainCache = ImageCache(samples: split.train, classes: dataset.classes, size: options.inputSize, threads: max(2, options.threads))
+        var validationCache = ImageCache(samples: split.validation, classes: dataset.classes, size: options.inputSize,
                                          threads: max(2, options.threads))
         guard trainCache.count > 0 else {
             throw TrainingError.tooFewImages("\(options.datasetDirectory): no training image could be decoded")
@@ -134,11 +176,30 @@ public enum TrainingSession {
             startEpoch = progress["epoch"].flatMap(Int.init) ?? 0
             bestLoss = progress["best_validation_loss"].flatMap(Float.init)
         } else {
+            let stain = options.stainNormalize ? StainNormalizer.fit(trainCache.images) : nil
+            if let stain {
+                trainCache = trainCache.mapped { stain.normalize($0) }
+                validationCache = validationCache.mapped { stain.normalize($0) }
+            }
             let normalization = trainCache.fitNormalization()
             model = try Model(architecture: options.architecture, classes: dataset.classes, inputSize: options.inputSize,
                               mean: normalization.mean, std: normalization.std, seed: options.seed, threads: options.threads,
                               optimizer: options.optimizer, learningRate: options.learningRate)
+            model.stainNormalizer = stain
         }
+        if options.resumeCheckpoint != nil, let stain = model.stainNormalizer {
+            trainCache = trainCache.mapped { stain.normalize($0) }
+            validationCache = validationCache.mapped { stain.normalize($0) }
+        }
+        let epochs = options.epochs ?? TrainingRecipe.epochs(trainImages: trainCache.count, batchSize: options.batchSize)
+        let schedule = options.schedule.schedule(epochs: epochs)
+        let augmentation = options.augment ? options.augmentation : nil
+        let recipe = "\(options.architecture.rawValue) at \(options.inputSize) px; \(epochs) epochs of \(trainCache.count) images in batches of "
+            + "\(options.batchSize)\(options.epochs == nil ? " (\(TrainingRecipe.stepBudget) steps for this set's size)" : ""); "
+            + "\(options.optimizer.name) at \(options.learningRate), \(options.schedule.rawValue) schedule; augmentation "
+            + "\(TrainingRecipe.name(augmentation)); stain normalisation \(model.stainNormalizer == nil ? "none" : "macenko"); "
+            + "\(options.balanceClasses ? "class-balanced loss; " : "")best of \(validationCache.count) validation images by loss"
+        model.recipe = recipe
         if options.balanceClasses {
             var counts = [Int](repeating: 0, count: dataset.classes.count)
             for sample in trainCache.samples { counts[sample.label] += 1 }
@@ -147,17 +208,17 @@ public enum TrainingSession {
         }
         let normalization = Normalization(mean: model.mean, std: model.std)
         report(.prepared(trainImages: trainCache.count, validationImages: validationCache.count, classes: dataset.classes,
-                         problems: problems, startEpoch: startEpoch))
+                         problems: problems, startEpoch: startEpoch, recipe: recipe))
 
         let batchesPerEpoch = BatchStream.batchesPerEpoch(count: trainCache.count, batchSize: options.batchSize, dropLast: false)
         var summaries: [EpochSummary] = []
         let runStart = monotonicNanoseconds()
         var imagesDone = 0
-        for epoch in startEpoch..<options.epochs {
-            model.learningRate = options.schedule.rate(base: options.learningRate, epoch: epoch)
+        for epoch in startEpoch..<epochs {
+            model.learningRate = schedule.rate(base: options.learningRate, epoch: epoch)
             let stream = BatchStream(cache: trainCache, normalization: normalization, configuration: .init(
                 batchSize: options.batchSize, epochs: 1, shuffle: true,
-                augmentation: options.augment ? options.augmentation : nil, seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9))
+                augmentation: augmentation, seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9))
             let epochStart = monotonicNanoseconds()
             var lossSum = 0.0, seen = 0, batchIndex = 0
             for batch in stream {
@@ -168,8 +229,8 @@ public enum TrainingSession {
                 batchIndex += 1
                 let elapsed = Double(monotonicNanoseconds() - runStart) / 1e9
                 let rate = Double(imagesDone) / max(elapsed, 1e-9)
-                let remainingImages = Double((options.epochs - epoch) * trainCache.count - seen)
-                report(.batch(epoch: epoch + 1, epochs: options.epochs, batch: batchIndex, batches: batchesPerEpoch,
+                let remainingImages = Double((epochs - epoch) * trainCache.count - seen)
+                report(.batch(epoch: epoch + 1, epochs: epochs, batch: batchIndex, batches: batchesPerEpoch,
                               loss: Float(lossSum / Double(seen)), imagesPerSecond: rate, etaSeconds: remainingImages / max(rate, 1e-9)))
             }
             let epochSeconds = Double(monotonicNanoseconds() - epochStart) / 1e9
@@ -205,7 +266,7 @@ public enum TrainingSession {
                                                   samples: split.test, datasetClasses: dataset.classes).metrics
         }
         return TrainingSummary(epochs: summaries, bestValidationLoss: bestLoss, modelPath: options.outputPath,
-                               checkpointPath: options.checkpointPath, test: testMetrics)
+                               checkpointPath: options.checkpointPath, test: testMetrics, recipe: recipe)
     }
 
     /// Mean loss and accuracy over a cache, in batches of 64, without augmentation.

@@ -19,6 +19,7 @@ struct Diagnose: AsyncParsableCommand {
     @OptionGroup var data: DataDirOptions
     @Argument(help: "Images (PNG, JPEG, BMP, TIFF), or folders: every image under a folder, in path order.") var images: [String]
     @Option(help: "Threads for an offline diagnosis: the images are spread across them (same results, in the same order, for any count).") var threads: Int = 1
+    @Flag(help: "Test-time augmentation (offline): average each image's probabilities over its eight rotations and reflections.") var tta = false
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
@@ -26,6 +27,7 @@ struct Diagnose: AsyncParsableCommand {
         switch (model, patient) {
         case (nil, nil): throw ValidationError("say which model: --patient NAME (the running node's model) or --model FILE (offline)")
         case (.some, .some): throw ValidationError("--model and --patient do not go together: --patient uses the node's own model")
+        case (nil, .some) where tta: throw ValidationError("--tta is for an offline diagnosis with --model")
         default: break
         }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
@@ -43,11 +45,13 @@ struct Diagnose: AsyncParsableCommand {
             let loaded = try Model.load(bytes: [UInt8](bytes), path: model, threads: threads)
             return (loaded, Hex.encode(SHA256Hasher.hash([UInt8](bytes))))
         }
-        let results = Diagnosis.diagnose(loaded, imagePaths: images)
+        let results = Diagnosis.diagnose(loaded, imagePaths: images, testTimeAugmentation: tta)
         if json {
-            print(try DiagnoseReport(modelSHA256: digest, results: results).jsonText())
+            print(try DiagnoseReport(modelSHA256: digest, results: results, modelRecipe: loaded.recipe,
+                                     stainNormalization: loaded.stainNormalizer.map { _ in "macenko" }).jsonText())
         } else {
             print("model \(model) sha256 \(digest)")
+            if let recipe = loaded.recipe { print("trained: \(recipe)") }
             for result in results {
                 if let error = result.error {
                     print("\(result.image): FAILED: \(error)")
@@ -92,6 +96,9 @@ extension Diagnose {
 struct DiagnoseReport {
     var modelSHA256: String
     var results: [ImageDiagnosis]
+    /// How the model file was trained and what preprocessing it carries (offline diagnosis only).
+    var modelRecipe: String?
+    var stainNormalization: String?
 
     func jsonText() throws -> String {
         var list: [[String: Any]] = []
@@ -109,7 +116,9 @@ struct DiagnoseReport {
             }
             list.append(entry)
         }
-        let object: [String: Any] = ["model_sha256": modelSHA256, "results": list]
+        var object: [String: Any] = ["model_sha256": modelSHA256, "results": list]
+        if let modelRecipe { object["model_recipe"] = modelRecipe }
+        if let stainNormalization { object["stain_normalization"] = stainNormalization }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }

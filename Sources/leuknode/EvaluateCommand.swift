@@ -15,6 +15,7 @@ struct Evaluate: AsyncParsableCommand {
     @Option(help: "Map folder names onto the model's classes, e.g. Benign=hem,Early=all,Pre=all,Pro=all.") var labelMap: String?
     @Option(help: "CSV manifest 'file,group'.") var manifest: String?
     @Option(help: "Threads: the images are spread across them (same metrics for any count; response times are per image).") var threads: Int = 1
+    @Flag(help: "Test-time augmentation: average each image's probabilities over its eight rotations and reflections.") var tta = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -23,10 +24,10 @@ struct Evaluate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let outcome = try await reportingErrors {
+        let (outcome, recipe) = try await reportingErrors {
             let loaded = try Model.load(from: model, threads: threads)
-            return try Evaluation.evaluate(loaded, datasetDirectory: dataset, labelMap: try labelMap.map { try LabelMap(parsing: $0) },
-                                           manifest: manifest)
+            return (try Evaluation.evaluate(loaded, datasetDirectory: dataset, labelMap: try labelMap.map { try LabelMap(parsing: $0) },
+                                            manifest: manifest, testTimeAugmentation: tta), loaded.recipe)
         }
         for problem in outcome.problems { printError("warning: skipped \(problem)") }
         if json {
@@ -34,6 +35,7 @@ struct Evaluate: AsyncParsableCommand {
             encoder.outputFormatting = [.sortedKeys]
             print(String(decoding: try encoder.encode(outcome.metrics), as: UTF8.self))
         } else {
+            if let recipe { print("model trained: \(recipe)\(tta ? "; evaluated with test-time augmentation" : "")\n") }
             print(outcome.metrics.table)
         }
     }

@@ -19,7 +19,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Map folder names onto classes, e.g. Benign=hem,Early=all,Pre=all,Pro=all.") var labelMap: String?
     @Option(help: "CSV manifest 'file,group' (default: DIR/manifest.csv if present).") var manifest: String?
     @Option(help: "Architecture: \(Architecture.knownNames).") var arch: String = "leuknet-s"
-    @Option(help: "Epochs.") var epochs: Int = 10
+    @Option(help: "Epochs (default: as many as \(TrainingRecipe.stepBudget) steps take on this set, \(TrainingRecipe.minimumEpochs) to \(TrainingRecipe.maximumEpochs)).") var epochs: Int?
     @Option(help: "Batch size.") var batch: Int = 32
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
     @Option(help: "Seed for initialisation, split, shuffling and augmentation.") var seed: UInt64 = 0
@@ -30,8 +30,9 @@ struct Train: AsyncParsableCommand {
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
     @Option(help: "Weight decay (L2).") var weightDecay: Float = 5e-4
     @Option(help: "Learning-rate schedule: constant, step (x0.1 every third of the run) or cosine.") var schedule: String = "cosine"
-    @Flag(inversion: .prefixedNo, help: "Random flips and quarter turns of training images.") var augment = true
-    @Option(help: "Augmentation: flips (flips and quarter turns) or smear (also any angle, zoom, blur and stain jitter).") var augmentation: String = "flips"
+    @Flag(inversion: .prefixedNo, help: "Augment the training images (see --augmentation).") var augment = true
+    @Option(help: "Augmentation: smear (flips, any angle, zoom, blur, stain and light jitter) or flips (flips and quarter turns only).") var augmentation: String = "smear"
+    @Flag(help: "Fit Macenko stain normalisation on the training images; the model stores it and applies it wherever it is used.") var stainNormalize = false
     @Flag(help: "Weight the loss by inverse class frequency.") var balanceClasses = false
     @Option(help: "Input size in pixels.") var inputSize: Int = 64
     @Option(help: "Resume from a checkpoint written by an earlier run.") var resume: String?
@@ -41,7 +42,7 @@ struct Train: AsyncParsableCommand {
     func validate() throws {
         do { _ = try Architecture(named: arch) } catch { throw ValidationError(error.userMessage) }
         if let labelMap { do { _ = try LabelMap(parsing: labelMap) } catch { throw ValidationError(error.userMessage) } }
-        guard epochs >= 1, epochs <= 100_000 else { throw ValidationError("--epochs must be at least 1") }
+        if let epochs { guard epochs >= 1, epochs <= 100_000 else { throw ValidationError("--epochs must be between 1 and 100000") } }
         guard batch >= 1, batch <= 4096 else { throw ValidationError("--batch must be between 1 and 4096") }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         guard valSplit >= 0, valSplit < 1 else { throw ValidationError("--val-split must be in [0, 1)") }
@@ -69,13 +70,10 @@ struct Train: AsyncParsableCommand {
         options.testFraction = testSplit
         options.optimizer = optimizer == "adam" ? .adam(weightDecay: weightDecay) : .sgd(momentum: momentum, weightDecay: weightDecay)
         options.learningRate = lr ?? (optimizer == "adam" ? 1e-3 : 0.01)
-        switch schedule {
-        case "step": options.schedule = .step(every: max(1, epochs / 3), gamma: 0.1)
-        case "cosine": options.schedule = .cosine(epochs: epochs)
-        default: options.schedule = .constant
-        }
+        options.schedule = TrainingRecipe.ScheduleShape(rawValue: schedule) ?? .cosine
         options.augment = augment
         options.augmentation = augmentation == "smear" ? .smear : .geometric
+        options.stainNormalize = stainNormalize
         options.balanceClasses = balanceClasses
         options.inputSize = inputSize
         options.resumeCheckpoint = resume
@@ -89,7 +87,7 @@ struct Train: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(summary), as: UTF8.self))
         } else {
             let best = summary.bestValidationLoss.map { String(format: " (best validation loss %.4f)", $0) } ?? ""
-            print("model: \(summary.modelPath)\(best)\ncheckpoint: \(summary.checkpointPath)")
+            print("model: \(summary.modelPath)\(best)\ncheckpoint: \(summary.checkpointPath)\nrecipe (stored in the model): \(summary.recipe)")
             if let test = summary.test { print("\ntest split:\n\(test.table)") }
         }
     }
@@ -107,9 +105,10 @@ final class ProgressPrinter {
     func handle(_ event: TrainingEvent) {
         guard !quiet else { return }
         switch event {
-        case let .prepared(train, validation, classes, problems, startEpoch):
+        case let .prepared(train, validation, classes, problems, startEpoch, recipe):
             print("training on \(train) images, validating on \(validation); classes \(classes.joined(separator: ","))"
                   + (startEpoch > 0 ? "; resuming after epoch \(startEpoch)" : ""))
+            print("recipe: \(recipe)")
             for problem in problems.prefix(10) { printError("warning: skipped \(problem)") }
             if problems.count > 10 { printError("warning: \(problems.count - 10) more unreadable files skipped") }
         case let .batch(epoch, epochs, batch, batches, loss, rate, eta):
