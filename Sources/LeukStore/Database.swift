@@ -279,7 +279,8 @@ public final class Database: @unchecked Sendable {
                 throw failure
             }
         }
-        try reopen()
+        // A read is using the handle: refuse this write as before; the next one tries again.
+        guard try reopen(after: failure) else { throw failure }
         var undo = WriteBatch()
         for batch in writes.undo.reversed() { undo.operations += batch.operations }
         if !undo.isEmpty { try apply(undo, sync: true) }
@@ -301,34 +302,35 @@ public final class Database: @unchecked Sendable {
         return undo
     }
 
-    /// Closes the handle and opens the database again. Throws, and leaves no handle, when the open fails;
-    /// throws with the handle kept when a read is using it (the next write tries again).
-    private func reopen() throws(StoreError) {
-        let taken = state.withLock { state -> Result<Handle?, StoreError> in
+    /// Closes the handle and opens the database again. Throws, and leaves no handle, when the open fails.
+    /// Returns false, with the handle kept, when a read is using it (the next write tries again). Reads that
+    /// come while there is no handle fail with `failure`, the reason writes are refused.
+    private func reopen(after failure: StoreError) throws(StoreError) -> Bool {
+        let taken = state.withLock { state -> Result<Handle?, StoreError>? in
             if state.closed { return .failure(.closed) }
-            guard state.users == 0 else {
-                return .failure(.io(path: path, detail: "the database is busy; writes resume on the next try"))
+            guard state.users == 0 else { return nil }
+            defer {
+                state.open = nil
+                state.lost = failure
             }
-            defer { state.open = nil }
             return .success(state.open)
         }
         switch taken {
-        case let .success(old): if let old { leveldb_close(old.pointer) }
-        case let .failure(error): throw error
+        case nil: return false
+        case let .success(old)?: if let old { leveldb_close(old.pointer) }
+        case let .failure(error)?: throw error
         }
         var error: UnsafeMutablePointer<CChar>?
         let injected = faults?.openFailure(path: path)
         let handle = injected == nil ? leveldb_open(options, path, &error) : nil
-        let failure: StoreError?
+        var opening: StoreError?
         if let injected {
-            failure = Self.classify(injected, path: path)
+            opening = Self.classify(injected, path: path)
         } else if let message = Self.take(&error) {
-            failure = Self.classify(message, path: path)
-        } else {
-            failure = nil
+            opening = Self.classify(message, path: path)
         }
         let orphan = state.withLock { state -> Handle? in
-            state.lost = failure
+            state.lost = opening
             guard let handle else { return nil }
             guard !state.closed else { return Handle(pointer: handle) }
             state.open = Handle(pointer: handle)
@@ -338,9 +340,10 @@ public final class Database: @unchecked Sendable {
             leveldb_close(orphan.pointer)
             throw .closed
         }
-        if let failure { throw failure }
+        if let opening { throw opening }
         // The emulated log's tail is replayed as LevelDB's recovery would replay a record it took before a failed sync.
         if let logged = faults?.takeLogged() { try apply(logged, sync: true) }
+        return true
     }
 
     /// Hands `batch` to LevelDB.
