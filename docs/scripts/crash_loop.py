@@ -423,6 +423,8 @@ def crash_loops(binary, work, runs, seed, image_b64, full_every):
 def can_mount(path):
     if os.geteuid() != 0:
         return "not root"
+    if not shutil.which("mount") or not shutil.which("umount"):
+        return "no mount command"
     result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", path], capture_output=True, text=True)
     if result.returncode != 0:
         return (result.stderr or result.stdout).strip() or f"mount exited {result.returncode}"
