@@ -6,8 +6,11 @@
 #   make test    deps + build + schemathesis against a real node's API (docs/scripts/schemathesis.sh: pip
 #                installs it into ~/.cache/leuknode-venv when missing; about a minute) + the portal's browser
 #                tests in headless Chromium against a real node (docs/scripts/portal_browser.sh: Debian's
-#                chromium and chromium-driver, selenium from pip into the same venv; under a minute) + the
-#                whole test suite (ends with the test runner's summary line)
+#                chromium and chromium-driver, selenium from pip into the same venv; under a minute) + 10 crash
+#                loops and the tmpfs disk-full scenario (docs/scripts/crash_loop.py, CRASH_RUNS=10; about 1-2 minutes)
+#                + the whole test suite (ends with the test runner's summary line)
+#   make crash-test  deps + debug build + CRASH_RUNS (default 100) kill -9 crash loops under clinic traffic, then the
+#                disk-full scenario on a small tmpfs (skipped where mounting is not allowed); CRASH_SEED replays one
 #   make run     deps + debug build (its numeric modules are optimised) + the embedded demo: a three-node
 #                federation on loopback on synthetic cells (`leuknode demo`)
 #   make bench   deps + build + the CNN benchmark table (leuknode bench) + the network figures; then, where
@@ -22,7 +25,7 @@ SWIFT ?= swift
 JOBS ?= $(shell nproc)
 BIN := .build/release/leuknode
 
-.PHONY: deps test-deps build test run bench clean
+.PHONY: deps test-deps build test crash-test run bench clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -47,7 +50,16 @@ test: test-deps
 	$(SWIFT) build --build-tests -j $(JOBS)
 	docs/scripts/schemathesis.sh .build/debug/leuknode
 	docs/scripts/portal_browser.sh .build/debug/leuknode
+	CRASH_RUNS=$(TEST_CRASH_RUNS) python3 docs/scripts/crash_loop.py .build/debug/leuknode
 	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; test $${PIPESTATUS[0]} -eq 0
+
+CRASH_RUNS ?= 100
+TEST_CRASH_RUNS ?= 10
+
+crash-test: deps
+	@command -v python3 >/dev/null || $(MAKE) --no-print-directory deps APT_PACKAGES=python3
+	$(SWIFT) build -j $(JOBS) --product leuknode
+	CRASH_RUNS=$(CRASH_RUNS) python3 docs/scripts/crash_loop.py .build/debug/leuknode
 
 run: deps
 	$(SWIFT) build -j $(JOBS) --product leuknode

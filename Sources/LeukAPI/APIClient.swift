@@ -111,30 +111,11 @@ public struct APIClient: Sendable {
     /// `text/event-stream` response go to `onStreamChunk` as they come instead of being collected.
     private func exchange(_ method: APIMethod, _ path: String, body: [UInt8]?, contentType: String,
                           onStreamChunk: @escaping @Sendable ([UInt8]) -> Void) async throws -> APIClientResponse {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.seconds(5))
-            .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                }
-            }
+        let channel = try await connect()
         return try await withTaskCancellationHandler {
             try await channel.executeThenClose { inbound, outbound in
-                var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method.rawValue), uri: path)
-                head.headers.add(name: "Host", value: address)
-                head.headers.add(name: "Connection", value: "close")
-                head.headers.add(name: "User-Agent", value: "leuknode-cli")
-                if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
-                if let body {
-                    head.headers.add(name: "Content-Type", value: contentType)
-                    head.headers.add(name: "Content-Length", value: String(body.count))
-                } else if method.hasBody {
-                    head.headers.add(name: "Content-Length", value: "0")
-                }
-                try await outbound.write(.head(head))
-                if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-                try await outbound.write(.end(nil))
+                try await Self.write(method, path, to: outbound, address: address, token: token, body: body, contentType: contentType,
+                                     keepAlive: false)
 
                 var response = APIClientResponse(status: 0, contentType: nil, body: [])
                 var streaming = false
@@ -156,6 +137,37 @@ public struct APIClient: Sendable {
         } onCancel: {
             channel.channel.close(promise: nil)
         }
+    }
+
+    /// Writes one request: its head (host, token, body headers; `Connection: close` unless `keepAlive`), body and end.
+    static func write(_ method: APIMethod, _ path: String, to outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>,
+                      address: String, token: String?, body: [UInt8]?, contentType: String, keepAlive: Bool) async throws {
+        var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method.rawValue), uri: path)
+        head.headers.add(name: "Host", value: address)
+        if !keepAlive { head.headers.add(name: "Connection", value: "close") }
+        head.headers.add(name: "User-Agent", value: keepAlive ? "leuknode-load" : "leuknode-cli")
+        if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body {
+            head.headers.add(name: "Content-Type", value: contentType)
+            head.headers.add(name: "Content-Length", value: String(body.count))
+        } else if method.hasBody {
+            head.headers.add(name: "Content-Length", value: "0")
+        }
+        try await outbound.write(.head(head))
+        if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+        try await outbound.write(.end(nil))
+    }
+
+    /// A new HTTP/1.1 connection to the node (5 s to connect).
+    func connect() async throws -> NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart> {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(5))
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                }
+            }
     }
 
     static func serverError(_ response: APIClientResponse) -> APIClientError {
@@ -249,5 +261,51 @@ public struct ServerSentEventParser: Sendable {
         var rest = line.dropFirst(prefix.count)
         if rest.first == " " { rest = rest.dropFirst() }
         return String(rest)
+    }
+}
+
+// MARK: - Kept-alive connections
+
+/// One kept-alive HTTP/1.1 connection to the node's API, for a client that sends many requests one after
+/// another (`leuknode clinic-bench --load-clients`).
+///
+/// Why not `APIClient.raw`: that opens a connection per request and closes it, which suits a CLI command,
+/// but a load of hundreds of requests a second that way leaves thousands of sockets in TIME_WAIT and runs
+/// out of loopback ports within a minute; that measures the kernel's port range, not the node. Browsers and
+/// apps keep their connections, and so does this.
+public struct APIConnection {
+    let address: String
+    var inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>.AsyncIterator
+    let outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>
+
+    /// Sends one request and reads its whole response (any status). Throws when the connection fails or the
+    /// server closes it; open a new one then.
+    public mutating func send(_ method: APIMethod, _ path: String, token: String?, body: [UInt8]? = nil) async throws -> APIClientResponse {
+        try await APIClient.write(method, path, to: outbound, address: address, token: token, body: body,
+                                  contentType: "application/json", keepAlive: true)
+        var response = APIClientResponse(status: 0, contentType: nil, body: [])
+        while let part = try await inbound.next() {
+            switch part {
+            case let .head(responseHead):
+                response.status = Int(responseHead.status.code)
+                response.contentType = responseHead.headers.first(name: "Content-Type")
+            case var .body(buffer):
+                response.body += buffer.readBytes(length: buffer.readableBytes) ?? []
+            case .end:
+                return response
+            }
+        }
+        throw APIClientError.unexpectedResponse("the node closed the connection before the response ended")
+    }
+}
+
+extension APIClient {
+    /// Opens one kept-alive connection, runs `body` with it and closes it.
+    public func withConnection<T: Sendable>(_ body: (inout APIConnection) async throws -> T) async throws -> T {
+        let channel = try await connect()
+        return try await channel.executeThenClose { inbound, outbound in
+            var connection = APIConnection(address: address, inbound: inbound.makeAsyncIterator(), outbound: outbound)
+            return try await body(&connection)
+        }
     }
 }

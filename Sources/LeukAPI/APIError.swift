@@ -48,6 +48,7 @@ public struct APIError: Error, LeukUserFacingError, Equatable {
         case .locked: status = 429
         case .unavailable: status = 503
         case .storage: status = 500
+        case .diskFull: status = 507
         }
         self.init(status: status, error.description, hint: error.hint, retryAfter: error.retryAfterSeconds)
     }

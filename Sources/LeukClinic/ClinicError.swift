@@ -22,6 +22,9 @@ public struct ClinicError: LeukUserFacingError, Equatable {
         case unavailable
         /// The node's own storage failed (500): nothing the caller did wrong.
         case storage
+        /// The node's disk is full (507): the request would have to write (a record, or the audit entry a
+        /// read leaves) and nothing was written; it succeeds once the operator frees space.
+        case diskFull
     }
 
     public var kind: Kind
@@ -38,7 +41,13 @@ public struct ClinicError: LeukUserFacingError, Equatable {
     }
 
     static func storage(_ error: StoreError) -> ClinicError {
-        ClinicError(.storage, "the clinic database failed: \(error.description)", hint: error.hint)
+        if case .diskFull = error {
+            // Without the store's path and LevelDB's words: a patient reads this too.
+            return ClinicError(.diskFull, "the node's disk is full, so nothing of this request was written",
+                               hint: "retry later; the node's operator must free disk space. Nothing acknowledged was lost, "
+                                   + "and the node writes again by itself once space returns")
+        }
+        return ClinicError(.storage, "the clinic database failed: \(error.description)", hint: error.hint)
     }
 
     static func notFound(_ what: String, _ id: String) -> ClinicError {

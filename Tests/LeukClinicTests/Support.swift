@@ -11,11 +11,13 @@ final class TemporaryStore {
     let identity: NodeIdentity
     private(set) var store: RecordStore
 
-    init() throws {
+    /// - Parameter faults: write faults injected beneath the database (a full disk), if any.
+    init(faults: WriteFaults? = nil) throws {
         directory = NSTemporaryDirectory() + "leukclinic-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         identity = NodeIdentity.generate()
-        store = try RecordStore(database: Database(path: directory + "/db", createIfMissing: true), identity: identity)
+        store = try RecordStore(database: Database(path: directory + "/db", createIfMissing: true, faults: faults, minimumFreeBytes: 1),
+                                identity: identity)
     }
 
     /// Closes and reopens the database, as a restarted node would.
@@ -39,8 +41,8 @@ struct ClinicFixture {
     let operatorCaller: Caller
     let token: OperatorToken
 
-    init(configuration: ClinicConfiguration = ClinicConfiguration(passwordHasher: cheapHasher)) throws {
-        storage = try TemporaryStore()
+    init(configuration: ClinicConfiguration = ClinicConfiguration(passwordHasher: cheapHasher), faults: WriteFaults? = nil) throws {
+        storage = try TemporaryStore(faults: faults)
         clock = ManualClock()
         token = try OperatorToken.loadOrCreate(inDataDirectory: storage.directory)
         clinic = try Clinic(store: storage.store, classifier: MeanRedClassifier(), clock: clock, configuration: configuration,
