@@ -193,6 +193,16 @@ public final class Model {
         optimizer = OptimizerState(kind: kind, count: parameterCount)
     }
 
+    /// Parameters before this index (in the flat layout, layer by layer) are not updated by `trainStep`.
+    public private(set) var frozenParameterCount = 0
+
+    /// Fine-tuning: from now on only the last layer that has parameters (the classifier) learns; the features
+    /// the earlier layers compute stay as they were (`train --freeze-features`).
+    public func freezeFeatures() {
+        guard let last = layers.indices.last(where: { layers[$0].parameterCount > 0 }) else { return }
+        frozenParameterCount = offsets[last]
+    }
+
     /// Clears momentum / Adam moments.
     public func resetOptimizerState() { optimizer.reset() }
 
@@ -204,7 +214,7 @@ public final class Model {
         BLAS.withThreadCount(trainingBLASThreads) {
             let loss = computeGradients(inputs: inputs, labels: labels, count: count)
             optimizer.apply(parameters: parameterStore.pointer, gradients: gradientStore.pointer,
-                            count: parameterCount, learningRate: learningRate)
+                            count: parameterCount, learningRate: learningRate, from: frozenParameterCount)
             return loss
         }
     }

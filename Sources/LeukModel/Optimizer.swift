@@ -54,12 +54,15 @@ package final class OptimizerState {
         return true
     }
 
-    package func apply(parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, count: Int, learningRate lr: Float) {
+    /// One step on parameters `from..<count` (the ones before `from` are frozen: fine-tuning only a model's
+    /// classifier); the moments of frozen parameters stay zero.
+    package func apply(parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>, count: Int, learningRate lr: Float,
+                       from start: Int = 0) {
         step += 1
         switch kind {
         case let .sgd(momentum, weightDecay):
             firstMoment.withUnsafeMutableBufferPointer { v in
-                for i in 0..<count {
+                for i in start..<count {
                     let grad = g[i] + weightDecay * p[i]
                     v[i] = momentum * v[i] + grad
                     p[i] -= lr * v[i]
@@ -72,7 +75,7 @@ package final class OptimizerState {
             let root2 = correction2.squareRoot()
             firstMoment.withUnsafeMutableBufferPointer { m in
                 secondMoment.withUnsafeMutableBufferPointer { v in
-                    for i in 0..<count {
+                    for i in start..<count {
                         let grad = g[i] + weightDecay * p[i]
                         m[i] = beta1 * m[i] + (1 - beta1) * grad
                         v[i] = beta2 * v[i] + (1 - beta2) * grad * grad

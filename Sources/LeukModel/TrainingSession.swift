@@ -32,6 +32,11 @@ public struct TrainingOptions: Sendable {
     public var balanceClasses: Bool = false
     public var inputSize: Int = 64
     public var resumeCheckpoint: String?
+    /// Start from this model's weights (a federated or earlier model) instead of a fresh initialisation; its
+    /// classes, input size, channel and stain normalisation are kept.
+    public var initFrom: String?
+    /// With `initFrom`: train only the classifier.
+    public var freezeFeatures: Bool = false
     public var outputPath: String
 
     public init(datasetDirectory: String, outputPath: String) {
@@ -175,6 +180,24 @@ public enum TrainingSession {
             model = loaded
             startEpoch = progress["epoch"].flatMap(Int.init) ?? 0
             bestLoss = progress["best_validation_loss"].flatMap(Float.init)
+        } else if let initFrom = options.initFrom {
+            let initial = try Model.load(from: initFrom, threads: options.threads)
+            guard initial.classes == dataset.classes else {
+                throw TrainingError.dataset("\(initFrom) has classes \(initial.classes) but the dataset has \(dataset.classes); pass a --label-map that maps the folders onto them")
+            }
+            guard initial.inputSize == options.inputSize else {
+                throw TrainingError.dataset("\(initFrom) takes \(initial.inputSize) px images; pass --input-size \(initial.inputSize)")
+            }
+            model = try Model(architecture: initial.architecture, classes: initial.classes, inputSize: initial.inputSize,
+                              mean: initial.mean, std: initial.std, seed: options.seed, threads: options.threads,
+                              optimizer: options.optimizer, learningRate: options.learningRate)
+            model.parameters = initial.parameters
+            model.stainNormalizer = initial.stainNormalizer
+            if let stain = initial.stainNormalizer {
+                trainCache = trainCache.mapped { stain.normalize($0) }
+                validationCache = validationCache.mapped { stain.normalize($0) }
+            }
+            if options.freezeFeatures { model.freezeFeatures() }
         } else {
             let stain = options.stainNormalize ? StainNormalizer.fit(trainCache.images) : nil
             if let stain {
@@ -194,7 +217,8 @@ public enum TrainingSession {
         let epochs = options.epochs ?? TrainingRecipe.epochs(trainImages: trainCache.count, batchSize: options.batchSize)
         let schedule = options.schedule.schedule(epochs: epochs)
         let augmentation = options.augment ? options.augmentation : nil
-        let recipe = "\(options.architecture.rawValue) at \(options.inputSize) px; \(epochs) epochs of \(trainCache.count) images in batches of "
+        let start = options.initFrom.map { "fine-tuned from \(($0 as NSString).lastPathComponent)\(options.freezeFeatures ? " (classifier only)" : ""); " } ?? ""
+        let recipe = "\(start)\(model.architecture.rawValue) at \(options.inputSize) px; \(epochs) epochs of \(trainCache.count) images in batches of "
             + "\(options.batchSize)\(options.epochs == nil ? " (\(TrainingRecipe.stepBudget) steps for this set's size)" : ""); "
             + "\(options.optimizer.name) at \(options.learningRate), \(options.schedule.rawValue) schedule; augmentation "
             + "\(TrainingRecipe.name(augmentation)); stain normalisation \(model.stainNormalizer == nil ? "none" : "macenko"); "

@@ -36,6 +36,8 @@ struct Train: AsyncParsableCommand {
     @Flag(help: "Weight the loss by inverse class frequency.") var balanceClasses = false
     @Option(help: "Input size in pixels.") var inputSize: Int = 64
     @Option(help: "Resume from a checkpoint written by an earlier run.") var resume: String?
+    @Option(help: "Fine-tune: start from this model (a federated or earlier model; same classes and input size).") var initFrom: String?
+    @Flag(help: "With --init-from: train only the classifier, keep the model's features.") var freezeFeatures = false
     @Option(help: "Where to write the model (safetensors).") var out: String
     @Flag(help: "Print a JSON summary at the end.") var json = false
 
@@ -54,6 +56,10 @@ struct Train: AsyncParsableCommand {
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
         guard inputSize >= 16, inputSize <= 512 else { throw ValidationError("--input-size must be between 16 and 512") }
+        if freezeFeatures && initFrom == nil { throw ValidationError("--freeze-features needs --init-from MODEL") }
+        if initFrom != nil && resume != nil { throw ValidationError("--init-from and --resume do not go together: a checkpoint already has its weights") }
+        if initFrom != nil && stainNormalize { throw ValidationError("--stain-normalize does not go with --init-from: the model keeps its own stain reference") }
+        if let initFrom { guard FileManager.default.isReadableFile(atPath: initFrom) else { throw ValidationError("cannot read --init-from \(initFrom)") } }
         guard FileManager.default.fileExists(atPath: dataset) else { throw ValidationError("--dataset \(dataset): no such folder") }
     }
 
@@ -77,6 +83,8 @@ struct Train: AsyncParsableCommand {
         options.balanceClasses = balanceClasses
         options.inputSize = inputSize
         options.resumeCheckpoint = resume
+        options.initFrom = initFrom
+        options.freezeFeatures = freezeFeatures
         let progress = ProgressPrinter(interactive: isatty(STDOUT_FILENO) == 1 && !json, quiet: json)
         let summary = try await reportingErrors {
             try TrainingSession.run(options) { progress.handle($0) }
