@@ -416,5 +416,11 @@ final class MemoryWatch: Sendable {
 
     func peak(_ pid: Int32) -> Int { peaks.withLock { $0[pid] ?? 0 } }
 
+    /// One line of every process's peak so far, for the log of a phase.
+    func summary(_ phase: String) -> String {
+        let all = peaks.withLock { $0 }
+        return "RSS peaks after \(phase): " + all.keys.sorted().map { "\($0)=\(all[$0]! >> 20) MiB" }.joined(separator: " ")
+    }
+
     func stop() { task.withLock { $0?.cancel() } }
 }

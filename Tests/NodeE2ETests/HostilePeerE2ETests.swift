@@ -16,18 +16,23 @@ import Testing
 @Suite("Hostile peers against real nodes", .serialized)
 struct HostilePeerE2ETests {
     static let gossip = ["--gossip-interval", "0.3"]
-    static let strangerCount = 200
+    /// 200 as the issue asks; `LEUKNODE_E2E_STRANGERS` runs more, for investigation (memory per stranger).
+    static let strangerCount = Int(ProcessInfo.processInfo.environment["LEUKNODE_E2E_STRANGERS"] ?? "") ?? 200
     static let slowlorisCount = 200
     /// How far a node's resident memory may rise above its quiet baseline during the attacks. The most
     /// these attacks can make a node hold legitimately: a receive buffer of at most 1 MiB
     /// (`PeerPipeline.receiveAllocator`) on each of the 16 handshakes one address may have pending and
     /// on the few sessions (about 20 MiB); for the update flood, the record being read, one waiting and
     /// one verifying envelope, the decoded state the gossip core keeps and the states the node sends
-    /// out (1.1 MiB each for the default model, some 6 MiB); and what malloc keeps in its per-thread
-    /// arenas after freeing megabyte buffers. Measured: +23 MiB for the handshake attacks, +30 MiB under
-    /// the ping flood, +42 MiB under the update flood. 64 MiB holds that with room; before the pong fix
-    /// the ping flood alone added 97 MiB in 8 s and kept growing with every ping.
-    static let memoryHeadroom = 64 << 20
+    /// out (1.1 MiB each for the default model, some 6 MiB); what malloc keeps in its per-thread arenas
+    /// after freeing megabyte buffers; and, on a starved machine, the honest peers' verified states
+    /// (1.1 MiB each, about 7 MiB/s) waiting for the node's actor. Measured, alone: +23 MiB for the
+    /// handshake attacks (+44 MiB with 2,000 strangers instead of 200: no growth per stranger), +30 MiB
+    /// under the ping flood, +42 MiB under the update flood; at a load average of 38 (the whole
+    /// end-to-end target and other builds on two cores), +81 MiB for the handshake attacks. 96 MiB holds
+    /// that; before the pong fix the ping flood alone added 97 MiB in 8 s, about 12 MiB/s for as long as
+    /// it lasted, and the flood lasts 12 s.
+    static let memoryHeadroom = 96 << 20
 
     struct Federation {
         let scratch: Scratch
@@ -188,6 +193,8 @@ struct HostilePeerE2ETests {
         #expect(afterStrangers.strangerFingerprints.count <= 100, "the strangers table grows without bound: \(afterStrangers.strangerFingerprints.count)")
         try await Self.expectUpdatesRising(fed.nodes, since: before, "after 200 strangers")
 
+        print("hostile: " + memory.summary("200 strangers"))
+
         // 2. A replayed handshake: c's genuine session to a went through the relay, which kept c's
         //    bytes. Replayed on a new connection, the hello gets a fresh response, and the recorded
         //    proof, bound to the old ephemerals, opens nothing.
@@ -222,6 +229,8 @@ struct HostilePeerE2ETests {
         Self.expectOnlyAdmittedConnected(afterReplay, admitted: admitted, a)
         try await Self.expectUpdatesRising(fed.nodes, since: before, "after the replays")
 
+        print("hostile: " + memory.summary("the replays"))
+
         // 3. A man in the middle rewriting both ephemerals: the relay switches mode and cuts c's
         //    session; every redial of c meets the forgery. c opens the re-sealed proof and refuses it
         //    (a's signature covers the ephemerals c never sent); neither side gets a session.
@@ -252,6 +261,8 @@ struct HostilePeerE2ETests {
             let s = try await c.status()
             return s.peer(a)?.state == "connected" ? .done(()) : .waiting(s.description)
         }
+
+        print("hostile: " + memory.summary("the man in the middle"))
 
         // 4. 200 slowloris connections from one address: half silent, half trickling a hello one byte
         //    every half second. The node keeps at most 16 of them pending (the rest are closed on
@@ -355,6 +366,8 @@ struct HostilePeerE2ETests {
         let again = try await HostileClient.handshake(as: attackers["flip"]!, expecting: fed.aID, port: a.peerPort, from: "127.0.0.2")
         #expect(!again.isOpen, "a peer in its cool-down got a new session")
 
+        print("hostile: " + memory.summary("the flipped byte"))
+
         // 2. Garbage that decrypts under the session's keys (an unknown frame type) can only be the
         //    peer's own: it is disconnected, cooled down and scored down by the gossip core.
         let garbage = try await Self.session(attackers["garbage"]!, on: fed)
@@ -393,6 +406,8 @@ struct HostilePeerE2ETests {
         }
         try await Self.expectUpdatesRising(fed.nodes, since: before, "after the tampered, garbage and truncated frames")
 
+        print("hostile: " + memory.summary("the garbage and truncated records"))
+
         // 5. A flood of valid pings from an admitted peer that never reads: a answers only while the
         //    peer takes its answers, so nothing piles up (it queued a pong per ping before).
         before = try await Self.received(fed.nodes)
@@ -401,7 +416,9 @@ struct HostilePeerE2ETests {
         var sentPings = 0
         let floodStart = Date()
         var floodChecked = false
-        while Date().timeIntervalSince(floodStart) < 8 {
+        // 12 s; `LEUKNODE_E2E_FLOOD_SECONDS` floods longer, for investigation (does memory grow with the flood?).
+        let floodSeconds = Double(ProcessInfo.processInfo.environment["LEUKNODE_E2E_FLOOD_SECONDS"] ?? "") ?? 12
+        while Date().timeIntervalSince(floodStart) < floodSeconds {
             var batch: [UInt8] = []
             for _ in 0..<2000 {
                 sentPings += 1
@@ -421,6 +438,8 @@ struct HostilePeerE2ETests {
         #expect(sentPings >= 20_000, "the flood sent only \(sentPings) pings")
         #expect(pingPeak <= (baselines[aPid] ?? 0) + Self.memoryHeadroom, "a's memory rose to \(pingPeak >> 20) MiB under a ping flood")
         await pings.connection.close()
+
+        print("hostile: " + memory.summary("the ping flood"))
 
         // 6. A flood of valid model updates: the attacker re-signs a's own state under fresh versions
         //    and sends it as fast as TCP takes it, reading nothing. a verifies at most one of the
@@ -452,13 +471,13 @@ struct HostilePeerE2ETests {
             guard (try? await updates.connection.send(updates.record(.modelUpdate(sealed.bytes)))) != nil else { break }
             sentUpdates += 1
         }
-        let floodSeconds = Date().timeIntervalSince(updatesStart)
+        let updateSeconds = Date().timeIntervalSince(updatesStart)
         let acceptedAfter = try await a.status().raw["peers"].array.first { $0["fingerprint"].string == fingerprint }?["updates_received"].int ?? 0
         let accepted = acceptedAfter - acceptedBefore
         print("hostile update flood: \(sentUpdates) updates of \(honest.parameters.count) parameters written in "
-              + "\(String(format: "%.1f", floodSeconds)) s; a accepted \(accepted); RSS peak \(memory.peak(aPid) >> 20) MiB")
+              + "\(String(format: "%.1f", updateSeconds)) s; a accepted \(accepted); RSS peak \(memory.peak(aPid) >> 20) MiB")
         // One verification per 75 ms at most (a quarter of the 0.3 s gossip interval), plus the one waiting.
-        #expect(accepted <= Int(floodSeconds / 0.075) + 3, "a accepted \(accepted) updates in \(floodSeconds) s")
+        #expect(accepted <= Int(updateSeconds / 0.075) + 3, "a accepted \(accepted) updates in \(updateSeconds) s")
         await updates.connection.close()
 
         try await Self.finish(fed, baselines: baselines, memory: memory, "session attacks")
