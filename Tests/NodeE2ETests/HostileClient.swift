@@ -348,7 +348,7 @@ final class Relay: Sendable {
                 state.withLock { if $0.answered[index].count < limit { $0.answered[index] += down.prefix(limit - $0.answered[index].count) } }
                 try? await client.send(down)
             }
-            if up.isEmpty && down.isEmpty { try? await Task.sleep(for: .milliseconds(1)) }
+            if up.isEmpty && down.isEmpty { try? await Task.sleep(for: .milliseconds(3)) }
         }
         // Whatever arrived with the close still goes through.
         let up = client.takeUnread(), down = server.takeUnread()
@@ -401,6 +401,7 @@ func residentBytes(of pid: Int32) -> Int? {
 final class MemoryWatch: Sendable {
     private let peaks = Mutex<[Int32: Int]>([:])
     private let task: Mutex<Task<Void, Never>?> = Mutex(nil)
+    private let started = Date()
 
     init(_ pids: [Int32]) {
         let sampler = Task { [self] in
@@ -419,7 +420,8 @@ final class MemoryWatch: Sendable {
     /// One line of every process's peak so far, for the log of a phase.
     func summary(_ phase: String) -> String {
         let all = peaks.withLock { $0 }
-        return "RSS peaks after \(phase): " + all.keys.sorted().map { "\($0)=\(all[$0]! >> 20) MiB" }.joined(separator: " ")
+        let seconds = String(format: "%.0f", Date().timeIntervalSince(started))
+        return "RSS peaks after \(phase) (\(seconds) s in): " + all.keys.sorted().map { "\($0)=\(all[$0]! >> 20) MiB" }.joined(separator: " ")
     }
 
     func stop() { task.withLock { $0?.cancel() } }
