@@ -161,7 +161,9 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
         // Real `leuknode` processes on loopback: federation, revocation, clinic, garbage on the port.
-        .testTarget(name: "NodeE2ETests", dependencies: ["LeukCore", "LeukStore", "LeukCrypto", "LeukNet", "LeukWire", logging], swiftSettings: strict),
+        .testTarget(name: "NodeE2ETests", dependencies: [
+            "LeukCore", "LeukStore", "LeukCrypto", "LeukNet", "LeukWire", logging, nio, nioPosix,
+        ], swiftSettings: strict),
         .testTarget(name: "LeukPortalTests", dependencies: [
             "ClinicTestSupport", "LeukPortal", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore", logging,
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -22,6 +22,9 @@ public enum ChannelFailure: LeukUserFacingError, Equatable {
     case dataAfterFinal
     /// An admitted peer knocked while it is disconnected for a cool-down (`disconnect(peer:coolDown:)`).
     case coolingDown(NodeID)
+    /// Closed on arrival: `limit` connections were mid-handshake already (from this connection's IP
+    /// address alone when `fromOneAddress`), the sign of a flood or a slowloris.
+    case tooManyPendingHandshakes(limit: Int, fromOneAddress: Bool)
 
     public var description: String {
         switch self {
@@ -36,6 +39,8 @@ public enum ChannelFailure: LeukUserFacingError, Equatable {
         case let .peerReportedError(code, message): return "the peer reported error \(code): \(message)"
         case .dataAfterFinal: return "the peer sent data after its final frame"
         case let .coolingDown(peer): return "peer \(peer.short) is admitted but in a cool-down period"
+        case let .tooManyPendingHandshakes(limit, fromOneAddress):
+            return "closed on arrival: \(limit) connections\(fromOneAddress ? " from this address" : "") were already mid-handshake"
         }
     }
 
@@ -57,6 +62,7 @@ public enum ChannelFailure: LeukUserFacingError, Equatable {
         case .peerReportedError: return "peer_reported_error"
         case .dataAfterFinal: return "data_after_final"
         case .coolingDown: return "cooling_down"
+        case .tooManyPendingHandshakes: return "too_many_pending_handshakes"
         }
     }
 
@@ -67,7 +73,7 @@ public enum ChannelFailure: LeukUserFacingError, Equatable {
         switch self {
         case .frameTooLarge, .frameTooSmall, .decryptionFailed, .malformedFrame, .dataAfterFinal, .handshake:
             return true
-        case .closedDuringHandshake, .handshakeTimeout, .idleTimeout, .peerReportedError, .coolingDown:
+        case .closedDuringHandshake, .handshakeTimeout, .idleTimeout, .peerReportedError, .coolingDown, .tooManyPendingHandshakes:
             return false
         }
     }
@@ -80,7 +86,7 @@ public enum ChannelFailure: LeukUserFacingError, Equatable {
         switch self {
         case .malformedFrame, .dataAfterFinal: return true
         case .handshake, .closedDuringHandshake, .handshakeTimeout, .frameTooLarge, .frameTooSmall, .decryptionFailed,
-             .idleTimeout, .peerReportedError, .coolingDown:
+             .idleTimeout, .peerReportedError, .coolingDown, .tooManyPendingHandshakes:
             return false
         }
     }

@@ -23,6 +23,8 @@ public struct NetworkConfiguration: Sendable {
     public var jitterSeed: UInt64
     /// Inbound connections allowed to be mid-handshake at once; more are closed on arrival.
     public var maximumPendingHandshakes: Int
+    /// Of those, how many may come from one IP address (`PeerConnections.Configuration`).
+    public var maximumPendingHandshakesPerAddress: Int = 16
     /// Update verifications (Ed25519 + SHA-256 over about a megabyte) running at once. Each peer
     /// also has at most one envelope waiting, and its connection is not read while it waits
     /// (`VerificationQueue`), so an admitted peer that floods valid frames costs bounded memory and CPU.
@@ -56,7 +58,8 @@ public struct NetworkConfiguration: Sendable {
     /// The connection lifecycle's share of the configuration.
     public var peerConnections: PeerConnections.Configuration {
         PeerConnections.Configuration(backoff: backoff, jitterSeed: jitterSeed, faultCoolDown: faultCoolDown,
-                                      maximumPendingHandshakes: maximumPendingHandshakes)
+                                      maximumPendingHandshakes: maximumPendingHandshakes,
+                                      maximumPendingHandshakesPerAddress: maximumPendingHandshakesPerAddress)
     }
 }
 

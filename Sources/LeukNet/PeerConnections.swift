@@ -26,15 +26,21 @@ public struct PeerConnections: Sendable {
         /// Inbound connections allowed to be mid-handshake at once; more are closed on arrival, so
         /// strangers holding half-finished handshakes cannot exhaust the node.
         public var maximumPendingHandshakes: Int
+        /// Of those, how many may come from one IP address. Without it one host holding
+        /// `maximumPendingHandshakes` silent connections (a slowloris, renewed every handshake timeout)
+        /// would close the door to every admitted peer that needs a new session; with it that host
+        /// fills only its own share, and peers elsewhere still get in.
+        public var maximumPendingHandshakesPerAddress: Int
         /// Refused connections kept for the operator's status view.
         public var recentRefusalLimit: Int
 
         public init(backoff: ReconnectBackoff = ReconnectBackoff(), jitterSeed: UInt64 = 0, faultCoolDown: Duration = .seconds(30),
-                    maximumPendingHandshakes: Int = 64, recentRefusalLimit: Int = 100) {
+                    maximumPendingHandshakes: Int = 64, maximumPendingHandshakesPerAddress: Int = 16, recentRefusalLimit: Int = 100) {
             self.backoff = backoff
             self.jitterSeed = jitterSeed
             self.faultCoolDown = faultCoolDown
             self.maximumPendingHandshakes = maximumPendingHandshakes
+            self.maximumPendingHandshakesPerAddress = maximumPendingHandshakesPerAddress
             self.recentRefusalLimit = recentRefusalLimit
         }
     }
@@ -204,16 +210,34 @@ public struct PeerConnections: Sendable {
         return actions
     }
 
-    /// A peer dialled us. Past the cap on pending handshakes it is closed at once.
+    /// A peer dialled us. Past the cap on pending handshakes, overall or from its IP address, it is
+    /// closed at once, and counted as refused (so an operator sees the flood in `status`).
     public mutating func inboundAccepted(_ connection: ConnectionID, address: String, now: Timestamp) -> [PeerConnectionAction] {
-        let pending = connections.values.filter { $0.direction == .inbound && $0.peer == nil && !$0.closing }.count
+        let host = Self.host(of: address)
+        var pending = 0, pendingFromHost = 0
+        for c in connections.values where c.direction == .inbound && c.peer == nil && !c.closing {
+            pending += 1
+            if Self.host(of: c.address) == host { pendingFromHost += 1 }
+        }
         connections[connection] = Connection(direction: .inbound, dialled: nil, address: address)
         if shuttingDown { return close(connection, goodbye: nil) }
-        guard pending < configuration.maximumPendingHandshakes else {
-            return [.log(PeerConnectionLog(.notice, "too many pending handshakes; dropping a connection from \(address)"))]
-                + close(connection, goodbye: nil)
+        let limit: (count: Int, perAddress: Bool)?
+        if pending >= configuration.maximumPendingHandshakes {
+            limit = (configuration.maximumPendingHandshakes, false)
+        } else if pendingFromHost >= configuration.maximumPendingHandshakesPerAddress {
+            limit = (configuration.maximumPendingHandshakesPerAddress, true)
+        } else {
+            limit = nil
         }
-        return []
+        guard let limit else { return [] }
+        let failure = ChannelFailure.tooManyPendingHandshakes(limit: limit.count, fromOneAddress: limit.perAddress)
+        return refuse(connection, peer: nil, fingerprint: nil, reason: failure, now: now) + close(connection, goodbye: nil)
+    }
+
+    /// The IP address of a `host:port` (or `[v6]:port`, or `v6:port`) address: what the per-address cap counts by.
+    static func host(of address: String) -> Substring {
+        guard let colon = address.lastIndex(of: ":") else { return address[...] }
+        return address[..<colon]
     }
 
     /// The handshake on `connection` proved `peer`'s identity (and the admission policy admitted it).
@@ -274,6 +298,9 @@ public struct PeerConnections: Sendable {
     /// The handshake on `connection` failed: a stranger, a refusal, a timeout, garbage.
     public mutating func handshakeFailed(_ connection: ConnectionID, failure: ChannelFailure, now: Timestamp) -> [PeerConnectionAction] {
         guard let c = connections[connection], c.peer == nil else { return faultObserved(connection, failure: failure, now: now) }
+        // We closed it ourselves (a cap, a removal, shutdown): its "closed during the handshake" is our own
+        // doing, already accounted for when we decided to close it.
+        guard !c.closing else { return [] }
         var fingerprint: Fingerprint?
         var named = c.dialled
         var reason = failure

@@ -60,6 +60,8 @@ public final class PeerSessionHandler: ChannelDuplexHandler, RemovableChannelHan
     private let timers: SessionTimers
     private var handshakeTimer: Scheduled<Void>?
     private var nextPingNonce: UInt64 = 1
+    /// Pings left unanswered because the peer was not reading our writes (see `handleRecord`).
+    public private(set) var unansweredPings: UInt64 = 0
     private var started = false
 
     public init(role: Role, configuration: HandshakeConfiguration, maximumFrameBytes: Int = WireProtocol.defaultMaximumFrameBytes,
@@ -245,6 +247,14 @@ public final class PeerSessionHandler: ChannelDuplexHandler, RemovableChannelHan
         }
         switch frame {
         case let .ping(nonce):
+            // A pong is answered only while the socket takes our writes. A peer that floods pings and
+            // never reads would otherwise make us queue pongs without bound (NIO buffers every write
+            // the kernel does not take). An honest peer that is merely slow loses nothing: any bytes we
+            // send, queued frames included, reset its idle timer just as a pong does.
+            guard context.channel.isWritable else {
+                unansweredPings &+= 1
+                return
+            }
             writeFrame(.pong(nonce: nonce), sender: sender, context: context, promise: nil)
             context.flush()
         case .pong:

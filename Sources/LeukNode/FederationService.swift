@@ -439,6 +439,10 @@ public actor FederationService {
                     storageFailed("could not record the stranger \(fingerprint)", error)
                 }
             }
+            // No metrics refresh per refusal: strangers arrive as fast as anyone can connect, and the
+            // refresh (a pass over the shell's peers and the allowlist) would let them keep this actor,
+            // and the honest updates queued behind them, waiting. The next gossip tick publishes the count.
+            return
         case let .rejected(rejection, from):
             logger.warning("rejected an update from \(from.short): \(rejection.description)")
             await execute(instance.onInvalidMessage(from: from, reason: rejection.reason, now: now))

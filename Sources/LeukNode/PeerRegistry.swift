@@ -149,14 +149,34 @@ public struct PeerRegistry: Sendable {
         return (first.id, first.record)
     }
 
+    /// Strangers kept: those who knocked most recently. A stranger can make a fresh key for every
+    /// attempt, so without a bound anyone could grow the database, and every `status`, without limit
+    /// (200 fresh keys made 200 records before this bound).
+    public static let strangerLimit = 100
+
     public func recordStranger(fingerprint: String, address: String) throws(PeerRegistryError) {
         do {
-            var record = try store.get(StrangerRecord.self, in: NodeKeyspaces.strangers, id: fingerprint)
-                ?? StrangerRecord(fingerprint: fingerprint, lastAddress: address, attempts: 0, lastAttempt: clock.now())
+            let known = try store.get(StrangerRecord.self, in: NodeKeyspaces.strangers, id: fingerprint)
+            var record = known ?? StrangerRecord(fingerprint: fingerprint, lastAddress: address, attempts: 0, lastAttempt: clock.now())
             record.attempts += 1
             record.lastAddress = address
             record.lastAttempt = clock.now()
-            try store.put(record, in: NodeKeyspaces.strangers, id: fingerprint, sync: false)
+            guard known == nil else {
+                try store.put(record, in: NodeKeyspaces.strangers, id: fingerprint, sync: false)
+                return
+            }
+            // A new stranger: the one whose last attempt is oldest makes room (the table is small, so
+            // reading it whole is cheap).
+            var batch = store.batch()
+            batch.put(record, in: NodeKeyspaces.strangers, id: fingerprint)
+            let others = try store.all(StrangerRecord.self, in: NodeKeyspaces.strangers)
+            let excess = others.count + 1 - Self.strangerLimit
+            if excess > 0 {
+                for old in others.sorted(by: { ($0.record.lastAttempt, $0.id) < ($1.record.lastAttempt, $1.id) }).prefix(excess) {
+                    batch.delete(in: NodeKeyspaces.strangers, id: old.id)
+                }
+            }
+            try store.commit(batch, sync: false)
         } catch { throw .store(error) }
     }
 

@@ -20,6 +20,8 @@ actor MemoryTransport: FederationTransport {
     var traffic: [NodeID: (received: UInt64, sent: UInt64)] = [:]
     /// What the connection layer would report beyond traffic: faults by code, updates sent, a cool-down.
     var connection: [NodeID: (faults: [String: Int], updatesSent: Int, coolDownUntil: Timestamp?)] = [:]
+    /// How often the service read the connection layer's peers (`peers()`): a pass over every peer.
+    private(set) var peerReadings = 0
 
     init() { (events, sink) = AsyncStream.makeStream(of: NetworkEvent.self) }
 
@@ -37,7 +39,8 @@ actor MemoryTransport: FederationTransport {
     func disconnect(peer: NodeID, reason: GoodbyeReason, coolDown: Duration?) async { disconnects.append((peer, coolDown)) }
     func forget(peer: NodeID) async {}
     func peers() async -> [PeerConnectionSnapshot] {
-        Set(traffic.keys).union(connection.keys).sorted().map { peer in
+        peerReadings += 1
+        return Set(traffic.keys).union(connection.keys).sorted().map { peer in
             PeerConnectionSnapshot(peer: peer, address: "127.0.0.1:1", state: .connected, lastSeen: nil,
                                    bytesReceived: traffic[peer]?.received ?? 0, bytesSent: traffic[peer]?.sent ?? 0,
                                    updatesReceived: 0, updatesSent: connection[peer]?.updatesSent ?? 0,
