@@ -41,8 +41,10 @@ public actor ModelDiagnoser {
         let started = monotonicNanoseconds()
         let (model, sha256, snapshot) = try model(for: fresh)
         let image = try ImageDecoder.decode(bytes: imageBytes, name: fileName)
-        let resized = resizeBilinear(image, to: snapshot.inputSize)
-        let input = Normalization(mean: snapshot.mean, std: snapshot.std).chw(resized)
+        // The federation's models carry no stain normalisation (each site would fit its own): the same input
+        // path as `diagnose` and `evaluate`, without that step.
+        let input = InputPreprocessing(size: snapshot.inputSize, normalization: Normalization(mean: snapshot.mean, std: snapshot.std))
+            .input(image)
         let probabilities = model.predictProbabilities(input)
         let elapsed = Double(monotonicNanoseconds() - started) / 1e6
         var byClass: [String: Double] = [:]
