@@ -14,6 +14,9 @@
 #                PYTHON (default python3) can import torch, safetensors and numpy, every kernel set this CPU
 #                runs against PyTorch channels-last, alternated, median of 3 pairs, 1 thread
 #                (docs/scripts/compare_pytorch.py --kernels all; a few minutes)
+#   make fuzz    deps + the sanitized fuzzing build (.build/fuzz: libFuzzer coverage + AddressSanitizer, only the
+#                leukfuzz product) + every fuzz target for FUZZ_SECONDS each (default 60); crashing inputs land in
+#                Tests/FuzzCorpus/<target>/regressions, figures in .build/fuzz/stats.tsv (docs/reliability.md, "Fuzzing")
 #   make clean   remove build products and the demo folder
 
 SHELL := /bin/bash
@@ -22,7 +25,7 @@ SWIFT ?= swift
 JOBS ?= $(shell nproc)
 BIN := .build/release/leuknode
 
-.PHONY: deps test-deps build test run bench clean
+.PHONY: deps test-deps build test run bench fuzz fuzz-build clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -48,6 +51,7 @@ test: test-deps
 	docs/scripts/schemathesis.sh .build/debug/leuknode
 	docs/scripts/portal_browser.sh .build/debug/leuknode
 	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; test $${PIPESTATUS[0]} -eq 0
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
 
 run: deps
 	$(SWIFT) build -j $(JOBS) --product leuknode
@@ -64,6 +68,25 @@ bench: build
 	  echo "skipping the PyTorch comparison: $(PYTHON) cannot import torch, safetensors and numpy"; \
 	  echo "  (a venv with them: PYTHON=/path/to/venv/bin/python make bench; see docs/cnn.md)"; \
 	fi
+
+# Fuzzing. The sanitized build has its own scratch folder and builds the leukfuzz product alone (the modules whose
+# parsers it fuzzes and their dependencies). Coverage is compiled in with -sanitize-coverage, and libFuzzer comes
+# from compiler-rt's fuzzer_no_main archive, so leukfuzz keeps its own main and picks the target by name
+# (swiftc -sanitize=fuzzer would link libFuzzer's main as well, which clashes with it).
+FUZZ_SECONDS ?= 60
+FUZZ_CI_SECONDS ?= 20
+FUZZ_SCRATCH := .build/fuzz
+FUZZ_RUNTIME = $(firstword $(wildcard $(dir $(realpath $(shell command -v swiftc)))../lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-$(shell uname -m).a))
+FUZZ_FLAGS = --scratch-path $(FUZZ_SCRATCH) --sanitize=address \
+	-Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp -Xswiftc -DLEUKFUZZ_LIBFUZZER \
+	-Xlinker $(FUZZ_RUNTIME) -Xlinker -lstdc++
+
+fuzz-build: deps
+	@test -n "$(FUZZ_RUNTIME)" || { echo "no libclang_rt.fuzzer_no_main in the Swift toolchain next to swiftc"; exit 1; }
+	$(SWIFT) build -j $(JOBS) $(FUZZ_FLAGS) --product leukfuzz
+
+fuzz: fuzz-build
+	docs/scripts/fuzz.sh $(FUZZ_SCRATCH)/debug/leukfuzz $(FUZZ_SECONDS)
 
 clean:
 	rm -rf .build .leuknode-demo
