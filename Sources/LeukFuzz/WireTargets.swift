@@ -50,7 +50,8 @@ enum WireTargets {
             do {
                 while start < bytes.count {
                     let end = min(bytes.count, start + chunk)
-                    buffer.writeBytes(bytes[start..<end])
+                    // Through a raw buffer: NIO's generic writeBytes(Collection) goes byte by byte in a debug build.
+                    bytes.withUnsafeBytes { raw in _ = buffer.writeBytes(UnsafeRawBufferPointer(rebasing: raw[start..<end])) }
                     start = end
                     while let unit = try decoder.decode(buffer: &buffer) {
                         units += 1
