@@ -7,7 +7,8 @@
 #                installs it into ~/.cache/leuknode-venv when missing; about a minute) + the portal's browser
 #                tests in headless Chromium against a real node (docs/scripts/portal_browser.sh: Debian's
 #                chromium and chromium-driver, selenium from pip into the same venv; under a minute) + the
-#                whole test suite (ends with the test runner's summary line)
+#                whole test suite (ends with the test runner's summary line) + every fuzz target for
+#                FUZZ_CI_SECONDS (20) each, sanitized (`make fuzz`; its own build, then 200 s)
 #   make run     deps + debug build (its numeric modules are optimised) + the embedded demo: a three-node
 #                federation on loopback on synthetic cells (`leuknode demo`)
 #   make bench   deps + build + the CNN benchmark table (leuknode bench) + the network figures; then, where
