@@ -8,7 +8,8 @@
 #                tests in headless Chromium against a real node (docs/scripts/portal_browser.sh: Debian's
 #                chromium and chromium-driver, selenium from pip into the same venv; under a minute) + 10 crash
 #                loops and the tmpfs disk-full scenario (docs/scripts/crash_loop.py, CRASH_RUNS=10; about 1-2 minutes)
-#                + the whole test suite (ends with the test runner's summary line)
+#                + the whole test suite (ends with the test runner's summary line) + every fuzz target for
+#                FUZZ_CI_SECONDS (20) each, sanitized (`make fuzz`; its own build, then 200 s)
 #   make crash-test  deps + debug build + CRASH_RUNS (default 100) kill -9 crash loops under clinic traffic, then the
 #                disk-full scenario on a small tmpfs (skipped where mounting is not allowed); CRASH_SEED replays one
 #   make run     deps + debug build (its numeric modules are optimised) + the embedded demo: a three-node
@@ -17,6 +18,9 @@
 #                PYTHON (default python3) can import torch, safetensors and numpy, every kernel set this CPU
 #                runs against PyTorch channels-last, alternated, median of 3 pairs, 1 thread
 #                (docs/scripts/compare_pytorch.py --kernels all; a few minutes)
+#   make fuzz    deps + the sanitized fuzzing build (.build/fuzz: libFuzzer coverage + AddressSanitizer, only the
+#                leukfuzz product) + every fuzz target for FUZZ_SECONDS each (default 60); crashing inputs land in
+#                Tests/FuzzCorpus/<target>/regressions, figures in .build/fuzz/stats.tsv (docs/reliability.md, "Fuzzing")
 #   make clean   remove build products and the demo folder
 
 SHELL := /bin/bash
@@ -25,7 +29,7 @@ SWIFT ?= swift
 JOBS ?= $(shell nproc)
 BIN := .build/release/leuknode
 
-.PHONY: deps test-deps build test crash-test run bench clean
+.PHONY: deps test-deps build test crash-test run bench fuzz fuzz-build clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -52,6 +56,7 @@ test: test-deps
 	docs/scripts/portal_browser.sh .build/debug/leuknode
 	CRASH_RUNS=$(TEST_CRASH_RUNS) python3 docs/scripts/crash_loop.py .build/debug/leuknode
 	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; test $${PIPESTATUS[0]} -eq 0
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
 
 CRASH_RUNS ?= 100
 TEST_CRASH_RUNS ?= 10
@@ -76,6 +81,25 @@ bench: build
 	  echo "skipping the PyTorch comparison: $(PYTHON) cannot import torch, safetensors and numpy"; \
 	  echo "  (a venv with them: PYTHON=/path/to/venv/bin/python make bench; see docs/cnn.md)"; \
 	fi
+
+# Fuzzing. The sanitized build has its own scratch folder and builds the leukfuzz product alone (the modules whose
+# parsers it fuzzes and their dependencies). Coverage is compiled in with -sanitize-coverage, and libFuzzer comes
+# from compiler-rt's fuzzer_no_main archive, so leukfuzz keeps its own main and picks the target by name
+# (swiftc -sanitize=fuzzer would link libFuzzer's main as well, which clashes with it).
+FUZZ_SECONDS ?= 60
+FUZZ_CI_SECONDS ?= 20
+FUZZ_SCRATCH := .build/fuzz
+FUZZ_RUNTIME = $(firstword $(wildcard $(dir $(realpath $(shell command -v swiftc)))../lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-$(shell uname -m).a))
+FUZZ_FLAGS = --scratch-path $(FUZZ_SCRATCH) --sanitize=address \
+	-Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp -Xswiftc -DLEUKFUZZ_LIBFUZZER \
+	-Xlinker $(FUZZ_RUNTIME) -Xlinker -lstdc++
+
+fuzz-build: deps
+	@test -n "$(FUZZ_RUNTIME)" || { echo "no libclang_rt.fuzzer_no_main in the Swift toolchain next to swiftc"; exit 1; }
+	$(SWIFT) build -j $(JOBS) $(FUZZ_FLAGS) --product leukfuzz
+
+fuzz: fuzz-build
+	docs/scripts/fuzz.sh $(FUZZ_SCRATCH)/debug/leukfuzz $(FUZZ_SECONDS)
 
 clean:
 	rm -rf .build .leuknode-demo

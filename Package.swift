@@ -26,6 +26,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "leuknode", targets: ["leuknode"]),
+        // The fuzzing driver (docs/reliability.md, "Fuzzing"): `make fuzz` builds it alone, sanitized, in .build/fuzz.
+        .executable(name: "leukfuzz", targets: ["leukfuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -130,6 +132,18 @@ let package = Package(
         // `openapi.yaml` links to docs/api/openapi.yaml: the typed `Client` of the commands moved to it so far.
         plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]),
 
+        // Fuzzing: every parser that reads bytes from outside, as named targets (LeukFuzz), and the driver that
+        // runs one under libFuzzer or replays files through it (leukfuzz). CLibFuzzer only declares libFuzzer's
+        // `LLVMFuzzerRunDriver`, which is linked in the sanitized build alone (`make fuzz`); a normal build
+        // never calls it. Only the modules whose parsers are fuzzed, so the sanitized build stays small.
+        .systemLibrary(name: "CLibFuzzer"),
+        .target(name: "LeukFuzz", dependencies: [
+            "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukTensor", "LeukModel", "LeukWire", "LeukNet",
+            "LeukClinic", "LeukNode", nio,
+        ], swiftSettings: strict),
+        .executableTarget(name: "leukfuzz", dependencies: ["LeukFuzz", "CLibFuzzer"],
+                          swiftSettings: strict),
+
         // Tests: one target per library target, plus the clinic doubles both clinic suites share.
         .target(name: "ClinicTestSupport", dependencies: ["LeukClinic", "LeukCore", "LeukCrypto"],
                 path: "Tests/ClinicTestSupport", swiftSettings: strict),
@@ -153,6 +167,8 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "LeukClinicTests", dependencies: ["ClinicTestSupport", "LeukClinic", "LeukStore", "LeukCrypto", "LeukCore"],
                     swiftSettings: strict),
+        // Every committed fuzz input (seeds and regressions, Tests/FuzzCorpus) replayed through its target, unsanitized.
+        .testTarget(name: "LeukFuzzTests", dependencies: ["LeukFuzz"], swiftSettings: strict),
         // The node layer over an in-memory transport: directive execution, status counters, persistence,
         // and the clinic's error contract against the real classifier.
         .testTarget(name: "LeukNodeTests", dependencies: [

@@ -1,5 +1,5 @@
 import LeukCore
-import LeukStore
+public import LeukStore
 
 /// Where each kind of record lives. Everything that names or describes a patient is in a sensitive
 /// (encrypted at rest) keyspace; only slots (a doctor's published availability) are plain.
@@ -13,6 +13,19 @@ enum Spaces {
     static let messages = Keyspace("clinic-messages", sensitive: true)
     static let audit = Keyspace("clinic-audit", sensitive: true)
     static let auditHead = Keyspace("clinic-audit-head", sensitive: true)
+}
+
+/// Every record type the clinic stores, with its keyspace, for code that reads a clinic's database
+/// without a `Clinic`. The record types are internal; `leukfuzz` (target `store-records`) reaches their
+/// decoders through this list alone.
+public enum ClinicRecordKinds {
+    public static var all: [(name: String, keyspace: Keyspace, type: any StoreRecord.Type)] {
+        [("user", Spaces.users, UserRecord.self), ("session", Spaces.sessions, SessionRecord.self),
+         ("diagnosis", Spaces.diagnoses, DiagnosisRecord.self), ("image", Spaces.images, ImageRecord.self),
+         ("slot", Spaces.slots, SlotRecord.self), ("appointment", Spaces.appointments, AppointmentRecord.self),
+         ("message", Spaces.messages, MessageRecord.self), ("audit", Spaces.audit, AuditRecord.self),
+         ("audit-head", Spaces.auditHead, AuditHeadRecord.self)]
+    }
 }
 
 /// Upper bounds applied when reading records back, so a corrupt length cannot allocate gigabytes.

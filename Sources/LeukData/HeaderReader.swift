@@ -35,6 +35,25 @@ enum HeaderReader {
         return .dimensions(Facts(width: be32(b, 16), height: be32(b, 20)))
     }
 
+    /// PNG's chunk list, after the dimensions are known to be acceptable: every chunk up to IEND must lie
+    /// inside the file. stb_image grows its buffer to an IDAT chunk's claimed length before it reads a byte
+    /// of it, so a 52-byte file claiming a 1.3 GB chunk made it allocate 1.3 GB (found by fuzzing; the file
+    /// is Tests/FuzzCorpus/image/regressions/oom-10910eed58770eaf07027eed3d2b452d85d6c416). Returns why the
+    /// list is cut short, or nil. Reads 12 bytes per chunk, no pixel data.
+    static func pngChunksBeyondFile(_ b: [UInt8]) -> String? {
+        var i = 8
+        while i + 12 <= b.count {
+            let length = be32(b, i)
+            let type = String(decoding: b[i + 4..<i + 8], as: UTF8.self)
+            guard length <= b.count - i - 12 else {
+                return "chunk '\(type)' claims \(length) bytes, the file has \(b.count - i - 12) left"
+            }
+            if type == "IEND" { return nil }
+            i += 12 + length
+        }
+        return "ends before the IEND chunk"
+    }
+
     /// BMP: BITMAPINFOHEADER (or the old 12-byte core header). Uncompressed pixel data must fit in the file.
     private static func bmp(_ b: [UInt8]) -> Finding {
         guard b.count >= 26 else { return .truncated("ends inside the BMP header") }

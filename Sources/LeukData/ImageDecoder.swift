@@ -36,6 +36,9 @@ public enum ImageDecoder {
         case .dimensions(let facts): try checkDimensions(width: facts.width, height: facts.height, bytes: bytes.count, name: name, limits: limits)
         case .unknown: break
         }
+        if format == .png, let why = HeaderReader.pngChunksBeyondFile(bytes) {
+            throw .corrupt(file: name, format: format, reason: "truncated: \(why)")
+        }
         let (width, height, channels): (Int, Int, Int)
         switch format {
         case .png, .jpeg, .bmp: (width, height, channels) = try stbInfo(bytes: bytes, name: name, format: format)

@@ -70,11 +70,15 @@ public struct ModelUpdate: Sendable, Equatable {
     /// with its proof.
     public let signature: [UInt8]
 
-    /// The signed envelope again, byte for byte as the author sealed it (the encoding is canonical):
-    /// what a node stores, and what it relays without being able to alter it.
+    /// The header exactly as the author signed it. Kept rather than encoded again: a format-1 header
+    /// (no class list) would come back as format 2, under a signature that no longer matches (caught by
+    /// the fuzz target's round-trip check; Tests/FuzzCorpus/model-update/regressions/format-1-header).
+    let signedHeader: [UInt8]
+
+    /// The signed envelope again, byte for byte as the author sealed it: what a node stores, and what it
+    /// relays without being able to alter it.
     public func envelopeBytes() -> [UInt8] {
-        let header = SignedModelUpdate.encodeHeader(author: author, metadata: metadata, parameterCount: parameters.count, digest: parameterDigest)
-        return SignedModelUpdate.assemble(header: header, signature: signature, parameters: parameters)
+        SignedModelUpdate.assemble(header: signedHeader, signature: signature, parameters: parameters)
     }
 }
 
@@ -368,6 +372,6 @@ public enum SignedModelUpdate {
         #endif
         if let bad = parameters.firstIndex(where: { !$0.isFinite }) { return .failure(.nonFinite(index: bad)) }
         return .success(ModelUpdate(author: header.author, metadata: header.metadata, parameterDigest: header.digest,
-                                    parameters: parameters, signature: signature))
+                                    parameters: parameters, signature: signature, signedHeader: headerBytes))
     }
 }

@@ -131,6 +131,26 @@ struct DecodingTests {
         }
     }
 
+    /// Found by fuzzing (Tests/FuzzCorpus/image/regressions): stb_image reserved an IDAT chunk's claimed
+    /// length before reading it, so 52 bytes claiming a 1.3 GB chunk cost 1.3 GB. The chunk list is walked
+    /// first now, and a chunk that runs past the end of the file is refused without allocating anything.
+    @Test func aPNGChunkClaimingMoreThanTheFileIsRefusedBeforeDecoding() throws {
+        let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        let header = signature + pngChunk("IHDR", bigEndian(6) + bigEndian(4) + [8, 2, 0, 0, 0])
+        let lying = header + bigEndian(1_308_622_867) + Array("IDAT".utf8) + [0x78, 0x9C, 0, 0]
+        do { _ = try ImageDecoder.decode(bytes: lying, name: "lying.png"); Issue.record("a PNG with a 1.3 GB IDAT claim decoded") } catch {
+            guard case .corrupt("lying.png", .png, let reason) = error else { Issue.record("wrong case \(error)"); return }
+            #expect(reason.contains("IDAT") && reason.contains("1308622867"))
+        }
+        // No IEND at all: cut short, whatever stb_image would make of it.
+        #expect(throws: ImageError.self) { try ImageDecoder.decode(bytes: header, name: "no-iend.png") }
+        // Ancillary chunks before and after the data are walked over, not refused.
+        let image = pattern(width: 5, height: 3)
+        let png = try ImageEncoder.png(image)
+        let withText = Array(png[..<33]) + pngChunk("tEXt", Array("Comment\0fuzz".utf8)) + Array(png[33...])
+        #expect(try ImageDecoder.decode(bytes: withText, name: "text.png") == image)
+    }
+
     @Test func sniffingUsesMagicBytesNotExtensions() throws {
         let dir = TemporaryDirectory()
         let misnamed = dir.write("really-a-png.jpg", try ImageEncoder.png(pattern(width: 4, height: 4)))

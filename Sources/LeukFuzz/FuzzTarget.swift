@@ -1,0 +1,67 @@
+/// One parser that reads bytes from outside the node, wrapped so a fuzzer can feed it anything.
+///
+/// `run` must return for every input: a refusal is a clean `.refused` with the parser's own error text, and
+/// a trap (overflow, index out of range, a failed precondition, an unbounded allocation) is a product bug the
+/// fuzzer reports. Where a parser has an encoder, `run` also checks that what it accepted encodes and decodes
+/// to the same value, with a precondition: a parser that accepts bytes it cannot reproduce is a bug too.
+public struct FuzzTarget: Sendable {
+    /// The name `leukfuzz` and the corpus folders (Tests/FuzzCorpus/<name>) use.
+    public let name: String
+    /// What it feeds, in one line, for `leukfuzz list`.
+    public let summary: String
+    let body: @Sendable ([UInt8]) -> FuzzOutcome
+    let makeSeeds: @Sendable () async -> [FuzzSeed]
+
+    init(name: String, summary: String, run: @escaping @Sendable ([UInt8]) -> FuzzOutcome, seeds: @escaping @Sendable () async -> [FuzzSeed]) {
+        self.name = name
+        self.summary = summary
+        self.body = run
+        self.makeSeeds = seeds
+    }
+
+    /// Feeds one input to the parser.
+    public func run(_ bytes: [UInt8]) -> FuzzOutcome { body(bytes) }
+
+    /// Valid inputs made by the product's own encoders (and real state machines), deterministic: the seed
+    /// corpus `leukfuzz seeds` writes. Every one of them is `.accepted` (LeukFuzzTests checks it).
+    public func seeds() async -> [FuzzSeed] { await makeSeeds() }
+}
+
+/// A named input of a seed corpus.
+public struct FuzzSeed: Sendable {
+    public let name: String
+    public let bytes: [UInt8]
+
+    public init(_ name: String, _ bytes: [UInt8]) {
+        self.name = name
+        self.bytes = bytes
+    }
+}
+
+/// How one input ended.
+public enum FuzzOutcome: Sendable, Equatable, CustomStringConvertible {
+    /// The parser accepted the input (and it survived the round trip, where there is one).
+    case accepted
+    /// The parser refused it with this error text.
+    case refused(String)
+
+    public var description: String {
+        switch self {
+        case .accepted: return "accepted"
+        case let .refused(why): return "refused: \(why)"
+        }
+    }
+
+    static func of(_ error: any Error) -> FuzzOutcome { .refused("\(error)") }
+}
+
+/// Every fuzz target, by name.
+public enum FuzzTargets {
+    public static let all: [FuzzTarget] = [
+        WireTargets.frame, WireTargets.sessionRecords, WireTargets.handshakeInitiator, WireTargets.handshakeResponder,
+        WireTargets.modelUpdate, CryptoTargets.contact, CryptoTargets.keyFile, DataTargets.image, DataTargets.safetensors,
+        StoreTargets.records,
+    ]
+
+    public static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }
+}
