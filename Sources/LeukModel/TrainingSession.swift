@@ -57,8 +57,8 @@ public struct TrainingOptions: Sendable {
 /// default) are forty steps, far from trained (0.74 on an Aria subset of 130; docs/cnn.md, "Small sets").
 /// So the run is sized in steps: `stepBudget` optimisation steps, at least `minimumEpochs` and at most
 /// `maximumEpochs` epochs. A large set gets its ten epochs; 104 training images get 200. Measured on five Aria
-/// subsets of 130 (docs/cnn.md, "Small sets"): 400 steps gave 0.920 accuracy and 0.972 AUC, 800 steps 0.935 and
-/// 0.987.
+/// subsets of 130 (docs/cnn.md, "Small sets"): 400 steps gave 0.920 accuracy and 0.972 AUC, 800 steps 0.937 and
+/// 0.988.
 public enum TrainingRecipe {
     public static let stepBudget = 800
     public static let minimumEpochs = 10
