@@ -11,7 +11,8 @@ public struct TrainingOptions: Sendable {
     public var architecture: Architecture = .leuknetS
     /// Epochs; nil lets the set's size decide (`TrainingRecipe.epochs`).
     public var epochs: Int?
-    public var batchSize: Int = 32
+    /// Batch size; nil lets the set's size decide (`TrainingRecipe.batchSize`).
+    public var batchSize: Int?
     public var threads: Int = 1
     public var seed: UInt64 = 0
     /// Fraction held out (stratified, group-aware) for validation; 0 keeps the last model.
@@ -56,11 +57,16 @@ public struct TrainingOptions: Sendable {
 /// A small set needs many passes: 130 images in batches of 32 are four steps an epoch, and ten epochs (the old
 /// default) are forty steps, far from trained (0.74 on an Aria subset of 130; docs/cnn.md, "Small sets").
 /// So the run is sized in steps: `stepBudget` optimisation steps, at least `minimumEpochs` and at most
-/// `maximumEpochs` epochs. A large set gets its ten epochs; 104 training images get 200. Measured on five Aria
-/// subsets of 130 (docs/cnn.md, "Small sets"): 400 steps gave 0.920 accuracy and 0.972 AUC, 800 steps 0.937 and
-/// 0.988.
+/// `maximumEpochs` epochs, in batches of 16 below `smallSet` training images (more, noisier steps an epoch:
+/// a regulariser where images are few) and of 32 above. A large set gets its ten epochs of 32; 104 training
+/// images get 115 epochs of 16. Measured on five Aria subsets of 130 (docs/cnn.md, "Small sets"): 400 steps
+/// of 32 gave 0.920 accuracy and 0.972 AUC, 800 steps of 32 0.937 and 0.988, 800 steps of 16 0.953 and 0.990.
 public enum TrainingRecipe {
     public static let stepBudget = 800
+    public static let smallSet = 512
+
+    public static func batchSize(trainImages: Int) -> Int { trainImages < smallSet ? 16 : 32 }
+
     public static let minimumEpochs = 10
     public static let maximumEpochs = 200
 
@@ -216,12 +222,13 @@ public enum TrainingSession {
             trainCache = trainCache.mapped { stain.normalize($0) }
             validationCache = validationCache.mapped { stain.normalize($0) }
         }
-        let epochs = options.epochs ?? TrainingRecipe.epochs(trainImages: trainCache.count, batchSize: options.batchSize)
+        let batchSize = options.batchSize ?? TrainingRecipe.batchSize(trainImages: trainCache.count)
+        let epochs = options.epochs ?? TrainingRecipe.epochs(trainImages: trainCache.count, batchSize: batchSize)
         let schedule = options.schedule.schedule(epochs: epochs)
         let augmentation = options.augment ? options.augmentation : nil
         let start = options.initFrom.map { "fine-tuned from \(($0 as NSString).lastPathComponent)\(options.freezeFeatures ? " (classifier only)" : ""); " } ?? ""
         let recipe = "\(start)\(model.architecture.rawValue) at \(options.inputSize) px; \(epochs) epochs of \(trainCache.count) images in batches of "
-            + "\(options.batchSize)\(options.epochs == nil ? " (\(TrainingRecipe.stepBudget) steps for this set's size)" : ""); "
+            + "\(batchSize)\(options.epochs == nil ? " (\(TrainingRecipe.stepBudget) steps for this set's size)" : ""); "
             + "\(options.optimizer.name) at \(options.learningRate), \(options.schedule.rawValue) schedule; augmentation "
             + "\(TrainingRecipe.name(augmentation)); stain normalisation \(model.stainNormalizer == nil ? "none" : "macenko"); "
             + "\(options.balanceClasses ? "class-balanced loss; " : "")best of \(validationCache.count) validation images by loss"
@@ -236,14 +243,14 @@ public enum TrainingSession {
         report(.prepared(trainImages: trainCache.count, validationImages: validationCache.count, classes: dataset.classes,
                          problems: problems, startEpoch: startEpoch, recipe: recipe))
 
-        let batchesPerEpoch = BatchStream.batchesPerEpoch(count: trainCache.count, batchSize: options.batchSize, dropLast: false)
+        let batchesPerEpoch = BatchStream.batchesPerEpoch(count: trainCache.count, batchSize: batchSize, dropLast: false)
         var summaries: [EpochSummary] = []
         let runStart = monotonicNanoseconds()
         var imagesDone = 0
         for epoch in startEpoch..<epochs {
             model.learningRate = schedule.rate(base: options.learningRate, epoch: epoch)
             let stream = BatchStream(cache: trainCache, normalization: normalization, configuration: .init(
-                batchSize: options.batchSize, epochs: 1, shuffle: true,
+                batchSize: batchSize, epochs: 1, shuffle: true,
                 augmentation: augmentation, seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9))
             let epochStart = monotonicNanoseconds()
             var lossSum = 0.0, seen = 0, batchIndex = 0

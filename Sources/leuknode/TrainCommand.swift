@@ -20,7 +20,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "CSV manifest 'file,group' (default: DIR/manifest.csv if present).") var manifest: String?
     @Option(help: "Architecture: \(Architecture.knownNames).") var arch: String = "leuknet-s"
     @Option(help: "Epochs (default: as many as \(TrainingRecipe.stepBudget) steps take on this set, \(TrainingRecipe.minimumEpochs) to \(TrainingRecipe.maximumEpochs)).") var epochs: Int?
-    @Option(help: "Batch size.") var batch: Int = 32
+    @Option(help: "Batch size (default: \(TrainingRecipe.batchSize(trainImages: 0)) below \(TrainingRecipe.smallSet) training images, else \(TrainingRecipe.batchSize(trainImages: TrainingRecipe.smallSet))).") var batch: Int?
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
     @Option(help: "Seed for initialisation, split, shuffling and augmentation.") var seed: UInt64 = 0
     @Option(help: "Fraction held out for validation (0 keeps the last model).") var valSplit: Double = 0.2
@@ -45,7 +45,7 @@ struct Train: AsyncParsableCommand {
         do { _ = try Architecture(named: arch) } catch { throw ValidationError(error.userMessage) }
         if let labelMap { do { _ = try LabelMap(parsing: labelMap) } catch { throw ValidationError(error.userMessage) } }
         if let epochs { guard epochs >= 1, epochs <= 100_000 else { throw ValidationError("--epochs must be between 1 and 100000") } }
-        guard batch >= 1, batch <= 4096 else { throw ValidationError("--batch must be between 1 and 4096") }
+        if let batch { guard batch >= 1, batch <= 4096 else { throw ValidationError("--batch must be between 1 and 4096") } }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         guard valSplit >= 0, valSplit < 1 else { throw ValidationError("--val-split must be in [0, 1)") }
         guard testSplit >= 0, valSplit + testSplit < 1 else { throw ValidationError("--test-split must be >= 0 and leave images to train on") }

@@ -18,8 +18,8 @@ import Testing
         let trained = try CLI.run(["train", "--dataset", dir + "/syn", "--out", dir + "/m.safetensors", "--input-size", "16",
                                    "--stain-normalize"])
         #expect(trained.status == 0, "\(trained.stderr)")
-        // 16 training images are one batch an epoch: the step budget asks for more epochs than the cap allows.
-        #expect(trained.stdout.contains("recipe: leuknet-s at 16 px; 200 epochs of 16 images in batches of 32"), "\(trained.stdout)")
+        // 16 training images are one batch of 16 an epoch: the step budget asks for more epochs than the cap allows.
+        #expect(trained.stdout.contains("recipe: leuknet-s at 16 px; 200 epochs of 16 images in batches of 16"), "\(trained.stdout)")
         #expect(trained.stdout.contains("augmentation smear; stain normalisation macenko"), "\(trained.stdout)")
         let metadata = try Self.metadata(dir + "/m.safetensors")
         #expect(metadata["recipe"]?.contains("200 epochs") == true)

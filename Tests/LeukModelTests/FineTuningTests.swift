@@ -40,3 +40,13 @@ import Testing
         #expect(throws: TrainingError.self) { try TrainingSession.run(tune) { _ in } }
     }
 }
+
+/// The default recipe sizes a run by the training set: batches of 16 below 512 images, 800 steps, 10 to 200 epochs.
+@Test func theDefaultRecipeFollowsTheSetsSize() {
+    #expect(TrainingRecipe.batchSize(trainImages: 104) == 16)
+    #expect(TrainingRecipe.epochs(trainImages: 104, batchSize: 16) == 115)  // 7 batches an epoch
+    #expect(TrainingRecipe.batchSize(trainImages: 2_500) == 32)
+    #expect(TrainingRecipe.epochs(trainImages: 2_500, batchSize: 32) == 11)  // 79 batches an epoch
+    #expect(TrainingRecipe.epochs(trainImages: 100_000, batchSize: 32) == 10)
+    #expect(TrainingRecipe.epochs(trainImages: 8, batchSize: 16) == 200)
+}
