@@ -10,6 +10,7 @@ enum DataTargets {
     /// JPEG and BMP through stb_image, TIFF through libtiff. A decoded image must be as large as its header said.
     static let image = FuzzTarget(
         name: "image", summary: "an uploaded cell image, PNG, JPEG, BMP or TIFF, with the bomb guard (ImageDecoder.decode)",
+        seedsCommitted: false,
         run: { bytes in
             do {
                 let header = try ImageDecoder.inspectHeader(bytes: bytes, name: "fuzz")

@@ -9,12 +9,18 @@ public struct FuzzTarget: Sendable {
     public let name: String
     /// What it feeds, in one line, for `leukfuzz list`.
     public let summary: String
+    /// Whether its seeds are committed under Tests/FuzzCorpus/<name>/seeds. The image target's seeds are
+    /// images, and no image is committed to the project (tests and fuzzing make their own): `fuzz.sh` makes them
+    /// afresh for every run, and LeukFuzzTests checks the generator every `make test`.
+    public let seedsCommitted: Bool
     let body: @Sendable ([UInt8]) -> FuzzOutcome
     let makeSeeds: @Sendable () async -> [FuzzSeed]
 
-    init(name: String, summary: String, run: @escaping @Sendable ([UInt8]) -> FuzzOutcome, seeds: @escaping @Sendable () async -> [FuzzSeed]) {
+    init(name: String, summary: String, seedsCommitted: Bool = true, run: @escaping @Sendable ([UInt8]) -> FuzzOutcome,
+         seeds: @escaping @Sendable () async -> [FuzzSeed]) {
         self.name = name
         self.summary = summary
+        self.seedsCommitted = seedsCommitted
         self.body = run
         self.makeSeeds = seeds
     }

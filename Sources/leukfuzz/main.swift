@@ -7,7 +7,9 @@ import LeukFuzz
 /// `leukfuzz`: the fuzz targets of LeukFuzz behind one binary.
 ///
 ///     leukfuzz list                          the targets, one a line: name, then what it feeds
-///     leukfuzz seeds DIR                     writes each target's seed corpus to DIR/<target>/seeds
+///     leukfuzz seeds DIR [--committed]       writes each target's seed corpus to DIR/<target>/seeds; with
+///                                            --committed only the targets whose seeds the repository keeps
+///                                            (`leukfuzz seeds Tests/FuzzCorpus --committed`; no image seeds)
 ///     leukfuzz replay TARGET FILE|DIR...     runs files through a target and prints each outcome
 ///     leukfuzz run TARGET [libFuzzer args]   fuzzes TARGET (only in the sanitized build, `make fuzz`)
 ///
@@ -25,8 +27,8 @@ struct LeukFuzzCommand {
         case "list":
             for target in FuzzTargets.all { print("\(target.name)\t\(target.summary)") }
         case "seeds":
-            guard arguments.count == 1 else { usage() }
-            await writeSeeds(to: arguments[0])
+            guard arguments.count == 1 || (arguments.count == 2 && arguments[1] == "--committed") else { usage() }
+            await writeSeeds(to: arguments[0], committedOnly: arguments.count == 2)
         case "replay":
             guard let name = arguments.first, arguments.count >= 2 else { usage() }
             replay(target(name), paths: Array(arguments.dropFirst()))
@@ -40,7 +42,7 @@ struct LeukFuzzCommand {
 
     static func usage() -> Never {
         FileHandle.standardError.write(Data("""
-            usage: leukfuzz list | seeds DIR | replay TARGET FILE|DIR... | run TARGET [libFuzzer arguments]
+            usage: leukfuzz list | seeds DIR [--committed] | replay TARGET FILE|DIR... | run TARGET [libFuzzer arguments]
             targets: \(FuzzTargets.all.map { $0.name }.joined(separator: ", "))
 
             """.utf8))
@@ -55,8 +57,8 @@ struct LeukFuzzCommand {
         return target
     }
 
-    static func writeSeeds(to folder: String) async {
-        for target in FuzzTargets.all {
+    static func writeSeeds(to folder: String, committedOnly: Bool) async {
+        for target in FuzzTargets.all where target.seedsCommitted || !committedOnly {
             let directory = folder + "/" + target.name + "/seeds"
             try? FileManager.default.removeItem(atPath: directory)
             try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -3,8 +3,9 @@
 #
 #   docs/scripts/fuzz.sh .build/fuzz/debug/leukfuzz [SECONDS] [TARGET...]
 #
-# Inputs: Tests/FuzzCorpus/<target>/seeds (the committed seeds, `leukfuzz seeds Tests/FuzzCorpus` remakes them)
-# and Tests/FuzzCorpus/<target>/regressions (inputs that once crashed), read only; what libFuzzer finds on the
+# Inputs: every target's seeds, made afresh by `leukfuzz seeds .build/fuzz/seeds` (the product's own encoders;
+# the repository keeps those of every target but `image` under Tests/FuzzCorpus/<target>/seeds for the replay
+# test, and no image), and Tests/FuzzCorpus/<target>/regressions (inputs that once crashed), read only; what libFuzzer finds on the
 # way grows .build/fuzz/corpus/<target>, kept between runs. A crash, an ASan report, a timeout or an
 # out-of-memory writes its input to Tests/FuzzCorpus/<target>/regressions/ (commit it with the fix: LeukFuzzTests
 # replays every file there in `make test`). Each run appends a line to .build/fuzz/stats.tsv: date, target,
@@ -27,12 +28,14 @@ if [ ${#TARGETS[@]} -eq 0 ]; then mapfile -t TARGETS < <("$BIN" list | cut -f1);
 export SWIFT_BACKTRACE=enable=no
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=0}
 
+"$BIN" seeds "$WORK/seeds" > /dev/null || { echo "fuzz.sh: leukfuzz could not write its seeds" >&2; exit 1; }
+
 failed=0
 total=0
 printf '%-22s %12s %8s %s\n' target executions crashes "exec/s"
 for target in "${TARGETS[@]}"; do
   corpus="$WORK/corpus/$target"
-  seeds="$ROOT/Tests/FuzzCorpus/$target/seeds"
+  seeds="$WORK/seeds/$target/seeds"
   regressions="$ROOT/Tests/FuzzCorpus/$target/regressions"
   mkdir -p "$corpus" "$regressions"
   log="$WORK/logs/$target.log"
