@@ -65,7 +65,7 @@ let package = Package(
         // Images and the CNN.
         // LeukData parses untrusted uploads (the clinic's images), so it keeps bounds and overflow checks
         // (-O, not -Ounchecked); docs/data.md, "Bounds checks", measures what that costs.
-        .target(name: "LeukData", dependencies: ["LeukCore", "CStbImage", "CTIFF"], swiftSettings: checkedFast),
+        .target(name: "LeukData", dependencies: ["LeukCore", "LeukMetrics", "CStbImage", "CTIFF"], swiftSettings: checkedFast),
         // AVX-512 and AVX2 kernels in C (per-function target attributes, runtime CPU check, LEUKNODE_KERNELS), private to LeukTensor.
         .target(name: "CLeukKernels", path: "Sources/LeukTensor/Kernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "LeukTensor", dependencies: ["LeukCore", "COpenBLAS", "CLeukKernels"], exclude: ["Kernels"],

@@ -1,3 +1,4 @@
+import LeukMetrics
 /// Macenko stain normalisation (Macenko et al. 2009): every image's two stains are estimated from its own
 /// pixels and its colours re-rendered with a reference lab's stains and stain strengths.
 ///
@@ -58,12 +59,11 @@ public struct StainNormalizer: Sendable, Equatable {
             return v.reduce(0, +) < 0 ? v.map { -$0 } : v
         }
         let e1 = direction(order[0]), e2 = direction(order[1])
-        var angles = stained.map { p -> Float in
+        let angles = stained.map { p -> Float in
             let x = Double(p.0) * e1[0] + Double(p.1) * e1[1] + Double(p.2) * e1[2]
             let y = Double(p.0) * e2[0] + Double(p.1) * e2[1] + Double(p.2) * e2[2]
             return Float(_atan2(y, x))
         }
-        angles.sort()
         let low = Double(percentile(angles, anglePercentile)), high = Double(percentile(angles, 100 - anglePercentile))
         func unit(_ angle: Double) -> [Float] {
             let v = (0..<3).map { e1[$0] * _cos(angle) + e2[$0] * _sin(angle) }
@@ -75,7 +75,7 @@ public struct StainNormalizer: Sendable, Equatable {
         let stains = a[0] >= b[0] ? a + b : b + a
         guard let concentrations = concentrations(density, stains: stains) else { return nil }
         let maxima = (0..<2).map { k in
-            percentile(stride(from: k, to: concentrations.count, by: 2).map { concentrations[$0] }.sorted(), 99)
+            percentile(stride(from: k, to: concentrations.count, by: 2).map { concentrations[$0] }, 99)
         }
         guard maxima.allSatisfy({ $0 > 1e-3 }) else { return nil }
         return StainNormalizer(stains: stains, maxConcentrations: maxima)
@@ -86,7 +86,7 @@ public struct StainNormalizer: Sendable, Equatable {
     public static func fit(_ images: [RGBImage]) -> StainNormalizer? {
         let estimates = images.compactMap(estimate)
         guard !estimates.isEmpty else { return nil }
-        func median(_ values: [Float]) -> Float { percentile(values.sorted(), 50) }
+        func median(_ values: [Float]) -> Float { percentile(values, 50) }
         var stains = (0..<6).map { k in median(estimates.map { $0.stains[k] }) }
         for s in 0..<2 {
             let n = (0..<3).reduce(Float(0)) { $0 + stains[s * 3 + $1] * stains[s * 3 + $1] }.squareRoot()
@@ -160,12 +160,9 @@ public struct StainNormalizer: Sendable, Equatable {
         return out
     }
 
-    /// Linear-interpolated percentile of sorted values, `p` in percent.
-    static func percentile(_ sorted: [Float], _ p: Float) -> Float {
-        guard !sorted.isEmpty else { return 0 }
-        let position = Float(sorted.count - 1) * p / 100
-        let lo = Int(position.rounded(.down)), hi = min(lo + 1, sorted.count - 1)
-        return sorted[lo] + (sorted[hi] - sorted[lo]) * (position - Float(lo))
+    /// The project's one percentile (LeukMetrics: linear interpolation, `p` in percent); 0 for no values.
+    static func percentile(_ values: [Float], _ p: Float) -> Float {
+        Float(MetricsComputation.percentile(values.map(Double.init), Double(p)) ?? 0)
     }
 
     /// Eigenvalues and eigenvectors (columns, row-major) of a symmetric 3x3 matrix, by cyclic Jacobi rotations.

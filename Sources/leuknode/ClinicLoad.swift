@@ -1,6 +1,7 @@
 import LeukAPI
 import LeukCore
 import LeukCrypto
+import LeukMetrics
 import Foundation
 import Synchronization
 
@@ -101,8 +102,8 @@ struct ClinicLoad {
             latencies.sort()
             let errors = results.reduce(0) { $0 + ($1.errors[operation] ?? 0) }
             operations[operation.rawValue] = OperationFigures(
-                requests: latencies.count + errors, errors: errors, p50Ms: Self.percentile(latencies, 0.5),
-                p99Ms: Self.percentile(latencies, 0.99), maxMs: latencies.last ?? 0)
+                requests: latencies.count + errors, errors: errors, p50Ms: MetricsComputation.percentile(latencies, 50) ?? 0,
+                p99Ms: MetricsComputation.percentile(latencies, 99) ?? 0, maxMs: latencies.last ?? 0)
         }
         let requests = operations.values.reduce(0) { $0 + $1.requests }
         let errors = operations.values.reduce(0) { $0 + $1.errors }
@@ -171,11 +172,6 @@ struct ClinicLoad {
         [UInt8]((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
     }
 
-    /// Nearest-rank percentile of sorted values (0 when there are none).
-    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        return sorted[min(sorted.count - 1, max(0, Int((Double(sorted.count) * p).rounded(.up)) - 1))]
-    }
 }
 
 /// Reads the node's thread count and open files from /proc while the load runs, and keeps the peaks.
