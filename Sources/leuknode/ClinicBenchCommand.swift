@@ -3,6 +3,7 @@ import LeukAPI
 import LeukClinic
 import LeukCore
 import LeukCrypto
+import LeukMetrics
 import Foundation
 
 /// `leuknode clinic-bench`: measures the running node's clinic through its API on loopback, as a
@@ -139,7 +140,7 @@ struct ClinicBench: AsyncParsableCommand {
                 return (attempts, won)
             }
             let seconds = Double(monotonicNanoseconds() - begin) / 1e9
-            func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)] }
+            func percentile(_ p: Double) -> Double { MetricsComputation.percentile(latencies, p * 100) ?? 0 }
             return Figures(
                 diagnoseRequests: requests, diagnoseP50Ms: percentile(0.5), diagnoseP99Ms: percentile(0.99),
                 diagnoseMeanMs: latencies.reduce(0, +) / Double(latencies.count),
