@@ -108,7 +108,7 @@ public enum AggregationRule: String, Sendable, Equatable, CaseIterable {
     public func clipping(trim: Int) -> ClippingRule {
         switch self {
         case .mean: .none
-        case .clipped: .adaptive(quantile: 0.5)
+        case .clipped: .adaptive(quantile: 2.0 / 3.0)
         case .trimmedMean: .trimmedMean(trim: trim)
         }
     }

@@ -9,8 +9,13 @@ public enum GossipDirective: Sendable, Equatable {
     case scheduleTick(after: Duration)
     /// Store this snapshot durably; `GossipInstance(configuration:selfID:restoring:)` resumes from it.
     case persist(GossipSnapshot)
-    /// Close the connection to this peer and do not reconnect before `until` (score below threshold).
+    /// Close the connection to this peer and do not reconnect before `until` (score below threshold, with
+    /// protocol faults: undecodable or forged frames, replays).
     case disconnect(peer: NodeID, until: Timestamp)
+    /// The core refuses this peer's states until `until` (score below threshold on model evidence alone: far
+    /// outside the other neighbours, poor on the validation split). The session stays up, so the peer keeps
+    /// hearing this node and can come back; the shell has nothing to close, only to report.
+    case bench(peer: NodeID, until: Timestamp)
     /// One gossip round finished: for the node's one-line-per-round log and for statistics.
     case roundCompleted(GossipRoundSummary)
     /// Something worth a log line.
@@ -93,11 +98,15 @@ public struct GossipSnapshot: Sendable, Equatable {
     public var round: UInt64
     public var newestVersionByAuthor: [NodeID: UInt64]
     public var scores: [NodeID: PeerScoreCounters]
+    /// The length of the node's last local training step: the floor of its clipping radius
+    /// (`ClippingRule.adaptive`), kept so a restarted node is not left without one until it trains again.
+    public var lastLocalStep: Double?
 
     public init(
         parameters: [Float], sampleCount: Int, version: UInt64, round: UInt64,
-        newestVersionByAuthor: [NodeID: UInt64], scores: [NodeID: PeerScoreCounters]
+        newestVersionByAuthor: [NodeID: UInt64], scores: [NodeID: PeerScoreCounters], lastLocalStep: Double? = nil
     ) {
+        self.lastLocalStep = lastLocalStep
         self.parameters = parameters
         self.sampleCount = sampleCount
         self.version = version

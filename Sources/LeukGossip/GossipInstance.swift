@@ -75,6 +75,7 @@ public struct GossipInstance: Sendable {
                   sampleCount: snapshot.sampleCount)
         version = snapshot.version
         round = snapshot.round
+        lastLocalStep = snapshot.lastLocalStep.flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
         for (id, counters) in snapshot.scores where id != selfID {
             peers[id] = PeerState(counters: counters)
         }
@@ -91,7 +92,7 @@ public struct GossipInstance: Sendable {
     public mutating func onStart(now: Timestamp, rng: inout SeededGenerator) -> [GossipDirective] {
         var directives: [GossipDirective] = []
         for id in peers.keys.sorted() {
-            guard let until = peers[id]?.counters.bannedUntil, now < until else { continue }
+            guard let record = peers[id], record.counters.shutOut, let until = record.counters.bannedUntil, now < until else { continue }
             directives.append(.disconnect(peer: id, until: until))
         }
         directives.append(.scheduleTick(after: nextTickDelay(&rng)))
@@ -111,7 +112,7 @@ public struct GossipInstance: Sendable {
         let message = GossipMessage(author: selfID, version: version, round: round, sampleCount: sampleCount,
                                     degree: degree, parameters: parameters, neighborhoodSamples: neighborhoodSamples(now: now))
         for id in peers.keys.sorted() {
-            guard let record = peers[id], record.isUp, !record.counters.isBanned(at: now) else { continue }
+            guard let record = peers[id], record.isUp, !(record.counters.shutOut && record.counters.isBanned(at: now)) else { continue }
             directives.append(.send(to: id, message: message))
             updatesSent += 1
         }
@@ -184,7 +185,7 @@ public struct GossipInstance: Sendable {
         let message = GossipMessage(author: selfID, version: version, round: round, sampleCount: self.sampleCount,
                                     degree: degree, parameters: parameters, neighborhoodSamples: neighborhoodSamples(now: now))
         for id in peers.keys.sorted() {
-            guard let record = peers[id], record.isUp, !record.counters.isBanned(at: now) else { continue }
+            guard let record = peers[id], record.isUp, !(record.counters.shutOut && record.counters.isBanned(at: now)) else { continue }
             directives.append(.send(to: id, message: message))
             updatesSent += 1
         }
@@ -321,7 +322,7 @@ public struct GossipInstance: Sendable {
             scores[id] = record.counters
         }
         return GossipSnapshot(parameters: parameters, sampleCount: sampleCount, version: version, round: round,
-                              newestVersionByAuthor: newest, scores: scores)
+                              newestVersionByAuthor: newest, scores: scores, lastLocalStep: lastLocalStep)
     }
 
     // MARK: - Internals
@@ -374,10 +375,19 @@ public struct GossipInstance: Sendable {
         let until = now.adding(configuration.scoring.coolDown)
         record.counters.bannedUntil = until
         record.latest = nil
+        // Protocol faults (undecodable or forged frames, replays) shut the session: such a peer is broken or
+        // hostile whatever its model. A peer benched on model evidence alone (its states far outside its fellow
+        // neighbours', poor models on the validation split) keeps its session and keeps receiving this node's
+        // states, though its own are refused until the cool-down ends: an honest site that drifted away (the
+        // other side of a healed partition, a site whose data differ) looks like an attacker by that evidence,
+        // and it can only come back by hearing its neighbours. Shut out, it would be benched again after every
+        // cool-down and never rejoin (ConnectedFaultScheduleTests).
+        record.counters.shutOut = record.counters.protocolScore(configuration.scoring) < configuration.scoring.banThreshold
         peers[peer] = record
-        directives.append(.disconnect(peer: peer, until: until))
+        directives.append(record.counters.shutOut ? .disconnect(peer: peer, until: until) : .bench(peer: peer, until: until))
         directives.append(.log(GossipLogEvent(level: .warning, message:
-            "score \(Int(score.rounded())) below \(Int(configuration.scoring.banThreshold)): ignored until \(until)", peer: peer)))
+            "score \(Int(score.rounded())) below \(Int(configuration.scoring.banThreshold)): its states are ignored until \(until)"
+                + (record.counters.shutOut ? ", disconnected" : " (benched on model evidence: the session stays up)"), peer: peer)))
         // Persist the ban now, not at the next periodic snapshot: a node that crashed in between would come
         // back without it and mix the banned peer's states before its cool-down ended.
         directives.append(.persist(snapshot()))
@@ -498,10 +508,16 @@ public struct GossipInstance: Sendable {
         guard configuration.clipping != .none, ids.count >= 3 else { return }
         let sorted = distances.sorted()
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-        guard median > 0 else { return }
-        for (id, distance) in zip(ids, distances) where distance > configuration.scoring.outlierFactor * median || !distance.isFinite {
-            peers[id]?.counters.outliers += 1
-        }
+        // The scale honest disagreement has here: the neighbours' median distance, or the node's own last step
+        // when its neighbours sit (nearly) on its state, as they do inside a camp that has agreed.
+        let scale = max(median, lastLocalStep ?? 0)
+        guard scale > 0 else { return }
+        let threshold = configuration.scoring.outlierFactor * scale
+        let far = zip(ids, distances).filter { $0.1 > threshold || !$0.1.isFinite }
+        // More far neighbours than the rules tolerate attackers (a third) is a camp, not a few attackers: honest
+        // sites whose data differ, or the other side of a healed partition. Counting them would ban honest peers.
+        guard far.count <= ids.count / 3 else { return }
+        for (id, _) in far { peers[id]?.counters.outliers += 1 }
     }
 
     private func clippingRadius(_ distances: [Double]) -> Double? {
@@ -513,9 +529,13 @@ public struct GossipInstance: Sendable {
         case let .adaptive(quantile):
             let sorted = (distances + (lastLocalStep.map { [$0] } ?? [])).sorted()
             let q = max(0, min(quantile, 1))
-            // The lower quantile: of two values (one neighbour and the own step), the smaller.
-            let index = min(sorted.count - 1, Int((q * Double(sorted.count - 1)).rounded(.down)))
-            return sorted[index]
+            // The lower quantile: of two values (one neighbour and the own step), the smaller. The small margin
+            // keeps 2/3 of 3 at 2 despite rounding.
+            let index = min(sorted.count - 1, Int((q * Double(sorted.count - 1) + 1e-9).rounded(.down)))
+            // Never below the own step: neighbours that sit on the node's state (a camp that has agreed) would
+            // otherwise set the radius to zero and shut out every other neighbour for good. A neighbour may thus
+            // pull the node as far as its own training moved it, which is what an attacker could do anyway.
+            return max(sorted[index], lastLocalStep ?? 0)
         }
     }
 }

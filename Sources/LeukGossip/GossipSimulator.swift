@@ -109,6 +109,8 @@ public struct GossipSimulator: Sendable {
     public private(set) var warnings: [(node: Int, event: GossipLogEvent)] = []
     /// Bans the nodes decided, in order.
     public private(set) var disconnects: [(node: Int, peer: Int, until: Timestamp)] = []
+    /// Benches on model evidence (`GossipDirective.bench`): the pair stays connected, the node refuses the peer's states.
+    public private(set) var benches: [(node: Int, peer: Int, until: Timestamp)] = []
 
     private let origin: Timestamp
     private let initialParameters: [[Float]]
@@ -371,6 +373,9 @@ public struct GossipSimulator: Sendable {
                            .peerDown(observer: j, peer: i, incarnation: incarnation[j]))
                 queue.push(at: until.nanosecondsSinceEpoch, .peerUp(observer: i, peer: j, incarnation: incarnation[i]))
                 queue.push(at: until.nanosecondsSinceEpoch, .peerUp(observer: j, peer: i, incarnation: incarnation[j]))
+            case let .bench(peer, until):
+                guard let j = indexByID[peer] else { continue }
+                benches.append((node: i, peer: j, until: until))
             case .roundCompleted:
                 break
             case let .log(event):

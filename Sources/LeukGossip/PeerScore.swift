@@ -14,15 +14,19 @@ public struct PeerScoreCounters: Sendable, Equatable {
     public var decayedAt: Timestamp
     /// Messages from this peer are ignored until then; `nil` when not banned.
     public var bannedUntil: Timestamp?
+    /// Whether the ban also shut the peer's session (protocol faults), or only benches its states (model
+    /// evidence; the session stays up so the peer keeps hearing this node). Meaningful while banned.
+    public var shutOut: Bool
 
     public init(validDeliveries: Double = 0, invalidMessages: Double = 0, replays: Double = 0, outliers: Double = 0,
-                decayedAt: Timestamp, bannedUntil: Timestamp? = nil) {
+                decayedAt: Timestamp, bannedUntil: Timestamp? = nil, shutOut: Bool? = nil) {
         self.validDeliveries = validDeliveries
         self.invalidMessages = invalidMessages
         self.replays = replays
         self.outliers = outliers
         self.decayedAt = decayedAt
         self.bannedUntil = bannedUntil
+        self.shutOut = shutOut ?? (bannedUntil != nil)
     }
 
     /// Decays every counter to `now`: `c *= decay ^ (elapsed / decayInterval)`, zero below `decayToZero`.
@@ -45,6 +49,12 @@ public struct PeerScoreCounters: Sendable, Equatable {
             + p.invalidMessageWeight * invalidMessages * invalidMessages
             + p.replayWeight * replays * replays
             + p.outlierWeight * outliers * outliers
+    }
+
+    /// The score from protocol behaviour alone (deliveries, invalid messages, replays), without the model
+    /// evidence: below the ban threshold, a ban also shuts the peer's session.
+    func protocolScore(_ p: ScoringParameters) -> Double {
+        score(p) - p.outlierWeight * outliers * outliers
     }
 
     func isBanned(at now: Timestamp) -> Bool {

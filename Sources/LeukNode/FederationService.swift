@@ -129,7 +129,7 @@ public actor FederationService {
            saved.classes == layout.classes {
             let snapshot = GossipSnapshot(parameters: saved.parameters, sampleCount: sampleCount, version: saved.version,
                                           round: saved.round, newestVersionByAuthor: bookkeeping?.newestVersionByAuthor ?? [:],
-                                          scores: bookkeeping?.scores ?? [:])
+                                          scores: bookkeeping?.scores ?? [:], lastLocalStep: bookkeeping?.lastLocalStep)
             instance = GossipInstance(configuration: gossip, selfID: identity.id, restoring: snapshot)
             contributors = Dictionary(saved.contributors.map { ($0.author, $0.version) }, uniquingKeysWith: max)
             logger.info("resumed model version \(saved.version) (sha256 \(saved.sha256.prefix(12))) from the store")
@@ -469,7 +469,8 @@ public actor FederationService {
             case let .persist(snapshot):
                 do {
                     var batch = store.batch()
-                    batch.put(GossipStateRecord(newestVersionByAuthor: snapshot.newestVersionByAuthor, scores: snapshot.scores),
+                    batch.put(GossipStateRecord(newestVersionByAuthor: snapshot.newestVersionByAuthor, scores: snapshot.scores,
+                                                lastLocalStep: snapshot.lastLocalStep),
                               in: NodeKeyspaces.nodeState, id: "gossip")
                     try store.commit(batch, sync: false)
                     try persistModel(sync: false)
@@ -480,6 +481,9 @@ public actor FederationService {
             case let .disconnect(peer, until):
                 logger.warning("peer \(peer.short) scored below the threshold: disconnected until \(until.iso8601)")
                 await shell.disconnect(peer: peer, reason: .coolDown, coolDown: until.since(clock.now()))
+            case let .bench(peer, until):
+                // The core refuses the peer's states itself and the session stays up: nothing to close.
+                logger.warning("peer \(peer.short) benched on model evidence until \(until.iso8601): its states are not mixed")
             case .roundCompleted:
                 break
             case let .log(event):

@@ -7,13 +7,17 @@ public import LeukStore
 /// replayed after a restart, and the peers' score counters, so a restart does not forgive a bad peer.
 public struct GossipStateRecord: StoreRecord, Equatable {
     /// 2 adds each peer's outlier counter (evidence from the robust mixing); version 1 records read with none.
-    public static let formatVersion: UInt8 = 2
+    /// 3 adds whether a peer's ban shut its session (`PeerScoreCounters.shutOut`; older records read every ban
+    /// as shut, as they were) and the node's last local step (`GossipSnapshot.lastLocalStep`; 0 for none).
+    public static let formatVersion: UInt8 = 3
     public var newestVersionByAuthor: [NodeID: UInt64]
     public var scores: [NodeID: PeerScoreCounters]
+    public var lastLocalStep: Double?
 
-    public init(newestVersionByAuthor: [NodeID: UInt64], scores: [NodeID: PeerScoreCounters]) {
+    public init(newestVersionByAuthor: [NodeID: UInt64], scores: [NodeID: PeerScoreCounters], lastLocalStep: Double? = nil) {
         self.newestVersionByAuthor = newestVersionByAuthor
         self.scores = scores
+        self.lastLocalStep = lastLocalStep
     }
 
     public func encode(to writer: inout BinaryWriter) {
@@ -31,7 +35,9 @@ public struct GossipStateRecord: StoreRecord, Equatable {
             writer.write(counters.decayedAt.nanosecondsSinceEpoch)
             writer.write(counters.bannedUntil?.nanosecondsSinceEpoch ?? 0)
             writer.write(counters.outliers)
+            writer.write(counters.shutOut)
         }
+        writer.write(lastLocalStep ?? 0)
     }
 
     public init(decoding reader: inout BinaryReader, version: UInt8) throws(BinaryDecodingError) {
@@ -53,9 +59,12 @@ public struct GossipStateRecord: StoreRecord, Equatable {
             let decayed = Timestamp(nanosecondsSinceEpoch: try reader.readUInt64("scores.decayed_at"))
             let banned = try reader.readUInt64("scores.banned_until")
             let outliers = version >= 2 ? try reader.readDouble("scores.outliers") : 0
+            let shutOut: Bool? = version >= 3 ? try reader.readBool("scores.shut_out") : nil
             scores[id] = PeerScoreCounters(validDeliveries: valid, invalidMessages: invalid, replays: replays, outliers: outliers,
                                            decayedAt: decayed,
-                                           bannedUntil: banned == 0 ? nil : Timestamp(nanosecondsSinceEpoch: banned))
+                                           bannedUntil: banned == 0 ? nil : Timestamp(nanosecondsSinceEpoch: banned), shutOut: shutOut)
         }
+        let step = version >= 3 ? try reader.readDouble("last_local_step") : 0
+        lastLocalStep = step.isFinite && step > 0 ? step : nil
     }
 }

@@ -91,6 +91,13 @@ import Testing
     /// that an honest peer may have earned from duplicated or reordered states, at one round a second.
     static let reconnectionRounds = 45 + 90 + 60
 
+    /// The clipped rule moves a node towards each neighbour by at most its radius a round (the quantile of the
+    /// neighbours' distances, never below its own last step), so after a wide split on a sparse graph (a ring,
+    /// whose boundary nodes have one neighbour on each side) agreement comes in a linear phase before the
+    /// geometric one, slower than exact averaging's spectral bound. Over the 1,000 seeds the slowest clipped
+    /// seed needed 2.9 times that bound (seed 482, 1,355 rounds against 473); the allowance is 4 times.
+    static let clippedSlowdown = 4
+
     static func run(_ s: Scenario) throws -> Outcome {
         var sim = try ConnectedSimulator(setup: s.setup)
         var rng = SeededGenerator(seed: s.seed ^ 0xFA17)
@@ -98,9 +105,9 @@ import Testing
         let counts = honest.map { Double(s.setup.counts[$0]) }
         let meanBefore = ParameterMath.weightedMean(honest.map { s.setup.initial[$0] }, weights: counts) ?? []
         sim.conditions.duplicate = Double(rng.next() % 11) / 100
-        // Nodes under the clipped rule train, as they do in production: without an own step, the lower median of
-        // two neighbours' distances is the nearer one, and a node whose nearer neighbour sits on its own state
-        // stops mixing (found by this test; see docs/reliability.md).
+        // Nodes under the clipped rule train, as they do in production: the own step is the floor of the clipping
+        // radius. Without it (before this test found it), a node whose nearer neighbours sit on its own state gets a
+        // radius of zero and never moves again; it survives restarts in the snapshot (docs/reliability.md).
         sim.training = s.setup.gossip.clipping != .none
         var trace: [Double] = []
         let nodes = s.setup.roles.count
@@ -132,8 +139,8 @@ import Testing
         for _ in 0..<3 { trace.append(sim.runRound()) }
         let atHeal = sim.consensusDistance
         let honestAdjacency = honest.map { i in s.setup.adjacency[i].filter { honest.contains($0) } }
-        let bound = SeededFaultScheduleTests.roundsToAgree(adjacency: honestAdjacency, counts: honest.map { s.setup.counts[$0] })
-            + Self.reconnectionRounds
+        let bound = (SeededFaultScheduleTests.roundsToAgree(adjacency: honestAdjacency, counts: honest.map { s.setup.counts[$0] })
+            + Self.reconnectionRounds) * (s.setup.gossip.clipping == .none ? 1 : Self.clippedSlowdown)
         var end = atHeal
         var rounds = 0
         while rounds < bound {
@@ -151,7 +158,6 @@ import Testing
 
     @Test func everySeedKeepsTheInvariants() throws {
         var failures: [String] = []
-        var clippedSplits: [String] = []
         var exercised: [String: Int] = [:]
         var slowest = (rounds: 0, bound: 0, seed: UInt64(0))
         for seed in SeededFaultScheduleTests.seeds {
@@ -161,8 +167,7 @@ import Testing
             func fail(_ what: String) { failures.append("seed \(seed) (\(scenario.summary)): \(what); replay: \(replay)") }
             for v in outcome.violations.prefix(3) { fail(v) }
             if outcome.end > SeededFaultScheduleTests.agreed(outcome.atHeal) {
-                let what = "no agreement within \(outcome.bound) rounds after the heal: \(outcome.atHeal) -> \(outcome.end); peers: \(outcome.peerStates)"
-                if scenario.setup.gossip.clipping == .none { fail(what) } else { clippedSplits.append("seed \(seed): \(what)") }
+                fail("no agreement within \(outcome.bound) rounds after the heal: \(outcome.atHeal) -> \(outcome.end); peers: \(outcome.peerStates)")
             }
             if !scenario.faulty {
                 let drift = zip(outcome.meanBefore, outcome.meanAfter).map { abs($0 - $1) }.max() ?? 0
@@ -173,17 +178,6 @@ import Testing
             if outcome.roundsAfterHeal > slowest.rounds { slowest = (outcome.roundsAfterHeal, outcome.bound, seed) }
         }
         #expect(failures.isEmpty, "\(failures.count) failures:\n\(failures.prefix(8).joined(separator: "\n"))")
-        // Found by this test, not fixed yet: under the clipped rule (the default), after a partition heals the
-        // outlier scoring counts the other side's honest nodes as outliers, bans them, and bans them again after
-        // each cool-down, so the two sides can stay apart (docs/reliability.md, "What the simulation found").
-        // Recorded as a known issue: the day the rule is fixed this reports the known issue as missing, and the
-        // clipped seeds join the agreement check above.
-        if SeededFaultScheduleTests.seeds.count >= 1_000 {
-            withKnownIssue("clipped gossip: honest sides of a healed partition ban each other") {
-                let count = clippedSplits.count
-                #expect(count == 0, "\(count) clipped seeds without agreement, e.g.:\n\(clippedSplits.prefix(3).joined(separator: "\n"))")
-            }
-        }
         // The invariants are only as good as the faults that reached them: over the default thousand seeds each
         // kind must have happened.
         if SeededFaultScheduleTests.seeds.count >= 1_000 {
@@ -192,6 +186,6 @@ import Testing
                 #expect(exercised[what, default: 0] > 0, "no seed exercised \(what)")
             }
         }
-        print("ConnectedFaultScheduleTests: \(SeededFaultScheduleTests.seeds.count) seeds; exercised \(exercised.sorted { $0.key < $1.key }); slowest agreement \(slowest.rounds) rounds after the heal (bound \(slowest.bound)), seed \(slowest.seed); clipped seeds without agreement \(clippedSplits.count)")
+        print("ConnectedFaultScheduleTests: \(SeededFaultScheduleTests.seeds.count) seeds; exercised \(exercised.sorted { $0.key < $1.key }); slowest agreement \(slowest.rounds) rounds after the heal (bound \(slowest.bound)), seed \(slowest.seed)")
     }
 }

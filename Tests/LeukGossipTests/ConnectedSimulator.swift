@@ -110,6 +110,8 @@ struct ConnectedSimulator {
         // The observer's record of what the node decided, kept across its restarts.
         var acceptedVersion: [NodeID: UInt64] = [:]
         var banEnds: [NodeID: Timestamp] = [:]
+        /// Benches on model evidence (`.bench`): the session stays, the states are refused.
+        var benchEnds: [NodeID: Timestamp] = [:]
         var coolDownEnds: [NodeID: Timestamp] = [:]
         var revoked: Set<NodeID> = []
     }
@@ -558,6 +560,11 @@ struct ConnectedSimulator {
             if let until = nodes[receiver].banEnds[peer], local < until {
                 violation("\(name(receiver)) accepted a state from \(peer.short), banned until \(until)")
             }
+            // A peer benched on model evidence keeps its session (no `.disconnect`), but its states stay refused
+            // until the core's cool-down ends.
+            if let until = nodes[receiver].benchEnds[peer], local < until {
+                violation("\(name(receiver)) accepted a state from \(peer.short), benched until \(until)")
+            }
             if !ParameterMath.allFinite(message.parameters) { violation("\(name(receiver)) accepted a non-finite state") }
             nodes[receiver].acceptedVersion[peer] = message.version
         }
@@ -669,6 +676,9 @@ struct ConnectedSimulator {
                 nodes[i].banEnds[peer] = max(until, nodes[i].banEnds[peer] ?? until)
                 let local = localTime(i)
                 connections(i) { $0.disconnectRequested(peer, reason: .coolDown, coolDown: until.since(local), now: $1) }
+            case let .bench(peer, until):
+                count(ids.firstIndex(of: peer).map { setup.roles[$0] } == .honest ? "benches of honest peers" : "benches")
+                nodes[i].benchEnds[peer] = max(until, nodes[i].benchEnds[peer] ?? until)
             case .roundCompleted, .log:
                 break
             }

@@ -202,6 +202,74 @@ import Testing
         }
     }
 
+    @Test func theDefaultRadiusLetsAFarCampInAndClipsAThirdOfAttackers() {
+        let rule = AggregationRule.defaultRule.clipping(trim: 1)
+        // A two-and-two split: one neighbour beside the node, two far ones (distance 4), and a step of 0.1. The
+        // radius is the upper of the middle values (the 2/3 quantile of 0.1, 0.2, 4, 4), so the far camp is
+        // mixed unclipped and the split closes.
+        var split = instance(GossipConfiguration(tickJitter: 0, clipping: rule))
+        var rng = SeededGenerator(seed: 13)
+        _ = split.onLocalTrainingStep(newParameters: [0.1, 0], sampleCount: 10, now: at(0.1))
+        let peers = [testID(40), testID(41), testID(42)]
+        for (k, id) in peers.enumerated() {
+            _ = split.onPeerUp(id, now: at(0))
+            _ = split.onMessage(from: id, message: state(from: id, version: 1, parameters: [k == 0 ? 0.3 : 4.1, 0], samples: 10, degree: 3),
+                                now: at(0.5))
+        }
+        let directives = split.onTick(now: at(1), rng: &rng)
+        #expect(directives.contains { if case let .roundCompleted(s) = $0 { return s.clippedPeers == 0 } else { return false } })
+        // Six honest neighbours within 1 and three attackers far away, as in the 10-node harness: the radius is the
+        // farthest honest distance, so each attacker pulls by at most its weight times 1.
+        var attacked = instance(GossipConfiguration(tickJitter: 0, clipping: rule))
+        _ = attacked.onLocalTrainingStep(newParameters: [0.5, 0], sampleCount: 10, now: at(0.1))
+        let honest = (0..<6).map { testID(UInt8(50 + $0)) }, attackers = (0..<3).map { testID(UInt8(60 + $0)) }
+        for (k, id) in honest.enumerated() {
+            _ = attacked.onPeerUp(id, now: at(0))
+            _ = attacked.onMessage(from: id, message: state(from: id, version: 1, parameters: [0.5 + Float(k) * 0.2, 0], samples: 10, degree: 9),
+                                   now: at(0.5))
+        }
+        for id in attackers {
+            _ = attacked.onPeerUp(id, now: at(0))
+            _ = attacked.onMessage(from: id, message: state(from: id, version: 1, parameters: [-1e6, 0], samples: 10, degree: 9), now: at(0.5))
+        }
+        let attackedTick = attacked.onTick(now: at(1), rng: &rng)
+        #expect(attackedTick.contains { if case let .roundCompleted(s) = $0 { return s.clippedPeers == 3 } else { return false } })
+        // Weights 1/10 each: the honest ones pull by 0.1 x (0 + 0.2 + ... + 1.0) = 0.3, the attackers by at most 0.3.
+        #expect(attacked.parameters[0] >= 0.5 - 1e-5, "\(attacked.parameters)")
+    }
+
+    @Test func theOwnStepFloorsTheRadiusAndSurvivesARestart() throws {
+        // Three neighbours on the node's own state and one far away (a camp that agreed, beside the other side of
+        // a healed partition): the quantile alone would be 0 and the node would never move again.
+        let config = GossipConfiguration(tickJitter: 0, clipping: AggregationRule.defaultRule.clipping(trim: 1))
+        var node = instance(config)
+        var rng = SeededGenerator(seed: 14)
+        _ = node.onLocalTrainingStep(newParameters: [0.2, 0], sampleCount: 10, now: at(0.1))
+        let peers = [testID(70), testID(71), testID(72), testID(73)]
+        func feed(_ n: inout GossipInstance, version: UInt64, at t: Double) {
+            for (k, id) in peers.enumerated() {
+                _ = n.onPeerUp(id, now: at(t - 0.5))
+                _ = n.onMessage(from: id, message: state(from: id, version: version, parameters: [k < 3 ? n.parameters[0] : 10, 0], samples: 10, degree: 4),
+                                now: at(t - 0.5))
+            }
+        }
+        feed(&node, version: 1, at: 1)
+        let before = node.parameters[0]
+        _ = node.onTick(now: at(1), rng: &rng)
+        // Weight 1/5 towards the far one (a little less: it is an outlier here, so its trust fell), clipped to the
+        // step 0.2: it moves, by at most 0.04.
+        let moved = Double(node.parameters[0] - before)
+        #expect(moved > 0.03 && moved <= 0.2 * 0.2 + 1e-5, "\(node.parameters)")
+        let snapshot = node.snapshot()
+        #expect(snapshot.lastLocalStep.map { abs($0 - 0.2) < 1e-6 } == true)
+        var restored = GossipInstance(configuration: config, selfID: me, restoring: snapshot)
+        feed(&restored, version: 2, at: 2)
+        let restoredBefore = restored.parameters[0]
+        _ = restored.onTick(now: at(2), rng: &rng)
+        let restoredMoved = Double(restored.parameters[0] - restoredBefore)
+        #expect(restoredMoved > 0.02 && restoredMoved <= 0.2 * 0.2 + 1e-5, "\(restored.parameters)")
+    }
+
     @Test func trimmedMeanDropsTheExtremesPerParameterAndIsPlainAveragingWithNothingToDrop() {
         // Differences per parameter: [1, 2, 3, 100] and [-5, 0, 1, 2]; weights 1, 1, 1, 2 (total 5).
         let states: [[Float]] = [[1, -5], [2, 0], [3, 1], [100, 2]]
@@ -278,31 +346,88 @@ import Testing
         return (scores, all, node)
     }
 
+    /// The peer a `.disconnect` or `.bench` directive names, if it is one.
+    static func penalised(_ directive: GossipDirective) -> NodeID? {
+        switch directive {
+        case let .disconnect(peer, _), let .bench(peer, _): return peer
+        default: return nil
+        }
+    }
+
     @Test func aPeerWhoseStateIsPersistentlyFarOutsideTheOthersIsScoredDownAndBenched() {
         let config = GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5))
         let run = outlierRun(config, attack: [-50, 50])
         // Each tick counts an outlier; the score falls until the ban threshold benches mallory.
         #expect(run.scores.first! < 1)
-        let banned = run.directives.contains { if case .disconnect(mallory, _) = $0 { return true } else { return false } }
-        #expect(banned, "scores \(run.scores)")
+        let benched = run.directives.contains { if case .bench(mallory, _) = $0 { return true } else { return false } }
+        #expect(benched, "scores \(run.scores)")
         #expect(run.scores.min()! < config.scoring.banThreshold)
+        // Model evidence alone benches without closing the session: an honest site that drifted away must keep
+        // hearing its neighbours to come back.
+        #expect(!run.directives.contains { if case .disconnect = $0 { return true } else { return false } })
+        #expect(run.node.snapshot().scores[mallory]?.shutOut == false)
         // The honest neighbours are never counted against.
-        #expect(!run.directives.contains { if case let .disconnect(peer, _) = $0 { return peer != mallory } else { return false } })
+        #expect(!run.directives.contains { Self.penalised($0).map { $0 != mallory } ?? false })
         // The evidence is in the persisted counters, so it survives a restart.
         #expect((run.node.snapshot().scores[mallory]?.outliers ?? 0) > 1)
+    }
+
+    @Test func aBenchedPeerKeepsHearingTheNodeButIsNotHeardUntilItsCoolDownEnds() throws {
+        let config = GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5))
+        var run = outlierRun(config, attack: [-50, 50])
+        let until = try #require(run.node.snapshot().scores[mallory]?.bannedUntil)
+        var rng = SeededGenerator(seed: 3)
+        let now = at(13)
+        #expect(now < until)
+        let tick = run.node.onTick(now: now, rng: &rng)
+        #expect(tick.contains { if case .send(to: mallory, _) = $0 { return true } else { return false } })
+        let before = run.node.rejected[.banned] ?? 0
+        _ = run.node.onMessage(from: mallory, message: state(from: mallory, version: 100, parameters: [-50, 50], samples: 10, degree: 4),
+                               now: at(13.5))
+        #expect(run.node.rejected[.banned] == before + 1)
+        // After a restart the bench holds, and still closes nothing.
+        var restored = GossipInstance(configuration: config, selfID: me, restoring: run.node.snapshot())
+        var startRNG = SeededGenerator(seed: 4)
+        let start = restored.onStart(now: at(14), rng: &startRNG)
+        #expect(!start.contains { if case .disconnect = $0 { return true } else { return false } })
+        _ = restored.onPeerUp(mallory, now: at(14))
+        _ = restored.onMessage(from: mallory, message: state(from: mallory, version: 101, parameters: [-50, 50], samples: 10, degree: 4),
+                               now: at(14.5))
+        #expect(restored.rejected[.banned] == 1)
+    }
+
+    @Test func aCampOfFarNeighboursIsNotCountedAsOutliers() {
+        // Two neighbours near the node and two far ones that agree with each other: the other side of a healed
+        // partition, or sites whose data differ. More far neighbours than the third the rules tolerate as
+        // attackers is a camp, and counting it would bench honest peers.
+        var node = instance(GossipConfiguration(tickJitter: 0, clipping: AggregationRule.defaultRule.clipping(trim: 1)))
+        var rng = SeededGenerator(seed: 12)
+        let near = [testID(30), testID(31)], far = [testID(32), testID(33)]
+        for id in near + far { _ = node.onPeerUp(id, now: at(0)) }
+        var all: [GossipDirective] = []
+        for t in 1...20 {
+            for (k, id) in (near + far).enumerated() {
+                let x: Float = k < 2 ? 0.01 * Float(k + 1) : 5 + 0.01 * Float(k)
+                _ = node.onMessage(from: id, message: state(from: id, version: UInt64(t), parameters: [x, 0], samples: 10, degree: 4),
+                                   now: at(Double(t) - 0.5))
+            }
+            all += node.onTick(now: at(Double(t)), rng: &rng)
+        }
+        #expect(!all.contains { Self.penalised($0) != nil })
+        #expect(far.allSatisfy { (node.snapshot().scores[$0]?.outliers ?? 0) == 0 })
     }
 
     @Test func outlierEvidenceNeedsARobustRuleAndThreeNeighbours() {
         // Plain averaging is the undefended baseline: no evidence is collected.
         let plain = outlierRun(GossipConfiguration(tickJitter: 0), attack: [-50, 50])
-        #expect(!plain.directives.contains { if case .disconnect = $0 { return true } else { return false } })
+        #expect(!plain.directives.contains { Self.penalised($0) != nil })
         // With two neighbours the median is one of them: nothing can be told apart.
         let two = outlierRun(GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5)), attack: [-50, 50], honest: 1)
         #expect(two.node.snapshot().scores[mallory]?.outliers ?? 0 == 0)
         // A neighbour within the others' spread is not an outlier.
         let near = outlierRun(GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5)), attack: [0.02, -0.02])
         #expect(near.node.snapshot().scores[mallory]?.outliers ?? 0 == 0)
-        #expect(!near.directives.contains { if case .disconnect = $0 { return true } else { return false } })
+        #expect(!near.directives.contains { Self.penalised($0) != nil })
     }
 
     @Test func aTrainingNodeMixesNothingBeforeItsFirstLocalStep() {
@@ -333,7 +458,7 @@ import Testing
         var benched = false
         for t in 1...10 {
             let directives = node.onPeerEvaluation(mallory, loss: t.isMultiple(of: 2) ? 9 : .nan, referenceLoss: 0.3, now: at(Double(t)))
-            benched = benched || directives.contains { if case .disconnect(mallory, _) = $0 { return true } else { return false } }
+            benched = benched || directives.contains { if case .bench(mallory, _) = $0 { return true } else { return false } }
         }
         #expect(benched)
         #expect(node.score(of: mallory, now: at(10)) < GossipConfiguration().scoring.banThreshold)

@@ -27,6 +27,28 @@ import Testing
         await node.federation.shutdown()
     }
 
+    @Test func theGossipBookkeepingRecordKeepsBenchesAndTheLastStepAndReadsVersion2() throws {
+        let peer = NodeID(bytes: [UInt8](repeating: 7, count: 32))!
+        let benched = PeerScoreCounters(outliers: 5, decayedAt: Timestamp(nanosecondsSinceEpoch: 10),
+                                        bannedUntil: Timestamp(nanosecondsSinceEpoch: 99), shutOut: false)
+        let record = GossipStateRecord(newestVersionByAuthor: [peer: 4], scores: [peer: benched], lastLocalStep: 0.25)
+        var writer = BinaryWriter()
+        record.encode(to: &writer)
+        var reader = BinaryReader(writer.bytes)
+        #expect(try GossipStateRecord(decoding: &reader, version: GossipStateRecord.formatVersion) == record)
+        // A version-2 record (no bench flag, no step; written before benches kept sessions): every ban read as
+        // one that closed the session, as it did then.
+        var old = BinaryWriter()
+        old.write(UInt32(1)); old.writeFixed(peer.bytes); old.write(UInt64(4))
+        old.write(UInt32(1)); old.writeFixed(peer.bytes)
+        old.write(0.0); old.write(0.0); old.write(0.0); old.write(UInt64(10)); old.write(UInt64(99)); old.write(5.0)
+        var oldReader = BinaryReader(old.bytes)
+        let read = try GossipStateRecord(decoding: &oldReader, version: 2)
+        #expect(read.scores[peer]?.shutOut == true)
+        #expect(read.scores[peer]?.bannedUntil == Timestamp(nanosecondsSinceEpoch: 99))
+        #expect(read.lastLocalStep == nil)
+    }
+
     @Test func peerRecordFieldsAreWrittenAndSurviveARestart() async throws {
         let node = try NodeFixture()
         _ = try await node.federation.start()

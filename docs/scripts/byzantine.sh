@@ -14,6 +14,7 @@
 # (../shared/datasets/aria2021, 64x64) instead, into docs/results/byzantine-aria/. GATE=1 runs every node as
 # `leuknode start` does: 15% of its images held out as its validation split, the promotion gate, and the
 # peers' models scored on that split every 3 rounds (`simulate --gate`); into .../byzantine[-aria]-gate/.
+# SUFFIX is appended to the output folder.
 set -eu
 BIN=${BIN:-.build/debug/leuknode}
 JOBS=${JOBS:-2}
@@ -28,6 +29,8 @@ if [ "${GATE:-}" = 1 ]; then
     BASE="$BASE --gate"
     OUT=$OUT-gate
 fi
+# SUFFIX keeps a re-run beside the figures it supersedes (e.g. SUFFIX=-camps: docs/results/byzantine-camps/).
+OUT=$OUT${SUFFIX:-}
 ATTACKS="none sign-flip alie gaussian label-flip stale free-rider"
 RULES="mean clipped trimmed"
 if [ -z "${RUNS:-}" ]; then
@@ -61,7 +64,7 @@ run() {
 }
 
 # Two runs side by side (xargs -P): `jobs` in a POSIX sh cannot count background runs reliably.
-export BIN JOBS ARIA ARIA_DIR GATE
+export BIN JOBS ARIA ARIA_DIR GATE SUFFIX
 if [ "${1:-}" = --one ]; then run "$2" "$3"; exit 0; fi
 seeds=${*:-0}
 for seed in $seeds; do

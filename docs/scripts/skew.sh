@@ -3,7 +3,8 @@
 # repository root after `swift build -c release --product leuknode`. Each run writes
 # docs/results/skew/<name>-s<seed>/{result.json,progress.log,table.txt,time.txt}; two runs go side by
 # side (one training thread each) on a 2-core machine. Summarise with docs/scripts/skew_table.py.
-# Usage: docs/scripts/skew.sh NAME [SEED ...]   (seeds default to 0 1 2)
+# Usage: docs/scripts/skew.sh NAME [SEED ...]   (seeds default to 0 1 2); SUFFIX=-x writes <name>-x-s<seed>
+# instead, beside the figures a re-run supersedes.
 set -eu
 BIN=${BIN:-.build/release/leuknode}
 ARIA=${ARIA:-/work/shared/datasets/aria2021}
@@ -93,7 +94,7 @@ name=$1; shift
 seeds=${*:-0 1 2}
 f=$(flags "$name")
 for seed in $seeds; do
-    dir="docs/results/skew/$name-s$seed"
+    dir="docs/results/skew/$name${SUFFIX:-}-s$seed"
     mkdir -p "$dir"
     start=$(date +%s.%N)
     # shellcheck disable=SC2086
