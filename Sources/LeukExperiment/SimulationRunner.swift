@@ -55,6 +55,8 @@ public struct SimulationRequest: Sendable, Equatable {
     public var attack = ByzantineAttack.signFlip
     /// How every node mixes its neighbours (`--aggregation`).
     public var aggregation = AggregationRule.defaultRule
+    /// Under `.clipped`, the radius quantile instead of the rule's own (`--clip-quantile`, for experiments).
+    public var clipQuantile: Double?
     /// Neighbour differences dropped from each end per parameter by `.trimmedMean` (`--trim`).
     public var trim = 1
     /// FedRS's factor for the logits of classes a node lacks (`--restricted-softmax`; 1 = off).
@@ -210,6 +212,7 @@ public enum SimulationRunner {
 
         var gossip = GossipConfiguration(gossipInterval: .seconds(1), tickJitter: 0, stateTimeToLive: .seconds(3))
         gossip.clipping = request.aggregation.clipping(trim: request.trim)
+        if request.aggregation == .clipped, let q = request.clipQuantile { gossip.clipping = .adaptive(quantile: q) }
         var simulator = try GossipSimulator(
             setup: SimulationSetup(topology: request.topology, gossip: gossip, network: NetworkConditions(), seed: request.seed),
             initialParameters: Array(repeating: initial, count: request.nodes),
@@ -383,7 +386,11 @@ public enum SimulationRunner {
             config.attack = request.attack.rawValue
         }
         if !attackers.isEmpty || request.aggregation != .mean {
-            config.aggregation = request.aggregation == .trimmedMean ? "trimmed-mean(\(request.trim))" : request.aggregation.rawValue
+            config.aggregation = switch request.aggregation {
+            case .trimmedMean: "trimmed-mean(\(request.trim))"
+            case .clipped where request.clipQuantile != nil: "clipped(\(request.clipQuantile!))"
+            default: request.aggregation.rawValue
+            }
         }
         var result = SimulationResult(config: config, centralized: centralizedMetrics, localOnly: localOnly, federated: federated,
                                       rounds: rounds, bytesPerNodePerRound: bytes / Double(request.rounds), federatedScores: scores)

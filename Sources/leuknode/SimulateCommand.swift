@@ -135,6 +135,11 @@ struct Simulate: ParsableCommand {
     @Flag(help: "Print the result as one JSON object on stdout.")
     var json = false
 
+    @Option(name: .customLong("clip-quantile"),
+            help: ArgumentHelp("With --aggregation clipped: the quantile of the neighbours' distances (and the own step) that sets the clipping radius, for experiments (default 2/3, network/PROTOCOL.md).",
+                               valueName: "Q"))
+    var clipQuantile: Double?
+
     @Option(help: ArgumentHelp("Also write the JSON result to this file.", valueName: "RESULT.json"))
     var out: String?
 
@@ -144,6 +149,10 @@ struct Simulate: ParsableCommand {
     func validate() throws {
         try floors.check()
         guard nodes >= 2 else { throw ValidationError("--nodes must be at least 2") }
+        if let q = clipQuantile {
+            guard q >= 0, q <= 1 else { throw ValidationError("--clip-quantile must be between 0 and 1, got \(q)") }
+            guard mixing.rule == .clipped else { throw ValidationError("--clip-quantile needs --aggregation clipped") }
+        }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard stepsPerRound >= 1, threads >= 1, batch.map({ $0 >= 1 }) ?? true, gossipPerRound >= 1 else {
             throw ValidationError("--steps-per-round, --threads, --batch and --gossip-per-round must be at least 1")
@@ -198,6 +207,7 @@ struct Simulate: ParsableCommand {
         request.attack = ByzantineAttack(rawValue: attack) ?? .signFlip
         request.aggregation = mixing.rule
         request.trim = mixing.trim
+        request.clipQuantile = clipQuantile
         let quiet = self.quiet
         let result: SimulationResult
         do {

@@ -14,7 +14,7 @@
 # (../shared/datasets/aria2021, 64x64) instead, into docs/results/byzantine-aria/. GATE=1 runs every node as
 # `leuknode start` does: 15% of its images held out as its validation split, the promotion gate, and the
 # peers' models scored on that split every 3 rounds (`simulate --gate`); into .../byzantine[-aria]-gate/.
-# SUFFIX is appended to the output folder.
+# SUFFIX is appended to the output folder; EXTRA is appended to every run's flags (e.g. EXTRA="--clip-quantile 0.5").
 set -eu
 BIN=${BIN:-.build/debug/leuknode}
 JOBS=${JOBS:-2}
@@ -48,7 +48,7 @@ flags() {
     *) echo "unknown rule $rule" >&2; exit 2 ;;
     esac
     [ "$attack" = none ] || f="$f --byzantine 3 --attack $attack"
-    echo "$BASE $f"
+    echo "$BASE $f ${EXTRA:-}"
 }
 
 run() {
@@ -64,7 +64,7 @@ run() {
 }
 
 # Two runs side by side (xargs -P): `jobs` in a POSIX sh cannot count background runs reliably.
-export BIN JOBS ARIA ARIA_DIR GATE SUFFIX
+export BIN JOBS ARIA ARIA_DIR GATE SUFFIX EXTRA
 if [ "${1:-}" = --one ]; then run "$2" "$3"; exit 0; fi
 seeds=${*:-0}
 for seed in $seeds; do

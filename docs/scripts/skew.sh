@@ -4,7 +4,7 @@
 # docs/results/skew/<name>-s<seed>/{result.json,progress.log,table.txt,time.txt}; two runs go side by
 # side (one training thread each) on a 2-core machine. Summarise with docs/scripts/skew_table.py.
 # Usage: docs/scripts/skew.sh NAME [SEED ...]   (seeds default to 0 1 2); SUFFIX=-x writes <name>-x-s<seed>
-# instead, beside the figures a re-run supersedes.
+# instead, beside the figures a re-run supersedes; EXTRA is appended to the run's flags.
 set -eu
 BIN=${BIN:-.build/release/leuknode}
 ARIA=${ARIA:-/work/shared/datasets/aria2021}
@@ -92,7 +92,7 @@ flags() {
 
 name=$1; shift
 seeds=${*:-0 1 2}
-f=$(flags "$name")
+f="$(flags "$name") ${EXTRA:-}"
 for seed in $seeds; do
     dir="docs/results/skew/$name${SUFFIX:-}-s$seed"
     mkdir -p "$dir"
