@@ -69,6 +69,15 @@ final class HeldPort {
         }
     }
 
+    @Test func simulateRefusesAClipQuantileOutsideZeroToOneOrWithoutClipping() throws {
+        for (arguments, says) in [(["simulate", "--clip-quantile", "1.5"], "between 0 and 1"),
+                                  (["simulate", "--clip-quantile", "0.5", "--aggregation", "mean"], "needs --aggregation clipped")] {
+            let result = try CLI.run(arguments)
+            #expect(result.status != 0)
+            #expect(result.stderr.contains(says), "\(arguments): \(result.stderr)")
+        }
+    }
+
     @Test func datasetInspectSpeaksSnakeCase() throws {
         let dir = CLI.temporaryDirectory("synth")
         #expect(try CLI.run(["dataset", "synth", "--out", dir + "/syn", "--count", "6", "--seed", "1", "--size", "16"]).status == 0)
