@@ -1,6 +1,7 @@
 public import LeukCore
 public import LeukClinic
 import Foundation
+import HTTPTypes
 import OpenAPIRuntime
 
 /// An error as the API returns it: a 4xx/5xx status and a message a person can act on, sent as
@@ -128,6 +129,21 @@ enum StrictJSON {
         // `{"reason": null}` cannot be read two ways.
         if let null = top.nullKeys.sorted().first {
             throw APIError(status: 400, "field '\(null)' must not be null", hint: "leave an optional field out instead of sending null")
+        }
+    }
+
+    /// The refusal for an error the generated code threw while reading a request (a `ServerError`'s underlying
+    /// error), or nil when it is not the client's mistake. Shared by `ErrorMiddleware` and `APIRequestBodies`.
+    static func refusal(reading error: any Error, subject: String?) -> APIError? {
+        switch error {
+        case let decoding as DecodingError:
+            return APIError(status: 400, message(for: decoding, subject: subject))
+        case let runtime as any HTTPResponseConvertible where (400..<500).contains(runtime.httpStatus.code):
+            // The runtime's own client errors: an Accept header the answer cannot meet (406), a body in
+            // another media type than the document's (415), a malformed parameter or base64 value (400).
+            return APIError(status: runtime.httpStatus.code, "the request could not be answered: \(error)")
+        default:
+            return nil
         }
     }
 

@@ -125,6 +125,49 @@ import LeukClinic
         }
     }
 
+    /// `APIRequestBodies.read` (what the fuzz target `api-json` runs) refuses a bad body with the status and the
+    /// words the server answers the same body with, for a refusal at each step it covers: the gate (JSON, fields,
+    /// null, size), the generated decoding (types, dates, enumerations, base64) and the handler's `checked()`.
+    @Test func theBodyReaderRefusesWhatTheServerRefusesInTheSameWords() async throws {
+        try await withDoctorAndPatient { r, doctor, op in
+            let cases: [(operationID: String, path: String, token: String?, body: String)] = [
+                ("login", "/v1/login", nil, #"{"name": "ana", "#),
+                ("login", "/v1/login", nil, "[1, 2]"),
+                ("login", "/v1/login", nil, ""),
+                ("login", "/v1/login", nil, #"{"name": "ana", "password": "x", "admin": true}"#),
+                ("login", "/v1/login", nil, #"{"name": null, "password": "x"}"#),
+                ("login", "/v1/login", nil, #"{"name": 5, "password": "x"}"#),
+                ("login", "/v1/login", nil, #"{"name": "ana"}"#),
+                ("login", "/v1/login", nil, #"{"name": ""# + String(repeating: "n", count: 70_000) + #"", "password": "x"}"#),
+                ("addSlot", "/v1/slots", doctor, #"{"start": "tomorrow at nine", "end": "2031-01-01T10:00:00Z"}"#),
+                ("createUser", "/v1/users", op, #"{"name": "x1", "role": "nurse", "password": "12345678"}"#),
+                ("createUser", "/v1/users", op, #"{"name": " ana2", "role": "patient", "password": "long enough"}"#),
+                ("createUser", "/v1/users", op, #"{"name": "ana3", "role": "patient", "password": "short"}"#),
+                ("diagnose", "/v1/diagnoses", doctor, #"{"patient": "ana", "file_name": "a.png", "image_base64": "%%%"}"#),
+                ("diagnose", "/v1/diagnoses", doctor, #"{"patient": "ana", "file_name": "", "image_base64": "AAAA"}"#),
+                ("sendMessage", "/v1/appointments/apt_x/messages", doctor, #"{"body": ""}"#),
+                ("cancelAppointment", "/v1/appointments/apt_x/cancel", doctor, #"{"reason": null}"#),
+                ("breakGlass", "/v1/break-glass", op, #"{"patient": "ana", "reason": "short"}"#),
+                ("addPeer", "/v1/peers", op, #"{"contact": "leuk1:abc@host"}"#),
+                ("promoteModel", "/v1/model/promote", op, #"{"version": -1}"#),
+                ("pinModel", "/v1/model/pin", op, #"{"pinned": "yes"}"#),
+            ]
+            for c in cases {
+                let reply = try await r.send(.post, c.path, token: c.token, body: Array(c.body.utf8))
+                do {
+                    _ = try await APIRequestBodies.read(Array(c.body.utf8), operationID: c.operationID)
+                    Issue.record("\(c.operationID) \(c.body.prefix(80)): accepted, but the server answered \(reply.status) \(reply.text)")
+                } catch let error as APIError {
+                    #expect(error.status == reply.status, "\(c.operationID) \(c.body.prefix(80)): \(error.message) / \(reply.text)")
+                    #expect(error.message == reply.errorMessage, "\(c.operationID) \(c.body.prefix(80))")
+                }
+            }
+            // Every operation with a body in the route table has its reader, and only those.
+            let withBody = RouteTable.routes(maxImageBytes: 1 << 20).filter { $0.body != .none }.map(\.operationID)
+            #expect(APIRequestBodies.operationIDs == withBody)
+        }
+    }
+
     /// What the generated server's runtime refuses is a client error in the API's error document, not a 500:
     /// an answer the Accept header rules out (406), a body in another media type (415). Dates in bodies and
     /// queries are read with or without fractional seconds.
