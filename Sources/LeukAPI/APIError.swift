@@ -159,7 +159,12 @@ enum StrictJSON {
         case let .keyNotFound(key, context):
             return "missing required field '\(path(context.codingPath + [key]))'"
         case let .dataCorrupted(context):
-            if context.codingPath.isEmpty && subject == nil { return "the body is not valid JSON: \(context.debugDescription)" }
+            if context.codingPath.isEmpty && subject == nil {
+                // The JSON parser's errors carry its own error; a value's transcoder (`ISO8601Transcoder`, a date in a
+                // body) throws without one and without the field's path: the body is valid JSON, so say so.
+                if context.underlyingError == nil { return "a value in the body is invalid: \(context.debugDescription)" }
+                return "the body is not valid JSON: \(context.debugDescription)"
+            }
             if let refusal = enumRefusal(context) { return "\(field(context.codingPath)) \(refusal)" }
             return "\(field(context.codingPath)) is invalid: \(context.debugDescription)"
         @unknown default:

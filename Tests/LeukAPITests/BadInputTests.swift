@@ -37,6 +37,10 @@ import LeukClinic
                      mentions: "missing required field 'password'"),
                 Case(name: "bad date", method: .post, path: "/v1/slots", token: doctor,
                      body: #"{"start": "tomorrow at nine", "end": "2031-01-01T10:00:00Z"}"#, status: 400, mentions: "ISO 8601"),
+                // Valid JSON with a bad date is not "not valid JSON" (it was called that until inputs replayed through `api-json` showed it).
+                Case(name: "impossible time", method: .post, path: "/v1/slots", token: doctor,
+                     body: #"{"start": "2026-12-02T09:30:60Z", "end": "2031-01-01T10:00:00Z"}"#, status: 400,
+                     mentions: "a value in the body is invalid: '2026-12-02T09:30:60Z' is not an ISO 8601 date-time"),
                 Case(name: "date of the wrong type", method: .post, path: "/v1/slots", token: doctor,
                      body: #"{"start": 1700000000, "end": "2031-01-01T10:00:00Z"}"#, status: 400, mentions: "field 'start' must be a string"),
                 Case(name: "end before start", method: .post, path: "/v1/slots", token: doctor,
