@@ -9,7 +9,7 @@
 #                chromium and chromium-driver, selenium from pip into the same venv; under a minute) + 10 crash
 #                loops and the tmpfs disk-full scenario (docs/scripts/crash_loop.py, CRASH_RUNS=10; about 1-2 minutes)
 #                + the whole test suite (ends with the test runner's summary line) + every fuzz target for
-#                FUZZ_CI_SECONDS (20) each, sanitized (`make fuzz`; its own build, then 200 s)
+#                FUZZ_CI_SECONDS (20) each, sanitized (`make fuzz`; its own build, then 220 s)
 #   make crash-test  deps + debug build + CRASH_RUNS (default 100) kill -9 crash loops under clinic traffic, then the
 #                disk-full scenario on a small tmpfs (skipped where mounting is not allowed); CRASH_SEED replays one
 #   make run     deps + debug build (its numeric modules are optimised) + the embedded demo: a three-node
