@@ -135,11 +135,12 @@ let package = Package(
         // Fuzzing: every parser that reads bytes from outside, as named targets (LeukFuzz), and the driver that
         // runs one under libFuzzer or replays files through it (leukfuzz). CLibFuzzer only declares libFuzzer's
         // `LLVMFuzzerRunDriver`, which is linked in the sanitized build alone (`make fuzz`); a normal build
-        // never calls it. Only the modules whose parsers are fuzzed, so the sanitized build stays small.
+        // never calls it. Only the modules whose parsers are fuzzed, so the sanitized build stays small; LeukAPI (the
+        // request bodies) brings Hummingbird and the OpenAPI runtime in (docs/reliability.md, "Fuzzing", has the cost).
         .systemLibrary(name: "CLibFuzzer"),
         .target(name: "LeukFuzz", dependencies: [
             "LeukCore", "LeukCrypto", "LeukStore", "LeukData", "LeukTensor", "LeukModel", "LeukWire", "LeukNet",
-            "LeukClinic", "LeukNode", nio,
+            "LeukClinic", "LeukNode", "LeukAPI", nio,
         ], swiftSettings: strict),
         .executableTarget(name: "leukfuzz", dependencies: ["LeukFuzz", "CLibFuzzer"],
                           swiftSettings: strict),

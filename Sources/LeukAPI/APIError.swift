@@ -1,6 +1,7 @@
 public import LeukCore
 public import LeukClinic
 import Foundation
+import HTTPTypes
 import OpenAPIRuntime
 
 /// An error as the API returns it: a 4xx/5xx status and a message a person can act on, sent as
@@ -131,6 +132,21 @@ enum StrictJSON {
         }
     }
 
+    /// The refusal for an error the generated code threw while reading a request (a `ServerError`'s underlying
+    /// error), or nil when it is not the client's mistake. Shared by `ErrorMiddleware` and `APIRequestBodies`.
+    static func refusal(reading error: any Error, subject: String?) -> APIError? {
+        switch error {
+        case let decoding as DecodingError:
+            return APIError(status: 400, message(for: decoding, subject: subject))
+        case let runtime as any HTTPResponseConvertible where (400..<500).contains(runtime.httpStatus.code):
+            // The runtime's own client errors: an Accept header the answer cannot meet (406), a body in
+            // another media type than the document's (415), a malformed parameter or base64 value (400).
+            return APIError(status: runtime.httpStatus.code, "the request could not be answered: \(error)")
+        default:
+            return nil
+        }
+    }
+
     /// `error` in words. `subject` names a value read outside a JSON body (a query parameter) when the
     /// error's coding path is empty.
     static func message(for error: DecodingError, subject: String? = nil) -> String {
@@ -143,7 +159,12 @@ enum StrictJSON {
         case let .keyNotFound(key, context):
             return "missing required field '\(path(context.codingPath + [key]))'"
         case let .dataCorrupted(context):
-            if context.codingPath.isEmpty && subject == nil { return "the body is not valid JSON: \(context.debugDescription)" }
+            if context.codingPath.isEmpty && subject == nil {
+                // The JSON parser's errors carry its own error; a value's transcoder (`ISO8601Transcoder`, a date in a
+                // body) throws without one and without the field's path: the body is valid JSON, so say so.
+                if context.underlyingError == nil { return "a value in the body is invalid: \(context.debugDescription)" }
+                return "the body is not valid JSON: \(context.debugDescription)"
+            }
             if let refusal = enumRefusal(context) { return "\(field(context.codingPath)) \(refusal)" }
             return "\(field(context.codingPath)) is invalid: \(context.debugDescription)"
         @unknown default:

@@ -24,8 +24,9 @@ enum RequestCaller {
 /// Handlers only translate between the document's types and `Clinic` / `NodeControl`: every rule about who
 /// may see what and what a valid slot is lives in the clinic, so it holds for any client; who may call an
 /// operation at all, its query parameters and body fields are the route table's (`RouteTable`, applied by
-/// `OperationGate`). What the generated code does not check of the document — string lengths and patterns,
-/// integer ranges — is checked here with `FieldRule`, as 422 or 400 like the clinic's own checks.
+/// `OperationGate`). What the generated code does not check of a body — string lengths and patterns,
+/// integer ranges — is each body's `checked()` (RequestBodies.swift, with `FieldRule`), as 422 or 400 like the
+/// clinic's own checks; the fuzz target `api-json` runs the same functions.
 ///
 /// The clinic's and the node's answers are their own types; `DocumentedJSON.convert` turns them into the
 /// document's (encoded as the API encodes them, read back as the document's type) rather than copying
@@ -59,7 +60,8 @@ struct APIHandler: APIProtocol {
 
     func login(_ input: Operations.login.Input) async throws -> Operations.login.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
-        return .ok(.init(body: .json(try DocumentedJSON.convert(try await clinic.login(name: body.name, password: body.password)))))
+        let login = body.checked()
+        return .ok(.init(body: .json(try DocumentedJSON.convert(try await clinic.login(name: login.name, password: login.password)))))
     }
 
     func logout(_ input: Operations.logout.Input) async throws -> Operations.logout.Output {
@@ -77,12 +79,8 @@ struct APIHandler: APIProtocol {
 
     func createUser(_ input: Operations.createUser.Input) async throws -> Operations.createUser.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
-        try FieldRule.userName(body.name, of: "name")
-        try FieldRule.length(body.password, of: "password", 8...1024)
-        guard let role = Role(rawValue: body.role.rawValue) else {
-            throw APIError(status: 500, "the document's role '\(body.role.rawValue)' is not one the clinic knows")
-        }
-        let user = try await clinic.createUser(by: try caller(), name: body.name, role: role, password: body.password)
+        let new = try body.checked()
+        let user = try await clinic.createUser(by: try caller(), name: new.name, role: new.role, password: new.password)
         return .created(.init(body: .json(try DocumentedJSON.convert(user))))
     }
 
@@ -103,8 +101,8 @@ struct APIHandler: APIProtocol {
 
     func breakGlass(_ input: Operations.breakGlass.Input) async throws -> Operations.breakGlass.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
-        try FieldRule.length(body.reason, of: "reason", 10...1000)
-        let grant = try await clinic.breakGlass(by: try caller(), patient: body.patient, reason: body.reason)
+        let request = try body.checked()
+        let grant = try await clinic.breakGlass(by: try caller(), patient: request.patient, reason: request.reason)
         return .created(.init(body: .json(try DocumentedJSON.convert(grant))))
     }
 
@@ -112,9 +110,9 @@ struct APIHandler: APIProtocol {
 
     func diagnose(_ input: Operations.diagnose.Input) async throws -> Operations.diagnose.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
-        try FieldRule.length(body.file_name, of: "file_name", 1...255)
-        let image = [UInt8](body.image_base64.data)
-        let outcome = try await clinic.diagnose(by: try caller(), patient: body.patient, image: image, fileName: body.file_name)
+        let submission = try body.checked()
+        let outcome = try await clinic.diagnose(by: try caller(), patient: submission.patient, image: submission.image,
+                                                fileName: submission.fileName)
         return .created(.init(body: .json(try DocumentedJSON.convert(outcome))))
     }
 
@@ -135,15 +133,14 @@ struct APIHandler: APIProtocol {
 
     func reviewDiagnosis(_ input: Operations.reviewDiagnosis.Input) async throws -> Operations.reviewDiagnosis.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
-        try FieldRule.length(body.note, of: "note", 0...4000)
-        let diagnosis = try await clinic.reviewDiagnosis(by: try caller(), id: try Self.parameter(input.path.id), note: body.note)
+        let note = try body.checked()
+        let diagnosis = try await clinic.reviewDiagnosis(by: try caller(), id: try Self.parameter(input.path.id), note: note)
         return .ok(.init(body: .json(try DocumentedJSON.convert(diagnosis))))
     }
 
     func releaseDiagnosis(_ input: Operations.releaseDiagnosis.Input) async throws -> Operations.releaseDiagnosis.Output {
         var note: String?
-        if case let .json(body) = input.body { note = body.note }
-        try FieldRule.length(note, of: "note", 0...4000)
+        if case let .json(body) = input.body { note = try body.checked() }
         let diagnosis = try await clinic.releaseDiagnosis(by: try caller(), id: try Self.parameter(input.path.id), note: note)
         return .ok(.init(body: .json(try DocumentedJSON.convert(diagnosis))))
     }
@@ -152,7 +149,8 @@ struct APIHandler: APIProtocol {
 
     func addSlot(_ input: Operations.addSlot.Input) async throws -> Operations.addSlot.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
-        let slot = try await clinic.addSlot(by: try caller(), start: body.start, end: body.end)
+        let request = body.checked()
+        let slot = try await clinic.addSlot(by: try caller(), start: request.start, end: request.end)
         return .created(.init(body: .json(try DocumentedJSON.convert(slot))))
     }
 
@@ -169,8 +167,8 @@ struct APIHandler: APIProtocol {
 
     func book(_ input: Operations.book.Input) async throws -> Operations.book.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
-        try FieldRule.length(body.reason, of: "reason", 0...4000)
-        let appointment = try await clinic.book(by: try caller(), slotID: body.slot, patient: body.patient?.value1, reason: body.reason)
+        let booking = try body.checked()
+        let appointment = try await clinic.book(by: try caller(), slotID: booking.slot, patient: booking.patient, reason: booking.reason)
         return .created(.init(body: .json(try DocumentedJSON.convert(appointment))))
     }
 
@@ -191,14 +189,13 @@ struct APIHandler: APIProtocol {
 
     func rescheduleAppointment(_ input: Operations.rescheduleAppointment.Input) async throws -> Operations.rescheduleAppointment.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
-        let appointment = try await clinic.reschedule(by: try caller(), appointment: try Self.parameter(input.path.id), toSlot: body.slot)
+        let appointment = try await clinic.reschedule(by: try caller(), appointment: try Self.parameter(input.path.id), toSlot: body.checked())
         return .ok(.init(body: .json(try DocumentedJSON.convert(appointment))))
     }
 
     func cancelAppointment(_ input: Operations.cancelAppointment.Input) async throws -> Operations.cancelAppointment.Output {
         var reason: String?
-        if case let .json(body) = input.body { reason = body.reason }
-        try FieldRule.length(reason, of: "reason", 0...4000)
+        if case let .json(body) = input.body { reason = try body.checked() }
         let appointment = try await clinic.cancel(by: try caller(), appointment: try Self.parameter(input.path.id), reason: reason)
         return .ok(.init(body: .json(try DocumentedJSON.convert(appointment))))
     }
@@ -212,8 +209,8 @@ struct APIHandler: APIProtocol {
 
     func sendMessage(_ input: Operations.sendMessage.Input) async throws -> Operations.sendMessage.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
-        try FieldRule.length(body.body, of: "body", 1...4000)
-        let message = try await clinic.sendMessage(by: try caller(), appointment: try Self.parameter(input.path.id), body: body.body)
+        let text = try body.checked()
+        let message = try await clinic.sendMessage(by: try caller(), appointment: try Self.parameter(input.path.id), body: text)
         return .created(.init(body: .json(try DocumentedJSON.convert(message))))
     }
 
@@ -263,10 +260,7 @@ struct APIHandler: APIProtocol {
 
     func addPeer(_ input: Operations.addPeer.Input) async throws -> Operations.addPeer.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
-        let contact: Contact
-        do { contact = try Contact(parsing: body.contact) } catch {
-            throw APIError(status: 400, "contact: \(error.description)", hint: error.hint)
-        }
+        let contact = try body.checked()
         let control = try node()
         return .created(.init(body: .json(try DocumentedJSON.convert(try await mapped { try await control.addPeer(contact) }))))
     }
@@ -296,10 +290,10 @@ struct APIHandler: APIProtocol {
 
     func promoteModel(_ input: Operations.promoteModel.Input) async throws -> Operations.promoteModel.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
-        guard body.version >= 0 else { throw APIError(status: 400, "version must be a model version (0 or more), not \(body.version)") }
-        let control = try node(), force = body.force ?? false
-        let decision = try await audited("model.promote", target: String(body.version), detail: force ? "forced" : "") { actor in
-            try await control.promoteModel(version: UInt64(body.version), force: force, actor: actor)
+        let promotion = try body.checked()
+        let control = try node()
+        let decision = try await audited("model.promote", target: String(promotion.version), detail: promotion.force ? "forced" : "") { actor in
+            try await control.promoteModel(version: promotion.version, force: promotion.force, actor: actor)
         }
         return .ok(.init(body: .json(try DocumentedJSON.convert(decision))))
     }
@@ -312,9 +306,10 @@ struct APIHandler: APIProtocol {
 
     func pinModel(_ input: Operations.pinModel.Input) async throws -> Operations.pinModel.Output {
         guard case let .json(body) = input.body else { throw APIError.unsupportedBody }
+        let pinned = body.checked()
         let control = try node()
-        let decision = try await audited(body.pinned ? "model.pin" : "model.unpin", target: "", detail: "") { actor in
-            try await control.pinModel(body.pinned, actor: actor)
+        let decision = try await audited(pinned ? "model.pin" : "model.unpin", target: "", detail: "") { actor in
+            try await control.pinModel(pinned, actor: actor)
         }
         return .ok(.init(body: .json(try DocumentedJSON.convert(decision))))
     }

@@ -72,20 +72,14 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case is NIOTooManyBytesError:
             return APIError(status: 413, "the request body is too large")
         case let error as ServerError:
-            switch error.underlyingError {
-            case is APIError, is ClinicError: return refusal(for: error.underlyingError, request: request)
-            case let decoding as DecodingError:
-                // The generated code reads bodies with a coding path and query values without one.
-                let query = request.uri.queryParameters.map { "'\($0.key)'" }
-                let subject = query.isEmpty ? nil : "query parameter " + query.joined(separator: " or ")
-                return APIError(status: 400, StrictJSON.message(for: decoding, subject: subject))
-            case let runtime as any HTTPResponseConvertible where (400..<500).contains(runtime.httpStatus.code):
-                // The runtime's own client errors: an Accept header the answer cannot meet (406), a body in
-                // another media type than the document's (415), a malformed parameter (400).
-                return APIError(status: runtime.httpStatus.code, "the request could not be answered: \(error.underlyingError)")
-            default:
-                if error.operationInput == nil { return APIError(status: 400, "the request could not be read: \(error.causeDescription)") }
+            if error.underlyingError is APIError || error.underlyingError is ClinicError {
+                return refusal(for: error.underlyingError, request: request)
             }
+            // The generated code reads bodies with a coding path and query values without one.
+            let query = request.uri.queryParameters.map { "'\($0.key)'" }
+            let subject = query.isEmpty ? nil : "query parameter " + query.joined(separator: " or ")
+            if let refusal = StrictJSON.refusal(reading: error.underlyingError, subject: subject) { return refusal }
+            if error.operationInput == nil { return APIError(status: 400, "the request could not be read: \(error.causeDescription)") }
         default:
             break
         }
@@ -143,22 +137,27 @@ struct OperationGate: ServerMiddleware {
         _ = try APIServer.checkedQuery(URI(request.path ?? "/"), route: route)
         var checkedBody: HTTPBody?
         if route.method.hasBody {
-            let bytes = try await Self.collect(body, request: request, limit: route.maxBodyBytes)
-            switch route.body {
-            case .none:
-                if !bytes.isEmpty { try StrictJSON.checkObject(bytes, fields: []) }
-            case let .optional(fields):
-                if !bytes.isEmpty {
-                    try StrictJSON.checkObject(bytes, fields: fields)
-                    checkedBody = HTTPBody(bytes)
-                }
-            case let .required(fields):
-                try StrictJSON.checkObject(bytes, fields: fields)
-                checkedBody = HTTPBody(bytes)
-            }
+            checkedBody = try Self.checkedBody(try await Self.collect(body, request: request, limit: route.maxBodyBytes), rule: route.body)
         }
         return try await RequestCaller.$current.withValue(caller) {
             try await next(request, checkedBody, metadata)
+        }
+    }
+
+    /// `bytes` under the route's body rule: the body the generated code then reads (`nil`: none), or a 400.
+    /// `APIRequestBodies` runs it too.
+    static func checkedBody(_ bytes: [UInt8], rule: BodyRule) throws(APIError) -> HTTPBody? {
+        switch rule {
+        case .none:
+            if !bytes.isEmpty { try StrictJSON.checkObject(bytes, fields: []) }
+            return nil
+        case let .optional(fields):
+            if bytes.isEmpty { return nil }
+            try StrictJSON.checkObject(bytes, fields: fields)
+            return HTTPBody(bytes)
+        case let .required(fields):
+            try StrictJSON.checkObject(bytes, fields: fields)
+            return HTTPBody(bytes)
         }
     }
 

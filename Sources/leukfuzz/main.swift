@@ -31,7 +31,7 @@ struct LeukFuzzCommand {
             await writeSeeds(to: arguments[0], committedOnly: arguments.count == 2)
         case "replay":
             guard let name = arguments.first, arguments.count >= 2 else { usage() }
-            replay(target(name), paths: Array(arguments.dropFirst()))
+            await replay(target(name), paths: Array(arguments.dropFirst()))
         case "run":
             guard let name = arguments.first else { usage() }
             run(target(name), program: program, arguments: Array(arguments.dropFirst()))
@@ -73,7 +73,7 @@ struct LeukFuzzCommand {
         }
     }
 
-    static func replay(_ target: FuzzTarget, paths: [String]) {
+    static func replay(_ target: FuzzTarget, paths: [String]) async {
         var files: [String] = []
         for path in paths {
             var isDirectory: ObjCBool = false
@@ -90,7 +90,7 @@ struct LeukFuzzCommand {
         }
         for file in files {
             let bytes = [UInt8](FileManager.default.contents(atPath: file) ?? Data())
-            print("\(file): \(target.run(bytes))")
+            print("\(file): \(await target.run(bytes))")
         }
     }
 
@@ -103,7 +103,7 @@ struct LeukFuzzCommand {
             var pointer = buffer.baseAddress
             return LLVMFuzzerRunDriver(&argc, &pointer) { data, size in
                 let bytes = size == 0 ? [] : [UInt8](UnsafeBufferPointer(start: data, count: size))
-                _ = Selected.target?.run(bytes)
+                _ = Selected.target?.runBlocking(bytes)
                 return 0
             }
         }

@@ -37,6 +37,10 @@ import LeukClinic
                      mentions: "missing required field 'password'"),
                 Case(name: "bad date", method: .post, path: "/v1/slots", token: doctor,
                      body: #"{"start": "tomorrow at nine", "end": "2031-01-01T10:00:00Z"}"#, status: 400, mentions: "ISO 8601"),
+                // Valid JSON with a bad date is not "not valid JSON" (it was called that until inputs replayed through `api-json` showed it).
+                Case(name: "impossible time", method: .post, path: "/v1/slots", token: doctor,
+                     body: #"{"start": "2026-12-02T09:30:60Z", "end": "2031-01-01T10:00:00Z"}"#, status: 400,
+                     mentions: "a value in the body is invalid: '2026-12-02T09:30:60Z' is not an ISO 8601 date-time"),
                 Case(name: "date of the wrong type", method: .post, path: "/v1/slots", token: doctor,
                      body: #"{"start": 1700000000, "end": "2031-01-01T10:00:00Z"}"#, status: 400, mentions: "field 'start' must be a string"),
                 Case(name: "end before start", method: .post, path: "/v1/slots", token: doctor,
@@ -122,6 +126,49 @@ import LeukClinic
             #expect(users.map(\.name).sorted() == ["ana", "dr.grey"])
             // What the document allows still works: `free=true`, and a cancel without a reason.
             #expect(try await r.send(.get, "/v1/slots?free=true", token: doctor).status == 200)
+        }
+    }
+
+    /// `APIRequestBodies.read` (what the fuzz target `api-json` runs) refuses a bad body with the status and the
+    /// words the server answers the same body with, for a refusal at each step it covers: the gate (JSON, fields,
+    /// null, size), the generated decoding (types, dates, enumerations, base64) and the handler's `checked()`.
+    @Test func theBodyReaderRefusesWhatTheServerRefusesInTheSameWords() async throws {
+        try await withDoctorAndPatient { r, doctor, op in
+            let cases: [(operationID: String, path: String, token: String?, body: String)] = [
+                ("login", "/v1/login", nil, #"{"name": "ana", "#),
+                ("login", "/v1/login", nil, "[1, 2]"),
+                ("login", "/v1/login", nil, ""),
+                ("login", "/v1/login", nil, #"{"name": "ana", "password": "x", "admin": true}"#),
+                ("login", "/v1/login", nil, #"{"name": null, "password": "x"}"#),
+                ("login", "/v1/login", nil, #"{"name": 5, "password": "x"}"#),
+                ("login", "/v1/login", nil, #"{"name": "ana"}"#),
+                ("login", "/v1/login", nil, #"{"name": ""# + String(repeating: "n", count: 70_000) + #"", "password": "x"}"#),
+                ("addSlot", "/v1/slots", doctor, #"{"start": "tomorrow at nine", "end": "2031-01-01T10:00:00Z"}"#),
+                ("createUser", "/v1/users", op, #"{"name": "x1", "role": "nurse", "password": "12345678"}"#),
+                ("createUser", "/v1/users", op, #"{"name": " ana2", "role": "patient", "password": "long enough"}"#),
+                ("createUser", "/v1/users", op, #"{"name": "ana3", "role": "patient", "password": "short"}"#),
+                ("diagnose", "/v1/diagnoses", doctor, #"{"patient": "ana", "file_name": "a.png", "image_base64": "%%%"}"#),
+                ("diagnose", "/v1/diagnoses", doctor, #"{"patient": "ana", "file_name": "", "image_base64": "AAAA"}"#),
+                ("sendMessage", "/v1/appointments/apt_x/messages", doctor, #"{"body": ""}"#),
+                ("cancelAppointment", "/v1/appointments/apt_x/cancel", doctor, #"{"reason": null}"#),
+                ("breakGlass", "/v1/break-glass", op, #"{"patient": "ana", "reason": "short"}"#),
+                ("addPeer", "/v1/peers", op, #"{"contact": "leuk1:abc@host"}"#),
+                ("promoteModel", "/v1/model/promote", op, #"{"version": -1}"#),
+                ("pinModel", "/v1/model/pin", op, #"{"pinned": "yes"}"#),
+            ]
+            for c in cases {
+                let reply = try await r.send(.post, c.path, token: c.token, body: Array(c.body.utf8))
+                do {
+                    _ = try await APIRequestBodies.read(Array(c.body.utf8), operationID: c.operationID)
+                    Issue.record("\(c.operationID) \(c.body.prefix(80)): accepted, but the server answered \(reply.status) \(reply.text)")
+                } catch let error as APIError {
+                    #expect(error.status == reply.status, "\(c.operationID) \(c.body.prefix(80)): \(error.message) / \(reply.text)")
+                    #expect(error.message == reply.errorMessage, "\(c.operationID) \(c.body.prefix(80))")
+                }
+            }
+            // Every operation with a body in the route table has its reader, and only those.
+            let withBody = RouteTable.routes(maxImageBytes: 1 << 20).filter { $0.body != .none }.map(\.operationID)
+            #expect(APIRequestBodies.operationIDs == withBody)
         }
     }
 

@@ -17,7 +17,7 @@ import Testing
     }
 
     @Test("every committed seed and regression input ends cleanly", arguments: FuzzTargets.all.map(\.name))
-    func replay(_ name: String) throws {
+    func replay(_ name: String) async throws {
         let target = try #require(FuzzTargets.named(name))
         let seeds = Self.files(name, "seeds")
         if target.seedsCommitted {
@@ -29,18 +29,19 @@ import Testing
         for file in seeds + Self.files(name, "regressions") {
             let bytes = [UInt8](try #require(FileManager.default.contents(atPath: file)))
             // Returning at all is the main check; a refusal must also say why.
-            if case let .refused(why) = target.run(bytes) {
+            if case let .refused(why) = await target.run(bytes) {
                 #expect(!why.isEmpty, "\(file) refused without a reason")
             }
         }
     }
 
     @Test("the committed seeds are accepted: they reach past the parser's first checks", arguments: FuzzTargets.all.map(\.name))
-    func committedSeedsAreValid(_ name: String) throws {
+    func committedSeedsAreValid(_ name: String) async throws {
         let target = try #require(FuzzTargets.named(name))
         for file in Self.files(name, "seeds") {
             let bytes = [UInt8](try #require(FileManager.default.contents(atPath: file)))
-            #expect(target.run(bytes) == .accepted, "\(file)")
+            let outcome = await target.run(bytes)
+            #expect(outcome == .accepted, "\(file): \(outcome)")
         }
     }
 
@@ -49,6 +50,9 @@ import Testing
         let target = try #require(FuzzTargets.named(name))
         let seeds = await target.seeds()
         #expect(!seeds.isEmpty)
-        for seed in seeds { #expect(target.run(seed.bytes) == .accepted, "\(name)/\(seed.name): \(target.run(seed.bytes))") }
+        for seed in seeds {
+            let outcome = await target.run(seed.bytes)
+            #expect(outcome == .accepted, "\(name)/\(seed.name): \(outcome)")
+        }
     }
 }
