@@ -212,7 +212,7 @@ public enum SimulationRunner {
 
         var gossip = GossipConfiguration(gossipInterval: .seconds(1), tickJitter: 0, stateTimeToLive: .seconds(3))
         gossip.clipping = request.aggregation.clipping(trim: request.trim)
-        if request.aggregation == .clipped, let q = request.clipQuantile { gossip.clipping = .adaptive(quantile: q, campQuantile: 2.0 / 3.0) }
+        if request.aggregation == .clipped, let q = request.clipQuantile { gossip.clipping = .adaptive(quantile: q) }
         var simulator = try GossipSimulator(
             setup: SimulationSetup(topology: request.topology, gossip: gossip, network: NetworkConditions(), seed: request.seed),
             initialParameters: Array(repeating: initial, count: request.nodes),

@@ -66,17 +66,17 @@ public enum ClippingRule: Sendable, Equatable {
     /// A fixed radius `tau` in parameter space (L2).
     case fixed(radius: Double)
     /// `tau` is the lower `quantile` (0.5 = the lower median) of the L2 distances to the neighbours
-    /// mixed this round, together with the length of the node's own last local training step: a
-    /// distance the node knows to be honest. A simple stand-in for the paper's adaptive rule: as long
-    /// as fewer than `1 - quantile` of those values are an attacker's, the radius is set by honest
-    /// ones. The own step matters most with few neighbours: with one honest neighbour and one
-    /// attacker, or an attacker alone at a node's first ticks, the median of the neighbours' distances
-    /// alone would be the attacker's, and nothing would be clipped.
+    /// mixed this round, never below the length of the node's own last local training step: a distance
+    /// the node knows to be honest. A simple stand-in for the paper's adaptive rule: as long as fewer
+    /// than `1 - quantile` of the neighbours attack, the radius is set by honest ones. With one neighbour
+    /// a node that has trained takes its own step alone (an attacker heard alone is clipped to it).
     ///
-    /// With `campQuantile`, when more than a third of the neighbours lie beyond twice that radius (a camp of
-    /// honest sites whose data differ, or the other side of a healed partition, rather than at most a third of
-    /// attackers), the radius widens to that quantile (2/3 in the node's rule), so the far camp is mixed.
-    case adaptive(quantile: Double, campQuantile: Double? = nil)
+    /// The step is not one of the values the quantile is taken over (it was, until one-class sites were
+    /// seen to split into two camps that never met: on a two-and-two split, three neighbours and the step,
+    /// the lower median was the distance to the one neighbour in the node's own camp, so the other camp
+    /// pulled no harder than the node's own training pulled back). It is the floor instead: neighbours
+    /// sitting on the node's own state would otherwise set the radius to zero for good.
+    case adaptive(quantile: Double)
     /// Coordinate-wise trimmed mean of the neighbours' differences (Yin et al. 2018; BRIDGE, Yang and Bajwa
     /// 2019, for gossip): for every parameter, the `trim` largest and `trim` smallest of the differences
     /// `x_j - p_i` are dropped and the rest are averaged with their weights, rescaled to the total neighbour
@@ -91,9 +91,8 @@ public enum AggregationRule: String, Sendable, Equatable, CaseIterable {
     /// Plain sample-weighted Metropolis-Hastings averaging.
     case mean
     /// Self-centred clipping (ClippedGossip, He, Karimireddy and Jaggi 2022): each neighbour's difference
-    /// to the node's own published state is clipped to the median of those differences' lengths and the own
-    /// step (never below the step), widened to their 2/3 quantile when more than a third of the neighbours lie
-    /// beyond twice the median (a camp of honest sites, not a few attackers): `ClippingRule.adaptive`.
+    /// to the node's own published state is clipped to the median of those differences' lengths, never below
+    /// the node's own last training step (`ClippingRule.adaptive`).
     case clipped
     /// Coordinate-wise trimmed mean of the neighbours' differences, dropping `trim` from each end per
     /// parameter (`ClippingRule.trimmedMean`): safe against up to `trim` attacking neighbours per node.
@@ -102,17 +101,16 @@ public enum AggregationRule: String, Sendable, Equatable, CaseIterable {
     /// What a node and `simulate` use unless told otherwise: clipping. Measured (docs/results.md, "Byzantine
     /// peers"): without attackers it costs nothing against plain averaging, and it holds each measured attack
     /// by three of ten nodes within a point on synthetic cells where plain averaging loses up to 43; on Aria
-    /// label-flipping attackers still cost about 4 points. The median radius alone split one-class sites into
-    /// two camps that never met (their far camp was clipped to the distance of the node's own camp); the
-    /// widening to the 2/3 quantile for camps lets them meet, and `ConnectedFaultScheduleTests` checks that
-    /// the two sides of a healed partition agree under it.
+    /// label-flipping attackers still cost about 4 points. With the own step among the values the median was
+    /// taken over, one-class sites split into two camps that never met; `ConnectedFaultScheduleTests` checks
+    /// that the two sides of a healed partition agree under this rule.
     public static let defaultRule = AggregationRule.clipped
 
     /// The gossip core's rule; `trim` is used by `.trimmedMean` only.
     public func clipping(trim: Int) -> ClippingRule {
         switch self {
         case .mean: .none
-        case .clipped: .adaptive(quantile: 0.5, campQuantile: 2.0 / 3.0)
+        case .clipped: .adaptive(quantile: 0.5)
         case .trimmedMean: .trimmedMean(trim: trim)
         }
     }

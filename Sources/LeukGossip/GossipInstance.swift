@@ -526,26 +526,18 @@ public struct GossipInstance: Sendable {
             return nil
         case let .fixed(radius):
             return max(radius, 0)
-        case let .adaptive(quantile, campQuantile):
-            let sorted = (distances + (lastLocalStep.map { [$0] } ?? [])).sorted()
-            // The lower quantile: of two values (one neighbour and the own step), the smaller. The small margin
-            // keeps 2/3 of 3 at 2 despite rounding.
-            func lower(_ q: Double) -> Double {
-                sorted[min(sorted.count - 1, Int((max(0, min(q, 1)) * Double(sorted.count - 1) + 1e-9).rounded(.down)))]
-            }
+        case let .adaptive(quantile):
+            // One neighbour's distance says nothing about who is honest: a node that has trained then goes by its
+            // own step alone (an attacker heard alone, or beside nobody, moves it no further than its training
+            // did); a node without training data follows its one neighbour.
+            guard distances.count >= 2 || lastLocalStep == nil else { return lastLocalStep }
+            let sorted = distances.sorted()
+            // The lower quantile: of two neighbours, the nearer.
+            let index = min(sorted.count - 1, Int((max(0, min(quantile, 1)) * Double(sorted.count - 1)).rounded(.down)))
             // Never below the own step: neighbours that sit on the node's state (a camp that has agreed) would
             // otherwise set the radius to zero and shut out every other neighbour for good. A neighbour may thus
             // pull the node as far as its own training moved it, which is what an attacker could do anyway.
-            var radius = max(lower(quantile), lastLocalStep ?? 0)
-            // More than a third of the neighbours beyond twice that radius is a camp (the other side of a healed
-            // partition, sites whose data differ), not a few attackers: the rules tolerate attackers up to a
-            // third. Clipped to the radius of the node's own camp, the far camp would pull no harder than the
-            // node's own training pulls back, and the two would never meet. The camp quantile still lands on an
-            // honest distance while attackers are at most a third.
-            if let campQuantile, distances.filter({ $0 > 2 * radius }).count * 3 > distances.count {
-                radius = max(radius, lower(campQuantile))
-            }
-            return radius
+            return max(sorted[index], lastLocalStep ?? 0)
         }
     }
 }
