@@ -42,6 +42,9 @@ public struct StartOptions: Sendable {
     /// The site's floors for serving a merged model to doctors (`--min-sensitivity`, `--min-specificity`,
     /// `--max-drop`, `--min-validation-images`, `--partial-validation`, `--without-validation`).
     public var floors = PromotionFloors()
+    /// A model file to start from instead of the `initSeed` initialisation (`--init-from`), when the store
+    /// holds no model yet (`InitialModel`, `NodeRuntime.initialModel`).
+    public var initFrom: String?
 
     public init() {}
 }
@@ -62,6 +65,15 @@ public final class NodeRuntime: Sendable {
     let trainer: Trainer?
     let logger: Logger
     private let stopRequested = Flag()
+    /// What became of `StartOptions.initFrom`: nil without one.
+    public let initialModel: InitialModelUse?
+
+    /// Whether the node started from its `--init-from` file or kept the model in its store.
+    public enum InitialModelUse: Sendable {
+        case started(InitialModel)
+        /// The store's model (this version and parameter digest) wins; the file was not read.
+        case ignored(path: String, storedVersion: UInt64, storedSHA256: String)
+    }
 
     /// Loads the node's identity, store and dataset. Blocking (disk, image decoding): call it before
     /// serving, not from an event loop.
@@ -96,6 +108,9 @@ public final class NodeRuntime: Sendable {
         // The federation's classes, not the site's: a site holding one class (or none) builds the
         // same model as everyone else.
         let classes = config.classes
+        // Checked before the dataset is decoded (minutes on a big set), so a wrong file fails at once.
+        let initial = try Self.initialModel(options: options, classes: classes, store: store, normalization: normalization)
+        initialModel = initial
         var initialParameters: [Float]
         var sampleCount = 0
         var made: Trainer?
@@ -129,6 +144,7 @@ public final class NodeRuntime: Sendable {
                                   seed: options.initSeed, threads: options.threads)
             initialParameters = model.parameters
         }
+        if case let .started(model)? = initial { initialParameters = model.parameters }
 
         let layout = FederationService.ModelLayout(architecture: options.architecture, classes: classes, inputSize: options.inputSize,
                                                    mean: normalization.mean, std: normalization.std)
@@ -151,6 +167,24 @@ public final class NodeRuntime: Sendable {
             // The split may differ from the one the served model was judged on (a changed dataset).
             try await serving.refreshServedFigures(await made.validationFigures(parameters: served.parameters), version: served.version)
         }
+    }
+
+    /// Reads and checks `options.initFrom` unless the store already holds a model this node resumes.
+    ///
+    /// The stored model wins because it is this node's own averaged model: it already holds what the
+    /// federation taught it plus its own training since, and the file (however it was chosen at the first
+    /// start) is older. Going back to the file on every restart would throw that away, and a node restarted
+    /// by a service manager with the flag still in its unit would silently rewind. The file is not even read
+    /// then, so a restart never depends on it still being there.
+    static func initialModel(options: StartOptions, classes: [String], store: RecordStore,
+                             normalization: Normalization) throws -> InitialModelUse? {
+        guard let path = options.initFrom else { return nil }
+        if let saved = try ModelRepository(store: store).current(), saved.architecture == options.architecture,
+           saved.classes == classes, saved.inputSize == options.inputSize {
+            return .ignored(path: path, storedVersion: saved.version, storedSHA256: saved.sha256)
+        }
+        return .started(try InitialModel.load(path: path, architecture: options.architecture, classes: classes,
+                                              inputSize: options.inputSize, normalization: normalization))
     }
 
     static func listenAddress(_ text: String) throws -> (String, Int) {

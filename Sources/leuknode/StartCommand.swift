@@ -20,7 +20,8 @@ struct Start: AsyncParsableCommand {
         discussion: """
         Logs one line per local training round. SIGINT or SIGTERM shut it down gracefully: in-flight requests \
         finish, peers are told goodbye, the model is stored with a synced write and the database is closed. \
-        Every node of one federation must use the same --arch and --init-seed.
+        Every node of one federation must use the same --arch and --init-seed; a node joining a running federation \
+        can instead start from its current model with --init-from.
         """)
 
     @OptionGroup var data: DataDirOptions
@@ -40,6 +41,11 @@ struct Start: AsyncParsableCommand {
     var initSeed: UInt64 = 0
 
     @Option(help: "Seed of this node's data split and shuffling.") var dataSeed: UInt64 = 1
+
+    @Option(help: ArgumentHelp(
+        "Start from this model instead of the --init-seed initialisation: the federation's current model, exported by a member with `leuknode model export`, or one fine-tuned from it with `leuknode train --init-from`. Ignored (with a warning) once the node's store holds its own model.",
+        valueName: "MODEL.safetensors"))
+    var initFrom: String?
 
     @Option(help: "SGD steps per local training round (a round is one epoch of this node's images unless --batch is given).")
     var stepsPerRound = FederationDefaults.stepsPerRound
@@ -164,6 +170,7 @@ struct Start: AsyncParsableCommand {
         options.trim = mixing.trim
         options.roundPause = .milliseconds(Int64(roundPause * 1000))
         options.floors = gate.floors
+        options.initFrom = initFrom
 
         let directory = data.directory
         // Fail before the dataset is decoded (minutes on a big set) when a port is already taken.
@@ -185,6 +192,16 @@ struct Start: AsyncParsableCommand {
             try await NodeRuntime.open(directory: directory, passphrase: passphrase, options: options, logger: logger) { report in
                 printFlushed(report.line)
             }
+        }
+        switch runtime.initialModel {
+        case let .started(model)?:
+            printFlushed("starting from \(model.path) (file sha256 \(model.fileSHA256), parameters sha256 \(model.parametersSHA256))")
+            printFlushed("its recipe: \(model.recipe ?? "none recorded (a model exported by a node, not written by `leuknode train`)")")
+        case let .ignored(path, version, sha256)?:
+            printError("warning: --init-from \(path) ignored: the store already holds this node's own model (version \(version), "
+                       + "sha256 \(sha256.prefix(16))…), which it resumes")
+        case nil:
+            break
         }
         let server: APIServer
         let portalServer: PortalServer?
