@@ -481,9 +481,10 @@ public actor FederationService {
             case let .disconnect(peer, until):
                 logger.warning("peer \(peer.short) scored below the threshold: disconnected until \(until.iso8601)")
                 await shell.disconnect(peer: peer, reason: .coolDown, coolDown: until.since(clock.now()))
-            case let .bench(peer, until):
-                // The core refuses the peer's states itself and the session stays up: nothing to close.
-                logger.warning("peer \(peer.short) benched on model evidence until \(until.iso8601): its states are not mixed")
+            case .bench:
+                // The core refuses the peer's states itself and the session stays up: nothing to close, and the
+                // core's `.log` beside this directive already says who, why and until when.
+                break
             case .roundCompleted:
                 break
             case let .log(event):
