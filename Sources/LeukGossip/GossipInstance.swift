@@ -515,7 +515,7 @@ public struct GossipInstance: Sendable {
         let threshold = configuration.scoring.outlierFactor * scale
         let far = zip(ids, distances).filter { $0.1 > threshold || !$0.1.isFinite }
         // More far neighbours than the rules tolerate attackers (a third) is a camp, not a few attackers: honest
-        // sites whose data differ, or the other side of a healed partition. Counting them would ban honest peers.
+        // sites whose data differ, or the other side of a healed partition. Counting them would bench honest peers.
         guard far.count <= ids.count / 3 else { return }
         for (id, _) in far { peers[id]?.counters.outliers += 1 }
     }
