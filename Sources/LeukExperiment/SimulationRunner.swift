@@ -386,9 +386,9 @@ public enum SimulationRunner {
             config.attack = request.attack.rawValue
         }
         if !attackers.isEmpty || request.aggregation != .mean {
-            config.aggregation = switch request.aggregation {
-            case .trimmedMean: "trimmed-mean(\(request.trim))"
-            case .clipped where request.clipQuantile != nil: "clipped(\(request.clipQuantile!))"
+            config.aggregation = switch (request.aggregation, request.clipQuantile) {
+            case (.trimmedMean, _): "trimmed-mean(\(request.trim))"
+            case let (.clipped, q?): "clipped(\(q))"
             default: request.aggregation.rawValue
             }
         }

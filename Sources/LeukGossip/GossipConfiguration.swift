@@ -132,8 +132,9 @@ public struct ScoringParameters: Sendable, Equatable {
     /// rule (clipping or the trimmed mean): plain averaging is the undefended baseline.
     public var outlierWeight: Double
     /// A neighbour whose distance from this node exceeds this multiple of the median distance of the
-    /// neighbours mixed at a tick is an outlier. Needs at least 3 neighbours (with 2, the median is
-    /// one of the two), and an honest majority among them.
+    /// neighbours mixed at a tick (or of the node's own last step, if larger) is an outlier. Needs at least
+    /// 3 neighbours (with 2, the median is one of the two), and an honest majority among them; when more
+    /// than a third of them are that far, they are a camp of honest sites and none is counted.
     public var outlierFactor: Double
     /// A peer's model evaluated on this node's validation split is poor when its loss exceeds both
     /// `poorModelFactor` times and `poorModelMargin` plus the node's own (`onPeerEvaluation`).
