@@ -308,7 +308,7 @@ public struct GossipInstance: Sendable {
             return GossipPeerSnapshot(
                 id: id, isUp: record.isUp, score: counters.score(configuration.scoring),
                 bannedUntil: counters.isBanned(at: now) ? counters.bannedUntil : nil,
-                newestVersion: record.newestVersion, lastReceivedAt: record.latest?.receivedAt,
+                shutOut: counters.isBanned(at: now) && counters.shutOut, newestVersion: record.newestVersion, lastReceivedAt: record.latest?.receivedAt,
                 distance: distance, updatesReceived: record.updatesReceived, rejected: record.rejected)
         }
     }
@@ -550,6 +550,9 @@ public struct GossipPeerSnapshot: Sendable, Equatable {
     public var score: Double
     /// Set while the peer is banned (score below the threshold).
     public var bannedUntil: Timestamp?
+    /// Whether the ban closed the peer's session (a protocol fault) rather than benching it (model
+    /// evidence: its states are refused, it keeps receiving ours). Meaningful only with `bannedUntil`.
+    public var shutOut: Bool = false
     public var newestVersion: UInt64?
     public var lastReceivedAt: Timestamp?
     /// L2 distance between the own parameters and the peer's latest state.

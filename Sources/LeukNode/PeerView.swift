@@ -32,6 +32,12 @@ public struct PeerView: Codable, Sendable, Equatable {
     public var coolDownUntil: String?
     /// Set while the gossip core refuses the peer's updates (its score fell below the threshold).
     public var bannedUntil: String?
+    /// What the ban does while `bannedUntil` is set: `bench` (model evidence: the peer's states are
+    /// refused, its session stays up and it keeps receiving ours) or `disconnect` (protocol faults: the
+    /// session is closed). An operator reads a bench as "check that site's data", a disconnect as
+    /// "check that site's software or keys".
+    public var ban: Ban?
+    public enum Ban: String, Codable, Sendable { case bench, disconnect }
     /// Updates from the peer the gossip core accepted since start (replays and refusals not counted),
     /// so the peers' counts add up to `status`'s `updates_received`.
     public var updatesReceived: Int
@@ -46,7 +52,7 @@ public struct PeerView: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, fingerprint, address, state
         case lastSeen = "last_seen", bytesIn = "bytes_in", bytesOut = "bytes_out", score, rejected
-        case faults, coolDownUntil = "cool_down_until", bannedUntil = "banned_until"
+        case faults, coolDownUntil = "cool_down_until", bannedUntil = "banned_until", ban
         case updatesReceived = "updates_received", updatesSent = "updates_sent", distance
         case validationLoss = "validation_loss"
     }
@@ -67,6 +73,7 @@ public struct PeerView: Codable, Sendable, Equatable {
         faults = connection?.faults ?? [:]
         coolDownUntil = connection?.coolDownUntil.map { $0.iso8601 }
         bannedUntil = gossip?.bannedUntil.map { $0.iso8601 }
+        ban = gossip.flatMap { $0.bannedUntil == nil ? nil : ($0.shutOut ? .disconnect : .bench) }
         updatesReceived = gossip?.updatesReceived ?? 0
         updatesSent = connection?.updatesSent ?? 0
         // A peer's overflowed model has no distance worth printing, and JSON has no infinity.

@@ -90,7 +90,10 @@ enum PeerTable {
 
     private static func hold(_ p: PeerAnswer) -> String? {
         let holds = [p.cool_down_until.map { "cooling down until \(ISO8601.format($0))" },
-                     p.banned_until.map { "banned until \(ISO8601.format($0))" }].compactMap { $0 }
+                     p.banned_until.map { until in
+                         let what = p.ban == .disconnect ? "disconnected" : p.ban == .bench ? "benched" : "banned"
+                         return "\(what) until \(ISO8601.format(until))"
+                     }].compactMap { $0 }
         return holds.isEmpty ? nil : "peer \(p.id.prefix(16)): " + holds.joined(separator: ", ")
     }
 }

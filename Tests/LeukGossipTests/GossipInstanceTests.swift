@@ -124,6 +124,7 @@ import Testing
         _ = node.onPeerUp(mallory, now: at(5))
         #expect(node.score(of: mallory, now: at(5)) < -50)
         #expect(node.peerSnapshots(now: at(5)).first { $0.id == mallory }?.bannedUntil == at(61))
+        #expect(node.peerSnapshots(now: at(5)).first { $0.id == mallory }?.shutOut == true, "refused frames disconnect")
 
         // After the cool-down the counters have decayed (0.5 per 30 s) and it is heard again.
         #expect(node.score(of: mallory, now: at(62)) > -50)
@@ -368,6 +369,8 @@ import Testing
         // hearing its neighbours to come back.
         #expect(!run.directives.contains { if case .disconnect = $0 { return true } else { return false } })
         #expect(run.node.snapshot().scores[mallory]?.shutOut == false)
+        let shown = run.node.peerSnapshots(now: at(12)).first { $0.id == mallory }
+        #expect(shown?.bannedUntil != nil && shown?.shutOut == false, "operators see a bench, not a disconnect")
         // The honest neighbours are never counted against.
         #expect(!run.directives.contains { Self.penalised($0).map { $0 != mallory } ?? false })
         // The evidence is in the persisted counters, so it survives a restart.

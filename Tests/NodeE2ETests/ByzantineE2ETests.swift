@@ -113,6 +113,10 @@ struct ByzantineE2ETests {
                 let peer = status.raw["peers"].array.first { $0["fingerprint"].string == attackerFingerprint }
                 let score = peer?["score"].double ?? 0
                 let benched = !(peer?["banned_until"].isNull ?? true)
+                if benched {
+                    // Sign-flipped parameters are model evidence, not a protocol fault: a bench.
+                    #expect(peer?["ban"].string == "bench", "\(node.name): \(peer ?? .null)")
+                }
                 return score < 0 || benched ? .done(()) : .waiting("attacker score \(score), sent \(await attacker.sent): \(peer ?? .null)")
             }
         }

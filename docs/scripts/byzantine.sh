@@ -14,12 +14,14 @@
 # (../shared/datasets/aria2021, 64x64) instead, into docs/results/byzantine-aria/. GATE=1 runs every node as
 # `leuknode start` does: 15% of its images held out as its validation split, the promotion gate, and the
 # peers' models scored on that split every 3 rounds (`simulate --gate`); into .../byzantine[-aria]-gate/.
-# SUFFIX is appended to the output folder; EXTRA is appended to every run's flags (e.g. EXTRA="--clip-quantile 0.5").
+# RECIPE=default drops the old fixed batches of 32 x 20 steps. SUFFIX is appended to the output folder; EXTRA is appended to every run's flags (e.g. EXTRA="--clip-quantile 0.5").
 set -eu
 BIN=${BIN:-.build/debug/leuknode}
 JOBS=${JOBS:-2}
-# The recipe these figures were measured with (before one-local-epoch rounds became the default).
-BASE="--nodes 10 --rounds 10 --dirichlet 0.5 --topology full --no-baselines --batch 32 --steps-per-round 20"
+# The recipe the first figures were measured with (before one-local-epoch rounds became the default).
+# RECIPE=default runs the node's default recipe instead (one local epoch a round in 160 steps).
+BASE="--nodes 10 --rounds 10 --dirichlet 0.5 --topology full --no-baselines"
+[ "${RECIPE:-}" = default ] || BASE="$BASE --batch 32 --steps-per-round 20"
 OUT=docs/results/byzantine
 if [ "${ARIA:-}" = 1 ]; then
     BASE="$BASE --dataset ${ARIA_DIR:-/work/shared/datasets/aria2021} --label-map Benign=hem,Early=all,Pre=all,Pro=all"
@@ -64,7 +66,7 @@ run() {
 }
 
 # Two runs side by side (xargs -P): `jobs` in a POSIX sh cannot count background runs reliably.
-export BIN JOBS ARIA ARIA_DIR GATE SUFFIX EXTRA
+export BIN JOBS ARIA ARIA_DIR GATE SUFFIX EXTRA RECIPE
 if [ "${1:-}" = --one ]; then run "$2" "$3"; exit 0; fi
 seeds=${*:-0}
 for seed in $seeds; do
