@@ -308,7 +308,8 @@ public struct GossipInstance: Sendable {
             return GossipPeerSnapshot(
                 id: id, isUp: record.isUp, score: counters.score(configuration.scoring),
                 bannedUntil: counters.isBanned(at: now) ? counters.bannedUntil : nil,
-                shutOut: counters.isBanned(at: now) && counters.shutOut, newestVersion: record.newestVersion, lastReceivedAt: record.latest?.receivedAt,
+                shutOut: counters.isBanned(at: now) && counters.shutOut, trust: counters.isBanned(at: now) ? 0 : trust(in: id, now: now),
+                newestVersion: record.newestVersion, lastReceivedAt: record.latest?.receivedAt,
                 distance: distance, updatesReceived: record.updatesReceived, rejected: record.rejected)
         }
     }
@@ -553,6 +554,9 @@ public struct GossipPeerSnapshot: Sendable, Equatable {
     /// Whether the ban closed the peer's session (a protocol fault) rather than benching it (model
     /// evidence: its states are refused, it keeps receiving ours). Meaningful only with `bannedUntil`.
     public var shutOut: Bool = false
+    /// The share of its mixing weight the peer keeps now (`trust(in:now:)`): 1 under plain averaging
+    /// and for a peer with no evidence against it, 0 while banned.
+    public var trust: Double = 1
     public var newestVersion: UInt64?
     public var lastReceivedAt: Timestamp?
     /// L2 distance between the own parameters and the peer's latest state.

@@ -38,6 +38,9 @@ public struct PeerView: Codable, Sendable, Equatable {
     /// "check that site's software or keys".
     public var ban: Ban?
     public enum Ban: String, Codable, Sendable { case bench, disconnect }
+    /// The share of its mixing weight the peer keeps (1 full, 0 none): lowered by evidence against it
+    /// (its score, and how its last model did on this node's validation split) before any bench.
+    public var trust: Double
     /// Updates from the peer the gossip core accepted since start (replays and refusals not counted),
     /// so the peers' counts add up to `status`'s `updates_received`.
     public var updatesReceived: Int
@@ -52,7 +55,7 @@ public struct PeerView: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, fingerprint, address, state
         case lastSeen = "last_seen", bytesIn = "bytes_in", bytesOut = "bytes_out", score, rejected
-        case faults, coolDownUntil = "cool_down_until", bannedUntil = "banned_until", ban
+        case faults, coolDownUntil = "cool_down_until", bannedUntil = "banned_until", ban, trust
         case updatesReceived = "updates_received", updatesSent = "updates_sent", distance
         case validationLoss = "validation_loss"
     }
@@ -74,6 +77,7 @@ public struct PeerView: Codable, Sendable, Equatable {
         coolDownUntil = connection?.coolDownUntil.map { $0.iso8601 }
         bannedUntil = gossip?.bannedUntil.map { $0.iso8601 }
         ban = gossip.flatMap { $0.bannedUntil == nil ? nil : ($0.shutOut ? .disconnect : .bench) }
+        trust = gossip?.trust ?? 1
         updatesReceived = gossip?.updatesReceived ?? 0
         updatesSent = connection?.updatesSent ?? 0
         // A peer's overflowed model has no distance worth printing, and JSON has no infinity.

@@ -75,10 +75,10 @@ enum PeerTable {
         let rows = peers.map { p in
             [String(p.id.prefix(16)), p.fingerprint, p.address, p.state.rawValue, p.last_seen.map(ISO8601.format) ?? "never",
              "\(p.bytes_in)", "\(p.bytes_out)", "\(p.updates_received)/\(p.updates_sent)", String(format: "%.1f", p.score),
-             faults(p.faults.additionalProperties)]
+             p.trust.map { String(format: "%.2f", $0) } ?? "-", faults(p.faults.additionalProperties)]
         }
         let table = TextTable.render(
-            header: ["ID", "FINGERPRINT", "ADDRESS", "STATE", "LAST SEEN", "BYTES IN", "BYTES OUT", "UPDATES IN/OUT", "SCORE", "FAULTS"],
+            header: ["ID", "FINGERPRINT", "ADDRESS", "STATE", "LAST SEEN", "BYTES IN", "BYTES OUT", "UPDATES IN/OUT", "SCORE", "TRUST", "FAULTS"],
             rows: rows)
         return ([table] + peers.compactMap(hold)).joined(separator: "\n")
     }

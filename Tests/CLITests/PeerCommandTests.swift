@@ -28,11 +28,12 @@ import LeukStore
         // A stopped node has no live readings: no faults, no updates, no cool-down or ban.
         #expect((peers?.first?["faults"] as? [String: Any])?.isEmpty == true)
         #expect(peers?.first?["updates_received"] as? Int == 0 && peers?.first?["updates_sent"] as? Int == 0)
-        #expect(peers?.first?["cool_down_until"] == nil && peers?.first?["banned_until"] == nil)
+        #expect(peers?.first?["cool_down_until"] == nil && peers?.first?["banned_until"] == nil && peers?.first?["ban"] == nil)
+        #expect(peers?.first?["trust"] as? Double == 1, "no evidence: the whole mixing weight")
         let table = try CLI.run(["peer", "list", "--data-dir", a.dir]).stdout.split(separator: "\n")
         #expect(table.first?.hasSuffix("FAULTS") == true, "\(table)")
         let row = table.dropFirst().first?.split(separator: " ").map(String.init) ?? []
-        #expect(row.suffix(7) == ["offline", "never", "0", "0", "0/0", "0.0", "-"], "\(table)")
+        #expect(row.suffix(8) == ["offline", "never", "0", "0", "0/0", "0.0", "1.00", "-"], "\(table)")
 
         #expect(try CLI.run(["peer", "remove", "--data-dir", a.dir, b.fingerprint]).status == 0)
         #expect(try CLI.run(["peer", "list", "--data-dir", a.dir, "--json"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]")

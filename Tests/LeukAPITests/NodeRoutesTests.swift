@@ -119,9 +119,10 @@ import LeukMetrics
             #expect(added.headers["content-type"]?.hasPrefix("application/json") == true)
             let document = try #require(try JSONSerialization.jsonObject(with: Data(added.body)) as? [String: Any])
             // A fresh peer has no live readings: its nullable fields (last_seen, cool_down_until,
-            // banned_until, distance) are left out, the counts are there and zero.
+            // banned_until, ban, distance) are left out, the counts are there and zero, the trust whole.
             #expect(Set(document.keys) == ["id", "fingerprint", "address", "state", "bytes_in", "bytes_out", "score", "rejected",
-                                           "faults", "updates_received", "updates_sent"])
+                                           "faults", "updates_received", "updates_sent", "trust"])
+            #expect(document["trust"] as? Double == 1)
             #expect(document["fingerprint"] as? String == peer.fingerprint.text)
             #expect(document["address"] as? String == "10.0.0.7:7400")
 

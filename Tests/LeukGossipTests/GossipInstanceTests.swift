@@ -484,6 +484,7 @@ import Testing
         for t in [0.1, 0.2] { _ = node.onPeerEvaluation(mallory, loss: 9, referenceLoss: 0.3, now: at(t)) }
         let trust = node.trust(in: mallory, now: at(0.2))
         #expect(abs(trust - (1 - 16.0 / 50)) < 1e-3, "\(trust)")
+        #expect(node.peerSnapshots(now: at(0.2)).first { $0.id == mallory }?.trust == trust, "operators see the same share")
         #expect(node.trust(in: alice, now: at(0.2)) == 1)
         // Equal samples and degrees: alice's full weight pulls as far as mallory's reduced one pushes.
         var rng = SeededGenerator(seed: 9)

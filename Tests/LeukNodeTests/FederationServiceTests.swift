@@ -142,16 +142,17 @@ import Testing
         let bannedUntil = try #require(view.bannedUntil.flatMap { Timestamp(iso8601: $0) })
         #expect(bannedUntil > SystemWallClock().now())
         #expect(view.ban == .disconnect, "refused frames are protocol faults: the session is closed, not benched")
+        #expect(view.trust == 0, "a banned peer keeps none of its mixing weight")
         let shown = try #require(try await node.federation.status().peers.first)
         #expect(shown.faults == view.faults && shown.bannedUntil == view.bannedUntil, "status shows the same view")
 
         let keys = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(view)) as? [String: Any]).keys
-        #expect(Set(["faults", "cool_down_until", "banned_until", "ban", "updates_received", "updates_sent"]).isSubset(of: keys))
+        #expect(Set(["faults", "cool_down_until", "banned_until", "ban", "trust", "updates_received", "updates_sent"]).isSubset(of: keys))
 
         // A node that is not running has no live readings: nothing to show beyond the stored record.
         let offline = PeerView(id: node.peer.id, record: try #require(try PeerRegistry(store: node.store).get(node.peer.id)),
                                state: .offline)
-        #expect(offline.faults.isEmpty && offline.coolDownUntil == nil && offline.bannedUntil == nil && offline.ban == nil)
+        #expect(offline.faults.isEmpty && offline.coolDownUntil == nil && offline.bannedUntil == nil && offline.ban == nil && offline.trust == 1)
         #expect(offline.updatesReceived == 0 && offline.updatesSent == 0 && offline.distance == nil)
         await node.federation.shutdown()
     }

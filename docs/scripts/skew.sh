@@ -82,6 +82,9 @@ flags() {
     o4-epoch) echo "$EO4" ;;
     o4-epoch-fed) echo "$EO4 --class-balance federation --no-baselines" ;;
     o4-epoch-fed-mean) echo "$EO4 --class-balance federation --aggregation mean --no-baselines" ;;
+    # Many short rounds (300 of 2 steps of 32) with the federation's class counts, plain and clipped.
+    o4-fed-mean-r300s2) echo "$O4 --rounds 300 --steps-per-round 2 --class-balance federation --aggregation mean --no-baselines" ;;
+    o4-fed-r300s2) echo "$O4 --rounds 300 --steps-per-round 2 --class-balance federation --no-baselines" ;;
     d8-0.5) echo "$E8 --dirichlet 0.5" ;;
     d8-0.1) echo "$E8 --dirichlet 0.1" ;;
     d8-0.5-mean) echo "$E8 --dirichlet 0.5 --aggregation mean --no-baselines" ;;
