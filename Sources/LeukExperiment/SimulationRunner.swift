@@ -57,6 +57,8 @@ public struct SimulationRequest: Sendable, Equatable {
     public var aggregation = AggregationRule.defaultRule
     /// Under `.clipped`, the radius quantile instead of the rule's own (`--clip-quantile`, for experiments).
     public var clipQuantile: Double?
+    /// With `.clipped`: the multiple of the own step below which the radius never falls (`clipStepFloor`).
+    public var clipStepFloor: Double?
     /// Neighbour differences dropped from each end per parameter by `.trimmedMean` (`--trim`).
     public var trim = 1
     /// FedRS's factor for the logits of classes a node lacks (`--restricted-softmax`; 1 = off).
@@ -213,6 +215,7 @@ public enum SimulationRunner {
         var gossip = GossipConfiguration(gossipInterval: .seconds(1), tickJitter: 0, stateTimeToLive: .seconds(3))
         gossip.clipping = request.aggregation.clipping(trim: request.trim)
         if request.aggregation == .clipped, let q = request.clipQuantile { gossip.clipping = .adaptive(quantile: q) }
+        if request.aggregation == .clipped, let f = request.clipStepFloor { gossip.clipStepFloor = f }
         var simulator = try GossipSimulator(
             setup: SimulationSetup(topology: request.topology, gossip: gossip, network: NetworkConditions(), seed: request.seed),
             initialParameters: Array(repeating: initial, count: request.nodes),
@@ -386,9 +389,10 @@ public enum SimulationRunner {
             config.attack = request.attack.rawValue
         }
         if !attackers.isEmpty || request.aggregation != .mean {
-            config.aggregation = switch (request.aggregation, request.clipQuantile) {
-            case (.trimmedMean, _): "trimmed-mean(\(request.trim))"
-            case let (.clipped, q?): "clipped(\(q))"
+            let clipOptions = [request.clipQuantile.map { "\($0)" }, request.clipStepFloor.map { "floor \($0)" }].compactMap { $0 }
+            config.aggregation = switch request.aggregation {
+            case .trimmedMean: "trimmed-mean(\(request.trim))"
+            case .clipped where !clipOptions.isEmpty: "clipped(\(clipOptions.joined(separator: ", ")))"
             default: request.aggregation.rawValue
             }
         }

@@ -35,6 +35,11 @@ public struct GossipConfiguration: Sendable, Equatable {
     /// sign-flipped state at weight 1/4 flips the node's model). A node without training data keeps
     /// the default and follows its neighbours from the first tick.
     public var mixesBeforeFirstLocalStep = true
+    /// Under adaptive clipping the radius is never below this multiple of the node's own last step.
+    /// Two honest nodes that trained from the same point with uncorrelated updates of length `s` are
+    /// about `sqrt(2) s` apart (measured on Aria: the cosine between two sites' round updates is
+    /// within 0.1 of 0), so a floor of `s` clips honest neighbours whenever the median is below it.
+    public var clipStepFloor: Double = 1
 
     public init(
         gossipInterval: Duration = .seconds(1),

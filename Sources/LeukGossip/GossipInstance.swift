@@ -531,14 +531,15 @@ public struct GossipInstance: Sendable {
             // One neighbour's distance says nothing about who is honest: a node that has trained then goes by its
             // own step alone (an attacker heard alone, or beside nobody, moves it no further than its training
             // did); a node without training data follows its one neighbour.
-            guard distances.count >= 2 || lastLocalStep == nil else { return lastLocalStep }
+            let floor = (lastLocalStep ?? 0) * max(configuration.clipStepFloor, 0)
+            guard distances.count >= 2 || lastLocalStep == nil else { return floor }
             let sorted = distances.sorted()
             // The lower quantile: of two neighbours, the nearer.
             let index = min(sorted.count - 1, Int((max(0, min(quantile, 1)) * Double(sorted.count - 1)).rounded(.down)))
             // Never below the own step: neighbours that sit on the node's state (a camp that has agreed) would
             // otherwise set the radius to zero and shut out every other neighbour for good. A neighbour may thus
             // pull the node as far as its own training moved it, which is what an attacker could do anyway.
-            return max(sorted[index], lastLocalStep ?? 0)
+            return max(sorted[index], floor)
         }
     }
 }

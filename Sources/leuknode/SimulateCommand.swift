@@ -136,9 +136,14 @@ struct Simulate: ParsableCommand {
     var json = false
 
     @Option(name: .customLong("clip-quantile"),
-            help: ArgumentHelp("With --aggregation clipped: the quantile of the neighbours' distances (and the own step) that sets the clipping radius, for experiments (default 2/3, network/PROTOCOL.md).",
+            help: ArgumentHelp("With --aggregation clipped: the quantile of the neighbours' distances that sets the clipping radius, for experiments (default 0.5, the lower median; network/PROTOCOL.md).",
                                valueName: "Q"))
     var clipQuantile: Double?
+
+    @Option(name: .customLong("clip-step-floor"),
+            help: ArgumentHelp("With --aggregation clipped: the clipping radius is never below this multiple of the node's own last training step, for experiments (default 1).",
+                               valueName: "F"))
+    var clipStepFloor: Double?
 
     @Option(help: ArgumentHelp("Also write the JSON result to this file.", valueName: "RESULT.json"))
     var out: String?
@@ -152,6 +157,10 @@ struct Simulate: ParsableCommand {
         if let q = clipQuantile {
             guard q >= 0, q <= 1 else { throw ValidationError("--clip-quantile must be between 0 and 1, got \(q)") }
             guard mixing.rule == .clipped else { throw ValidationError("--clip-quantile needs --aggregation clipped") }
+        }
+        if let f = clipStepFloor {
+            guard f >= 0, f.isFinite else { throw ValidationError("--clip-step-floor must be a number of at least 0, got \(f)") }
+            guard mixing.rule == .clipped else { throw ValidationError("--clip-step-floor needs --aggregation clipped") }
         }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard stepsPerRound >= 1, threads >= 1, batch.map({ $0 >= 1 }) ?? true, gossipPerRound >= 1 else {
@@ -208,6 +217,7 @@ struct Simulate: ParsableCommand {
         request.aggregation = mixing.rule
         request.trim = mixing.trim
         request.clipQuantile = clipQuantile
+        request.clipStepFloor = clipStepFloor
         let quiet = self.quiet
         let result: SimulationResult
         do {

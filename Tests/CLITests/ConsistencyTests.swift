@@ -71,7 +71,10 @@ final class HeldPort {
 
     @Test func simulateRefusesAClipQuantileOutsideZeroToOneOrWithoutClipping() throws {
         for (arguments, says) in [(["simulate", "--clip-quantile", "1.5"], "between 0 and 1"),
-                                  (["simulate", "--clip-quantile", "0.5", "--aggregation", "mean"], "needs --aggregation clipped")] {
+                                  (["simulate", "--clip-quantile", "0.5", "--aggregation", "mean"], "needs --aggregation clipped"),
+                                  (["simulate", "--clip-step-floor=-1"], "at least 0"),
+                                  (["simulate", "--clip-step-floor", "nan"], "at least 0"),
+                                  (["simulate", "--clip-step-floor", "1.4", "--aggregation", "mean"], "needs --aggregation clipped")] {
             let result = try CLI.run(arguments)
             #expect(result.status != 0)
             #expect(result.stderr.contains(says), "\(arguments): \(result.stderr)")

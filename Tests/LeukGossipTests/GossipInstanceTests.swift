@@ -273,6 +273,34 @@ import Testing
         #expect(restoredMoved > 0.02 && restoredMoved <= 0.2 * 0.2 + 1e-5, "\(restored.parameters)")
     }
 
+    /// `clipStepFloor` scales the floor: three neighbours still on the node's round start (free riders) are one
+    /// step away and set the median there, and an honest neighbour `sqrt(2)` steps away is clipped to one step
+    /// under the default floor but mixed whole under a floor of `sqrt(2)`.
+    @Test func theStepFloorFactorDecidesWhetherAnHonestNeighbourASqrt2StepAwayIsClipped() {
+        func moved(floor: Double) -> Double {
+            var config = GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5))
+            config.clipStepFloor = floor
+            var node = instance(config)
+            var rng = SeededGenerator(seed: 15)
+            _ = node.onLocalTrainingStep(newParameters: [1, 0], sampleCount: 10, now: at(0.1))
+            let riders = [testID(80), testID(81), testID(82)], honest = testID(83)
+            for (k, id) in (riders + [honest]).enumerated() {
+                _ = node.onPeerUp(id, now: at(0.5))
+                // The riders sit at the round's start (0, 0), one step from the node; the honest one trained the
+                // other way, sqrt(2) steps away.
+                let parameters: [Float] = k < 3 ? [0, 0] : [0, 1]
+                _ = node.onMessage(from: id, message: state(from: id, version: 1, parameters: parameters, samples: 10, degree: 4),
+                                   now: at(0.5))
+            }
+            _ = node.onTick(now: at(1), rng: &rng)
+            // The honest neighbour's pull along the second coordinate (weight 1/5, clipped or not).
+            return Double(node.parameters[1])
+        }
+        let clipped = moved(floor: 1), whole = moved(floor: 2.0.squareRoot())
+        #expect(abs(clipped - 0.2 / 2.0.squareRoot()) < 1e-4, "clipped to one step: \(clipped)")
+        #expect(abs(whole - 0.2) < 1e-4, "mixed whole: \(whole)")
+    }
+
     @Test func trimmedMeanDropsTheExtremesPerParameterAndIsPlainAveragingWithNothingToDrop() {
         // Differences per parameter: [1, 2, 3, 100] and [-5, 0, 1, 2]; weights 1, 1, 1, 2 (total 5).
         let states: [[Float]] = [[1, -5], [2, 0], [3, 1], [100, 2]]

@@ -2,7 +2,8 @@
 """Summarises docs/results/byzantine/*/summary.json (docs/scripts/byzantine.sh) as the Markdown table of
 docs/results.md, "Byzantine peers": the honest nodes' mean test accuracy per attack and mixing rule (the
 mean over the seeds present, with the spread when there are several), and the change against the same
-rule without attackers."""
+rule without attackers, paired by seed (the same split with and without attackers; per-seed changes in
+brackets when there are several), since the split moves the accuracy by more than most attacks do."""
 import glob
 import json
 import os
@@ -13,6 +14,7 @@ ATTACKS = ["none", "sign-flip", "alie", "gaussian", "label-flip", "stale", "free
 RULES = ["mean", "clipped", "trimmed"]
 root = sys.argv[1] if len(sys.argv) > 1 else "docs/results/byzantine"
 runs = {}
+by_seed = {}
 for path in sorted(glob.glob(os.path.join(root, "*", "summary.json"))):
     name = os.path.basename(os.path.dirname(path))
     stem, seed = name.rsplit("-s", 1)
@@ -23,6 +25,7 @@ for path in sorted(glob.glob(os.path.join(root, "*", "summary.json"))):
     group = result.get("honest") or result["federated"]
     m = group["mean"]
     runs.setdefault((attack, rule), []).append((m["accuracy"], m["specificity"], m.get("auc") or 0.0))
+    by_seed.setdefault((attack, rule), {})[seed] = m["accuracy"]
 
 
 def cell(values, index):
@@ -43,7 +46,12 @@ for attack in ATTACKS:
             continue
         seeds = max(seeds, len(values))
         accuracy, text = cell(values, 0)
-        base = runs.get(("none", rule))
-        delta = f" ({100 * (accuracy - statistics.mean(v[0] for v in base)):+.1f})" if base and attack != "none" else ""
+        base = by_seed.get(("none", rule), {})
+        mine = by_seed[(attack, rule)]
+        paired = [100 * (mine[s] - base[s]) for s in sorted(mine) if s in base]
+        delta = ""
+        if paired and attack != "none":
+            each = " [" + "/".join(f"{d:+.1f}" for d in paired) + "]" if len(paired) > 1 else ""
+            delta = f" ({statistics.mean(paired):+.1f}{each})"
         cells.append(f"{text}{delta} / {cell(values, 1)[1]} / {cell(values, 2)[1]}")
     print(f"| {attack} | " + " | ".join(cells) + f" | {seeds} |")
