@@ -89,6 +89,9 @@ flags() {
     d8-0.1) echo "$E8 --dirichlet 0.1" ;;
     d8-0.5-mean) echo "$E8 --dirichlet 0.5 --aggregation mean --no-baselines" ;;
     d8-0.1-mean) echo "$E8 --dirichlet 0.1 --aggregation mean --no-baselines" ;;
+    # The one-class recipe (300 rounds of 2 steps of 32, the federation's class counts) on Dirichlet 0.1.
+    d8-0.1-fed-r300s2) echo "$E8 --dirichlet 0.1 --rounds 300 --steps-per-round 2 --batch 32 --class-balance federation --no-baselines" ;;
+    d8-0.1-fed-mean-r300s2) echo "$E8 --dirichlet 0.1 --rounds 300 --steps-per-round 2 --batch 32 --class-balance federation --aggregation mean --no-baselines" ;;
     *) echo "unknown run $1" >&2; exit 2 ;;
     esac
 }
