@@ -536,9 +536,10 @@ public struct GossipInstance: Sendable {
             let sorted = distances.sorted()
             // The lower quantile: of two neighbours, the nearer.
             let index = min(sorted.count - 1, Int((max(0, min(quantile, 1)) * Double(sorted.count - 1)).rounded(.down)))
-            // Never below the own step: neighbours that sit on the node's state (a camp that has agreed) would
-            // otherwise set the radius to zero and shut out every other neighbour for good. A neighbour may thus
-            // pull the node as far as its own training moved it, which is what an attacker could do anyway.
+            // Never below the own step (times `clipStepFloor`, 1 by default): neighbours that sit on the node's state
+            // (a camp that has agreed) would otherwise set the radius to zero and shut out every other neighbour for
+            // good. A neighbour may thus pull the node as far as its own training moved it, which is what an attacker
+            // could do anyway.
             return max(sorted[index], floor)
         }
     }

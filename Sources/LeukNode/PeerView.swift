@@ -38,8 +38,9 @@ public struct PeerView: Codable, Sendable, Equatable {
     /// "check that site's software or keys".
     public var ban: Ban?
     public enum Ban: String, Codable, Sendable { case bench, disconnect }
-    /// The share of its mixing weight the peer keeps (1 full, 0 none): lowered by evidence against it
-    /// (its score, and how its last model did on this node's validation split) before any bench.
+    /// The share of its mixing weight the peer keeps (1 full, 0 none): lowered as its score falls below
+    /// zero (outlier distances, poor models on this node's validation split, refused frames), before any
+    /// ban; 0 while banned.
     public var trust: Double
     /// Updates from the peer the gossip core accepted since start (replays and refusals not counted),
     /// so the peers' counts add up to `status`'s `updates_received`.
