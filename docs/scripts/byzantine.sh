@@ -1,8 +1,9 @@
 #!/bin/sh
-# The Byzantine-robustness benchmark of issue 13 (docs/results.md, "Byzantine peers"): 10 nodes of synthetic
-# cells, Dirichlet 0.5, everyone with everyone, 10 rounds of 20 local steps, 3 of them attackers (chosen by the
-# seed), for each attack and each mixing rule, plus the runs without attackers. Baselines are skipped (only
-# the federated nodes are compared). Each run writes docs/results/byzantine/<attack>-<rule>-s<seed>/
+# The Byzantine-robustness benchmark of issue 13 (docs/results.md, "Byzantine peers on the node's default
+# recipe"): 10 nodes of synthetic cells, Dirichlet 0.5, everyone with everyone, 10 rounds of the node's default
+# recipe (one local epoch a round), 3 of them attackers (chosen by the seed), for each attack and each mixing
+# rule, plus the runs without attackers. Baselines are skipped (only the federated nodes are compared). Each
+# run writes docs/results/byzantine-epoch/<attack>-<rule>-s<seed>/
 # {summary.json,progress.log,table.txt,time.txt} (byzantine_summary.py keeps the figures and drops the per-image
 # scores); summarise with docs/scripts/byzantine_table.py.
 #
@@ -13,15 +14,21 @@
 # run, two runs side by side on a 2-core machine) can be set. ARIA=1 runs on the real images of Aria et al.
 # (../shared/datasets/aria2021, 64x64) instead, into docs/results/byzantine-aria/. GATE=1 runs every node as
 # `leuknode start` does: 15% of its images held out as its validation split, the promotion gate, and the
-# peers' models scored on that split every 3 rounds (`simulate --gate`); into .../byzantine[-aria]-gate/.
-# RECIPE=default drops the old fixed batches of 32 x 20 steps. SUFFIX is appended to the output folder; EXTRA is appended to every run's flags (e.g. EXTRA="--clip-quantile 0.5").
+# peers' models scored on that split every round (`simulate --gate`); into .../byzantine[-aria]-gate-epoch/.
+# RECIPE=old runs the recipe of the earlier sections instead (fixed batches of 32, 20 steps a round) into the
+# folders without "-epoch", so that their rows reproduce. SUFFIX is appended to the output folder; EXTRA is
+# appended to every run's flags (e.g. EXTRA="--clip-quantile 0.67").
 set -eu
 BIN=${BIN:-.build/debug/leuknode}
 JOBS=${JOBS:-2}
-# The recipe the first figures were measured with (before one-local-epoch rounds became the default).
-# RECIPE=default runs the node's default recipe instead (one local epoch a round in 160 steps).
+# The node's default recipe; RECIPE=old the one the first figures were measured with (before one-local-epoch
+# rounds became the default).
 BASE="--nodes 10 --rounds 10 --dirichlet 0.5 --topology full --no-baselines"
-[ "${RECIPE:-}" = default ] || BASE="$BASE --batch 32 --steps-per-round 20"
+case ${RECIPE:-default} in
+default) EPOCH=-epoch ;;
+old) EPOCH=""; BASE="$BASE --batch 32 --steps-per-round 20" ;;
+*) echo "RECIPE is default or old, not ${RECIPE}" >&2; exit 2 ;;
+esac
 OUT=docs/results/byzantine
 if [ "${ARIA:-}" = 1 ]; then
     BASE="$BASE --dataset ${ARIA_DIR:-/work/shared/datasets/aria2021} --label-map Benign=hem,Early=all,Pre=all,Pro=all"
@@ -32,7 +39,7 @@ if [ "${GATE:-}" = 1 ]; then
     OUT=$OUT-gate
 fi
 # SUFFIX keeps a re-run beside the figures it supersedes (e.g. SUFFIX=-camps: docs/results/byzantine-camps/).
-OUT=$OUT${SUFFIX:-}
+OUT=$OUT$EPOCH${SUFFIX:-}
 ATTACKS="none sign-flip alie gaussian label-flip stale free-rider"
 RULES="mean clipped trimmed"
 if [ -z "${RUNS:-}" ]; then
