@@ -27,6 +27,9 @@ public struct SimulationRequest: Sendable, Equatable {
     public var architecture: String
     /// Gossip exchanges between two training rounds (1 = one averaging step per round).
     public var gossipStepsPerRound: Int
+    /// Averaging steps inside one round: the round's `stepsPerRound` local steps (one local epoch by default)
+    /// are cut into this many stretches, each followed by a gossip exchange, with the batch unchanged.
+    public var exchangesPerRound = 1
     /// Test images used for the per-round accuracy curve (the final metrics use the whole test set).
     public var roundEvaluationImages: Int
     /// Also train and track the local-only baseline and the centralized reference.
@@ -72,7 +75,7 @@ public struct SimulationRequest: Sendable, Equatable {
                 topology: GossipTopology, seed: UInt64 = 0, stepsPerRound: Int = 10, threads: Int = 1, size: Int = 64,
                 batchSize: Int? = FederationDefaults.batchSize, learningRate: Float = 0.01, architecture: String = "leuknet-s",
                 gossipStepsPerRound: Int = 1, roundEvaluationImages: Int = 256, baselines: Bool = true,
-                classBalance: ClassBalance = .local, logitAdjustment: Float = 0, proximalStrength: Float = 0,
+                classBalance: ClassBalance = FederationDefaults.classBalance, logitAdjustment: Float = 0, proximalStrength: Float = 0,
                 testDataset: String? = nil, optimizer: OptimizerKind = FederationDefaults.optimizer,
                 driftCorrection: Float = FederationDefaults.driftCorrection,
                 globalLearningRate: Float = FederationDefaults.globalLearningRate, globalMomentum: Float = FederationDefaults.globalMomentum,
@@ -96,6 +99,9 @@ public struct SimulationRequest: Sendable, Equatable {
     func validated() throws -> SimulationRequest {
         guard nodes >= 2 else { throw ExperimentError("a federation needs at least 2 nodes, got \(nodes)") }
         guard rounds >= 1 else { throw ExperimentError("need at least 1 round, got \(rounds)") }
+        guard exchangesPerRound >= 1, exchangesPerRound <= stepsPerRound else {
+            throw ExperimentError("exchanges per round must be from 1 to the steps per round (\(stepsPerRound)), got \(exchangesPerRound)")
+        }
         guard stepsPerRound >= 1, batchSize.map({ $0 >= 1 }) ?? true, threads >= 1, gossipStepsPerRound >= 1 else {
             throw ExperimentError("steps per round, batch size, threads and gossip steps must be at least 1")
         }
@@ -123,17 +129,6 @@ public struct SimulationRequest: Sendable, Equatable {
         }
         return self
     }
-}
-
-/// Which class counts a federated node's class-balanced loss uses.
-public enum ClassBalance: String, Sendable, Equatable, CaseIterable {
-    /// The federation's pooled counts (the nodes share their per-class counts): the federation then
-    /// optimises exactly the centralized balanced objective.
-    case federation
-    /// Each node's own counts, with oversampling of its rare classes.
-    case local
-    /// No class balancing: plain cross-entropy on the node's own mix (an ablation).
-    case off = "none"
 }
 
 /// Runs a federation of `nodes` in one process: the real training engine for every node (through
@@ -197,9 +192,14 @@ public enum SimulationRunner {
                 nodeTrainIndices[node] = Array(shuffled.dropFirst(held))
             }
         }
+        func counts(of indices: [Int]) -> [Int] {
+            var counts = [Int](repeating: 0, count: data.cache.classes.count)
+            for index in indices { counts[data.cache.samples[index].label] += 1 }
+            return counts
+        }
         let federatedSessions = try nodeTrainIndices.enumerated().map { node, indices in
             try session(indices, dataSeed: request.seed &+ 1000 &+ UInt64(node), steps: request.stepsPerRound,
-                        classCounts: request.classBalance == .federation ? pooledCounts : nil,
+                        classCounts: request.classBalance.usesFederationCounts(own: counts(of: indices)) ? pooledCounts : nil,
                         from: request.attack == .labelFlip && attackers.contains(node) ? flipped : federated)
         }
         let localSessions = request.baselines ? try nodeTrainIndices.enumerated().map { node, indices in
@@ -220,6 +220,18 @@ public enum SimulationRunner {
             setup: SimulationSetup(topology: request.topology, gossip: gossip, network: NetworkConditions(), seed: request.seed),
             initialParameters: Array(repeating: initial, count: request.nodes),
             sampleCounts: federatedSessions.map(\.trainingSampleCount))
+        if request.classBalance == .federation || request.classBalance == .adaptive {
+            // What each node learns from the signed updates it receives: its own counts plus its
+            // neighbours' (the whole federation's on a complete graph), as a running node does. (A session
+            // balancing its own mix ignores them.)
+            for (node, session) in federatedSessions.enumerated() {
+                var counts = session.classCounts
+                for neighbour in simulator.adjacency[node] {
+                    for (c, n) in federatedSessions[neighbour].classCounts.enumerated() { counts[c] += n }
+                }
+                try session.useFederationClassCounts(counts)
+            }
+        }
         var trainer = AttackingTrainer(inner: SessionTrainer(sessions: federatedSessions), attackers: Set(attackers),
                                        attack: request.attack, nodes: request.nodes, seed: request.seed)
         var localParameters = Array(repeating: initial, count: localSessions.count)
@@ -240,13 +252,24 @@ public enum SimulationRunner {
         if !attackers.isEmpty {
             progress("attackers (\(request.attack.rawValue)): nodes \(attackers.map(String.init).joined(separator: ", ")); aggregation \(request.aggregation.rawValue)")
         }
-        progress("training \(request.nodes) nodes for \(request.rounds) rounds of \(request.stepsPerRound) steps, batches \(federatedSessions.map { String($0.batchSize) }.joined(separator: "/")) (topology \(request.topology), \(initial.count) parameters, class balance from \(request.classBalance == .federation ? "the federation's counts \(pooledCounts)" : "each node's own counts"))")
+        progress("training \(request.nodes) nodes for \(request.rounds) rounds of \(request.stepsPerRound) steps, batches \(federatedSessions.map { String($0.batchSize) }.joined(separator: "/")) (topology \(request.topology), \(initial.count) parameters, class balance: \(federatedSessions.map { $0.usesFederationCounts ? "neighbourhood" : "own" }.joined(separator: "/")), pooled counts \(pooledCounts); \(request.exchangesPerRound) exchanges a round)")
         for round in 1...request.rounds {
             let rate = request.learningRate * scheduleFactor(round: round, of: request.rounds)
-            for s in federatedSessions { s.learningRate = rate }
-            if !attackers.isEmpty { trainer.honestStates = honestNodes.map { simulator.parameters(of: $0) ?? initial } }
-            var statistics = simulator.runRound(trainer: &trainer)
-            bytes += statistics.bytesSentPerNode
+            let stretches = request.exchangesPerRound
+            func stretch(_ stretch: Int) -> SimulationRoundStatistics {
+                // The schedule runs on per stretch, so a round cut in E ends where the uncut round ends.
+                let stretchRate = stretches == 1 ? rate
+                    : request.learningRate * scheduleFactor(round: (round - 1) * stretches + stretch + 1, of: request.rounds * stretches)
+                for s in federatedSessions { s.learningRate = stretchRate }
+                trainer.inner.steps = stretches == 1 ? nil
+                    : (request.stepsPerRound * (stretch + 1)) / stretches - (request.stepsPerRound * stretch) / stretches
+                if !attackers.isEmpty { trainer.honestStates = honestNodes.map { simulator.parameters(of: $0) ?? initial } }
+                let statistics = simulator.runRound(trainer: &trainer)
+                bytes += statistics.bytesSentPerNode
+                return statistics
+            }
+            for index in 0..<(stretches - 1) { _ = stretch(index) }
+            var statistics = stretch(stretches - 1)
             for _ in 1..<request.gossipStepsPerRound {
                 statistics = simulator.runRound()
                 bytes += statistics.bytesSentPerNode
@@ -375,6 +398,7 @@ public enum SimulationRunner {
             augment: request.augment)
         if !request.baselines { config.baselines = false }
         config.batchSize = request.batchSize
+        config.exchangesPerRound = request.exchangesPerRound
         config.nodeBatchSizes = federatedSessions.map(\.batchSize)
         config.centralizedBatchSize = centralizedBudget?.batch
         config.centralizedStepsPerRound = centralizedBudget?.steps
@@ -421,6 +445,8 @@ public enum SimulationRunner {
 /// session runs one local round from the parameters gossip left it with.
 struct SessionTrainer: LocalTrainer {
     let sessions: [FederatedTrainingSession]
+    /// Steps of the next stretch when a round is cut into several (`exchangesPerRound`); nil = a whole round.
+    var steps: Int?
     private(set) var lastMeanLoss = 0.0
     private var lossSum = 0.0, lossCount = 0, lastRound = 0
 
@@ -428,7 +454,7 @@ struct SessionTrainer: LocalTrainer {
 
     mutating func trainStep(node: Int, round: Int, parameters: [Float]) -> LocalTrainingResult? {
         if round != lastRound { lossSum = 0; lossCount = 0; lastRound = round }
-        let outcome = sessions[node].trainRound(startingFrom: parameters)
+        let outcome = sessions[node].trainRound(startingFrom: parameters, steps: steps)
         lossSum += outcome.meanLoss
         lossCount += 1
         lastMeanLoss = lossSum / Double(lossCount)

@@ -86,16 +86,21 @@ public actor FederationService {
     private var trainingImages: UInt64 = 0
     private var lastUpdateReceived: Timestamp?
     private var metrics: NodeMetrics
+    /// This node's training images per class (in `layout.classes` order; empty without a dataset), sent
+    /// in every signed update so peers can weight their loss by the federation's class mix.
+    private let ownClassCounts: [Int]
+    /// The class counts each peer's latest accepted update reported (`neighbourhoodClassCounts`).
+    private var peerClassCounts: [NodeID: [UInt64]] = [:]
 
     /// Restores the node's state from its store (the last model snapshot and gossip bookkeeping) or
     /// starts from `initialParameters`.
     public init(identity: NodeIdentity, config: NodeConfig, layout: ModelLayout, store: RecordStore,
-                initialParameters: [Float], sampleCount: Int, gossip: GossipConfiguration, network: NetworkConfiguration,
-                clock: any WallClock = SystemWallClock(), metrics: NodeMetrics = NodeMetrics(), logger: Logger,
-                onRound: @escaping @Sendable (RoundReport) -> Void) throws {
+                initialParameters: [Float], sampleCount: Int, classCounts: [Int] = [], gossip: GossipConfiguration,
+                network: NetworkConfiguration, clock: any WallClock = SystemWallClock(), metrics: NodeMetrics = NodeMetrics(),
+                logger: Logger, onRound: @escaping @Sendable (RoundReport) -> Void) throws {
         let allowList = AllowList(try PeerRegistry(store: store, clock: clock).all().map(\.id))
         try self.init(identity: identity, config: config, layout: layout, store: store, initialParameters: initialParameters,
-                      sampleCount: sampleCount, gossip: gossip, allowList: allowList,
+                      sampleCount: sampleCount, classCounts: classCounts, gossip: gossip, allowList: allowList,
                       transport: NetworkShell(configuration: network, admission: allowList, logger: logger),
                       clock: clock, metrics: metrics, logger: logger, onRound: onRound)
     }
@@ -103,10 +108,12 @@ public actor FederationService {
     /// The same over any transport; `allowList` must be the admission policy the transport checks
     /// handshakes against, so that `addPeer` and `removePeer` take effect on the wire at once.
     public init(identity: NodeIdentity, config: NodeConfig, layout: ModelLayout, store: RecordStore,
-                initialParameters: [Float], sampleCount: Int, gossip: GossipConfiguration, allowList: AllowList,
-                transport: any FederationTransport, clock: any WallClock = SystemWallClock(),
+                initialParameters: [Float], sampleCount: Int, classCounts: [Int] = [], gossip: GossipConfiguration,
+                allowList: AllowList, transport: any FederationTransport, clock: any WallClock = SystemWallClock(),
                 metrics: NodeMetrics = NodeMetrics(), logger: Logger, onRound: @escaping @Sendable (RoundReport) -> Void) throws {
         self.identity = identity
+        // Counts that do not name every class of the layout are not reported at all.
+        ownClassCounts = classCounts.count == layout.classes.count && classCounts.allSatisfy({ $0 >= 0 }) ? classCounts : []
         self.metrics = metrics
         self.config = config
         self.layout = layout
@@ -206,6 +213,40 @@ public actor FederationService {
         await refreshMetrics()
     }
 
+    /// The class mix this node weights its loss by: its own training images per class plus the counts
+    /// every connected peer in good standing reported in its latest signed update (the whole federation's on
+    /// a complete graph). Nil while no peer has reported any: the node then balances its own mix.
+    ///
+    /// A peer can lie about its counts; the harm is bounded because the trainer clips every class weight to
+    /// `classWeightRange`, and a benched or disconnected peer's counts stop counting with its mixing weight.
+    public func neighbourhoodClassCounts() -> [Int]? {
+        guard ownClassCounts.count == layout.classes.count else { return nil }
+        let now = clock.now()
+        let reporting = instance.peerSnapshots(now: now).filter { $0.isUp && !$0.shutOut }.compactMap { peerClassCounts[$0.id] }
+        guard !reporting.isEmpty else { return nil }
+        var total = ownClassCounts
+        for counts in reporting {
+            for (c, n) in counts.enumerated() {
+                let (sum, overflow) = UInt64(total[c]).addingReportingOverflow(n)
+                total[c] = overflow ? Int.max : Int(clamping: sum)
+            }
+        }
+        return total
+    }
+
+    /// Folds one stretch of a round (not its last) into the model and publishes it, like
+    /// `applyLocalTraining` but without a round report, a validation figure or a stored snapshot: those
+    /// come once per round, while a round has `exchangesPerRound` stretches.
+    public func applyLocalStretch(start: [Float], trained: [Float], images: Int) async {
+        guard !stopped, start.count == trained.count, trained.count == instance.parameters.count else { return }
+        var updated = instance.parameters
+        for i in updated.indices { updated[i] += trained[i] - start[i] }
+        let directives = instance.onLocalTrainingStep(newParameters: updated, sampleCount: instance.sampleCount, now: clock.now())
+        trainingImages += UInt64(max(images, 0))
+        contributors[identity.id] = instance.version
+        await execute(directives)
+    }
+
     // MARK: Peer evaluation
 
     /// The latest state of every connected peer, for the runtime to evaluate on the validation split.
@@ -237,6 +278,7 @@ public actor FederationService {
     public func removePeer(_ reference: String) async throws -> PeerView {
         let (id, record) = try registry.remove(reference)
         storedPeers[id] = nil
+        peerClassCounts[id] = nil
         allowList.revoke(id)
         await shell.disconnect(peer: id, reason: .removedByOperator, coolDown: nil)
         await shell.forget(peer: id)
@@ -429,6 +471,8 @@ public actor FederationService {
                 lastUpdateReceived = now
                 contributors[update.author] = max(contributors[update.author] ?? 0, update.metadata.version)
                 parentDigests[update.author] = update.parameterDigest
+                // The wire checked one count per class of this federation, adding up to at most the sample count.
+                if update.metadata.classCounts.count == layout.classes.count { peerClassCounts[update.author] = update.metadata.classCounts }
             }
             await execute(directives)
         case let .refused(refusal):
@@ -514,7 +558,7 @@ public actor FederationService {
             round: message.round, degree: UInt32(clamping: message.degree),
             metrics: ValidationMetrics(accuracy: lastValidation?.accuracy ?? 0, loss: lastValidation?.loss ?? 0),
             architecture: layout.architecture, parents: Array(parentDigests.values.prefix(16)), classes: layout.classes,
-            neighborhoodSamples: UInt64(max(message.neighborhoodSamples, 0)))
+            neighborhoodSamples: UInt64(max(message.neighborhoodSamples, 0)), classCounts: ownClassCounts.map { UInt64($0) })
         let update = SealedModelUpdate(metadata: metadata, parameters: message.parameters, author: identity.signing)
         sealedCache = (message.version, update)
         return update

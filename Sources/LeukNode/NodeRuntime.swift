@@ -1,7 +1,7 @@
 import LeukCore
 import LeukCrypto
 import LeukData
-import LeukTraining
+public import LeukTraining
 public import LeukGossip
 public import LeukModel
 public import LeukMetrics
@@ -21,6 +21,12 @@ public struct StartOptions: Sendable {
     public var initSeed: UInt64 = 0
     public var dataSeed: UInt64 = 1
     public var stepsPerRound = FederationDefaults.stepsPerRound
+    /// Averaging steps inside a round: the round's steps are cut into this many stretches, and the node
+    /// folds each into its model and publishes it (`FederationDefaults.exchangesPerRound`).
+    public var exchangesPerRound = FederationDefaults.exchangesPerRound
+    /// Whose class counts weight the local loss (`FederationDefaults.classBalance`): with `.federation` the
+    /// node adds up its peers' reported counts to its own, once per stretch.
+    public var classBalance = FederationDefaults.classBalance
     /// Images per step; nil = one local epoch per round (`FederatedTrainingConfiguration.batchSize`).
     public var batchSize: Int? = FederationDefaults.batchSize
     public var learningRate: Float = FederationDefaults.learningRate
@@ -100,10 +106,11 @@ public final class NodeRuntime: Sendable {
         self.options = options
         self.logger = logger
 
-        let training = FederatedTrainingConfiguration(
+        var training = FederatedTrainingConfiguration(
             architecture: options.architecture, initSeed: options.initSeed, dataSeed: options.dataSeed, threads: options.threads,
             batchSize: options.batchSize, stepsPerRound: options.stepsPerRound, learningRate: options.learningRate, optimizer: options.optimizer,
             logitAdjustment: options.logitAdjustment, proximalStrength: options.proximalStrength)
+        training.classBalancing = options.classBalance != .off
         let normalization = training.normalization
         // The federation's classes, not the site's: a site holding one class (or none) builds the
         // same model as everyone else.
@@ -113,6 +120,7 @@ public final class NodeRuntime: Sendable {
         initialModel = initial
         var initialParameters: [Float]
         var sampleCount = 0
+        var classCounts: [Int] = []
         var made: Trainer?
         if let datasetPath = options.dataset {
             let labelMap = try options.labelMap.map { try LabelMap(parsing: $0) }
@@ -125,10 +133,16 @@ public final class NodeRuntime: Sendable {
             if split.train.isEmpty {
                 logger.warning("dataset \(datasetPath) has no training image; this node averages and diagnoses but does not train")
             } else {
+                var counts = [Int](repeating: 0, count: classes.count)
+                for sample in split.train { counts[sample.label] += 1 }
+                var configuration = training
+                // Empty: the node's own counts until its peers report theirs (`useFederationClassCounts`).
+                configuration.federationClassCounts = options.classBalance.usesFederationCounts(own: counts) ? [] : nil
                 let trainer = try await Trainer.load(train: split.train, validation: split.validation, classes: classes,
-                                                     inputSize: options.inputSize, configuration: training)
+                                                     inputSize: options.inputSize, configuration: configuration)
                 made = trainer
                 sampleCount = await trainer.trainingSampleCount
+                classCounts = await trainer.classCounts
                 let held = Set(dataset.samples.map(\.label)).sorted().map { classes[$0] }
                 logger.info("dataset \(datasetPath): \(sampleCount) training images of \(held.joined(separator: ",")); federation classes \(classes.joined(separator: ","))")
             }
@@ -160,7 +174,7 @@ public final class NodeRuntime: Sendable {
         gossip.mixesBeforeFirstLocalStep = made == nil
         federation = try FederationService(identity: identity, config: config, layout: layout, store: store,
                                            initialParameters: initialParameters, sampleCount: max(sampleCount, 1),
-                                           gossip: gossip, network: network, logger: logger, onRound: onRound)
+                                           classCounts: made == nil ? [] : classCounts, gossip: gossip, network: network, logger: logger, onRound: onRound)
         serving = try ModelServing(store: store, gate: PromotionGate(floors: options.floors))
         diagnoser = ModelDiagnoser(serving: serving, threads: 1)
         if let made, let served = await serving.served() {
@@ -214,11 +228,36 @@ public final class NodeRuntime: Sendable {
             }
             await reviewMergedModel()
             if round % GossipInstance.peerEvaluationEvery == 0 { await evaluatePeers() }
-            let start = await federation.currentParameters()
-            let outcome = await trainer.trainRound(startingFrom: start)
-            if stopRequested.isSet { return }
-            await federation.applyLocalTraining(start: start, trained: outcome.parameters, loss: outcome.loss, images: outcome.images,
-                                                validationAccuracy: outcome.validationAccuracy, validationLoss: outcome.validationLoss)
+            // The round's local epoch in stretches: after each the node folds its change into the model and
+            // publishes it, so its neighbours' progress enters its next stretch (docs/results.md, "Averaging
+            // inside the round"); the validation split is read once, at the round's end.
+            let stretches = max(1, min(options.exchangesPerRound, options.stepsPerRound))
+            var loss = 0.0, images = 0
+            for stretch in 0..<stretches {
+                if await trainer.usesFederationCounts, let counts = await federation.neighbourhoodClassCounts() {
+                    do {
+                        if try await trainer.useFederationClassCounts(counts) {
+                            logger.info("class weights from the neighbourhood's counts \(counts.map(String.init).joined(separator: "/"))")
+                        }
+                    } catch {
+                        logger.warning("ignoring the neighbourhood's class counts: \(error)")
+                    }
+                }
+                let steps = (options.stepsPerRound * (stretch + 1)) / stretches - (options.stepsPerRound * stretch) / stretches
+                let start = await federation.currentParameters()
+                let outcome = await trainer.trainStretch(startingFrom: start, steps: steps)
+                if stopRequested.isSet { return }
+                loss += outcome.meanLoss * Double(outcome.images)
+                images += outcome.images
+                if stretch < stretches - 1 {
+                    await federation.applyLocalStretch(start: start, trained: outcome.parameters, images: outcome.images)
+                } else {
+                    let validation = await trainer.validate(parameters: outcome.parameters)
+                    await federation.applyLocalTraining(start: start, trained: outcome.parameters, loss: images > 0 ? loss / Double(images) : 0,
+                                                        images: outcome.images, validationAccuracy: validation.accuracy,
+                                                        validationLoss: validation.loss)
+                }
+            }
             round += 1
             try? await Task.sleep(for: options.roundPause)
         }

@@ -39,12 +39,33 @@ actor Trainer {
     var trainingSampleCount: Int { session.trainingSampleCount }
     var initialParameters: [Float] { session.initialParameters }
 
+    /// The node's training images per class, in the federation's class order.
+    var classCounts: [Int] { session.classCounts }
+    /// Whether the loss follows the neighbourhood's class counts (`ClassBalance.usesFederationCounts`).
+    var usesFederationCounts: Bool { session.usesFederationCounts }
+
     /// Trains one round (K steps) from `start` and validates the result.
     func trainRound(startingFrom start: [Float]) -> RoundOutcome {
         let trained = session.trainRound(startingFrom: start)
         let validation = session.validate(parameters: trained.parameters)
         return RoundOutcome(parameters: trained.parameters, loss: trained.meanLoss, images: trained.images,
                             validationAccuracy: validation.accuracy, validationLoss: validation.loss)
+    }
+
+    /// Trains `steps` steps of the round from `start`, without validating: one stretch of a round cut
+    /// into several (`StartOptions.exchangesPerRound`).
+    func trainStretch(startingFrom start: [Float], steps: Int) -> LocalRoundOutcome {
+        session.trainRound(startingFrom: start, steps: steps)
+    }
+
+    /// Accuracy and loss of `parameters` on the validation split (NaN without one).
+    func validate(parameters: [Float]) -> (accuracy: Double, loss: Double) {
+        session.validate(parameters: parameters)
+    }
+
+    /// Weights the loss by the neighbourhood's class counts from the next step on; true when the weights changed.
+    func useFederationClassCounts(_ counts: [Int]) throws -> Bool {
+        try session.useFederationClassCounts(counts)
     }
 
     /// The figures of `parameters` on the node's validation split, for the promotion gate; nil when

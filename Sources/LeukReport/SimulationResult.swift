@@ -153,9 +153,11 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
     /// (absent in files written before they were recorded).
     public var stepsPerRound: Int?
     public var gossipPerRound: Int?
+    /// Averaging steps inside each round (`--exchanges-per-round`); absent in results written before it existed (1).
+    public var exchangesPerRound: Int?
     public var learningRate: Double?
     public var imageSize: Int?
-    /// `federation` or `local`: whose class counts the federated nodes balanced their loss with.
+    /// `adaptive`, `federation`, `local` or `none`: whose class counts the federated nodes balanced their loss with.
     public var classBalance: String?
     /// The local optimiser (`sgd`, `adam`); absent in results written before it was recorded.
     public var optimizer: String?
@@ -250,6 +252,7 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
         case peakRSSMiB = "peak_rss_mib"
         case stepsPerRound = "steps_per_round"
         case gossipPerRound = "gossip_per_round"
+        case exchangesPerRound = "exchanges_per_round"
         case learningRate = "learning_rate"
         case imageSize = "image_size"
         case classBalance = "class_balance"

@@ -23,7 +23,8 @@ extension ReportGenerator {
         if let architecture = config.architecture { settings.append(("Architecture", architecture)) }
         if let size = config.imageSize { settings.append(("Image size", "\(size) x \(size)")) }
         if let steps = config.stepsPerRound { settings.append(("Local SGD steps per round", String(steps))) }
-        if let gossip = config.gossipPerRound { settings.append(("Gossip exchanges per round", String(gossip))) }
+        if let gossip = config.gossipPerRound { settings.append(("Gossip exchanges between rounds", String(gossip))) }
+        if let exchanges = config.exchangesPerRound { settings.append(("Exchanges inside each round", String(exchanges))) }
         if let rate = config.learningRate { settings.append(("Peak learning rate (cosine)", formatPlain(rate))) }
         if let balance = config.classBalance { settings.append(("Class balance from", balance == "federation" ? "the federation's class counts" : "each node's own class counts")) }
         settings += [

@@ -36,7 +36,8 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
     /// must not multiply that cell's gradient by hundreds.
     public var classWeightRange: ClosedRange<Float>
     /// The federation's class counts (every node's training images added up), when the nodes have
-    /// shared them. With them, every node weights class `c` by `n / (K * n_c)` of the whole
+    /// shared them; empty = federation mode before any peer has reported (the node's own counts, no
+    /// oversampling, until `FederatedTrainingSession.useFederationClassCounts`). With them, every node weights class `c` by `n / (K * n_c)` of the whole
     /// federation and does not oversample: the sample-weighted sum of the nodes' losses is then
     /// exactly the class-balanced loss of the pooled data, the objective a central model trains on.
     /// Without them each node balances its own mix, which over-weights the few rare cells a skewed
@@ -162,4 +163,43 @@ public enum FederationDefaults {
     /// Gossip exchanges between two training rounds in the simulator: one is exact on a complete
     /// graph since trained states are pushed at once and weighted `n_j / N`.
     public static let gossipPerRound = 1
+    /// Averaging steps inside one round (`--exchanges-per-round` of `start`, `demo` and `simulate`): the
+    /// round's local epoch is cut into this many stretches, and the node publishes (and mixes) after each.
+    /// See docs/results.md, "Averaging inside the round".
+    public static let exchangesPerRound = 80
+
+    /// The exchanges a round makes: the operator's choice, else the default capped at the round's steps
+    /// (a round of 4 steps cannot be cut into 80 stretches).
+    public static func exchanges(requested: Int?, stepsPerRound: Int) -> Int {
+        requested ?? max(1, min(exchangesPerRound, stepsPerRound))
+    }
+    /// Whose class counts weight the local loss: a node's own when it holds every class, else the neighbourhood's,
+    /// which the nodes learn from the per-class counts in each other's signed updates (`.adaptive`). See docs/results.md, "Averaging inside the round".
+    public static let classBalance = ClassBalance.adaptive
+}
+
+/// Which class counts a federated node's class-balanced loss uses.
+public enum ClassBalance: String, Sendable, Equatable, CaseIterable {
+    /// The federation's counts: the node's own plus those its neighbours report in their signed updates (the
+    /// pooled counts on a complete graph). The nodes' losses then add up to the pooled data's balanced loss,
+    /// and a site holding one class weights it by the federation's mix rather than its own.
+    case federation
+    /// Each node's own counts, with oversampling of its rare classes.
+    case local
+    /// No class balancing: plain cross-entropy on the node's own mix (an ablation).
+    case off = "none"
+    /// `.local` on a node that holds every class, `.federation` on one that misses a class: a site with no
+    /// image of a class cannot balance its own mix, while a site that holds both balances it better by itself
+    /// (on Aria's Dirichlet 0.5 split the local balance scored higher; docs/results.md, "Averaging inside
+    /// the round").
+    case adaptive
+
+    /// Whether a node holding `counts` images per class weights its loss by the federation's counts.
+    public func usesFederationCounts(own counts: [Int]) -> Bool {
+        switch self {
+        case .federation: true
+        case .adaptive: counts.contains(0)
+        case .local, .off: false
+        }
+    }
 }

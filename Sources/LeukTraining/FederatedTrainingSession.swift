@@ -56,8 +56,12 @@ public final class FederatedTrainingSession {
     public var learningRate: Float
     /// Images per step: the configuration's fixed batch, or this node's one-local-epoch batch.
     public let batchSize: Int
-    /// The per-class loss weights in use (`nil` without class balancing).
-    public let classWeights: [Float]?
+    /// The per-class loss weights in use (`nil` without class balancing). With the federation's class
+    /// counts they change as a node learns its peers' counts (`useFederationClassCounts`).
+    public private(set) var classWeights: [Float]?
+    /// The node's own training images per class (before oversampling), in `classes` order: what it
+    /// reports to its peers.
+    public let classCounts: [Int]
     /// The per-class logit offsets of the logit-adjusted loss (`nil` when it is off).
     public let logitOffsets: [Float]?
     /// The restricted softmax's per-class logit factors (`nil` when it is off or the node holds every class).
@@ -122,6 +126,7 @@ public final class FederatedTrainingSession {
         }
         var counts = [Int](repeating: 0, count: cache.classes.count)
         for index in trainIndices { counts[cache.samples[index].label] += 1 }
+        classCounts = counts
         let offsets = configuration.logitAdjustment > 0 ? Self.logitOffsets(counts: counts, tau: configuration.logitAdjustment) : nil
         logitOffsets = offsets
         guard configuration.restrictedSoftmax > 0, configuration.restrictedSoftmax <= 1 else {
@@ -132,12 +137,9 @@ public final class FederatedTrainingSession {
         if offsets != nil {
             classWeights = nil
             sampleOrder = trainIndices
-        } else if configuration.classBalancing, let federationCounts = configuration.federationClassCounts {
-            guard federationCounts.count == cache.classes.count, federationCounts.allSatisfy({ $0 >= 0 }),
-                  zip(federationCounts, counts).allSatisfy({ $0 >= $1 }) else {
-                throw ExperimentError("federation class counts \(federationCounts) do not fit this node's \(counts) for classes \(cache.classes)",
-                                      hint: "every class needs a count at least as large as the node's own")
-            }
+        } else if configuration.classBalancing, var federationCounts = configuration.federationClassCounts {
+            if federationCounts.isEmpty { federationCounts = counts }
+            try Self.checkFederationCounts(federationCounts, own: counts, classes: cache.classes)
             classWeights = Self.balancedWeights(counts: federationCounts, range: configuration.classWeightRange)
             sampleOrder = trainIndices
         } else if configuration.classBalancing {
@@ -153,6 +155,33 @@ public final class FederatedTrainingSession {
             classWeights = nil
             sampleOrder = trainIndices
         }
+    }
+
+    static func checkFederationCounts(_ federationCounts: [Int], own counts: [Int], classes: [String]) throws {
+        guard federationCounts.count == classes.count, federationCounts.allSatisfy({ $0 >= 0 }),
+              zip(federationCounts, counts).allSatisfy({ $0 >= $1 }) else {
+            throw ExperimentError("federation class counts \(federationCounts) do not fit this node's \(counts) for classes \(classes)",
+                                  hint: "every class needs a count at least as large as the node's own")
+        }
+    }
+
+    /// Weights the loss by new federation class counts (the node's own plus those its peers reported),
+    /// from the next step on. Only a session built with the federation's counts (`federationClassCounts`
+    /// set, class balancing on, no logit adjustment) changes; any other ignores the call and says so.
+    /// - Returns: whether the weights changed.
+    /// Whether the loss is weighted by the federation's counts (rather than the node's own, or not at all).
+    public var usesFederationCounts: Bool {
+        configuration.classBalancing && configuration.federationClassCounts != nil && logitOffsets == nil
+    }
+
+    @discardableResult
+    public func useFederationClassCounts(_ federationCounts: [Int]) throws -> Bool {
+        guard usesFederationCounts else { return false }
+        try Self.checkFederationCounts(federationCounts, own: classCounts, classes: engine.classes)
+        let weights = Self.balancedWeights(counts: federationCounts, range: configuration.classWeightRange)
+        guard weights != classWeights else { return false }
+        classWeights = weights
+        return true
     }
 
     package static func makeEngine(configuration: FederatedTrainingConfiguration, classes: [String], inputSize: Int) throws -> Model {
@@ -206,7 +235,11 @@ public final class FederatedTrainingSession {
     /// Runs `stepsPerRound` SGD steps from `parameters` and returns the new parameters. Batches come
     /// from a background-prefetched, augmented stream that runs over many epochs, so consecutive
     /// rounds continue the same shuffled pass over the data.
-    public func trainRound(startingFrom averaged: [Float]) -> LocalRoundOutcome {
+    ///
+    /// `steps` (default: the configuration's `stepsPerRound`) lets a caller cut one round into several
+    /// stretches with an averaging step between them (`simulate --exchanges-per-round`); the batch stays
+    /// the one the configuration's round chose.
+    public func trainRound(startingFrom averaged: [Float], steps requested: Int? = nil) -> LocalRoundOutcome {
         precondition(averaged.count == engine.parameterCount,
                      "trainRound: \(averaged.count) parameters for a model of \(engine.parameterCount)")
         let parameters = globalStart(averaged)
@@ -220,7 +253,7 @@ public final class FederatedTrainingSession {
         var gradient = [Float](repeating: 0, count: parameters.count)
         // Per-step correction `beta * (D - d_i) / K`, rescaled to this round's learning rate: D is the
         // mean model's displacement since the last round began, d_i this node's own.
-        let steps = configuration.stepsPerRound
+        let steps = max(requested ?? configuration.stepsPerRound, 1)
         var correction: [Float]? = nil
         if configuration.driftCorrection > 0, let last = lastRound, last.learningRate > 0 {
             let factor = configuration.driftCorrection * (learningRate / last.learningRate) / Float(steps)

@@ -42,11 +42,17 @@ public struct ModelUpdateMetadata: Sendable, Equatable, Hashable {
     /// `classes[k]`, so two models with the same architecture but another list (or order) must not
     /// be averaged. Signed, so a relay cannot relabel a model.
     public var classes: [String]
+    /// The author's training images per class, in `classes` order (empty = not reported, formats 1 and 2).
+    /// Receivers add them up over their neighbourhood to weight their own loss by the federation's class
+    /// mix, which a site holding one class cannot know alone (network/PROTOCOL.md, "Class counts").
+    /// They say how many images of each class a site trains on, nothing about the images themselves.
+    public var classCounts: [UInt64]
 
     public init(version: UInt64, timestamp: Timestamp, sampleCount: UInt64, round: UInt64, degree: UInt32,
                 metrics: ValidationMetrics, architecture: String, parents: [[UInt8]], classes: [String] = ["hem", "all"],
-                neighborhoodSamples: UInt64 = 0) {
+                neighborhoodSamples: UInt64 = 0, classCounts: [UInt64] = []) {
         self.classes = classes
+        self.classCounts = classCounts
         self.neighborhoodSamples = neighborhoodSamples
         self.version = version
         self.timestamp = timestamp
@@ -179,11 +185,12 @@ public enum UpdateRejection: LeukUserFacingError, Hashable {
 /// The signature covers the header, and the header carries the parameters' SHA-256, so one Ed25519
 /// check and one hash authenticate everything without parsing the tensor first.
 public enum SignedModelUpdate {
-    /// 2 added the class list after the architecture. Version 1 headers (no list) are still read,
-    /// as the list every version-1 node used: `hem,all`.
-    static let formatVersion: UInt16 = 2
+    /// 2 added the class list after the architecture, 3 the author's per-class image counts after the
+    /// list. Version 1 headers (no list) are still read, as the list every version-1 node used: `hem,all`;
+    /// version 1 and 2 headers report no counts.
+    static let formatVersion: UInt16 = 3
     /// The envelope's bytes beyond the header's variable fields and the parameters, for overhead figures.
-    public static let fixedOverheadBytes = 4 + 2 + 32 + 8 * 6 + 4 + 8 + 1 + 4 + 1 + 2 + 4 + 32 + Signature.byteCount
+    public static let fixedOverheadBytes = 4 + 2 + 32 + 8 * 6 + 4 + 8 + 1 + 4 + 1 + 1 + 2 + 4 + 32 + Signature.byteCount
 
     /// SHA-256 of the parameters' little-endian float32 bytes.
     public static func parameterDigest(_ parameters: [Float]) -> [UInt8] {
@@ -214,6 +221,8 @@ public enum SignedModelUpdate {
         w.writeString(m.architecture)
         w.write(UInt8(m.classes.count))
         for name in m.classes { w.writeString(name) }
+        w.write(UInt8(m.classCounts.count))
+        for count in m.classCounts { w.write(count) }
         w.write(UInt16(m.parents.count))
         for parent in m.parents { w.writeFixed(parent) }
         w.write(UInt32(parameterCount))
@@ -226,6 +235,8 @@ public enum SignedModelUpdate {
         precondition(metadata.parents.allSatisfy { $0.count == 32 }, "parent digests are SHA-256 (32 bytes)")
         precondition(metadata.parents.count <= Int(UInt16.max), "too many parents")
         precondition(metadata.classes.count <= Int(UInt8.max), "too many classes")
+        precondition(metadata.classCounts.isEmpty || metadata.classCounts.count == metadata.classes.count,
+                     "class counts are one per class or none")
         let digest = parameterDigest(parameters)
         let header = encodeHeader(author: author.publicKey.nodeID, metadata: metadata, parameterCount: parameters.count, digest: digest)
         let signature = author.sign(header, context: .modelUpdate)
@@ -256,7 +267,7 @@ public enum SignedModelUpdate {
         var r = BinaryReader(bytes)
         do {
             let format = try r.readUInt16("header.format")
-            guard format == formatVersion || format == 1 else { throw UpdateRejection.malformed(field: "header.format", why: "unknown envelope format \(format)") }
+            guard (1...formatVersion).contains(format) else { throw UpdateRejection.malformed(field: "header.format", why: "unknown envelope format \(format)") }
             let author = NodeID(bytes: try r.readFixed(32, "header.author"))!
             let version = try r.readUInt64("header.version")
             let timestamp = Timestamp(nanosecondsSinceEpoch: try r.readUInt64("header.timestamp"))
@@ -285,6 +296,25 @@ public enum SignedModelUpdate {
                 classes = []
                 for i in 0..<classCount { classes.append(try r.readString("header.classes[\(i)]", limit: limits.maximumClassNameBytes)) }
             }
+            var classCounts: [UInt64] = []
+            if format >= 3 {
+                let countCount = Int(try r.readUInt8("header.class_counts.count"))
+                guard countCount == 0 || countCount == classes.count else {
+                    throw UpdateRejection.malformed(field: "header.class_counts",
+                                                    why: "\(countCount) counts for \(classes.count) classes (one per class, or none)")
+                }
+                for i in 0..<countCount { classCounts.append(try r.readUInt64("header.class_counts[\(i)]")) }
+                // Checked without overflow: a forged count near 2^64 must not wrap the sum.
+                var total: UInt64 = 0
+                for count in classCounts {
+                    let (sum, overflow) = total.addingReportingOverflow(count)
+                    guard !overflow, sum <= sampleCount else {
+                        throw UpdateRejection.malformed(field: "header.class_counts",
+                                                        why: "the class counts add up to more than the \(sampleCount) samples the update reports")
+                    }
+                    total = sum
+                }
+            }
             let parentCount = Int(try r.readUInt16("header.parents.count"))
             guard parentCount <= limits.maximumParents else {
                 throw UpdateRejection.tooLarge(field: "header.parents", size: parentCount, limit: limits.maximumParents)
@@ -301,7 +331,7 @@ public enum SignedModelUpdate {
             let metadata = ModelUpdateMetadata(version: version, timestamp: timestamp, sampleCount: sampleCount, round: round, degree: degree,
                                                metrics: ValidationMetrics(accuracy: accuracy, loss: loss, sensitivity: sensitivity, specificity: specificity),
                                                architecture: architecture, parents: parents, classes: classes,
-                                               neighborhoodSamples: neighborhoodSamples)
+                                               neighborhoodSamples: neighborhoodSamples, classCounts: classCounts)
             return Header(author: author, metadata: metadata, parameterCount: parameterCount, digest: digest)
         } catch let error as BinaryDecodingError {
             if case let .tooLarge(length, limit) = error.reason {

@@ -72,10 +72,7 @@ struct Simulate: ParsableCommand {
     @Option(name: .customLong("gossip-per-round"), help: "Gossip averaging exchanges between two training rounds.")
     var gossipPerRound: Int = FederationDefaults.gossipPerRound
 
-    @Option(name: .customLong("class-balance"), help: ArgumentHelp(
-        "Whose class counts the federated nodes weight their loss by: 'federation' (the nodes share their per-class counts; the federation then trains the pooled data's balanced loss) 'local' (each node balances its own mix) or 'none' (plain cross-entropy, an ablation).",
-        valueName: "federation|local|none"))
-    var classBalance: String = ClassBalance.local.rawValue
+    @OptionGroup var inRound: InRoundOptions
 
     @Option(name: .customLong("logit-adjustment"), help: ArgumentHelp(
         "Strength tau of the logit-adjusted local loss (each node adds tau*log of its own class priors to the logits while training; 0 = the class-balanced loss of --class-balance).",
@@ -166,6 +163,7 @@ struct Simulate: ParsableCommand {
         guard stepsPerRound >= 1, threads >= 1, batch.map({ $0 >= 1 }) ?? true, gossipPerRound >= 1 else {
             throw ValidationError("--steps-per-round, --threads, --batch and --gossip-per-round must be at least 1")
         }
+        try inRound.validate(stepsPerRound: stepsPerRound)
         guard size >= 8 else { throw ValidationError("--size must be at least 8") }
         guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") }
         if dataset != nil && synthetic { throw ValidationError("choose either --dataset or --synthetic") }
@@ -174,9 +172,6 @@ struct Simulate: ParsableCommand {
         if let dirichlet, !(dirichlet > 0 && dirichlet.isFinite) { throw ValidationError("--dirichlet must be a positive number") }
         if let topology, GossipTopology(parsing: topology) == nil {
             throw ValidationError("--topology must be ring, full or random-K, got '\(topology)'")
-        }
-        guard ClassBalance(rawValue: classBalance) != nil else {
-            throw ValidationError("--class-balance must be 'federation', 'local' or 'none', got '\(classBalance)'")
         }
         guard logitAdjustment >= 0, logitAdjustment.isFinite, proximal >= 0, proximal.isFinite else {
             throw ValidationError("--logit-adjustment and --proximal must be non-negative numbers")
@@ -205,13 +200,14 @@ struct Simulate: ParsableCommand {
             topology: topology.flatMap(GossipTopology.init(parsing:)) ?? SimulationRequest.defaultTopology(nodes: nodes),
             seed: seed, stepsPerRound: stepsPerRound, threads: threads, size: size, batchSize: batch,
             learningRate: learningRate, architecture: arch, gossipStepsPerRound: gossipPerRound,
-            classBalance: ClassBalance(rawValue: classBalance) ?? .federation, logitAdjustment: logitAdjustment,
+            classBalance: inRound.balance, logitAdjustment: logitAdjustment,
             proximalStrength: proximal, testDataset: testDataset,
             optimizer: OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer, driftCorrection: driftCorrection,
             globalLearningRate: globalLearningRate, globalMomentum: globalMomentum, augment: !noAugment)
         request.baselines = !noBaselines
         if gate { request.gate = floors.floors }
         request.restrictedSoftmax = restrictedSoftmax
+        request.exchangesPerRound = inRound.exchanges(stepsPerRound: stepsPerRound)
         request.byzantine = byzantine
         request.attack = ByzantineAttack(rawValue: attack) ?? .signFlip
         request.aggregation = mixing.rule

@@ -50,6 +50,8 @@ struct Start: AsyncParsableCommand {
     @Option(help: "SGD steps per local training round (a round is one epoch of this node's images unless --batch is given).")
     var stepsPerRound = FederationDefaults.stepsPerRound
 
+    @OptionGroup var inRound: InRoundOptions
+
     @Option(help: ArgumentHelp("A fixed mini-batch size (default: this node's training images / --steps-per-round, from 4 to 256).",
                                valueName: "N"))
     var batch: Int?
@@ -92,6 +94,7 @@ struct Start: AsyncParsableCommand {
     func validate() throws {
         guard threads >= 1, threads <= 64 else { throw ValidationError("--threads must be between 1 and 64") }
         guard stepsPerRound >= 1, stepsPerRound <= 100_000 else { throw ValidationError("--steps-per-round must be between 1 and 100000") }
+        try inRound.validate(stepsPerRound: stepsPerRound)
         if let batch, !(1...4096).contains(batch) { throw ValidationError("--batch must be between 1 and 4096") }
         guard lr > 0, lr < 10, lr.isFinite else { throw ValidationError("--lr must be a positive number below 10") }
         if let rounds, rounds < 0 { throw ValidationError("--rounds cannot be negative") }
@@ -159,6 +162,8 @@ struct Start: AsyncParsableCommand {
         options.initSeed = initSeed
         options.dataSeed = dataSeed
         options.stepsPerRound = stepsPerRound
+        options.exchangesPerRound = inRound.exchanges(stepsPerRound: stepsPerRound)
+        options.classBalance = inRound.balance
         options.batchSize = batch
         options.learningRate = lr
         options.optimizer = OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer

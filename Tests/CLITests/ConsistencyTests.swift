@@ -81,6 +81,18 @@ final class HeldPort {
         }
     }
 
+    @Test func exchangesPerRoundAndClassBalanceAreCheckedBeforeAnythingRuns() throws {
+        for (arguments, says) in [(["simulate", "--exchanges-per-round", "0"], "--exchanges-per-round must be from 1 to --steps-per-round (160), got 0"),
+                                  (["simulate", "--steps-per-round", "4", "--exchanges-per-round", "5"], "from 1 to --steps-per-round (4), got 5"),
+                                  (["simulate", "--class-balance", "pooled"], "--class-balance must be 'adaptive', 'federation', 'local' or 'none'"),
+                                  (["start", "--exchanges-per-round", "0"], "--exchanges-per-round must be from 1"),
+                                  (["start", "--class-balance", "pooled"], "--class-balance must be 'adaptive'")] {
+            let result = try CLI.run(arguments)
+            #expect(result.status != 0)
+            #expect(result.stderr.contains(says), "\(arguments): \(result.stderr)")
+        }
+    }
+
     @Test func datasetInspectSpeaksSnakeCase() throws {
         let dir = CLI.temporaryDirectory("synth")
         #expect(try CLI.run(["dataset", "synth", "--out", dir + "/syn", "--count", "6", "--seed", "1", "--size", "16"]).status == 0)

@@ -82,3 +82,13 @@ import Testing
         #expect(off.globalStart(x0) == x0 && off.globalStart(x1) == x1, "(1, 0) is plain averaging")
     }
 }
+
+extension RoundStepTests {
+    /// A stretch of a round takes the steps it is asked for with the round's batch; the whole round is the default.
+    @Test func aStretchTakesTheStepsAskedForWithTheRoundsBatch() throws {
+        let session = try Self.session { _ in }
+        let start = session.initialParameters
+        #expect(session.trainRound(startingFrom: start, steps: 2).images == 2 * 8)
+        #expect(session.trainRound(startingFrom: start).images == 6 * 8)
+    }
+}

@@ -151,3 +151,55 @@ private func withoutTimings(_ result: SimulationResult) -> SimulationResult {
         try FederatedTrainingSession(cache: cache, trainIndices: Array(0..<24), validationIndices: [], configuration: configuration)
     }
 }
+
+/// A node learns its peers' class counts while it trains: the weights follow the new counts from the next
+/// step, still checked against the node's own, and a session balancing its own mix ignores them.
+@Test func federationCountsLearntLaterChangeTheWeightsOfAFederationSessionOnly() throws {
+    let generated = SyntheticCells.generate(count: 24, seed: 5, size: 16, difficulty: 0.2, classBalance: 0.5, threads: 1)
+    let samples = generated.labels.enumerated().map { DatasetSample(path: "s\($0.offset)", label: $0.element, group: "g") }
+    let cache = ImageCache(images: generated.images, samples: samples, classes: SyntheticCells.classes, size: 16)
+    // A one-class site: only its normal cells (label 0) train.
+    let hemOnly = (0..<24).filter { generated.labels[$0] == 0 }
+    var configuration = FederatedTrainingConfiguration(dataSeed: 1, batchSize: 4, stepsPerRound: 1, classWeightRange: 0.01...100)
+    configuration.federationClassCounts = []  // federation mode, before any peer has reported
+    let session = try FederatedTrainingSession(cache: cache, trainIndices: hemOnly, validationIndices: [], configuration: configuration)
+    #expect(session.classCounts == [hemOnly.count, 0])
+    #expect(session.usesFederationCounts)
+    #expect(session.classWeights?[0] == 1, "alone, its one class weighs 1")
+    let learnt = [hemOnly.count + 10, 90]
+    #expect(try session.useFederationClassCounts(learnt))
+    let total = Float(learnt.reduce(0, +))
+    #expect(session.classWeights == learnt.map { total / (2 * Float($0)) })
+    #expect(try !session.useFederationClassCounts(learnt), "the same counts change nothing")
+    #expect(throws: ExperimentError.self) { try session.useFederationClassCounts([0, 90]) }
+
+    var local = configuration
+    local.federationClassCounts = nil
+    let balancing = try FederatedTrainingSession(cache: cache, trainIndices: Array(0..<24), validationIndices: [], configuration: local)
+    let before = balancing.classWeights
+    #expect(!balancing.usesFederationCounts)
+    #expect(try !balancing.useFederationClassCounts([100, 100]))
+    #expect(balancing.classWeights == before)
+    // Adaptive: the one-class site takes the federation's counts, the site holding both classes its own.
+    #expect(ClassBalance.adaptive.usesFederationCounts(own: [12, 0]))
+    #expect(!ClassBalance.adaptive.usesFederationCounts(own: [12, 3]))
+    #expect(ClassBalance.federation.usesFederationCounts(own: [12, 3]) && !ClassBalance.local.usesFederationCounts(own: [12, 0]))
+}
+
+/// A round cut into stretches takes the same number of steps with the same batches, an exchange after each
+/// stretch; it stays deterministic for a seed, changes the result, and refuses more stretches than steps.
+@Test func exchangesInsideTheRoundKeepTheStepsAndStayDeterministic() throws {
+    var request = tinyRequest()
+    request.stepsPerRound = 4
+    let once = try SimulationRunner.run(request)
+    request.exchangesPerRound = 4
+    let cut = try SimulationRunner.run(request)
+    #expect(cut.config.exchangesPerRound == 4 && once.config.exchangesPerRound == 1)
+    #expect(withoutTimings(cut) == withoutTimings(try SimulationRunner.run(request)), "deterministic for a seed")
+    #expect(withoutTimings(cut) != withoutTimings(once), "averaging inside the round changes the training")
+    #expect(cut.bytesPerNodePerRound > 3 * once.bytesPerNodePerRound, "four exchanges a round send about four times the bytes")
+    request.exchangesPerRound = 5
+    #expect(throws: ExperimentError.self) { try SimulationRunner.run(request) }
+    request.exchangesPerRound = 0
+    #expect(throws: ExperimentError.self) { try SimulationRunner.run(request) }
+}

@@ -157,12 +157,33 @@ import Testing
         await node.federation.shutdown()
     }
 
+    /// A one-class site learns the federation's class mix from its peers' signed updates: its own counts go
+    /// out in every update it sends, a connected peer's reported counts are added to them, and a peer that is
+    /// gone stops counting.
+    @Test func theNeighbourhoodsClassCountsComeFromSignedUpdates() async throws {
+        let node = try NodeFixture(gossipInterval: .milliseconds(20))
+        _ = try await node.federation.start()
+        #expect(await node.federation.neighbourhoodClassCounts() == nil, "no peer has reported yet")
+        node.transport.deliver(.peerConnected(node.peer.id, address: "127.0.0.1:1", direction: .inbound))
+        #expect(await eventually { await !node.transport.sent.isEmpty })
+        let sent = try #require(await node.transport.sent.first)
+        let own = try SignedModelUpdate.verify(sent.update.bytes, now: SystemWallClock().now().adding(.seconds(1))) { _ in .known }.get()
+        #expect(own.metadata.classCounts == [10, 0], "this hem-only node reports its counts")
+
+        node.transport.deliver(.received(try update(from: node.peer, parameters: node.model.parameters, classCounts: [2, 30]),
+                                         from: node.peer.id))
+        #expect(await eventually { await node.federation.neighbourhoodClassCounts() == [12, 30] })
+        node.transport.deliver(.peerDisconnected(node.peer.id, reason: nil))
+        #expect(await eventually { await node.federation.neighbourhoodClassCounts() == nil }, "a disconnected peer's counts stop counting")
+        await node.federation.shutdown()
+    }
+
     /// A verified update `peer` signed, as the network shell hands it over.
-    private func update(from peer: NodeIdentity, parameters: [Float]) throws -> ModelUpdate {
+    private func update(from peer: NodeIdentity, parameters: [Float], classCounts: [UInt64] = []) throws -> ModelUpdate {
         let now = SystemWallClock().now()
         let metadata = ModelUpdateMetadata(
-            version: 1, timestamp: now, sampleCount: 10, round: 1, degree: 1, metrics: ValidationMetrics(accuracy: 0.5, loss: 0.7),
-            architecture: "leuknet-s", parents: [], classes: ["hem", "all"], neighborhoodSamples: 20)
+            version: 1, timestamp: now, sampleCount: 40, round: 1, degree: 1, metrics: ValidationMetrics(accuracy: 0.5, loss: 0.7),
+            architecture: "leuknet-s", parents: [], classes: ["hem", "all"], neighborhoodSamples: 50, classCounts: classCounts)
         let sealed = SealedModelUpdate(metadata: metadata, parameters: parameters, author: peer.signing)
         return try SignedModelUpdate.verify(sealed.bytes, now: now) { $0 == peer.id ? .known : .unknown }.get()
     }

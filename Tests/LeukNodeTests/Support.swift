@@ -81,7 +81,7 @@ final class NodeFixture: @unchecked Sendable {
         let layout = FederationService.ModelLayout(architecture: "leuknet-s", classes: ["hem", "all"], inputSize: 16,
                                                    mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
         return try FederationService(identity: identity, config: config, layout: layout, store: store,
-                                     initialParameters: model.parameters, sampleCount: 10,
+                                     initialParameters: model.parameters, sampleCount: 10, classCounts: [10, 0],
                                      gossip: GossipConfiguration(gossipInterval: gossipInterval, tickJitter: 0, persistEveryRounds: 1),
                                      allowList: AllowList(), transport: transport, metrics: metrics, logger: Logger(label: "test"),
                                      onRound: { _ in })

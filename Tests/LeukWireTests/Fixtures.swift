@@ -29,7 +29,7 @@ enum Fixtures {
         version: 7, timestamp: Timestamp(nanosecondsSinceEpoch: 1_790_000_000_000_000_000), sampleCount: 1234,
         round: 3, degree: 2, metrics: ValidationMetrics(accuracy: 0.875, loss: 0.3125, sensitivity: 0.9, specificity: nil),
         architecture: "leukcnn-v1", parents: [[UInt8](repeating: 0xAB, count: 32), [UInt8](repeating: 0xCD, count: 32)],
-        classes: ["hem", "all"], neighborhoodSamples: 3702)
+        classes: ["hem", "all"], neighborhoodSamples: 3702, classCounts: [234, 1000])
 
     static let parameters: [Float] = (0..<16).map { Float($0) * 0.25 - 1.5 }
 

@@ -72,6 +72,13 @@ import Testing
         let update = try SignedModelUpdate.verify(envelope, now: Fixtures.now) { _ in .known }.get()
         #expect(update.parameters == Fixtures.parameters)
         #expect(update.metadata == Fixtures.metadata)
+        // An envelope of format 2 (before the class counts) still verifies, with none reported.
+        guard case let .modelUpdate(v2Envelope) = try Frame.decode(golden("frame-model-update-v2")) else { Issue.record("not an update"); return }
+        let v2 = try SignedModelUpdate.verify(v2Envelope, now: Fixtures.now) { _ in .known }.get()
+        var withoutCounts = Fixtures.metadata
+        withoutCounts.classCounts = []
+        #expect(v2.metadata == withoutCounts)
+        #expect(v2.envelopeBytes() == v2Envelope)
         // An envelope of format 1 (before the class list) still verifies, as the list it implied.
         guard case let .modelUpdate(old) = try Frame.decode(golden("frame-model-update-v1")) else { Issue.record("not an update"); return }
         let v1 = try SignedModelUpdate.verify(old, now: Fixtures.now) { _ in .known }.get()

@@ -1,6 +1,6 @@
 import LeukCore
 import LeukCrypto
-import LeukWire
+@testable import LeukWire
 import LeukGossip
 import Testing
 
@@ -109,9 +109,37 @@ import Testing
 
     @Test func fixedOverheadMatchesTheEncoding() {
         // The fixture has a sensitivity (8 bytes), a 10-byte architecture name, two parents and the
-        // class list hem,all (each name a 4-byte length and its bytes).
-        let variable = 8 + "leukcnn-v1".utf8.count + 2 * 32 + (4 + 3) + (4 + 3)
+        // class list hem,all (each name a 4-byte length and its bytes) with a count for each (8 bytes).
+        let variable = 8 + "leukcnn-v1".utf8.count + 2 * 32 + (4 + 3) + (4 + 3) + 2 * 8
         #expect(envelope.count - Fixtures.parameters.count * 4 - variable == SignedModelUpdate.fixedOverheadBytes)
+    }
+
+    @Test func classCountsTravelSignedAndMustFitTheClassesAndTheSampleCount() throws {
+        var metadata = Fixtures.metadata
+        metadata.classCounts = []
+        // None reported (a node that does not share them) is allowed.
+        #expect(try verify(SignedModelUpdate.seal(metadata, parameters: Fixtures.parameters, author: author)).get().metadata.classCounts == [])
+        // A count per class adding up to at most the sample count is kept as signed.
+        metadata.classCounts = [0, 1234]
+        #expect(try verify(SignedModelUpdate.seal(metadata, parameters: Fixtures.parameters, author: author)).get().metadata.classCounts == [0, 1234])
+        // More images of each class than the update says it trained on: refused with the field named.
+        metadata.classCounts = [1000, 1000]
+        #expect(rejection(verify(SignedModelUpdate.seal(metadata, parameters: Fixtures.parameters, author: author)))
+                == .malformed(field: "header.class_counts", why: "the class counts add up to more than the 1234 samples the update reports"))
+        // A forged count near 2^64 must not wrap the sum into something small.
+        metadata.classCounts = [UInt64.max, 2]
+        #expect(rejection(verify(SignedModelUpdate.seal(metadata, parameters: Fixtures.parameters, author: author)))
+                == .malformed(field: "header.class_counts", why: "the class counts add up to more than the 1234 samples the update reports"))
+        // One count for two classes: the encoder never writes it, so forge the header and sign it.
+        metadata.classCounts = []
+        var header = SignedModelUpdate.encodeHeader(author: Fixtures.alice.id, metadata: metadata, parameterCount: Fixtures.parameters.count,
+                                                    digest: SignedModelUpdate.parameterDigest(Fixtures.parameters))
+        let countsAt = header.count - 2 - 2 * 32 - 4 - 32 - 1
+        #expect(header[countsAt] == 0)
+        header[countsAt] = 1
+        header.insert(contentsOf: [UInt8](repeating: 0, count: 8), at: countsAt + 1)
+        let forged = SignedModelUpdate.assemble(header: header, signature: author.sign(header, context: .modelUpdate), parameters: Fixtures.parameters)
+        #expect(rejection(verify(forged)) == .malformed(field: "header.class_counts", why: "1 counts for 2 classes (one per class, or none)"))
     }
 
     @Test func rejectionCodesAreDistinct() {
@@ -125,6 +153,7 @@ import Testing
     @Test func classListTravelsSigned() throws {
         var metadata = Fixtures.metadata
         metadata.classes = ["hem", "all", "aml"]
+        metadata.classCounts = [234, 1000, 0]
         let update = try verify(SignedModelUpdate.seal(metadata, parameters: Fixtures.parameters, author: author)).get()
         #expect(update.metadata.classes == ["hem", "all", "aml"])
     }
@@ -162,6 +191,7 @@ import Testing
     @Test func tooManyClassesAreRefusedBeforeAllocation() {
         var metadata = Fixtures.metadata
         metadata.classes = (0..<10).map { "c\($0)" }
+        metadata.classCounts = []
         let limits = UpdateLimits(maximumClasses: 4)
         #expect(rejection(verify(SignedModelUpdate.seal(metadata, parameters: Fixtures.parameters, author: author), limits: limits))
                 == .tooLarge(field: "header.classes", size: 10, limit: 4))

@@ -1,9 +1,9 @@
 #!/bin/sh
 # The Byzantine-robustness benchmark of issue 13 (docs/results.md, "Byzantine peers on the node's default
 # recipe"): 10 nodes of synthetic cells, Dirichlet 0.5, everyone with everyone, 10 rounds of the node's default
-# recipe (one local epoch a round), 3 of them attackers (chosen by the seed), for each attack and each mixing
+# recipe (one local epoch a round in 80 exchanges, adaptive class balance), 3 of them attackers (chosen by the seed), for each attack and each mixing
 # rule, plus the runs without attackers. Baselines are skipped (only the federated nodes are compared). Each
-# run writes docs/results/byzantine-epoch/<attack>-<rule>-s<seed>/
+# run writes docs/results/byzantine-inround/<attack>-<rule>-s<seed>/
 # {summary.json,progress.log,table.txt,time.txt} (byzantine_summary.py keeps the figures and drops the per-image
 # scores); summarise with docs/scripts/byzantine_table.py.
 #
@@ -14,20 +14,24 @@
 # run, two runs side by side on a 2-core machine) can be set. ARIA=1 runs on the real images of Aria et al.
 # (../shared/datasets/aria2021, 64x64) instead, into docs/results/byzantine-aria/. GATE=1 runs every node as
 # `leuknode start` does: 15% of its images held out as its validation split, the promotion gate, and the
-# peers' models scored on that split every round (`simulate --gate`); into .../byzantine[-aria]-gate-epoch/.
-# RECIPE=old runs the recipe of the earlier sections instead (fixed batches of 32, 20 steps a round) into the
-# folders without "-epoch", so that their rows reproduce. SUFFIX is appended to the output folder; EXTRA is
+# peers' models scored on that split every round (`simulate --gate`); into .../byzantine[-aria]-gate-inround/.
+# RECIPE=epoch runs the previous default (one exchange a round, each node's own class counts) into the
+# "-epoch" folders, RECIPE=old the recipe of the earlier sections (fixed batches of 32, 20 steps a round) into
+# the folders without a suffix, so that their rows reproduce. SUFFIX is appended to the output folder; EXTRA is
 # appended to every run's flags (e.g. EXTRA="--clip-quantile 0.67").
 set -eu
 BIN=${BIN:-.build/debug/leuknode}
 JOBS=${JOBS:-2}
-# The node's default recipe; RECIPE=old the one the first figures were measured with (before one-local-epoch
-# rounds became the default).
+# The node's default recipe (folders -inround); RECIPE=epoch the one-local-epoch recipe with one exchange a
+# round and each node's own class counts (folders -epoch); RECIPE=old the one the first figures were measured
+# with (fixed batches of 32, 20 steps a round; no folder suffix).
 BASE="--nodes 10 --rounds 10 --dirichlet 0.5 --topology full --no-baselines"
+PIN="--exchanges-per-round 1 --class-balance local"
 case ${RECIPE:-default} in
-default) EPOCH=-epoch ;;
-old) EPOCH=""; BASE="$BASE --batch 32 --steps-per-round 20" ;;
-*) echo "RECIPE is default or old, not ${RECIPE}" >&2; exit 2 ;;
+default) EPOCH=-inround ;;
+epoch) EPOCH=-epoch; BASE="$BASE $PIN" ;;
+old) EPOCH=""; BASE="$BASE $PIN --batch 32 --steps-per-round 20" ;;
+*) echo "RECIPE is default, epoch or old, not ${RECIPE}" >&2; exit 2 ;;
 esac
 OUT=docs/results/byzantine
 if [ "${ARIA:-}" = 1 ]; then

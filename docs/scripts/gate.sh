@@ -10,7 +10,7 @@ set -eu
 BIN=${BIN:-.build/debug/leuknode}
 JOBS=${JOBS:-2}
 # The recipe these figures were measured with (before one-local-epoch rounds became the default).
-BASE="--nodes 10 --rounds 10 --dirichlet 0.5 --topology full --no-baselines --gate --batch 32 --steps-per-round 20"
+BASE="--nodes 10 --rounds 10 --dirichlet 0.5 --topology full --no-baselines --gate --exchanges-per-round 1 --class-balance local --batch 32 --steps-per-round 20"
 OUT=docs/results/gate
 RUNS=${RUNS:-"none:clipped sign-flip:mean sign-flip:clipped alie:mean gaussian:mean label-flip:mean"}
 

@@ -8,11 +8,15 @@ BIN=${BIN:-.build/release/leuknode}
 ARIA=${ARIA:-/work/shared/datasets/aria2021}
 MAP=Benign=hem,Early=all,Pre=all,Pro=all
 
+# Every run here predates averaging inside the round: PIN keeps the one exchange a round and the local
+# class balance they were measured with.
+PIN="--exchanges-per-round 1 --class-balance local"
+
 run() {
     name=$1; shift
     mkdir -p "docs/results/$name"
     echo "== $name: leuknode simulate $*" >&2
-    "$BIN" simulate "$@" --out "docs/results/$name/result.json" 2> "docs/results/$name/progress.log" \
+    "$BIN" simulate $PIN "$@" --out "docs/results/$name/result.json" 2> "docs/results/$name/progress.log" \
         > "docs/results/$name/table.txt"
     "$BIN" report --from "docs/results/$name/result.json" --out "docs/results/$name" > /dev/null
 }

@@ -12,16 +12,22 @@ MAP=Benign=hem,Early=all,Pre=all,Pro=all
 # The setting: 4 nodes, Dirichlet 0.5, 10 rounds of about one local epoch, LeukNet-S at 64x64.
 # Rows named a4-*, i4-* and o4-* without "epoch" ran before the one-local-epoch recipe (fixed batches of 32,
 # 20 steps a round), and keep those flags so they reproduce.
-OLD="--batch 32 --steps-per-round 20"
+# Every run below up to the in-round rows pins the class balance and exchanges it was measured with
+# (each node's own counts, one exchange per round), the defaults before averaging inside the round.
+PIN="--exchanges-per-round 1 --class-balance local"
+OLD="$PIN --batch 32 --steps-per-round 20"
 A4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --dirichlet 0.5 $OLD"
 # The same budget without label skew (IID shares), and with four times the local steps.
-I4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --batch 32"
+I4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 $PIN --batch 32"
 O4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --one-class-per-node $OLD"
 # The default recipe (one local epoch per round in --steps-per-round steps), same settings.
-E4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --dirichlet 0.5"
-EO4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --one-class-per-node"
+E4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --dirichlet 0.5 $PIN"
+EO4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --one-class-per-node $PIN"
 # The 8-node targets: Dirichlet 0.5 in at most 30 rounds, and Dirichlet 0.1.
-E8="--dataset $ARIA --label-map $MAP --nodes 8 --rounds 30"
+E8="--dataset $ARIA --label-map $MAP --nodes 8 --rounds 30 $PIN"
+# The default recipe since averaging inside the round (80 exchanges a round, class balance adaptive).
+N4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10"
+N8="--dataset $ARIA --label-map $MAP --nodes 8 --rounds 30"
 
 flags() {
     case $1 in
@@ -92,6 +98,21 @@ flags() {
     # The one-class recipe (300 rounds of 2 steps of 32, the federation's class counts) on Dirichlet 0.1.
     d8-0.1-fed-r300s2) echo "$E8 --dirichlet 0.1 --rounds 300 --steps-per-round 2 --batch 32 --class-balance federation --no-baselines" ;;
     d8-0.1-fed-mean-r300s2) echo "$E8 --dirichlet 0.1 --rounds 300 --steps-per-round 2 --batch 32 --class-balance federation --aggregation mean --no-baselines" ;;
+    # Averaging inside the round: the default recipe (first of each group) and its ablation.
+    a4-inround) echo "$N4 --dirichlet 0.5" ;;
+    a4-inround-x16) echo "$N4 --dirichlet 0.5 --exchanges-per-round 16 --no-baselines" ;;
+    a4-inround-x40) echo "$N4 --dirichlet 0.5 --exchanges-per-round 40 --no-baselines" ;;
+    a4-inround-x160) echo "$N4 --dirichlet 0.5 --exchanges-per-round 160 --no-baselines" ;;
+    a4-inround-fed) echo "$N4 --dirichlet 0.5 --class-balance federation --no-baselines" ;;
+    a4-inround-fed-x16) echo "$N4 --dirichlet 0.5 --class-balance federation --exchanges-per-round 16 --no-baselines" ;;
+    a4-inround-mean) echo "$N4 --dirichlet 0.5 --aggregation mean --no-baselines" ;;
+    o4-inround) echo "$N4 --one-class-per-node" ;;
+    o4-inround-local) echo "$N4 --one-class-per-node --class-balance local --no-baselines" ;;
+    o4-inround-x16) echo "$N4 --one-class-per-node --exchanges-per-round 16 --no-baselines" ;;
+    o4-inround-mean) echo "$N4 --one-class-per-node --aggregation mean --no-baselines" ;;
+    d8-0.5-inround) echo "$N8 --dirichlet 0.5" ;;
+    d8-0.1-inround) echo "$N8 --dirichlet 0.1" ;;
+    d8-0.1-inround-fed) echo "$N8 --dirichlet 0.1 --class-balance federation --no-baselines" ;;
     *) echo "unknown run $1" >&2; exit 2 ;;
     esac
 }
