@@ -237,7 +237,8 @@ public final class NodeRuntime: Sendable {
                 if await trainer.usesFederationCounts, let counts = await federation.neighbourhoodClassCounts() {
                     do {
                         if try await trainer.useFederationClassCounts(counts) {
-                            logger.info("class weights from the neighbourhood's counts \(counts.map(String.init).joined(separator: "/"))")
+                            // A notice: it happens when a peer joins or leaves, and it changes what this site trains.
+                            logger.notice("class weights from the neighbourhood's counts \(zip(config.classes, counts).map { "\($0) \($1)" }.joined(separator: ", "))")
                         }
                     } catch {
                         logger.warning("ignoring the neighbourhood's class counts: \(error)")

@@ -59,9 +59,9 @@ struct OneClassE2ETests {
         // The one-class sites weight their loss by the class counts their peers signed; the mixed site, which
         // holds both classes, balances its own mix (the adaptive default).
         for node in nodes.prefix(2) {
-            #expect(node.log.contains("class weights from the neighbourhood's counts"), "\(node.name): \(node.log.suffix(600))")
+            #expect(node.errorLog.contains("class weights from the neighbourhood's counts"), "\(node.name): \(String(node.errorLog.suffix(600)))")
         }
-        #expect(!nodes[2].log.contains("class weights from the neighbourhood's counts"))
+        #expect(!nodes[2].errorLog.contains("class weights from the neighbourhood's counts"))
         let settled = try await nodes[0].status()
         _ = try await eventually("a few more gossip rounds") { () -> Poll<Void> in
             let s = try await nodes[0].status()
