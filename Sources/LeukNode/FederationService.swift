@@ -87,20 +87,24 @@ public actor FederationService {
     private var lastUpdateReceived: Timestamp?
     private var metrics: NodeMetrics
     /// This node's training images per class (in `layout.classes` order; empty without a dataset), sent
-    /// in every signed update so peers can weight their loss by the federation's class mix.
+    /// in every signed update (unless `reportsClassCounts` is off) so peers can weight their loss by the
+    /// federation's class mix.
     private let ownClassCounts: [Int]
+    /// False with `--no-share-class-counts`: the updates carry no counts, though the node still adds up its peers'.
+    private let reportsClassCounts: Bool
     /// The class counts each peer's latest accepted update reported (`neighbourhoodClassCounts`).
     private var peerClassCounts: [NodeID: [UInt64]] = [:]
 
     /// Restores the node's state from its store (the last model snapshot and gossip bookkeeping) or
     /// starts from `initialParameters`.
     public init(identity: NodeIdentity, config: NodeConfig, layout: ModelLayout, store: RecordStore,
-                initialParameters: [Float], sampleCount: Int, classCounts: [Int] = [], gossip: GossipConfiguration,
-                network: NetworkConfiguration, clock: any WallClock = SystemWallClock(), metrics: NodeMetrics = NodeMetrics(),
+                initialParameters: [Float], sampleCount: Int, classCounts: [Int] = [], reportsClassCounts: Bool = true,
+                gossip: GossipConfiguration, network: NetworkConfiguration, clock: any WallClock = SystemWallClock(), metrics: NodeMetrics = NodeMetrics(),
                 logger: Logger, onRound: @escaping @Sendable (RoundReport) -> Void) throws {
         let allowList = AllowList(try PeerRegistry(store: store, clock: clock).all().map(\.id))
         try self.init(identity: identity, config: config, layout: layout, store: store, initialParameters: initialParameters,
-                      sampleCount: sampleCount, classCounts: classCounts, gossip: gossip, allowList: allowList,
+                      sampleCount: sampleCount, classCounts: classCounts, reportsClassCounts: reportsClassCounts,
+                      gossip: gossip, allowList: allowList,
                       transport: NetworkShell(configuration: network, admission: allowList, logger: logger),
                       clock: clock, metrics: metrics, logger: logger, onRound: onRound)
     }
@@ -108,12 +112,13 @@ public actor FederationService {
     /// The same over any transport; `allowList` must be the admission policy the transport checks
     /// handshakes against, so that `addPeer` and `removePeer` take effect on the wire at once.
     public init(identity: NodeIdentity, config: NodeConfig, layout: ModelLayout, store: RecordStore,
-                initialParameters: [Float], sampleCount: Int, classCounts: [Int] = [], gossip: GossipConfiguration,
-                allowList: AllowList, transport: any FederationTransport, clock: any WallClock = SystemWallClock(),
+                initialParameters: [Float], sampleCount: Int, classCounts: [Int] = [], reportsClassCounts: Bool = true,
+                gossip: GossipConfiguration, allowList: AllowList, transport: any FederationTransport, clock: any WallClock = SystemWallClock(),
                 metrics: NodeMetrics = NodeMetrics(), logger: Logger, onRound: @escaping @Sendable (RoundReport) -> Void) throws {
         self.identity = identity
         // Counts that do not name every class of the layout are not reported at all.
         ownClassCounts = classCounts.count == layout.classes.count && classCounts.allSatisfy({ $0 >= 0 }) ? classCounts : []
+        self.reportsClassCounts = reportsClassCounts
         self.metrics = metrics
         self.config = config
         self.layout = layout
@@ -558,7 +563,7 @@ public actor FederationService {
             round: message.round, degree: UInt32(clamping: message.degree),
             metrics: ValidationMetrics(accuracy: lastValidation?.accuracy ?? 0, loss: lastValidation?.loss ?? 0),
             architecture: layout.architecture, parents: Array(parentDigests.values.prefix(16)), classes: layout.classes,
-            neighborhoodSamples: UInt64(max(message.neighborhoodSamples, 0)), classCounts: ownClassCounts.map { UInt64($0) })
+            neighborhoodSamples: UInt64(max(message.neighborhoodSamples, 0)), classCounts: reportsClassCounts ? ownClassCounts.map { UInt64($0) } : [])
         let update = SealedModelUpdate(metadata: metadata, parameters: message.parameters, author: identity.signing)
         sealedCache = (message.version, update)
         return update

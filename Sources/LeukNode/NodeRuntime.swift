@@ -27,6 +27,8 @@ public struct StartOptions: Sendable {
     /// Whose class counts weight the local loss (`FederationDefaults.classBalance`): with `.federation` the
     /// node adds up its peers' reported counts to its own, once per stretch.
     public var classBalance = FederationDefaults.classBalance
+    /// Whether this node's signed updates carry its per-class image counts (`--no-share-class-counts` turns it off).
+    public var sharesClassCounts = true
     /// Images per step; nil = one local epoch per round (`FederatedTrainingConfiguration.batchSize`).
     public var batchSize: Int? = FederationDefaults.batchSize
     public var learningRate: Float = FederationDefaults.learningRate
@@ -174,7 +176,8 @@ public final class NodeRuntime: Sendable {
         gossip.mixesBeforeFirstLocalStep = made == nil
         federation = try FederationService(identity: identity, config: config, layout: layout, store: store,
                                            initialParameters: initialParameters, sampleCount: max(sampleCount, 1),
-                                           classCounts: made == nil ? [] : classCounts, gossip: gossip, network: network, logger: logger, onRound: onRound)
+                                           classCounts: made == nil ? [] : classCounts,
+                                           reportsClassCounts: options.sharesClassCounts, gossip: gossip, network: network, logger: logger, onRound: onRound)
         serving = try ModelServing(store: store, gate: PromotionGate(floors: options.floors))
         diagnoser = ModelDiagnoser(serving: serving, threads: 1)
         if let made, let served = await serving.served() {

@@ -52,6 +52,9 @@ struct Start: AsyncParsableCommand {
 
     @OptionGroup var inRound: InRoundOptions
 
+    @Flag(name: .customLong("no-share-class-counts"), help: "Send no per-class image counts in this node's signed updates (they say how many images of each class the site holds); peers then leave this site out of the class mix a one-class site weights its loss by.")
+    var noShareClassCounts = false
+
     @Option(help: ArgumentHelp("A fixed mini-batch size (default: this node's training images / --steps-per-round, from 4 to 256).",
                                valueName: "N"))
     var batch: Int?
@@ -164,6 +167,7 @@ struct Start: AsyncParsableCommand {
         options.stepsPerRound = stepsPerRound
         options.exchangesPerRound = inRound.exchanges(stepsPerRound: stepsPerRound)
         options.classBalance = inRound.balance
+        options.sharesClassCounts = !noShareClassCounts
         options.batchSize = batch
         options.learningRate = lr
         options.optimizer = OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer

@@ -178,6 +178,21 @@ import Testing
         await node.federation.shutdown()
     }
 
+    /// `--no-share-class-counts`: the node's updates carry no counts, but it still learns its peers'.
+    @Test func aNodeThatSharesNoClassCountsStillUsesItsPeers() async throws {
+        let node = try NodeFixture(gossipInterval: .milliseconds(20), reportsClassCounts: false)
+        _ = try await node.federation.start()
+        node.transport.deliver(.peerConnected(node.peer.id, address: "127.0.0.1:1", direction: .inbound))
+        #expect(await eventually { await !node.transport.sent.isEmpty })
+        let sent = try #require(await node.transport.sent.first)
+        let own = try SignedModelUpdate.verify(sent.update.bytes, now: SystemWallClock().now().adding(.seconds(1))) { _ in .known }.get()
+        #expect(own.metadata.classCounts.isEmpty)
+        node.transport.deliver(.received(try update(from: node.peer, parameters: node.model.parameters, classCounts: [2, 30]),
+                                         from: node.peer.id))
+        #expect(await eventually { await node.federation.neighbourhoodClassCounts() == [12, 30] })
+        await node.federation.shutdown()
+    }
+
     /// A verified update `peer` signed, as the network shell hands it over.
     private func update(from peer: NodeIdentity, parameters: [Float], classCounts: [UInt64] = []) throws -> ModelUpdate {
         let now = SystemWallClock().now()

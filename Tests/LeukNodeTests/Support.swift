@@ -63,7 +63,7 @@ final class NodeFixture: @unchecked Sendable {
     let model: Model
 
     /// `metrics` is where the service publishes (swift-metrics' no-op factory unless a test passes its own).
-    init(gossipInterval: Duration = .seconds(3600), metrics: NodeMetrics = NodeMetrics()) throws {
+    init(gossipInterval: Duration = .seconds(3600), metrics: NodeMetrics = NodeMetrics(), reportsClassCounts: Bool = true) throws {
         directory = NSTemporaryDirectory() + "leuknode-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         store = try RecordStore(database: Database(path: directory + "/db", createIfMissing: true), identity: identity)
@@ -72,16 +72,16 @@ final class NodeFixture: @unchecked Sendable {
         model = try Model(architecture: Architecture(named: "leuknet-s"), classes: ["hem", "all"], inputSize: 16,
                           mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], seed: 3, threads: 1)
         federation = try Self.makeService(identity: identity, store: store, transport: transport, model: model,
-                                          gossipInterval: gossipInterval, metrics: metrics)
+                                          gossipInterval: gossipInterval, metrics: metrics, reportsClassCounts: reportsClassCounts)
     }
 
     static func makeService(identity: NodeIdentity, store: RecordStore, transport: MemoryTransport, model: Model,
-                            gossipInterval: Duration, metrics: NodeMetrics = NodeMetrics()) throws -> FederationService {
+                            gossipInterval: Duration, metrics: NodeMetrics = NodeMetrics(), reportsClassCounts: Bool = true) throws -> FederationService {
         let config = NodeConfig(name: "test-node", listen: "127.0.0.1:7400", api: "127.0.0.1:7480", identity: identity.publicIdentity)
         let layout = FederationService.ModelLayout(architecture: "leuknet-s", classes: ["hem", "all"], inputSize: 16,
                                                    mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
         return try FederationService(identity: identity, config: config, layout: layout, store: store,
-                                     initialParameters: model.parameters, sampleCount: 10, classCounts: [10, 0],
+                                     initialParameters: model.parameters, sampleCount: 10, classCounts: [10, 0], reportsClassCounts: reportsClassCounts,
                                      gossip: GossipConfiguration(gossipInterval: gossipInterval, tickJitter: 0, persistEveryRounds: 1),
                                      allowList: AllowList(), transport: transport, metrics: metrics, logger: Logger(label: "test"),
                                      onRound: { _ in })

@@ -100,6 +100,7 @@ flags() {
     d8-0.1-fed-mean-r300s2) echo "$E8 --dirichlet 0.1 --rounds 300 --steps-per-round 2 --batch 32 --class-balance federation --aggregation mean --no-baselines" ;;
     # Averaging inside the round: the default recipe (first of each group) and its ablation.
     a4-inround) echo "$N4 --dirichlet 0.5" ;;
+    a4-inround-nb) echo "$N4 --dirichlet 0.5 --no-baselines" ;;
     a4-inround-x16) echo "$N4 --dirichlet 0.5 --exchanges-per-round 16 --no-baselines" ;;
     a4-inround-x40) echo "$N4 --dirichlet 0.5 --exchanges-per-round 40 --no-baselines" ;;
     a4-inround-x160) echo "$N4 --dirichlet 0.5 --exchanges-per-round 160 --no-baselines" ;;
