@@ -175,7 +175,7 @@ enum WireTargets {
             version: 3, timestamp: Fixtures.now, sampleCount: 120, round: 7, degree: 3,
             metrics: ValidationMetrics(accuracy: 0.8, loss: 0.4, sensitivity: sensitivity, specificity: 0.7),
             architecture: "leuknet-s", parents: (0..<parents).map { [UInt8](repeating: UInt8($0), count: 32) },
-            neighborhoodSamples: 300)
+            neighborhoodSamples: 300, classCounts: [20, 100])
         return SignedModelUpdate.seal(metadata, parameters: (0..<parameters).map { Float($0) * 0.25 - 0.5 }, author: Fixtures.author.signing)
     }
 

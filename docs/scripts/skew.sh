@@ -104,6 +104,7 @@ flags() {
     a4-inround-x16) echo "$N4 --dirichlet 0.5 --exchanges-per-round 16 --no-baselines" ;;
     a4-inround-x40) echo "$N4 --dirichlet 0.5 --exchanges-per-round 40 --no-baselines" ;;
     a4-inround-x160) echo "$N4 --dirichlet 0.5 --exchanges-per-round 160 --no-baselines" ;;
+    a4-inround-local) echo "$N4 --dirichlet 0.5 --class-balance local --no-baselines" ;;
     a4-inround-fed) echo "$N4 --dirichlet 0.5 --class-balance federation --no-baselines" ;;
     a4-inround-fed-x16) echo "$N4 --dirichlet 0.5 --class-balance federation --exchanges-per-round 16 --no-baselines" ;;
     a4-inround-mean) echo "$N4 --dirichlet 0.5 --aggregation mean --no-baselines" ;;
