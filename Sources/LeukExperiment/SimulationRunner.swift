@@ -346,6 +346,7 @@ public enum SimulationRunner {
                             trainer.lastMeanLoss, rate, elapsed))
         }
 
+        progress("largest gradient norm per node \(federatedSessions.map { String(format: "%.0f", $0.largestGradientNorm) }.joined(separator: "/")); steps scaled to the limit \(federatedSessions.map { String($0.clippedSteps) }.joined(separator: "/")); diverged stretches discarded \(federatedSessions.map { String($0.discardedRounds) }.joined(separator: "/"))")
         progress("evaluating on \(data.testIndices.count) test images...")
         var scores: [ScoredSample] = []
         var federatedMetrics: [EvaluationMetrics] = []
@@ -455,8 +456,11 @@ struct SessionTrainer: LocalTrainer {
     mutating func trainStep(node: Int, round: Int, parameters: [Float]) -> LocalTrainingResult? {
         if round != lastRound { lossSum = 0; lossCount = 0; lastRound = round }
         let outcome = sessions[node].trainRound(startingFrom: parameters, steps: steps)
-        lossSum += outcome.meanLoss
-        lossCount += 1
+        // A discarded (diverged) stretch has no loss to report: it left the node where it was.
+        if outcome.meanLoss.isFinite {
+            lossSum += outcome.meanLoss
+            lossCount += 1
+        }
         lastMeanLoss = lossSum / Double(lossCount)
         return LocalTrainingResult(parameters: outcome.parameters, sampleCount: sessions[node].trainingSampleCount)
     }

@@ -251,10 +251,17 @@ public final class NodeRuntime: Sendable {
                 let start = await federation.currentParameters()
                 let outcome = await trainer.trainStretch(startingFrom: start, steps: steps)
                 if stopRequested.isSet { return }
-                loss += outcome.meanLoss * Double(outcome.images)
-                images += outcome.images
+                let diverged = !outcome.meanLoss.isFinite
+                if diverged {
+                    // The trainer threw the stretch away (it ended in NaN or infinity) with its optimiser state, and
+                    // handed back the start: nothing of it reaches the model or the peers.
+                    logger.warning("a training stretch diverged and was discarded; training goes on from the current model")
+                } else {
+                    loss += outcome.meanLoss * Double(outcome.images)
+                    images += outcome.images
+                }
                 if stretch < stretches - 1 {
-                    await federation.applyLocalStretch(start: start, trained: outcome.parameters, images: outcome.images)
+                    if !diverged { await federation.applyLocalStretch(start: start, trained: outcome.parameters, images: outcome.images) }
                 } else {
                     let validation = await trainer.validate(parameters: outcome.parameters)
                     await federation.applyLocalTraining(start: start, trained: outcome.parameters, loss: images > 0 ? loss / Double(images) : 0,

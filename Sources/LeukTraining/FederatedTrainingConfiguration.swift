@@ -74,6 +74,11 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
     /// computes the same `v` from the same averaged models, so agreement is kept. (1, 0) = off.
     public var globalLearningRate: Float
     public var globalMomentum: Float
+    /// The largest L2 norm a step's gradient may have; a longer one is scaled down to it (nil = no limit). A
+    /// safety net, not a regulariser: healthy Aria runs stay below about 130, while a tiny one-class site cut
+    /// off from its neighbours by the clipped rule was seen at 8,000 and then at 1e27 before its model turned
+    /// NaN (docs/results.md, "Averaging inside the round").
+    public var gradientNormLimit: Float? = FederationDefaults.gradientNormLimit
     /// Random flips, rotations and colour jitter on training batches.
     public var augment: Bool
     /// Train on deliberately wrong labels (each label `c` read as `(c + 1) mod k`): the label-flip attacker of
@@ -163,6 +168,8 @@ public enum FederationDefaults {
     /// Gossip exchanges between two training rounds in the simulator: one is exact on a complete
     /// graph since trained states are pushed at once and weighted `n_j / N`.
     public static let gossipPerRound = 1
+    /// The gradient-norm limit of every local step (`FederatedTrainingConfiguration.gradientNormLimit`).
+    public static let gradientNormLimit: Float? = 250
     /// Averaging steps inside one round (`--exchanges-per-round` of `start`, `demo` and `simulate`): the
     /// round's local epoch is cut into this many stretches, and the node publishes (and mixes) after each.
     /// See docs/results.md, "Averaging inside the round".

@@ -67,6 +67,12 @@ public final class FederatedTrainingSession {
     /// The restricted softmax's per-class logit factors (`nil` when it is off or the node holds every class).
     public let logitScales: [Float]?
 
+    /// The largest gradient norm seen, the steps whose gradient was scaled down to
+    /// `configuration.gradientNormLimit`, and the rounds thrown away because they ended non-finite, since start.
+    public private(set) var largestGradientNorm = 0.0
+    public private(set) var clippedSteps = 0
+    public private(set) var discardedRounds = 0
+
     private let engine: Model
     private let sharedEngine: Bool
     private let sampleOrder: [Int]
@@ -284,6 +290,15 @@ public final class FederatedTrainingSession {
                             for k in 0..<p.count { total[k] = scale * g[k] + mu * (p[k] - anchor[k]) }
                         }
                     }
+                    var squared: Double = 0
+                    for k in 0..<total.count { squared += Double(total[k]) * Double(total[k]) }
+                    let norm = squared.squareRoot()
+                    largestGradientNorm = max(largestGradientNorm, norm)
+                    if let limit = configuration.gradientNormLimit, norm > Double(limit) {
+                        let factor = Float(Double(limit) / norm)
+                        for k in 0..<total.count { total[k] *= factor }
+                        clippedSteps += 1
+                    }
                     optimizer.apply(parameters: p.baseAddress!, gradients: UnsafePointer(total.baseAddress!), count: p.count,
                                     learningRate: learningRate)
                 }
@@ -293,6 +308,14 @@ public final class FederatedTrainingSession {
             engine.parameters = current
             totalLoss += Double(loss * scale) * Double(batch.count)
             images += batch.count
+        }
+        // A round that ended in NaN or infinity (a diverged step) is thrown away with the optimiser's state: the
+        // node starts its next round from the model it was handed, and never publishes a model its peers refuse.
+        guard totalLoss.isFinite, current.allSatisfy(\.isFinite) else {
+            discardedRounds += 1
+            optimizerState = nil
+            lastRound = nil
+            return LocalRoundOutcome(parameters: parameters, meanLoss: .nan, images: images)
         }
         if configuration.driftCorrection > 0 {
             let applied = Float(correctedSteps)

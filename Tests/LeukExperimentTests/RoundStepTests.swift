@@ -92,3 +92,30 @@ extension RoundStepTests {
         #expect(session.trainRound(startingFrom: start).images == 6 * 8)
     }
 }
+
+extension RoundStepTests {
+    /// The gradient-norm limit scales a long gradient down to it, and a round that ends non-finite is thrown
+    /// away: the session hands back where it started and forgets its optimiser state.
+    @Test func aLongGradientIsScaledDownAndADivergedRoundIsThrownAway() throws {
+        let limited = try Self.session { $0.gradientNormLimit = 1e-3 }
+        let start = limited.initialParameters
+        let step = limited.trainRound(startingFrom: start, steps: 1)
+        #expect(limited.clippedSteps == 1)
+        #expect(limited.largestGradientNorm > 1e-3)
+        // One SGD step with momentum from rest moves by learning rate x (gradient + weight decay x parameters): at
+        // most 0.05 x (1e-3 + 5e-4 |start|) here, the optimiser adding the decay after the limit.
+        let norm = Self.distance(start, [Float](repeating: 0, count: start.count))
+        #expect(Self.distance(step.parameters, start) <= 0.05 * (1e-3 + 5e-4 * norm) * 1.0001)
+        let free = try Self.session { $0.gradientNormLimit = nil }.trainRound(startingFrom: start, steps: 1)
+        #expect(Self.distance(free.parameters, start) > 2 * Self.distance(step.parameters, start), "without the limit the step is longer")
+
+        let session = try Self.session { $0.gradientNormLimit = nil }
+        var poisoned = session.initialParameters
+        poisoned[0] = .infinity
+        let outcome = session.trainRound(startingFrom: poisoned, steps: 2)
+        #expect(!outcome.meanLoss.isFinite)
+        #expect(outcome.parameters.elementsEqual(poisoned, by: { $0 == $1 || ($0.isNaN && $1.isNaN) }))
+        #expect(session.discardedRounds == 1)
+        #expect(session.trainRound(startingFrom: session.initialParameters, steps: 2).meanLoss.isFinite, "it trains again from a sound model")
+    }
+}
