@@ -236,6 +236,11 @@ public final class NodeRuntime: Sendable {
             // inside the round"); the validation split is read once, at the round's end.
             let stretches = max(1, min(options.exchangesPerRound, options.stepsPerRound))
             var loss = 0.0, images = 0
+            // Stretches shorter than the receivers' rate limit (a quarter of a gossip interval) are joined: the node
+            // trains on from its own result and folds the joined change in once, so it never publishes faster than
+            // its peers verify (small images, few steps) and the exchanges stay an upper bound.
+            let minimumPublishInterval = options.gossipInterval / 4
+            var pending: (start: [Float], trained: [Float], since: ContinuousClock.Instant, images: Int)?
             for stretch in 0..<stretches {
                 if await trainer.usesFederationCounts, let counts = await federation.neighbourhoodClassCounts() {
                     do {
@@ -248,8 +253,11 @@ public final class NodeRuntime: Sendable {
                     }
                 }
                 let steps = (options.stepsPerRound * (stretch + 1)) / stretches - (options.stepsPerRound * stretch) / stretches
-                let start = await federation.currentParameters()
-                let outcome = await trainer.trainStretch(startingFrom: start, steps: steps)
+                let from: [Float]
+                if let pending { from = pending.trained } else { from = await federation.currentParameters() }
+                let start = pending?.start ?? from
+                let began = pending?.since ?? ContinuousClock.now
+                let outcome = await trainer.trainStretch(startingFrom: from, steps: steps)
                 if stopRequested.isSet { return }
                 let diverged = !outcome.meanLoss.isFinite
                 if diverged {
@@ -261,11 +269,20 @@ public final class NodeRuntime: Sendable {
                     images += outcome.images
                 }
                 if stretch < stretches - 1 {
-                    if !diverged { await federation.applyLocalStretch(start: start, trained: outcome.parameters, images: outcome.images) }
+                    // A diverged stretch handed back where it began: what is pending stays pending.
+                    guard !diverged else { continue }
+                    let joined = (pending?.images ?? 0) + outcome.images
+                    if ContinuousClock.now - began < minimumPublishInterval {
+                        pending = (start, outcome.parameters, began, joined)
+                    } else {
+                        await federation.applyLocalStretch(start: start, trained: outcome.parameters, images: joined)
+                        pending = nil
+                    }
                 } else {
                     let validation = await trainer.validate(parameters: outcome.parameters)
                     await federation.applyLocalTraining(start: start, trained: outcome.parameters, loss: images > 0 ? loss / Double(images) : 0,
-                                                        images: outcome.images, validationAccuracy: validation.accuracy,
+                                                        images: (pending?.images ?? 0) + (diverged ? 0 : outcome.images),
+                                                        validationAccuracy: validation.accuracy,
                                                         validationLoss: validation.loss)
                 }
             }
