@@ -309,13 +309,14 @@ public final class FederatedTrainingSession {
             totalLoss += Double(loss * scale) * Double(batch.count)
             images += batch.count
         }
-        // A round that ended in NaN or infinity (a diverged step) is thrown away with the optimiser's state: the
-        // node starts its next round from the model it was handed, and never publishes a model its peers refuse.
+        // A round that ended in NaN or infinity (a diverged step) is thrown away with the optimiser's state and
+        // hands back the model it was given (a zero change for the caller): the node never publishes a model its
+        // peers would refuse.
         guard totalLoss.isFinite, current.allSatisfy(\.isFinite) else {
             discardedRounds += 1
             optimizerState = nil
             lastRound = nil
-            return LocalRoundOutcome(parameters: parameters, meanLoss: .nan, images: images)
+            return LocalRoundOutcome(parameters: averaged, meanLoss: .nan, images: images)
         }
         if configuration.driftCorrection > 0 {
             let applied = Float(correctedSteps)
