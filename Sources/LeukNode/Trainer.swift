@@ -8,15 +8,6 @@ import LeukTraining
 /// never Swift's cooperative pool or an event loop, and the compiler checks that the session is only
 /// touched there.
 actor Trainer {
-    /// What one local round produced, for the federation.
-    struct RoundOutcome: Sendable {
-        var parameters: [Float]
-        var loss: Double
-        var images: Int
-        var validationAccuracy: Double
-        var validationLoss: Double
-    }
-
     private let executor: ThreadExecutor
     private let session: FederatedTrainingSession
 
@@ -44,16 +35,8 @@ actor Trainer {
     /// Whether the loss follows the neighbourhood's class counts (`ClassBalance.usesFederationCounts`).
     var usesFederationCounts: Bool { session.usesFederationCounts }
 
-    /// Trains one round (K steps) from `start` and validates the result.
-    func trainRound(startingFrom start: [Float]) -> RoundOutcome {
-        let trained = session.trainRound(startingFrom: start)
-        let validation = session.validate(parameters: trained.parameters)
-        return RoundOutcome(parameters: trained.parameters, loss: trained.meanLoss, images: trained.images,
-                            validationAccuracy: validation.accuracy, validationLoss: validation.loss)
-    }
-
     /// Trains `steps` steps of the round from `start`, without validating: one stretch of a round cut
-    /// into several (`StartOptions.exchangesPerRound`).
+    /// into several (`StartOptions.exchangesPerRound`); the runtime validates once, after the last.
     func trainStretch(startingFrom start: [Float], steps: Int) -> LocalRoundOutcome {
         session.trainRound(startingFrom: start, steps: steps)
     }
