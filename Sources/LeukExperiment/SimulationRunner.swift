@@ -221,15 +221,11 @@ public enum SimulationRunner {
             initialParameters: Array(repeating: initial, count: request.nodes),
             sampleCounts: federatedSessions.map(\.trainingSampleCount))
         if request.classBalance == .federation || request.classBalance == .adaptive {
-            // What each node learns from the signed updates it receives: its own counts plus its
-            // neighbours' (the whole federation's on a complete graph), as a running node does. (A session
-            // balancing its own mix ignores them.)
+            // What each node learns from the signed updates it receives: its neighbours' class counts, as a running
+            // node does. (A session balancing its own mix ignores them.)
             for (node, session) in federatedSessions.enumerated() {
-                var counts = session.classCounts
-                for neighbour in simulator.adjacency[node] {
-                    for (c, n) in federatedSessions[neighbour].classCounts.enumerated() { counts[c] += n }
-                }
-                try session.useFederationClassCounts(counts)
+                try session.useNeighbourClassCounts(simulator.adjacency[node].map { federatedSessions[$0].classCounts },
+                                                    balance: request.classBalance)
             }
         }
         var trainer = AttackingTrainer(inner: SessionTrainer(sessions: federatedSessions), attackers: Set(attackers),

@@ -218,22 +218,29 @@ public actor FederationService {
         await refreshMetrics()
     }
 
-    /// The class mix this node weights its loss by: its own training images per class plus the counts
-    /// every connected peer in good standing reported in its latest signed update (the whole federation's on
-    /// a complete graph). Nil while no peer has reported any: the node then balances its own mix.
+    /// The class counts each connected peer in good standing reported in its latest signed update (a peer
+    /// that sent none is missing): what the trainer weights a one-class site's loss by
+    /// (`FederatedTrainingSession.useNeighbourClassCounts`). A benched or disconnected peer's counts stop
+    /// counting with its mixing weight.
     ///
     /// A peer can lie about its counts; the harm is bounded because the trainer clips every class weight to
-    /// `classWeightRange`, and a benched or disconnected peer's counts stop counting with its mixing weight.
+    /// `classWeightRange`.
+    public func neighbourClassCounts() -> [[Int]] {
+        guard ownClassCounts.count == layout.classes.count else { return [] }
+        return instance.peerSnapshots(now: clock.now()).filter { $0.isUp && !$0.shutOut }
+            .compactMap { peerClassCounts[$0.id]?.map { Int(clamping: $0) } }
+    }
+
+    /// The node's own training images per class plus every count in `neighbourClassCounts` (the whole
+    /// federation's on a complete graph); nil while no peer has reported any.
     public func neighbourhoodClassCounts() -> [Int]? {
-        guard ownClassCounts.count == layout.classes.count else { return nil }
-        let now = clock.now()
-        let reporting = instance.peerSnapshots(now: now).filter { $0.isUp && !$0.shutOut }.compactMap { peerClassCounts[$0.id] }
+        let reporting = neighbourClassCounts()
         guard !reporting.isEmpty else { return nil }
         var total = ownClassCounts
         for counts in reporting {
             for (c, n) in counts.enumerated() {
-                let (sum, overflow) = UInt64(total[c]).addingReportingOverflow(n)
-                total[c] = overflow ? Int.max : Int(clamping: sum)
+                let (sum, overflow) = total[c].addingReportingOverflow(n)
+                total[c] = overflow ? Int.max : sum
             }
         }
         return total

@@ -242,11 +242,12 @@ public final class NodeRuntime: Sendable {
             let minimumPublishInterval = options.gossipInterval / 4
             var pending: (start: [Float], trained: [Float], since: ContinuousClock.Instant, images: Int)?
             for stretch in 0..<stretches {
-                if await trainer.usesFederationCounts, let counts = await federation.neighbourhoodClassCounts() {
+                if await trainer.usesFederationCounts, case let counts = await federation.neighbourClassCounts(), !counts.isEmpty {
                     do {
-                        if try await trainer.useFederationClassCounts(counts) {
+                        if try await trainer.useNeighbourClassCounts(counts, balance: options.classBalance) {
                             // A notice: it happens when a peer joins or leaves, and it changes what this site trains.
-                            logger.notice("class weights from the neighbourhood's counts \(zip(config.classes, counts).map { "\($0) \($1)" }.joined(separator: ", "))")
+                            let weights = await trainer.classWeights ?? []
+                            logger.notice("class weights from the neighbourhood's counts (\(counts.count) peers reporting): \(zip(config.classes, weights).map { "\($0) \(String(format: "%.2f", $1))" }.joined(separator: ", "))")
                         }
                     } catch {
                         logger.warning("ignoring the neighbourhood's class counts: \(error)")

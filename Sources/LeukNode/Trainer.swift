@@ -46,10 +46,14 @@ actor Trainer {
         session.validate(parameters: parameters)
     }
 
-    /// Weights the loss by the neighbourhood's class counts from the next step on; true when the weights changed.
-    func useFederationClassCounts(_ counts: [Int]) throws -> Bool {
-        try session.useFederationClassCounts(counts)
+    /// Weights the loss by the neighbours' class counts from the next step on, as `balance` says
+    /// (`FederatedTrainingSession.useNeighbourClassCounts`); true when the weights changed.
+    func useNeighbourClassCounts(_ counts: [[Int]], balance: ClassBalance) throws -> Bool {
+        try session.useNeighbourClassCounts(counts, balance: balance)
     }
+
+    /// The per-class loss weights in use (nil without class balancing).
+    var classWeights: [Float]? { session.classWeights }
 
     /// The figures of `parameters` on the node's validation split, for the promotion gate; nil when
     /// the split is empty. Runs here, on the trainer's thread, between training rounds.

@@ -195,10 +195,13 @@ public enum ClassBalance: String, Sendable, Equatable, CaseIterable {
     case local
     /// No class balancing: plain cross-entropy on the node's own mix (an ablation).
     case off = "none"
-    /// `.local` on a node that holds every class, `.federation` on one that misses a class: a site with no
-    /// image of a class cannot balance its own mix, while a site that holds both balances it better by itself
-    /// (on Aria's Dirichlet 0.5 split the local balance scored higher; docs/results.md, "Averaging inside
-    /// the round").
+    /// `.local` on a node that holds every class; on one that misses a class, the weights that give every class
+    /// the same mass in the neighbourhood's averaged step (`ClassMasses.missingClassWeights`). A site with no
+    /// image of a class cannot balance its own mix, while a site that holds every class balances it better by
+    /// itself (on Aria's Dirichlet 0.5 split the local balance scored higher). Weighting a one-class site by the
+    /// whole federation's mix instead (the rule until 2026-12-07) counted its class about three times as much as
+    /// a self-balanced site of its size would (docs/results.md, "One-class sites balance the neighbourhood's
+    /// class masses").
     case adaptive
 
     /// Whether a node holding `counts` images per class weights its loss by the federation's counts.

@@ -152,7 +152,7 @@ public final class FederatedTrainingSession {
             // Oversample first, then weight by the counts of the oversampled stream: weighting by the
             // raw counts on top of oversampling would count the rare class's boost twice and tip the
             // model into calling everything rare.
-            let order = Self.oversampled(trainIndices, cache: cache, counts: counts, maximumRepeat: 4)
+            let order = Self.oversampled(trainIndices, cache: cache, counts: counts, maximumRepeat: ClassMasses.maximumRepeat)
             var streamCounts = [Int](repeating: 0, count: cache.classes.count)
             for index in order { streamCounts[cache.samples[index].label] += 1 }
             classWeights = Self.balancedWeights(counts: streamCounts, range: configuration.classWeightRange)
@@ -180,6 +180,43 @@ public final class FederatedTrainingSession {
         configuration.classBalancing && configuration.federationClassCounts != nil && logitOffsets == nil
     }
 
+    /// Weights the loss by what the node learnt of its neighbours' class counts (each connected peer's counts,
+    /// from its signed update), from the next step on, the way `balance` says:
+    /// - `.federation`: the balanced weights of the node's own counts plus all of its neighbours'
+    ///   (`useFederationClassCounts`);
+    /// - `.adaptive`: the weights that balance the neighbourhood's effective class masses
+    ///   (`ClassMasses.missingClassWeights`), on the assumption that every neighbour runs the same default:
+    ///   those that hold every class balance their own mix, those that miss one take these same weights.
+    /// Only a session that uses the federation's counts changes (`usesFederationCounts`).
+    /// - Returns: whether the weights changed.
+    @discardableResult
+    public func useNeighbourClassCounts(_ neighbours: [[Int]], balance: ClassBalance) throws -> Bool {
+        guard usesFederationCounts else { return false }
+        let classes = engine.classes.count
+        guard neighbours.allSatisfy({ $0.count == classes && $0.allSatisfy { $0 >= 0 } }) else {
+            throw ExperimentError("neighbour class counts \(neighbours) do not fit the classes \(engine.classes)",
+                                  hint: "every peer must report one count per class")
+        }
+        guard balance == .adaptive else {
+            var total = classCounts
+            for counts in neighbours {
+                for c in 0..<classes {
+                    let (sum, overflow) = total[c].addingReportingOverflow(counts[c])
+                    total[c] = overflow ? Int.max : sum
+                }
+            }
+            return try useFederationClassCounts(total)
+        }
+        let range = configuration.classWeightRange
+        // A peer is taken to run the same balance: one that misses a class takes these weights too.
+        let missing = [classCounts] + neighbours.filter { balance.usesFederationCounts(own: $0) }
+        let balanced = neighbours.filter { !balance.usesFederationCounts(own: $0) }
+        let weights = ClassMasses.missingClassWeights(missing: missing, selfBalanced: balanced, range: range)
+        guard weights != classWeights else { return false }
+        classWeights = weights
+        return true
+    }
+
     @discardableResult
     public func useFederationClassCounts(_ federationCounts: [Int]) throws -> Bool {
         guard usesFederationCounts else { return false }
@@ -202,7 +239,8 @@ public final class FederatedTrainingSession {
     /// `n / (K * n_c)` per class, clipped; a class the node does not hold gets the top of the range
     /// (it never appears in a batch, so the value only matters for completeness).
     static func balancedWeights(counts: [Int], range: ClosedRange<Float>) -> [Float] {
-        let total = Float(counts.reduce(0, +))
+        // Summed in floating point: a peer's reported counts can be as large as the wire allows.
+        let total = counts.reduce(Float(0)) { $0 + Float($1) }
         let present = Float(max(counts.filter { $0 > 0 }.count, 1))
         return counts.map { count in
             guard count > 0 else { return range.upperBound }
@@ -221,12 +259,10 @@ public final class FederatedTrainingSession {
 
     /// Repeats the indices of rare classes (up to `maximumRepeat` times) towards the largest class.
     static func oversampled(_ indices: [Int], cache: ImageCache, counts: [Int], maximumRepeat: Int) -> [Int] {
-        let largest = counts.max() ?? 0
+        let repeats = ClassMasses.repeats(counts: counts, maximumRepeat: maximumRepeat)
         var out: [Int] = []
         for index in indices {
-            let count = counts[cache.samples[index].label]
-            let repeats = min(maximumRepeat, max(1, Int((Double(largest) / Double(max(count, 1))).rounded(.down))))
-            for _ in 0..<repeats { out.append(index) }
+            for _ in 0..<repeats[cache.samples[index].label] { out.append(index) }
         }
         return out
     }

@@ -34,7 +34,7 @@ struct InRoundOptions: ParsableArguments {
     var exchangesPerRound: Int?
 
     @Option(name: .customLong("class-balance"), help: ArgumentHelp(
-        "Whose class counts weight a node's loss: 'adaptive' (its own mix when it holds every class, else 'federation'), 'federation' (its own plus the per-class counts its neighbours report in their signed updates; on a complete graph the nodes then train the pooled data's balanced loss), 'local' (its own mix) or 'none' (plain cross-entropy, an ablation).",
+        "Whose class counts weight a node's loss: 'adaptive' (its own mix when it holds every class; else the weights that give every class the same mass in the neighbourhood's averaged step, from its peers' reported counts), 'federation' (its own plus the per-class counts its neighbours report in their signed updates; on a complete graph the nodes then train the pooled data's balanced loss), 'local' (its own mix) or 'none' (plain cross-entropy, an ablation).",
         valueName: "adaptive|federation|local|none"))
     var classBalance = FederationDefaults.classBalance.rawValue
 

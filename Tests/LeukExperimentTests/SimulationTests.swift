@@ -184,6 +184,16 @@ private func withoutTimings(_ result: SimulationResult) -> SimulationResult {
     #expect(ClassBalance.adaptive.usesFederationCounts(own: [12, 0]))
     #expect(!ClassBalance.adaptive.usesFederationCounts(own: [12, 3]))
     #expect(ClassBalance.federation.usesFederationCounts(own: [12, 3]) && !ClassBalance.local.usesFederationCounts(own: [12, 0]))
+    // Its weights balance the classes' masses against the self-balanced neighbours' (`ClassMassesTests`); under
+    // `.federation` the same neighbours' counts are simply added to its own.
+    let hemSite = try FederatedTrainingSession(cache: cache, trainIndices: hemOnly, validationIndices: [], configuration: configuration)
+    #expect(try hemSite.useNeighbourClassCounts([[40, 40], [0, 20]], balance: .adaptive))
+    #expect(hemSite.classWeights == ClassMasses.missingClassWeights(missing: [hemSite.classCounts, [0, 20]], selfBalanced: [[40, 40]],
+                                                                    range: configuration.classWeightRange))
+    #expect(try hemSite.useNeighbourClassCounts([[40, 40], [0, 20]], balance: .federation))
+    #expect(hemSite.classWeights == FederatedTrainingSession.balancedWeights(counts: [hemOnly.count + 40, 60], range: configuration.classWeightRange))
+    #expect(throws: ExperimentError.self) { try hemSite.useNeighbourClassCounts([[1, 2, 3]], balance: .adaptive) }
+    #expect(try !balancing.useNeighbourClassCounts([[0, 20]], balance: .adaptive), "a session balancing its own mix ignores them")
 }
 
 /// A round cut into stretches takes the same number of steps with the same batches, an exchange after each

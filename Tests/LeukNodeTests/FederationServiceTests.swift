@@ -178,6 +178,23 @@ import Testing
         await node.federation.shutdown()
     }
 
+    /// The trainer gets each reporting peer's counts apart (the adaptive balance tells a peer that misses a class
+    /// from one that balances its own mix), and a newer update replaces a peer's counts.
+    @Test func eachPeersClassCountsReachTheTrainerApart() async throws {
+        let node = try NodeFixture(gossipInterval: .milliseconds(20))
+        _ = try await node.federation.start()
+        #expect(await node.federation.neighbourClassCounts().isEmpty)
+        node.transport.deliver(.peerConnected(node.peer.id, address: "127.0.0.1:1", direction: .inbound))
+        node.transport.deliver(.received(try update(from: node.peer, parameters: node.model.parameters, classCounts: [2, 30]),
+                                         from: node.peer.id))
+        #expect(await eventually { await node.federation.neighbourClassCounts() == [[2, 30]] })
+        node.transport.deliver(.received(try update(from: node.peer, parameters: node.model.parameters, classCounts: [0, 30], version: 2),
+                                         from: node.peer.id))
+        #expect(await eventually { await node.federation.neighbourClassCounts() == [[0, 30]] })
+        #expect(await node.federation.neighbourhoodClassCounts() == [10, 30])
+        await node.federation.shutdown()
+    }
+
     /// `--no-share-class-counts`: the node's updates carry no counts, but it still learns its peers'.
     @Test func aNodeThatSharesNoClassCountsStillUsesItsPeers() async throws {
         let node = try NodeFixture(gossipInterval: .milliseconds(20), reportsClassCounts: false)
@@ -194,10 +211,10 @@ import Testing
     }
 
     /// A verified update `peer` signed, as the network shell hands it over.
-    private func update(from peer: NodeIdentity, parameters: [Float], classCounts: [UInt64] = []) throws -> ModelUpdate {
+    private func update(from peer: NodeIdentity, parameters: [Float], classCounts: [UInt64] = [], version: UInt64 = 1) throws -> ModelUpdate {
         let now = SystemWallClock().now()
         let metadata = ModelUpdateMetadata(
-            version: 1, timestamp: now, sampleCount: 40, round: 1, degree: 1, metrics: ValidationMetrics(accuracy: 0.5, loss: 0.7),
+            version: version, timestamp: now, sampleCount: 40, round: 1, degree: 1, metrics: ValidationMetrics(accuracy: 0.5, loss: 0.7),
             architecture: "leuknet-s", parents: [], classes: ["hem", "all"], neighborhoodSamples: 50, classCounts: classCounts)
         let sealed = SealedModelUpdate(metadata: metadata, parameters: parameters, author: peer.signing)
         return try SignedModelUpdate.verify(sealed.bytes, now: now) { $0 == peer.id ? .known : .unknown }.get()
