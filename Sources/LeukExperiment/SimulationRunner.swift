@@ -219,7 +219,8 @@ public enum SimulationRunner {
         var simulator = try GossipSimulator(
             setup: SimulationSetup(topology: request.topology, gossip: gossip, network: NetworkConditions(), seed: request.seed),
             initialParameters: Array(repeating: initial, count: request.nodes),
-            sampleCounts: federatedSessions.map(\.trainingSampleCount))
+            sampleCounts: federatedSessions.map(\.trainingSampleCount),
+            missesAClass: federatedSessions.map { $0.classCounts.contains(0) })
         if request.classBalance == .federation || request.classBalance == .adaptive {
             // What each node learns from the signed updates it receives: its neighbours' class counts, as a running
             // node does. (A session balancing its own mix ignores them.)
@@ -296,6 +297,17 @@ public enum SimulationRunner {
                 round: round, consensusDistance: statistics.consensusDistance, meanAccuracy: mean(federatedAccuracy),
                 localOnlyAccuracy: localAccuracy.isEmpty ? nil : mean(localAccuracy),
                 minAccuracy: federatedAccuracy.min(), maxAccuracy: federatedAccuracy.max())
+            // Honest nodes that distrust each other (by < 1), as "judge>peer trust", for the progress line.
+            var distrusted: [String] = []
+            if request.aggregation != .mean {
+                let pairs = honestNodes.flatMap { node in
+                    honestNodes.filter { $0 != node && simulator.adjacency[node].contains($0) }.map { peer in
+                        (node, peer, simulator.instance(of: node)?.trust(in: simulator.nodeIDs[peer], now: simulator.now) ?? 1)
+                    }
+                }
+                record.honestMinTrust = pairs.map(\.2).min()
+                distrusted = pairs.filter { $0.2 < 1 }.map { String(format: "%d>%d %.2f", $0.0, $0.1, $0.2) }
+            }
             if !attackers.isEmpty {
                 record.honestMeanAccuracy = mean(honestNodes.map { federatedAccuracy[$0] })
                 if request.aggregation != .mean {
@@ -337,7 +349,9 @@ public enum SimulationRunner {
             progress(String(format: "round %d/%d  consensus %.3e  federated acc %.3f [%.3f-%.3f]%@%@  local-only acc %@  loss %.3f  lr %.4f  %.0f s",
                             round, request.rounds, statistics.consensusDistance, record.meanAccuracy, record.minAccuracy ?? 0,
                             record.maxAccuracy ?? 0, record.honestMeanAccuracy.map { String(format: "  honest %.3f", $0) } ?? "",
-                            servedText + (record.attackerTrust.map { String(format: "  attacker trust %.2f", $0) } ?? ""),
+                            servedText + (record.attackerTrust.map { String(format: "  attacker trust %.2f", $0) } ?? "")
+                                + (distrusted.isEmpty ? "" : "  honest trust " + distrusted.prefix(8).joined(separator: ", ")
+                                   + (distrusted.count > 8 ? " (\(distrusted.count) pairs)" : "")),
                             record.localOnlyAccuracy.map { String(format: "%.3f", $0) } ?? "-",
                             trainer.lastMeanLoss, rate, elapsed))
         }

@@ -15,6 +15,9 @@ public struct GossipInstance: Sendable {
     public private(set) var parameters: [Float]
     /// Training samples behind the node's own model; its averaging weight. At least 1.
     public private(set) var sampleCount: Int
+    /// This node holds no training image of some class: its messages say so (`GossipMessage.missesAClass`),
+    /// and its neighbours take no distance as evidence against it. Set by the shell from its class counts.
+    public var missesAClass = false
     /// The version of the last state published (0 before the first).
     public private(set) var version: UInt64
     /// Gossip rounds (ticks) completed.
@@ -57,6 +60,7 @@ public struct GossipInstance: Sendable {
         var neighborhoodSamples: Int
         var version: UInt64
         var receivedAt: Timestamp
+        var missesAClass = false
     }
 
     /// A fresh node with its initial (or locally trained) model.
@@ -110,7 +114,8 @@ public struct GossipInstance: Sendable {
         round += 1
         version = nextVersion(now: now)
         let message = GossipMessage(author: selfID, version: version, round: round, sampleCount: sampleCount,
-                                    degree: degree, parameters: parameters, neighborhoodSamples: neighborhoodSamples(now: now))
+                                    degree: degree, parameters: parameters, neighborhoodSamples: neighborhoodSamples(now: now),
+                                    missesAClass: missesAClass)
         for id in peers.keys.sorted() {
             guard let record = peers[id], record.isUp, !(record.counters.shutOut && record.counters.isBanned(at: now)) else { continue }
             directives.append(.send(to: id, message: message))
@@ -149,7 +154,7 @@ public struct GossipInstance: Sendable {
         record.newestVersion = message.version
         record.latest = ReceivedState(parameters: message.parameters, sampleCount: max(message.sampleCount, 1),
                                       degree: max(message.degree, 0), neighborhoodSamples: max(message.neighborhoodSamples, 0),
-                                      version: message.version, receivedAt: now)
+                                      version: message.version, receivedAt: now, missesAClass: message.missesAClass)
         record.counters.validDeliveries += 1
         record.updatesReceived += 1
         peers[peer] = record
@@ -183,7 +188,8 @@ public struct GossipInstance: Sendable {
         published = parameters
         version = nextVersion(now: now)
         let message = GossipMessage(author: selfID, version: version, round: round, sampleCount: self.sampleCount,
-                                    degree: degree, parameters: parameters, neighborhoodSamples: neighborhoodSamples(now: now))
+                                    degree: degree, parameters: parameters, neighborhoodSamples: neighborhoodSamples(now: now),
+                                    missesAClass: missesAClass)
         for id in peers.keys.sorted() {
             guard let record = peers[id], record.isUp, !(record.counters.shutOut && record.counters.isBanned(at: now)) else { continue }
             directives.append(.send(to: id, message: message))
@@ -433,7 +439,7 @@ public struct GossipInstance: Sendable {
         let ownDegree = max(degree, fresh.count)
         let reference = published ?? parameters
         let distances = fresh.map { ParameterMath.distance(reference, $0.parameters) }
-        countOutliers(freshWithIDs.map(\.id), distances: distances)
+        countOutliers(freshWithIDs.map(\.id), distances: distances, exempt: Set(freshWithIDs.filter(\.state.missesAClass).map(\.id)))
         let radius = clippingRadius(distances)
         // Both ends see the same neighbourhood total (a complete graph, every state in): the weight n_j / N,
         // exact in one step. Else (a sparse graph, where it would mix small sites slowly; a first state sent
@@ -505,7 +511,13 @@ public struct GossipInstance: Sendable {
     /// (more than `outlierFactor` times their median distance) counts an outlier. Persistently
     /// distant peers (a sign-flipped or noisy model) fall below the ban threshold and are benched for
     /// the cool-down; one distant tick (a peer's first round, a restart) decays away.
-    private mutating func countOutliers(_ ids: [NodeID], distances: [Double]) {
+    ///
+    /// A peer that reports missing a class (`exempt`) is never counted: its states stray by design (on Aria, 8
+    /// nodes, Dirichlet 0.1, the blast-only sites benched both normal-only sites in the first round, and the
+    /// federation then called every cell a blast). It still counts towards "more far neighbours than
+    /// attackers", and it is still clipped and judged on the validation split. An attacker that claims a class
+    /// it lacks escapes this one piece of evidence, nothing else.
+    private mutating func countOutliers(_ ids: [NodeID], distances: [Double], exempt: Set<NodeID>) {
         guard configuration.clipping != .none, ids.count >= 3 else { return }
         let sorted = distances.sorted()
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
@@ -518,7 +530,7 @@ public struct GossipInstance: Sendable {
         // More far neighbours than the rules tolerate attackers (a third) is a camp, not a few attackers: honest
         // sites whose data differ, or the other side of a healed partition. Counting them would bench honest peers.
         guard far.count <= ids.count / 3 else { return }
-        for (id, _) in far { peers[id]?.counters.outliers += 1 }
+        for (id, _) in far where !exempt.contains(id) { peers[id]?.counters.outliers += 1 }
     }
 
     private func clippingRadius(_ distances: [Double]) -> Double? {

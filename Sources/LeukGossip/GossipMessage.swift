@@ -26,10 +26,16 @@ public struct GossipMessage: Sendable, Equatable {
     /// both ends of an edge compute the weight `n_j / max(N_i, N_j)`, which averages exactly in one
     /// step on a complete graph even when the sites hold different numbers of images.
     public var neighborhoodSamples: Int
+    /// The author reports no training image of some class (its signed class counts; false when it reports
+    /// none). Such a site's states stray from the others' by design, every stretch pulling towards its one
+    /// class, so the receiver takes no distance as evidence against it (`GossipInstance.countOutliers`); its
+    /// difference is still clipped, and its model still judged on the validation split.
+    public var missesAClass: Bool
 
     public init(author: NodeID, version: UInt64, round: UInt64, sampleCount: Int, degree: Int, parameters: [Float],
-                neighborhoodSamples: Int = 0) {
+                neighborhoodSamples: Int = 0, missesAClass: Bool = false) {
         self.neighborhoodSamples = neighborhoodSamples
+        self.missesAClass = missesAClass
         self.author = author
         self.version = version
         self.round = round

@@ -115,6 +115,8 @@ public struct GossipSimulator: Sendable {
     private let origin: Timestamp
     private let initialParameters: [[Float]]
     private let initialSampleCounts: [Int]
+    /// Which nodes hold no image of some class (what their signed class counts tell).
+    private let missesAClass: [Bool]
     private var nodes: [GossipInstance?]
     private var persisted: [GossipSnapshot?]
     private var incarnation: [Int]
@@ -143,7 +145,10 @@ public struct GossipSimulator: Sendable {
     }
 
     /// Builds the graph from the seed, starts every node, connects neighbours.
-    public init(setup: SimulationSetup, initialParameters: [[Float]], sampleCounts: [Int]) throws(SimulationSetupError) {
+    /// `missesAClass` (empty: none) marks the nodes that hold no image of some class, as their signed class
+    /// counts would tell their neighbours (`GossipInstance.missesAClass`).
+    public init(setup: SimulationSetup, initialParameters: [[Float]], sampleCounts: [Int],
+                missesAClass: [Bool] = []) throws(SimulationSetupError) {
         let n = initialParameters.count
         if let problem = setup.topology.problem(nodeCount: n) { throw SimulationSetupError(description: problem) }
         guard sampleCounts.count == n else {
@@ -161,9 +166,12 @@ public struct GossipSimulator: Sendable {
         now = origin
         self.initialParameters = initialParameters
         initialSampleCounts = sampleCounts
+        self.missesAClass = missesAClass.count == n ? missesAClass : Array(repeating: false, count: n)
         nodes = (0..<n).map { i in
-            GossipInstance(configuration: setup.gossip, selfID: Self.nodeID(index: i),
-                           initialParameters: initialParameters[i], sampleCount: sampleCounts[i])
+            var node = GossipInstance(configuration: setup.gossip, selfID: Self.nodeID(index: i),
+                                      initialParameters: initialParameters[i], sampleCount: sampleCounts[i])
+            node.missesAClass = missesAClass.count == n && missesAClass[i]
+            return node
         }
         persisted = Array(repeating: nil, count: n)
         incarnation = Array(repeating: 0, count: n)
@@ -298,6 +306,7 @@ public struct GossipSimulator: Sendable {
             nodes[node] = GossipInstance(configuration: setup.gossip, selfID: id,
                                          initialParameters: initialParameters[node], sampleCount: initialSampleCounts[node])
         }
+        nodes[node]?.missesAClass = missesAClass[node]
         for j in adjacency[node] where nodes[j] != nil {
             apply(nodes[node]?.onPeerUp(nodeIDs[j], now: now) ?? [], from: node)
             queue.push(at: now.adding(network.minimumDelay).nanosecondsSinceEpoch,

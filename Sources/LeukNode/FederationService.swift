@@ -476,7 +476,9 @@ public actor FederationService {
             let message = GossipMessage(author: update.author, version: update.metadata.version, round: update.metadata.round,
                                         sampleCount: Int(clamping: update.metadata.sampleCount), degree: Int(update.metadata.degree),
                                         parameters: update.parameters,
-                                        neighborhoodSamples: Int(clamping: update.metadata.neighborhoodSamples))
+                                        neighborhoodSamples: Int(clamping: update.metadata.neighborhoodSamples),
+                                        missesAClass: update.metadata.classCounts.count == layout.classes.count
+                                            && update.metadata.classCounts.contains(0))
             let before = instance.updatesReceived
             let directives = instance.onMessage(from: from, message: message, now: now)
             if instance.updatesReceived > before {

@@ -104,6 +104,9 @@ public struct RoundRecord: Codable, Sendable, Hashable {
     /// With attackers under a robust rule: the share of its weight an attacker keeps, averaged over every
     /// honest node and attacker (1: no evidence against them yet; 0: benched or at the ban threshold).
     public var attackerTrust: Double?
+    /// Under a robust rule: the least share of its weight an honest node keeps at another honest node (1: no
+    /// evidence against any; 0: one honest node benches another, e.g. a one-class site taken for an outlier).
+    public var honestMinTrust: Double?
 
     public init(round: Int, consensusDistance: Double, meanAccuracy: Double, localOnlyAccuracy: Double? = nil,
                 minAccuracy: Double? = nil, maxAccuracy: Double? = nil) {
@@ -125,6 +128,7 @@ public struct RoundRecord: Codable, Sendable, Hashable {
         case honestMeanAccuracy = "honest_mean_accuracy"
         case servedNodes = "served_nodes", servedMeanAccuracy = "served_mean_accuracy", servedMinAccuracy = "served_min_accuracy"
         case attackerTrust = "attacker_trust"
+        case honestMinTrust = "honest_min_trust"
     }
 }
 

@@ -354,7 +354,7 @@ import Testing
 
     /// Runs `ticks` ticks at 1 s spacing in which three honest neighbours send states near the node and
     /// mallory sends `attack`; returns mallory's score after each tick and the directives.
-    func outlierRun(_ config: GossipConfiguration, attack: [Float], honest honestCount: Int = 3, ticks: Int = 12)
+    func outlierRun(_ config: GossipConfiguration, attack: [Float], honest honestCount: Int = 3, ticks: Int = 12, missesAClass: Bool = false)
         -> (scores: [Double], directives: [GossipDirective], node: GossipInstance) {
         var node = instance(config)
         var rng = SeededGenerator(seed: 9)
@@ -369,8 +369,9 @@ import Testing
                 _ = node.onMessage(from: id, message: state(from: id, version: UInt64(t), parameters: near, samples: 10, degree: 4),
                                    now: at(time - 0.5))
             }
-            all += node.onMessage(from: mallory, message: state(from: mallory, version: UInt64(t), parameters: attack, samples: 10, degree: 4),
-                                  now: at(time - 0.5))
+            var far = state(from: mallory, version: UInt64(t), parameters: attack, samples: 10, degree: 4)
+            far.missesAClass = missesAClass
+            all += node.onMessage(from: mallory, message: far, now: at(time - 0.5))
             all += node.onTick(now: at(time), rng: &rng)
             scores.append(node.score(of: mallory, now: at(time)))
         }
@@ -448,6 +449,30 @@ import Testing
         }
         #expect(!all.contains { Self.penalised($0) != nil })
         #expect(far.allSatisfy { (node.snapshot().scores[$0]?.outliers ?? 0) == 0 })
+    }
+
+    @Test func aSiteThatMissesAClassIsNeverCountedAnOutlierButStillClipped() {
+        // The same far state that benches a peer (`outlierEvidenceNeedsARobustRuleAndThreeNeighbours`'s attack) counts
+        // nothing from a peer whose class counts say it misses a class: such a site strays by design.
+        let config = GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5))
+        let counted = outlierRun(config, attack: [-50, 50])
+        #expect((counted.node.snapshot().scores[mallory]?.outliers ?? 0) > 0)
+        let exempt = outlierRun(config, attack: [-50, 50], missesAClass: true)
+        #expect(exempt.node.snapshot().scores[mallory]?.outliers ?? 0 == 0)
+        #expect(!exempt.directives.contains { Self.penalised($0) != nil })
+        // Its pull is still clipped to the honest neighbours' distances: the node stays near them.
+        #expect(exempt.node.parameters.allSatisfy { abs($0) < 1 }, "\(exempt.node.parameters)")
+    }
+
+    @Test func aNodeSaysInItsMessagesThatItMissesAClass() {
+        var node = instance(GossipConfiguration(tickJitter: 0))
+        node.missesAClass = true
+        _ = node.onPeerUp(mallory, now: at(0))
+        var rng = SeededGenerator(seed: 3)
+        let sent = node.onTick(now: at(1), rng: &rng).compactMap { directive -> GossipMessage? in
+            if case let .send(_, message) = directive { return message } else { return nil }
+        }
+        #expect(!sent.isEmpty && sent.allSatisfy(\.missesAClass))
     }
 
     @Test func outlierEvidenceNeedsARobustRuleAndThreeNeighbours() {
