@@ -62,6 +62,9 @@ public struct SimulationRequest: Sendable, Equatable {
     public var clipQuantile: Double?
     /// With `.clipped`: the multiple of the own step below which the radius never falls (`clipStepFloor`).
     public var clipStepFloor: Double?
+    /// With `.clipped`: the multiple of the radius a neighbour that misses a class is clipped to
+    /// (`GossipConfiguration.missingClassRadiusFactor`); nil for the default, 1.
+    public var clipMissingClassFactor: Double?
     /// Neighbour differences dropped from each end per parameter by `.trimmedMean` (`--trim`).
     public var trim = 1
     /// FedRS's factor for the logits of classes a node lacks (`--restricted-softmax`; 1 = off).
@@ -216,6 +219,7 @@ public enum SimulationRunner {
         gossip.clipping = request.aggregation.clipping(trim: request.trim)
         if request.aggregation == .clipped, let q = request.clipQuantile { gossip.clipping = .adaptive(quantile: q) }
         if request.aggregation == .clipped, let f = request.clipStepFloor { gossip.clipStepFloor = f }
+        if request.aggregation == .clipped, let f = request.clipMissingClassFactor { gossip.missingClassRadiusFactor = f }
         var simulator = try GossipSimulator(
             setup: SimulationSetup(topology: request.topology, gossip: gossip, network: NetworkConditions(), seed: request.seed),
             initialParameters: Array(repeating: initial, count: request.nodes),
@@ -424,7 +428,8 @@ public enum SimulationRunner {
             config.attack = request.attack.rawValue
         }
         if !attackers.isEmpty || request.aggregation != .mean {
-            let clipOptions = [request.clipQuantile.map { "\($0)" }, request.clipStepFloor.map { "floor \($0)" }].compactMap { $0 }
+            let clipOptions = [request.clipQuantile.map { "\($0)" }, request.clipStepFloor.map { "floor \($0)" },
+                               request.clipMissingClassFactor.map { "missing class x\($0)" }].compactMap { $0 }
             config.aggregation = switch request.aggregation {
             case .trimmedMean: "trimmed-mean(\(request.trim))"
             case .clipped where !clipOptions.isEmpty: "clipped(\(clipOptions.joined(separator: ", ")))"

@@ -40,6 +40,12 @@ public struct GossipConfiguration: Sendable, Equatable {
     /// about `sqrt(2) s` apart (measured on Aria: the cosine between two sites' round updates is
     /// within 0.1 of 0), so a floor of `s` clips honest neighbours whenever the median is below it.
     public var clipStepFloor: Double = 1
+    /// Under adaptive clipping, a neighbour whose class counts miss a class (`GossipMessage.missesAClass`) is
+    /// clipped to this multiple of the radius. A one-class site strays by design (every stretch pulls towards its
+    /// class), so at the plain radius its pull, and with it its class, counts less than its images. 1 (the
+    /// default) treats it as any neighbour; above 1, an attacker that claims to miss a class gets that much more
+    /// pull. An experiment (`simulate --clip-missing-class-factor`), docs/results.md, "One-class sites".
+    public var missingClassRadiusFactor: Double = 1
 
     public init(
         gossipInterval: Duration = .seconds(1),

@@ -469,6 +469,7 @@ public struct GossipInstance: Sendable {
                 delta.withUnsafeMutableBufferPointer { acc in
                     for ((state, distance), weight) in zip(zip(fresh, distances), weights) where distance > 0 {
                         var w = weight
+                        let radius = radius.map { state.missesAClass ? $0 * max(configuration.missingClassRadiusFactor, 1) : $0 }
                         if let radius, distance > radius {
                             w *= radius / distance
                             clipped += 1

@@ -142,6 +142,11 @@ struct Simulate: ParsableCommand {
                                valueName: "F"))
     var clipStepFloor: Double?
 
+    @Option(name: .customLong("clip-missing-class-factor"),
+            help: ArgumentHelp("With --aggregation clipped: a neighbour whose class counts miss a class is clipped to this multiple of the radius, for experiments (default 1; network/PROTOCOL.md).",
+                               valueName: "K"))
+    var clipMissingClassFactor: Double?
+
     @Option(help: ArgumentHelp("Also write the JSON result to this file.", valueName: "RESULT.json"))
     var out: String?
 
@@ -158,6 +163,10 @@ struct Simulate: ParsableCommand {
         if let f = clipStepFloor {
             guard f >= 0, f.isFinite else { throw ValidationError("--clip-step-floor must be a number of at least 0, got \(f)") }
             guard mixing.rule == .clipped else { throw ValidationError("--clip-step-floor needs --aggregation clipped") }
+        }
+        if let k = clipMissingClassFactor {
+            guard k >= 1, k.isFinite else { throw ValidationError("--clip-missing-class-factor must be a number of at least 1, got \(k)") }
+            guard mixing.rule == .clipped else { throw ValidationError("--clip-missing-class-factor needs --aggregation clipped") }
         }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard stepsPerRound >= 1, threads >= 1, batch.map({ $0 >= 1 }) ?? true, gossipPerRound >= 1 else {
@@ -214,6 +223,7 @@ struct Simulate: ParsableCommand {
         request.trim = mixing.trim
         request.clipQuantile = clipQuantile
         request.clipStepFloor = clipStepFloor
+        request.clipMissingClassFactor = clipMissingClassFactor
         let quiet = self.quiet
         let result: SimulationResult
         do {

@@ -74,7 +74,9 @@ final class HeldPort {
                                   (["simulate", "--clip-quantile", "0.5", "--aggregation", "mean"], "needs --aggregation clipped"),
                                   (["simulate", "--clip-step-floor=-1"], "at least 0"),
                                   (["simulate", "--clip-step-floor", "nan"], "at least 0"),
-                                  (["simulate", "--clip-step-floor", "1.4", "--aggregation", "mean"], "needs --aggregation clipped")] {
+                                  (["simulate", "--clip-step-floor", "1.4", "--aggregation", "mean"], "needs --aggregation clipped"),
+                                  (["simulate", "--clip-missing-class-factor", "0.5"], "at least 1"),
+                                  (["simulate", "--clip-missing-class-factor", "3", "--aggregation", "mean"], "needs --aggregation clipped")] {
             let result = try CLI.run(arguments)
             #expect(result.status != 0)
             #expect(result.stderr.contains(says), "\(arguments): \(result.stderr)")

@@ -464,6 +464,18 @@ import Testing
         #expect(exempt.node.parameters.allSatisfy { abs($0) < 1 }, "\(exempt.node.parameters)")
     }
 
+    @Test func aNeighbourThatMissesAClassCanBeClippedToAWiderRadius() {
+        // Three near neighbours and one far one-class site; its pull grows with the factor, never beyond its state.
+        func pull(_ factor: Double) -> Float {
+            var config = GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5))
+            config.missingClassRadiusFactor = factor
+            let run = outlierRun(config, attack: [50, 0], ticks: 1, missesAClass: true)
+            return run.node.parameters[0]
+        }
+        #expect(pull(3) > pull(1) + 0.01 && pull(1) > 0, "\(pull(1)) \(pull(3))")
+        #expect(pull(1e9) < 50 && pull(0.5) == pull(1), "below 1 counts as 1")
+    }
+
     @Test func aNodeSaysInItsMessagesThatItMissesAClass() {
         var node = instance(GossipConfiguration(tickJitter: 0))
         node.missesAClass = true
