@@ -65,6 +65,9 @@ public struct SimulationRequest: Sendable, Equatable {
     /// With `.clipped`: the multiple of the radius a neighbour that misses a class is clipped to
     /// (`GossipConfiguration.missingClassRadiusFactor`); nil for the default, 1.
     public var clipMissingClassFactor: Double?
+    /// Under a robust rule: the multiple of the honest scale beyond which a neighbour counts an outlier
+    /// (`ScoringParameters.outlierFactor`); nil for the default, 4. Infinity takes no distance as evidence.
+    public var outlierFactor: Double?
     /// Neighbour differences dropped from each end per parameter by `.trimmedMean` (`--trim`).
     public var trim = 1
     /// FedRS's factor for the logits of classes a node lacks (`--restricted-softmax`; 1 = off).
@@ -220,6 +223,7 @@ public enum SimulationRunner {
         if request.aggregation == .clipped, let q = request.clipQuantile { gossip.clipping = .adaptive(quantile: q) }
         if request.aggregation == .clipped, let f = request.clipStepFloor { gossip.clipStepFloor = f }
         if request.aggregation == .clipped, let f = request.clipMissingClassFactor { gossip.missingClassRadiusFactor = f }
+        if let f = request.outlierFactor { gossip.scoring.outlierFactor = f }
         var simulator = try GossipSimulator(
             setup: SimulationSetup(topology: request.topology, gossip: gossip, network: NetworkConditions(), seed: request.seed),
             initialParameters: Array(repeating: initial, count: request.nodes),
@@ -429,7 +433,8 @@ public enum SimulationRunner {
         }
         if !attackers.isEmpty || request.aggregation != .mean {
             let clipOptions = [request.clipQuantile.map { "\($0)" }, request.clipStepFloor.map { "floor \($0)" },
-                               request.clipMissingClassFactor.map { "missing class x\($0)" }].compactMap { $0 }
+                               request.clipMissingClassFactor.map { "missing class x\($0)" },
+                               request.outlierFactor.map { "outliers beyond \($0)" }].compactMap { $0 }
             config.aggregation = switch request.aggregation {
             case .trimmedMean: "trimmed-mean(\(request.trim))"
             case .clipped where !clipOptions.isEmpty: "clipped(\(clipOptions.joined(separator: ", ")))"

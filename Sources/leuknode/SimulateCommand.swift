@@ -147,6 +147,11 @@ struct Simulate: ParsableCommand {
                                valueName: "K"))
     var clipMissingClassFactor: Double?
 
+    @Option(name: .customLong("outlier-factor"),
+            help: ArgumentHelp("With --aggregation clipped: a neighbour farther than this multiple of the honest scale counts an outlier, for experiments (default 4; 'inf' takes no distance as evidence; network/PROTOCOL.md, \"Peer scoring\").",
+                               valueName: "F"))
+    var outlierFactor: Double?
+
     @Option(help: ArgumentHelp("Also write the JSON result to this file.", valueName: "RESULT.json"))
     var out: String?
 
@@ -167,6 +172,10 @@ struct Simulate: ParsableCommand {
         if let k = clipMissingClassFactor {
             guard k >= 1, k.isFinite else { throw ValidationError("--clip-missing-class-factor must be a number of at least 1, got \(k)") }
             guard mixing.rule == .clipped else { throw ValidationError("--clip-missing-class-factor needs --aggregation clipped") }
+        }
+        if let f = outlierFactor {
+            guard f >= 1, !f.isNaN else { throw ValidationError("--outlier-factor must be a number of at least 1 (or inf), got \(f)") }
+            guard mixing.rule == .clipped else { throw ValidationError("--outlier-factor needs --aggregation clipped") }
         }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard stepsPerRound >= 1, threads >= 1, batch.map({ $0 >= 1 }) ?? true, gossipPerRound >= 1 else {
@@ -224,6 +233,7 @@ struct Simulate: ParsableCommand {
         request.clipQuantile = clipQuantile
         request.clipStepFloor = clipStepFloor
         request.clipMissingClassFactor = clipMissingClassFactor
+        request.outlierFactor = outlierFactor
         let quiet = self.quiet
         let result: SimulationResult
         do {

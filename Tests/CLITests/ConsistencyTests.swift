@@ -76,6 +76,7 @@ final class HeldPort {
                                   (["simulate", "--clip-step-floor", "nan"], "at least 0"),
                                   (["simulate", "--clip-step-floor", "1.4", "--aggregation", "mean"], "needs --aggregation clipped"),
                                   (["simulate", "--clip-missing-class-factor", "0.5"], "at least 1"),
+                                  (["simulate", "--outlier-factor", "nan"], "at least 1"),
                                   (["simulate", "--clip-missing-class-factor", "3", "--aggregation", "mean"], "needs --aggregation clipped")] {
             let result = try CLI.run(arguments)
             #expect(result.status != 0)
