@@ -16,7 +16,9 @@ public struct GossipInstance: Sendable {
     /// Training samples behind the node's own model; its averaging weight. At least 1.
     public private(set) var sampleCount: Int
     /// This node holds no training image of some class: its messages say so (`GossipMessage.missesAClass`),
-    /// and its neighbours take no distance as evidence against it. Set by the shell from its class counts.
+    /// and its neighbours take no distance as evidence against it. The simulator sets it; a running node's
+    /// envelope carries its class counts instead, from which the receiving shell sets the message's flag (a
+    /// node started with `--no-share-class-counts` reports none, and is not exempt).
     public var missesAClass = false
     /// The version of the last state published (0 before the first).
     public private(set) var version: UInt64
