@@ -3,6 +3,7 @@ public import LeukCrypto
 public import LeukGossip
 public import LeukNet
 public import LeukStore
+import LeukTraining
 import LeukWire
 public import Logging
 import Foundation
@@ -236,14 +237,7 @@ public actor FederationService {
     public func neighbourhoodClassCounts() -> [Int]? {
         let reporting = neighbourClassCounts()
         guard !reporting.isEmpty else { return nil }
-        var total = ownClassCounts
-        for counts in reporting {
-            for (c, n) in counts.enumerated() {
-                let (sum, overflow) = total[c].addingReportingOverflow(n)
-                total[c] = overflow ? Int.max : sum
-            }
-        }
-        return total
+        return ClassMasses.pooled([ownClassCounts] + reporting, classes: ownClassCounts.count)
     }
 
     /// Folds one stretch of a round (not its last) into the model and publishes it, like

@@ -15,6 +15,19 @@ public enum ClassMasses {
     /// A self-balancing site repeats a rare class's images at most this often in its sampling order.
     public static let maximumRepeat = 4
 
+    /// The per-class sums of several sites' counts (negative counts as 0), saturating at `Int.max`: the counts
+    /// come from peers, and a peer's can be as large as the wire allows.
+    public static func pooled(_ sites: [[Int]], classes: Int) -> [Int] {
+        var total = [Int](repeating: 0, count: classes)
+        for counts in sites where counts.count == classes {
+            for c in 0..<classes {
+                let (sum, overflow) = total[c].addingReportingOverflow(max(counts[c], 0))
+                total[c] = overflow ? Int.max : sum
+            }
+        }
+        return total
+    }
+
     /// How often a self-balancing site with `counts` images per class repeats each class's images: towards the
     /// largest class, at most `maximumRepeat` times, at least once.
     public static func repeats(counts: [Int], maximumRepeat: Int = maximumRepeat) -> [Int] {
@@ -49,14 +62,8 @@ public enum ClassMasses {
     /// ones it is `1 / K`, the weight a self-balanced site of its size gives its class.
     public static func missingClassWeights(missing: [[Int]], selfBalanced balanced: [[Int]], range: ClosedRange<Float>) -> [Float] {
         let classes = (missing + balanced).map(\.count).max() ?? 0
-        var pooled = [Int](repeating: 0, count: classes)
+        let pooled = pooled(missing, classes: classes)
         var masses = [Double](repeating: 0, count: classes)
-        for counts in missing where counts.count == classes {
-            for c in 0..<classes {
-                let (sum, overflow) = pooled[c].addingReportingOverflow(max(counts[c], 0))
-                pooled[c] = overflow ? Int.max : sum
-            }
-        }
         // No self-balanced site: exactly the pooled counts' balanced weights (the `.federation` rule's arithmetic).
         guard !balanced.isEmpty else { return FederatedTrainingSession.balancedWeights(counts: pooled, range: range) }
         for counts in balanced where counts.count == classes {

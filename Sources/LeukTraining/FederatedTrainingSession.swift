@@ -198,14 +198,7 @@ public final class FederatedTrainingSession {
                                   hint: "every peer must report one count per class")
         }
         guard balance == .adaptive else {
-            var total = classCounts
-            for counts in neighbours {
-                for c in 0..<classes {
-                    let (sum, overflow) = total[c].addingReportingOverflow(counts[c])
-                    total[c] = overflow ? Int.max : sum
-                }
-            }
-            return try useFederationClassCounts(total)
+            return try useFederationClassCounts(ClassMasses.pooled([classCounts] + neighbours, classes: classes))
         }
         let range = configuration.classWeightRange
         // A peer is taken to run the same balance: one that misses a class takes these weights too.

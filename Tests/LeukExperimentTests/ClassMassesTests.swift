@@ -56,4 +56,5 @@ struct ClassMassesTests {
         #expect(weights.allSatisfy { $0.isFinite && range.contains($0) }, "\(weights)")
     }
     #expect(ClassMasses.repeats(counts: [1, Int.max]) == [4, 1])
+    #expect(ClassMasses.pooled([[1, Int.max], [2, 3], [7]], classes: 2) == [3, Int.max], "saturates; a list of the wrong length is left out")
 }
