@@ -20,15 +20,22 @@ struct NodeAPIClient {
     let client: Client
 
     /// A client when the node in `directory` is running (its API answers `/v1/health`), else `nil`.
+    ///
+    /// Only a refused connection means "not running": a node that is up but answers oddly (a health check cut
+    /// short, an error status) is an error quoting what happened, so a busy or broken node is never reported as
+    /// stopped, and `peer add` never falls back to editing the data directory of a node that holds it.
     static func ifRunning(_ directory: NodeDirectory) async throws -> NodeAPIClient? {
         let config = try directory.loadConfig()
         let tokenPath = OperatorToken.path(inDataDirectory: directory.path)
         let token = FileManager.default.fileExists(atPath: tokenPath) ? try OperatorToken.read(path: tokenPath).value : nil
         let client = Client.over(try APIClient(address: config.api, token: token))
         do {
-            _ = try await client.health().ok
-        } catch {
+            _ = try await refusalsAsThrown { try await client.health().ok }
+        } catch let APIClientError.unreachable(_, reason) where reason == "connection refused" {
             return nil
+        } catch {
+            throw CLIFailure("the node in \(directory.path) did not pass its health check at \(config.api): \((error as? any LeukUserFacingError)?.description ?? "\(error)")",
+                             hint: "`leuknode status --data-dir \(directory.path)` shows whether it is still starting; its log says why it fails")
         }
         return NodeAPIClient(client: client)
     }

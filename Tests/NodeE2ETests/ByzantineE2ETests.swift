@@ -124,6 +124,7 @@ struct ByzantineE2ETests {
         // 2. Training ends; the models mix a little more.
         for node in nodes {
             _ = try await eventually("\(node.name) to finish \(rounds) rounds", timeout: 200) { () -> Poll<Void> in
+                if !node.isRunning { throw E2EFailure("\(node.name) died: \(node.log.suffix(1500)) \(node.errorLog.suffix(3000))") }
                 let done = node.log.split(separator: "\n").filter { $0.hasPrefix("round ") }.count >= rounds
                 return done ? .done(()) : .waiting(String(node.log.suffix(300)))
             }
@@ -136,13 +137,16 @@ struct ByzantineE2ETests {
 
         // 3. Each honest node serves a model that met its floors, and diagnoses the common test set well.
         for node in nodes {
+            // A node that died mid-test would otherwise surface as "no node is running" from the CLI, without its log.
+            try #require(node.isRunning, "\(node.name) died: \(node.log.suffix(1500)) \(node.errorLog.suffix(3000))")
             let serving = try await PromotionGateE2ETests.serving(node, in: scratch)
             let served = serving["served"]
             #expect(!served.isNull, "\(node.name) serves nothing: \(serving["decisions"].array.prefix(3))")
             #expect((served["figures"]["sensitivity"].double ?? 0) >= 0.8 && (served["figures"]["specificity"].double ?? 0) >= 0.8,
                     "\(node.name): \(served)")
             let file = scratch.file("\(node.name).safetensors")
-            try await scratch.run(["model", "export", "--data-dir", node.dataDir, "--out", file]).checked()
+            let export = try await scratch.run(["model", "export", "--data-dir", node.dataDir, "--out", file])
+            try #require(export.status == 0, "\(export.stderr) running: \(node.isRunning); \(node.log.suffix(1500)) \(node.errorLog.suffix(3000))")
             let metrics = try await scratch.run(["evaluate", "--model", file, "--dataset", test, "--json"]).checked().json()
             let accuracy = metrics["accuracy"].double ?? 0, auc = metrics["auc"].double ?? 0
             #expect(accuracy >= 0.75 && auc >= 0.85, "\(node.name) merged model under attack: accuracy \(accuracy), AUC \(auc)")
