@@ -66,7 +66,7 @@ public struct SimulationRequest: Sendable, Equatable {
     /// (`GossipConfiguration.missingClassRadiusFactor`); nil for the default, 1.
     public var clipMissingClassFactor: Double?
     /// Under a robust rule: the multiple of the honest scale beyond which a neighbour counts an outlier
-    /// (`ScoringParameters.outlierFactor`); nil for the default, 4. Infinity takes no distance as evidence.
+    /// (`ScoringParameters.outlierFactor`); nil for the default, 12. Infinity takes no distance as evidence.
     public var outlierFactor: Double?
     /// Neighbour differences dropped from each end per parameter by `.trimmedMean` (`--trim`).
     public var trim = 1

@@ -54,6 +54,15 @@ public enum MetropolisHastings {
 
 /// Distances between parameter vectors.
 public enum ParameterMath {
+    /// Euclidean norm.
+    public static func norm(_ a: [Float]) -> Double {
+        var sum = 0.0
+        a.withUnsafeBufferPointer { pa in
+            for k in 0..<pa.count { sum += Double(pa[k]) * Double(pa[k]) }
+        }
+        return sum.squareRoot()
+    }
+
     /// Euclidean distance; the vectors must have equal length.
     public static func distance(_ a: [Float], _ b: [Float]) -> Double {
         precondition(a.count == b.count, "distance between vectors of \(a.count) and \(b.count) parameters")

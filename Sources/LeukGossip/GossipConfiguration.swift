@@ -145,8 +145,17 @@ public struct ScoringParameters: Sendable, Equatable {
     /// A neighbour whose distance from this node exceeds this multiple of the median distance of the
     /// neighbours mixed at a tick (or of the node's own last step, if larger) is an outlier. Needs at least
     /// 3 neighbours (with 2, the median is one of the two), and an honest majority among them; when more
-    /// than a third of them are that far, they are a camp of honest sites and none is counted.
+    /// than a third of them are that far, they are a camp of honest sites and none is counted. 12, not 4:
+    /// at 4, small sites whose class mix differs from the others' (Aria, 8 nodes, Dirichlet 0.5) were benched
+    /// by their honest neighbours late in training, when every step is short, and the federation lost their
+    /// class (docs/results.md, "A wider outlier test"); sign-flipped and noise-filled states pass 12 within a
+    /// few exchanges as they diverge.
     public var outlierFactor: Double
+    /// A neighbour whose signed class counts miss a class is not measured against the others (it strays by
+    /// design), but a state farther than this multiple of the node's own parameter norm from the node's state is
+    /// an outlier all the same: no honest model lies that far (all start from the same initial parameters), a
+    /// diverged or noise-filled one does.
+    public var missingClassDistanceLimit: Double
     /// A peer's model evaluated on this node's validation split is poor when its loss exceeds both
     /// `poorModelFactor` times and `poorModelMargin` plus the node's own (`onPeerEvaluation`).
     public var poorModelFactor: Double
@@ -166,7 +175,8 @@ public struct ScoringParameters: Sendable, Equatable {
         invalidMessageWeight: Double = -10,
         replayWeight: Double = -1,
         outlierWeight: Double = -4,
-        outlierFactor: Double = 4,
+        outlierFactor: Double = 12,
+        missingClassDistanceLimit: Double = 1,
         poorModelFactor: Double = 3,
         poorModelMargin: Double = 1,
         decay: Double = 0.5,
@@ -181,6 +191,7 @@ public struct ScoringParameters: Sendable, Equatable {
         self.replayWeight = replayWeight
         self.outlierWeight = outlierWeight
         self.outlierFactor = outlierFactor
+        self.missingClassDistanceLimit = missingClassDistanceLimit
         self.poorModelFactor = poorModelFactor
         self.poorModelMargin = poorModelMargin
         self.decay = decay

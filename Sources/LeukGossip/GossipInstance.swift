@@ -441,7 +441,8 @@ public struct GossipInstance: Sendable {
         let ownDegree = max(degree, fresh.count)
         let reference = published ?? parameters
         let distances = fresh.map { ParameterMath.distance(reference, $0.parameters) }
-        countOutliers(freshWithIDs.map(\.id), distances: distances, exempt: Set(freshWithIDs.filter(\.state.missesAClass).map(\.id)))
+        countOutliers(freshWithIDs.map(\.id), distances: distances, exempt: Set(freshWithIDs.filter(\.state.missesAClass).map(\.id)),
+                      ownNorm: ParameterMath.norm(reference))
         let radius = clippingRadius(distances)
         // Both ends see the same neighbourhood total (a complete graph, every state in): the weight n_j / N,
         // exact in one step. Else (a sparse graph, where it would mix small sites slowly; a first state sent
@@ -515,13 +516,24 @@ public struct GossipInstance: Sendable {
     /// distant peers (a sign-flipped or noisy model) fall below the ban threshold and are benched for
     /// the cool-down; one distant tick (a peer's first round, a restart) decays away.
     ///
-    /// A peer that reports missing a class (`exempt`) is never counted: its states stray by design (on Aria, 8
-    /// nodes, Dirichlet 0.1, the blast-only sites benched both normal-only sites in the first round, and the
-    /// federation then called every cell a blast). It still counts towards "more far neighbours than
-    /// attackers", and it is still clipped and judged on the validation split. An attacker that claims a class
-    /// it lacks escapes this one piece of evidence, nothing else.
-    private mutating func countOutliers(_ ids: [NodeID], distances: [Double], exempt: Set<NodeID>) {
-        guard configuration.clipping != .none, ids.count >= 3 else { return }
+    /// A peer that reports missing a class (`exempt`) is not measured against the others: its states stray by
+    /// design (on Aria, 8 nodes, Dirichlet 0.1, the blast-only sites benched both normal-only sites in the first
+    /// round, and the federation then called every cell a blast). It still counts towards "more far neighbours
+    /// than attackers", and it is still clipped and judged on the validation split. It is counted only beyond
+    /// `missingClassDistanceLimit` times this node's own parameter norm: every node starts from the same initial
+    /// parameters and an honest model, one-class or not, stays nearer to this node's than this node's lies from
+    /// zero, while a diverged or noise-filled state does not. Without that bound a sign-flipping attacker that
+    /// truly held one class kept full trust on a node with no validation split to judge it by (Aria, 10 nodes,
+    /// 3 attackers, seed 2: one of the three, all through the run).
+    private mutating func countOutliers(_ ids: [NodeID], distances: [Double], exempt: Set<NodeID>, ownNorm: Double) {
+        guard configuration.clipping != .none else { return }
+        let limit = configuration.scoring.missingClassDistanceLimit * ownNorm
+        if limit > 0 {
+            for (id, distance) in zip(ids, distances) where exempt.contains(id) && !(distance <= limit) {
+                peers[id]?.counters.outliers += 1
+            }
+        }
+        guard ids.count >= 3 else { return }
         let sorted = distances.sorted()
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         // The scale honest disagreement has here: the neighbours' median distance, or the node's own last step

@@ -354,9 +354,10 @@ import Testing
 
     /// Runs `ticks` ticks at 1 s spacing in which three honest neighbours send states near the node and
     /// mallory sends `attack`; returns mallory's score after each tick and the directives.
-    func outlierRun(_ config: GossipConfiguration, attack: [Float], honest honestCount: Int = 3, ticks: Int = 12, missesAClass: Bool = false)
+    func outlierRun(_ config: GossipConfiguration, attack: [Float], honest honestCount: Int = 3, ticks: Int = 12, missesAClass: Bool = false,
+                    start: [Float] = [0, 0])
         -> (scores: [Double], directives: [GossipDirective], node: GossipInstance) {
-        var node = instance(config)
+        var node = instance(config, parameters: start)
         var rng = SeededGenerator(seed: 9)
         let honest = (0..<honestCount).map { testID(UInt8(20 + $0)) }
         for id in honest + [mallory] { _ = node.onPeerUp(id, now: at(0)) }
@@ -451,17 +452,37 @@ import Testing
         #expect(far.allSatisfy { (node.snapshot().scores[$0]?.outliers ?? 0) == 0 })
     }
 
-    @Test func aSiteThatMissesAClassIsNeverCountedAnOutlierButStillClipped() {
-        // The same far state that benches a peer (`outlierEvidenceNeedsARobustRuleAndThreeNeighbours`'s attack) counts
-        // nothing from a peer whose class counts say it misses a class: such a site strays by design.
+    @Test func aSiteThatMissesAClassIsNotMeasuredAgainstTheOthersButStillClipped() {
+        // The node sits at [30, 40] (norm 50), its honest neighbours within 0.03 of it. A state 40 away is thousands
+        // of times their distance: from an ordinary peer it is an outlier, from a peer whose class counts say it
+        // misses a class it counts nothing (such a site strays by design).
         let config = GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5))
-        let counted = outlierRun(config, attack: [-50, 50])
+        let start: [Float] = [30, 40]
+        let counted = outlierRun(config, attack: [-10, 40], start: start)
         #expect((counted.node.snapshot().scores[mallory]?.outliers ?? 0) > 0)
-        let exempt = outlierRun(config, attack: [-50, 50], missesAClass: true)
+        let exempt = outlierRun(config, attack: [-10, 40], missesAClass: true, start: start)
         #expect(exempt.node.snapshot().scores[mallory]?.outliers ?? 0 == 0)
         #expect(!exempt.directives.contains { Self.penalised($0) != nil })
         // Its pull is still clipped to the honest neighbours' distances: the node stays near them.
-        #expect(exempt.node.parameters.allSatisfy { abs($0) < 1 }, "\(exempt.node.parameters)")
+        #expect(zip(exempt.node.parameters, start).allSatisfy { abs($0 - $1) < 1 }, "\(exempt.node.parameters)")
+    }
+
+    @Test func aSiteThatMissesAClassIsAnOutlierFartherThanTheNodesOwnNorm() {
+        // No honest model lies farther from the node's state than that state lies from zero (all start from the same
+        // initial parameters); a diverged or noise-filled one does, and claiming to miss a class does not hide it.
+        let config = GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5))
+        let start: [Float] = [30, 40]
+        let diverged = outlierRun(config, attack: [-50, 50], missesAClass: true, start: start)  // 80.6 away, beyond 50
+        #expect((diverged.node.snapshot().scores[mallory]?.outliers ?? 0) > 1)
+        #expect(diverged.directives.contains { if case .bench(mallory, _) = $0 { return true } else { return false } })
+        // The bound holds with a single neighbour too, where the relative test cannot run.
+        let alone = outlierRun(config, attack: [-50, 50], honest: 0, ticks: 3, missesAClass: true, start: start)
+        #expect((alone.node.snapshot().scores[mallory]?.outliers ?? 0) > 0)
+        // And it scales with the configured limit: at 2 times the norm (100) the same state is within it.
+        var wide = config
+        wide.scoring.missingClassDistanceLimit = 2
+        let within = outlierRun(wide, attack: [-50, 50], missesAClass: true, start: start)
+        #expect(within.node.snapshot().scores[mallory]?.outliers ?? 0 == 0)
     }
 
     @Test func aNeighbourThatMissesAClassCanBeClippedToAWiderRadius() {

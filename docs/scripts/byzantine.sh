@@ -67,6 +67,8 @@ flags() {
 run() {
     run=$1; seed=$2
     dir="$OUT/$(echo "$run" | tr : -)-s$seed"
+    # KEEP=1 skips runs that already have their summary (to resume a sweep that stopped).
+    if [ "${KEEP:-}" = 1 ] && [ -f "$dir/summary.json" ]; then echo "kept $dir"; return; fi
     mkdir -p "$dir"
     start=$(date +%s.%N)
     # shellcheck disable=SC2046
@@ -77,7 +79,7 @@ run() {
 }
 
 # Two runs side by side (xargs -P): `jobs` in a POSIX sh cannot count background runs reliably.
-export BIN JOBS ARIA ARIA_DIR GATE SUFFIX EXTRA RECIPE
+export BIN JOBS ARIA ARIA_DIR GATE SUFFIX EXTRA RECIPE KEEP
 if [ "${1:-}" = --one ]; then run "$2" "$3"; exit 0; fi
 seeds=${*:-0}
 for seed in $seeds; do
