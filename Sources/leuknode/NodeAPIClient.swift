@@ -35,7 +35,7 @@ struct NodeAPIClient {
             return nil
         } catch {
             throw CLIFailure("the node in \(directory.path) did not pass its health check at \(config.api): \((error as? any LeukUserFacingError)?.description ?? "\(error)")",
-                             hint: "`leuknode status --data-dir \(directory.path)` shows whether it is still starting; its log says why it fails")
+                             hint: "see the node's log; if no node runs on this directory, another program holds \(config.api)")
         }
         return NodeAPIClient(client: client)
     }
