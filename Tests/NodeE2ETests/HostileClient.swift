@@ -22,6 +22,9 @@ final class ByteCollector: ChannelInboundHandler, Sendable {
         var unread: [UInt8] = []
         var total = 0
         var closed = false
+        /// When the other end (or an error) closed the connection: how long a node held it is measured from
+        /// this, not from when a test got round to looking.
+        var closedAt: Date?
     }
 
     let state = Mutex(State())
@@ -36,7 +39,10 @@ final class ByteCollector: ChannelInboundHandler, Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        state.withLock { $0.closed = true }
+        state.withLock {
+            $0.closed = true
+            $0.closedAt = $0.closedAt ?? Date()
+        }
         context.fireChannelInactive()
     }
 
@@ -71,6 +77,8 @@ struct RawConnection: Sendable {
     }
 
     var isClosed: Bool { collector.state.withLock { $0.closed } }
+    /// When the connection closed, if it has.
+    var closedAt: Date? { collector.state.withLock { $0.closedAt } }
     /// Every byte the other end ever sent on this connection.
     var totalReceived: Int { collector.state.withLock { $0.total } }
 
