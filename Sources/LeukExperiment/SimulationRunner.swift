@@ -66,7 +66,7 @@ public struct SimulationRequest: Sendable, Equatable {
     /// (`GossipConfiguration.missingClassRadiusFactor`); nil for the default, 1.
     public var clipMissingClassFactor: Double?
     /// Under a robust rule: the multiple of the honest scale beyond which a neighbour counts an outlier
-    /// (`ScoringParameters.outlierFactor`); nil for the default, 12. Infinity takes no relative distance as evidence (a neighbour that
+    /// (`ScoringParameters.outlierFactor`); nil for the default, 4. Infinity takes no relative distance as evidence (a neighbour that
     /// misses a class still counts beyond the own norm, `ScoringParameters.missingClassDistanceLimit`).
     public var outlierFactor: Double?
     /// Neighbour differences dropped from each end per parameter by `.trimmedMean` (`--trim`).

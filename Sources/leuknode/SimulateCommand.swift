@@ -148,7 +148,7 @@ struct Simulate: ParsableCommand {
     var clipMissingClassFactor: Double?
 
     @Option(name: .customLong("outlier-factor"),
-            help: ArgumentHelp("With --aggregation clipped: a neighbour farther than this multiple of the honest scale counts an outlier, for experiments (default 12; 'inf' takes no relative distance as evidence; network/PROTOCOL.md, \"Peer scoring\").",
+            help: ArgumentHelp("With --aggregation clipped: a neighbour farther than this multiple of the honest scale counts an outlier, for experiments (default 4; 'inf' takes no relative distance as evidence; network/PROTOCOL.md, \"Peer scoring\").",
                                valueName: "F"))
     var outlierFactor: Double?
 
