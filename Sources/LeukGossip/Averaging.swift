@@ -54,6 +54,23 @@ public enum MetropolisHastings {
 
 /// Distances between parameter vectors.
 public enum ParameterMath {
+    /// A 64-bit digest of the exact bit patterns (FNV-1a over 32-bit words, then a 64-bit finaliser): what the
+    /// gossip core recognises a peer's earlier state by. Not cryptographic, and it need not be: digests are kept
+    /// per peer, so a forged collision could only make the forger's own state look replayed.
+    public static func digest(_ a: [Float]) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        a.withUnsafeBufferPointer { pa in
+            for k in 0..<pa.count { h = (h ^ UInt64(pa[k].bitPattern)) &* 0x0000_0100_0000_01b3 }
+        }
+        h ^= UInt64(a.count)
+        h ^= h >> 33
+        h &*= 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        h &*= 0xc4ce_b9fe_1a85_ec53
+        h ^= h >> 33
+        return h
+    }
+
     /// Euclidean norm.
     public static func norm(_ a: [Float]) -> Double {
         var sum = 0.0

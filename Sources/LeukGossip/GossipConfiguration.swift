@@ -46,6 +46,11 @@ public struct GossipConfiguration: Sendable, Equatable {
     /// default) treats it as any neighbour; above 1, an attacker that claims to miss a class gets that much more
     /// pull. An experiment (`simulate --clip-missing-class-factor`), docs/results.md, "One-class sites".
     public var missingClassRadiusFactor: Double = 1
+    /// Under a robust rule, how many distinct recent states of each peer the node remembers (as 64-bit digests,
+    /// 8 bytes each) to recognise an old one sent again under a fresh version (`RejectionReason.repeatedState`).
+    /// A state seen again becomes the newest, so one replayed every round stays remembered however many others
+    /// come between; 256 covers a dozen rounds of a peer publishing at every stretch and tick. 0 turns the check off.
+    public var recentStateMemory: Int = 256
 
     public init(
         gossipInterval: Duration = .seconds(1),

@@ -41,11 +41,16 @@ public enum RejectionReason: String, Sendable, Hashable, CaseIterable, Comparabl
     case nonFinite = "non_finite"
     case invalidSampleCount = "invalid_sample_count"
     case replay = "replay"
+    /// A state bit-identical to one the peer sent earlier, with others in between, under a fresh version: an old
+    /// model replayed. Honest training never returns to an exact earlier state. Model evidence, like an outlier.
+    case repeatedState = "repeated_state"
     case banned = "banned"
 
     /// How the refusal scores the sender: invalid messages cost the most (squared counter), replays a
-    /// little (they can be honest reordering), and messages from a banned peer nothing more.
-    public enum Penalty: Sendable { case invalid, replay, none }
+    /// little (they can be honest reordering), a replayed old model counts as model evidence (an outlier: it
+    /// benches without shutting the session, since an honest restart from a snapshot re-sends one old state
+    /// once), and messages from a banned peer nothing more.
+    public enum Penalty: Sendable { case invalid, replay, modelEvidence, none }
 
     public var penalty: Penalty {
         switch self {
@@ -53,6 +58,7 @@ public enum RejectionReason: String, Sendable, Hashable, CaseIterable, Comparabl
              .invalidSampleCount, .wrongModel:
             return .invalid
         case .replay, .timestampInFuture: return .replay
+        case .repeatedState: return .modelEvidence
         case .banned, .unknownAuthor: return .none
         }
     }

@@ -53,6 +53,30 @@ public struct GossipInstance: Sendable {
         var counters: PeerScoreCounters
         var rejected: [RejectionReason: Int] = [:]
         var updatesReceived = 0
+        /// Digests of the distinct states this peer sent, the most recently seen last
+        /// (at most `recentStateMemory`): what a replayed old state is recognised by.
+        var recentDigests: [UInt64] = []
+        /// Digests of states already refused as replayed: refused again even when sent twice in a row.
+        var replayedDigests: [UInt64] = []
+
+        /// Whether a state with this digest replays an older one. A state equal to the one just before it is not a
+        /// replay (a node that neither trained nor heard anyone since publishes its state again at its next tick); a
+        /// state equal to one sent before others is, and so is any later copy of a state once refused as one.
+        func replays(_ digest: UInt64) -> Bool {
+            replayedDigests.contains(digest) || (recentDigests.last != digest && recentDigests.contains(digest))
+        }
+
+        /// Remembers a state as the newest seen (so one replayed every round never ages out), and as refused.
+        mutating func remember(_ digest: UInt64, refused: Bool, memory: Int) {
+            if let index = recentDigests.lastIndex(of: digest) { recentDigests.remove(at: index) }
+            recentDigests.append(digest)
+            if recentDigests.count > max(memory, 2) { recentDigests.removeFirst() }
+            guard refused, !replayedDigests.contains(digest) else { return }
+            replayedDigests.append(digest)
+            if replayedDigests.count > Self.replayedMemory { replayedDigests.removeFirst() }
+        }
+
+        static let replayedMemory = 16
     }
 
     private struct ReceivedState: Sendable {
@@ -154,6 +178,18 @@ public struct GossipInstance: Sendable {
             return directives
         }
         record.newestVersion = message.version
+        if configuration.clipping != .none, configuration.recentStateMemory > 0 {
+            let digest = ParameterMath.digest(message.parameters)
+            let refused = record.replays(digest) && replayedStateMatters(message.parameters)
+            record.remember(digest, refused: refused, memory: configuration.recentStateMemory)
+            if refused {
+                // Not mixed: the previous state (if fresh) stays the peer's latest. Its version is spent, so the same
+                // message again is a plain replay.
+                peers[peer] = record
+                reject(peer, .repeatedState, now: now, into: &directives)
+                return directives
+            }
+        }
         record.latest = ReceivedState(parameters: message.parameters, sampleCount: max(message.sampleCount, 1),
                                       degree: max(message.degree, 0), neighborhoodSamples: max(message.neighborhoodSamples, 0),
                                       version: message.version, receivedAt: now, missesAClass: message.missesAClass)
@@ -252,6 +288,16 @@ public struct GossipInstance: Sendable {
         peers[peer] = record
         banIfBelowThreshold(peer, now: now, into: &directives)
         return directives
+    }
+
+    /// Whether a state a peer sent before lies far enough from this node's to count against it: farther than the
+    /// node's own last training step (or, for a node that does not train, a ten-thousandth of its own norm). Near
+    /// consensus, mixing can round a state back and forth between the same few floats, and an honest peer would
+    /// then seem to replay; a replayed old model that matters pulls the node back by more than a round's learning.
+    private func replayedStateMatters(_ state: [Float]) -> Bool {
+        let reference = published ?? parameters
+        let yardstick = max(lastLocalStep ?? 0, ParameterMath.norm(reference) * 1e-4)
+        return ParameterMath.distance(reference, state) > yardstick
     }
 
     /// Every how many local training rounds a shell evaluates its peers' models (`NodeRuntime` and the
@@ -369,6 +415,7 @@ public struct GossipInstance: Sendable {
         switch reason.penalty {
         case .invalid: record.counters.invalidMessages += 1
         case .replay: record.counters.replays += 1
+        case .modelEvidence: record.counters.outliers += 1
         case .none: break
         }
         peers[peer] = record

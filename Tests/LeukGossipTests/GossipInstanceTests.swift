@@ -601,6 +601,121 @@ import Testing
         #expect(node.parameters == [0, 0])
     }
 
+    /// A node under clipping that has trained one step of length 1 (its yardstick), with alice up.
+    func replayJudge(_ config: GossipConfiguration = GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5))) -> GossipInstance {
+        var node = instance(config)
+        _ = node.onPeerUp(alice, now: at(0))
+        _ = node.onLocalTrainingStep(newParameters: [1, 0], sampleCount: 10, now: at(0))
+        return node
+    }
+
+    @Test func anOldStateSentAgainUnderAFreshVersionIsRefusedAndCountsAsModelEvidence() {
+        var node = replayJudge()
+        let old: [Float] = [-20, 20], fresh: [Float] = [1.5, 0]
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 1, parameters: old), now: at(0.1))
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 2, parameters: fresh), now: at(0.2))
+        let directives = node.onMessage(from: alice, message: state(from: alice, version: 3, parameters: old), now: at(0.3))
+        #expect(node.rejected[.repeatedState] == 1)
+        #expect(node.updatesReceived == 2)
+        #expect(directives.contains { if case let .log(event) = $0 { return event.message.contains("repeated_state") } else { return false } })
+        // The fresh state stays the one mixed, and the refusal is model evidence (an outlier), not a protocol fault.
+        #expect(node.peerSnapshots(now: at(0.3)).first { $0.id == alice }?.distance == ParameterMath.distance(node.parameters, fresh))
+        #expect(node.snapshot().scores[alice]?.outliers == 1)
+        #expect(node.snapshot().scores[alice]?.invalidMessages == 0)
+        // Its version is spent: the same message again is a plain replay; the same state again, twice in a row
+        // under fresh versions, is refused each time.
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 3, parameters: old), now: at(0.4))
+        #expect(node.rejected[.replay] == 1)
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 4, parameters: old), now: at(0.5))
+        _ = node.onMessage(from: alice, message: state(from: alice, version: 5, parameters: old), now: at(0.6))
+        #expect(node.rejected[.repeatedState] == 3)
+        #expect(node.updatesReceived == 2)
+    }
+
+    @Test func aPeerThatKeepsReplayingAnOldStateBetweenOthersIsBenchedNotDisconnected() {
+        /// Like the `stale` attacker: the replay after every training stretch, a mixed state at every tick.
+        func run(_ config: GossipConfiguration) -> (node: GossipInstance, directives: [GossipDirective]) {
+            var node = replayJudge(config)
+            var rng = SeededGenerator(seed: 4)
+            var all: [GossipDirective] = []
+            for t in 1...8 {
+                let time = Double(t)
+                all += node.onMessage(from: alice, message: state(from: alice, version: UInt64(2 * t), parameters: [-20, 20]), now: at(time - 0.6))
+                all += node.onMessage(from: alice, message: state(from: alice, version: UInt64(2 * t + 1), parameters: [1, Float(t) * 0.01]),
+                                      now: at(time - 0.3))
+                all += node.onTick(now: at(time), rng: &rng)
+            }
+            return (node, all)
+        }
+        // Never benched (a lenient threshold): every replay after the first sighting is refused, every mixed state taken.
+        let lenient = run(GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5), scoring: ScoringParameters(banThreshold: -1e9)))
+        #expect(lenient.node.rejected[.repeatedState] == 7)
+        #expect(lenient.node.updatesReceived == 9)
+        // The default threshold benches alice on that evidence, without closing its session.
+        let benched = run(GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5)))
+        #expect(benched.directives.contains { if case .bench(alice, _) = $0 { return true } else { return false } })
+        #expect(!benched.directives.contains { if case .disconnect = $0 { return true } else { return false } })
+    }
+
+    @Test func aStateSentAgainAtOnceOrNearTheNodeOrUnderPlainAveragingIsNoReplay() {
+        // A node that neither trained nor heard anyone since its last tick publishes the same state again.
+        var node = replayJudge()
+        for v in 1...3 { _ = node.onMessage(from: alice, message: state(from: alice, version: UInt64(v), parameters: [-20, 20]), now: at(0.1)) }
+        #expect(node.rejected[.repeatedState] == nil)
+        #expect(node.updatesReceived == 3)
+        // Within the node's own training step of its state: rounding near consensus, not an old model.
+        var near = replayJudge()
+        for (v, p) in [[1.5, 0], [1.6, 0], [1.5, 0]].enumerated() {
+            _ = near.onMessage(from: alice, message: state(from: alice, version: UInt64(v + 1), parameters: p.map(Float.init)), now: at(0.1))
+        }
+        #expect(near.rejected[.repeatedState] == nil)
+        // Plain averaging is the undefended baseline, and checking can be turned off.
+        var off = GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5))
+        off.recentStateMemory = 0
+        for config in [GossipConfiguration(tickJitter: 0), off] {
+            var plain = replayJudge(config)
+            for (v, p) in [[-20, 20], [1.5, 0], [-20, 20]].enumerated() {
+                _ = plain.onMessage(from: alice, message: state(from: alice, version: UInt64(v + 1), parameters: p.map(Float.init)), now: at(0.1))
+            }
+            #expect(plain.rejected[.repeatedState] == nil)
+            #expect(plain.updatesReceived == 3)
+        }
+    }
+
+    @Test func aStateReplayedEveryRoundIsRecognisedHoweverManyOthersComeBetween() {
+        // A lenient ban threshold, so alice is not benched half-way (benching is tested above).
+        var config = GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5), scoring: ScoringParameters(banThreshold: -1e9))
+        config.recentStateMemory = 4
+        var node = replayJudge(config)
+        let old: [Float] = [-20, 20]
+        var version: UInt64 = 0
+        func send(_ p: [Float]) { version += 1; _ = node.onMessage(from: alice, message: state(from: alice, version: version, parameters: p), now: at(0.1)) }
+        // Seen again, the old state becomes the newest remembered, so three others between replays never push it out
+        // of a memory of four; six fresh states between two sightings do.
+        send(old)
+        for round in 0..<5 {
+            for k in 0..<3 { send([1, Float(round * 10 + k) * 0.001]) }
+            send(old)
+        }
+        #expect(node.rejected[.repeatedState] == 5)
+        var forgetting = replayJudge(config)
+        version = 0
+        func sendTo(_ p: [Float]) { version += 1; _ = forgetting.onMessage(from: alice, message: state(from: alice, version: version, parameters: p), now: at(0.1)) }
+        sendTo([-30, 30])
+        for k in 0..<6 { sendTo([1, Float(k) * 0.001]) }
+        sendTo([-30, 30])
+        #expect(forgetting.rejected[.repeatedState] == nil)
+    }
+
+    @Test func theParameterDigestSeesEveryBitAndTheLength() {
+        let a: [Float] = [1, 2, 3]
+        #expect(ParameterMath.digest(a) == ParameterMath.digest([1, 2, 3]))
+        #expect(ParameterMath.digest(a) != ParameterMath.digest([1, 2, 3.0000002]))
+        #expect(ParameterMath.digest([0]) != ParameterMath.digest([-0.0]))
+        #expect(ParameterMath.digest([]) != ParameterMath.digest([0]))
+        #expect(ParameterMath.digest([1, 2]) != ParameterMath.digest([2, 1]))
+    }
+
     @Test func persistIsEmittedEveryConfiguredRound() {
         var node = instance(GossipConfiguration(persistEveryRounds: 3))
         var rng = SeededGenerator(seed: 7)
