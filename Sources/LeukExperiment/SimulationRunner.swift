@@ -69,6 +69,9 @@ public struct SimulationRequest: Sendable, Equatable {
     /// (`ScoringParameters.outlierFactor`); nil for the default, 4. Infinity takes no relative distance as evidence (a neighbour that
     /// misses a class still counts beyond the own norm, `ScoringParameters.missingClassDistanceLimit`).
     public var outlierFactor: Double?
+    /// Under a robust rule: distinct recent states remembered per peer (`GossipConfiguration.recentStateMemory`); nil for the
+    /// default, 256; 0 turns the replayed-state check off.
+    public var recentStateMemory: Int?
     /// Neighbour differences dropped from each end per parameter by `.trimmedMean` (`--trim`).
     public var trim = 1
     /// FedRS's factor for the logits of classes a node lacks (`--restricted-softmax`; 1 = off).
@@ -225,6 +228,7 @@ public enum SimulationRunner {
         if request.aggregation == .clipped, let f = request.clipStepFloor { gossip.clipStepFloor = f }
         if request.aggregation == .clipped, let f = request.clipMissingClassFactor { gossip.missingClassRadiusFactor = f }
         if let f = request.outlierFactor { gossip.scoring.outlierFactor = f }
+        if let n = request.recentStateMemory { gossip.recentStateMemory = max(n, 0) }
         var simulator = try GossipSimulator(
             setup: SimulationSetup(topology: request.topology, gossip: gossip, network: NetworkConditions(), seed: request.seed),
             initialParameters: Array(repeating: initial, count: request.nodes),
@@ -435,7 +439,8 @@ public enum SimulationRunner {
         if !attackers.isEmpty || request.aggregation != .mean {
             let clipOptions = [request.clipQuantile.map { "\($0)" }, request.clipStepFloor.map { "floor \($0)" },
                                request.clipMissingClassFactor.map { "missing class x\($0)" },
-                               request.outlierFactor.map { "outliers beyond \($0)" }].compactMap { $0 }
+                               request.outlierFactor.map { "outliers beyond \($0)" },
+                               request.recentStateMemory.map { "\($0) recent states" }].compactMap { $0 }
             config.aggregation = switch request.aggregation {
             case .trimmedMean: "trimmed-mean(\(request.trim))"
             case .clipped where !clipOptions.isEmpty: "clipped(\(clipOptions.joined(separator: ", ")))"

@@ -152,6 +152,11 @@ struct Simulate: ParsableCommand {
                                valueName: "F"))
     var outlierFactor: Double?
 
+    @Option(name: .customLong("recent-state-memory"),
+            help: ArgumentHelp("Under a robust rule: distinct recent states remembered per peer to refuse an old one sent again (repeated_state), for experiments (default 256; 0 turns the check off; network/PROTOCOL.md, \"Replayed old states\").",
+                               valueName: "N"))
+    var recentStateMemory: Int?
+
     @Option(help: ArgumentHelp("Also write the JSON result to this file.", valueName: "RESULT.json"))
     var out: String?
 
@@ -176,6 +181,10 @@ struct Simulate: ParsableCommand {
         if let f = outlierFactor {
             guard f >= 1, !f.isNaN else { throw ValidationError("--outlier-factor must be a number of at least 1 (or inf), got \(f)") }
             guard mixing.rule == .clipped else { throw ValidationError("--outlier-factor needs --aggregation clipped") }
+        }
+        if let n = recentStateMemory {
+            guard n >= 0 else { throw ValidationError("--recent-state-memory must be 0 or more, got \(n)") }
+            guard mixing.rule != .mean else { throw ValidationError("--recent-state-memory needs a robust rule (--aggregation clipped or trimmed-mean)") }
         }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard stepsPerRound >= 1, threads >= 1, batch.map({ $0 >= 1 }) ?? true, gossipPerRound >= 1 else {
@@ -234,6 +243,7 @@ struct Simulate: ParsableCommand {
         request.clipStepFloor = clipStepFloor
         request.clipMissingClassFactor = clipMissingClassFactor
         request.outlierFactor = outlierFactor
+        request.recentStateMemory = recentStateMemory
         let quiet = self.quiet
         let result: SimulationResult
         do {

@@ -6,18 +6,28 @@ import LeukWire
 import Logging
 import Testing
 
-/// An admitted peer that follows the protocol and signs with its real key, but sends the negation of
-/// the honest state it last received, four times over (the harness's `sign-flip`). Built from the
-/// project's own network shell, so every byte it sends passes the honest nodes' verification.
-actor SignFlipAttacker {
+/// An admitted peer that follows the protocol and signs with its real key, but sends poisoned states. Built from
+/// the project's own network shell, so every byte it sends passes the honest nodes' verification.
+actor ModelAttacker {
+    enum Attack {
+        /// The negation of the honest state it last received, four times over (the harness's `sign-flip`).
+        case signFlip
+        /// The first honest state it received, replayed under fresh versions, with the latest honest state it
+        /// received sent in between as its "mixed" state (the harness's `stale`, which follows the protocol).
+        case staleReplay
+    }
+
     let identity = NodeIdentity.generate()
     let shell: NetworkShell
+    let mode: Attack
+    private var first: ModelUpdate?
     private var latest: ModelUpdate?
     private var version: UInt64 = 0
     private(set) var sent = 0
     private var tasks: [Task<Void, Never>] = []
 
-    init(admitting honest: [NodeID]) {
+    init(admitting honest: [NodeID], attack: Attack = .signFlip) {
+        mode = attack
         let configuration = NetworkConfiguration(identity: identity, host: "127.0.0.1", port: 0)
         shell = NetworkShell(configuration: configuration, admission: AllowList(honest),
                              logger: Logger(label: "attacker", factory: { _ in SwiftLogNoOpLogHandler() }))
@@ -43,16 +53,23 @@ actor SignFlipAttacker {
 
     func dial(_ peer: NodeID, port: Int) async { await shell.connect(to: peer, host: "127.0.0.1", port: port) }
 
-    private func keep(_ update: ModelUpdate) { latest = update }
+    private func keep(_ update: ModelUpdate) {
+        if first == nil { first = update }
+        latest = update
+    }
 
     private func attack() async {
-        guard let honest = latest, ProcessInfo.processInfo.environment["LEUKNODE_E2E_NO_ATTACK"] == nil else { return }
+        guard let honest = latest, let old = first, ProcessInfo.processInfo.environment["LEUKNODE_E2E_NO_ATTACK"] == nil else { return }
         version += 1
         let metadata = ModelUpdateMetadata(
             version: version, timestamp: SystemWallClock().now(), sampleCount: honest.metadata.sampleCount, round: version, degree: 3,
             metrics: ValidationMetrics(accuracy: 0.99, loss: 0.01), architecture: honest.metadata.architecture, parents: [],
             classes: honest.metadata.classes)
-        let update = SealedModelUpdate(metadata: metadata, parameters: honest.parameters.map { -4 * $0 }, author: identity.signing)
+        let parameters = switch mode {
+        case .signFlip: honest.parameters.map { -4 * $0 }
+        case .staleReplay: version % 2 == 0 ? old.parameters : honest.parameters
+        }
+        let update = SealedModelUpdate(metadata: metadata, parameters: parameters, author: identity.signing)
         for peer in await shell.connectedPeers {
             do {
                 try await shell.send(update, to: peer)
@@ -91,7 +108,7 @@ struct ByzantineE2ETests {
         let test = try await synthesizeDataset(scratch, name: "test", count: 80, seed: 98, site: 0)
         for a in nodes { for b in nodes where a !== b { try await a.admit(b) } }
         let honestIDs = try nodes.map { try Contact(parsing: $0.contact).identity.id }
-        let attacker = SignFlipAttacker(admitting: honestIDs)
+        let attacker = ModelAttacker(admitting: honestIDs)
         let contact = try await attacker.start()
         let attackerFingerprint = try Contact(parsing: contact).fingerprint.text
         for node in nodes { try await scratch.run(["peer", "add", "--data-dir", node.dataDir, contact]).checked() }
@@ -150,6 +167,49 @@ struct ByzantineE2ETests {
             let metrics = try await scratch.run(["evaluate", "--model", file, "--dataset", test, "--json"]).checked().json()
             let accuracy = metrics["accuracy"].double ?? 0, auc = metrics["auc"].double ?? 0
             #expect(accuracy >= 0.75 && auc >= 0.85, "\(node.name) merged model under attack: accuracy \(accuracy), AUC \(auc)")
+        }
+        await attacker.stop()
+        for node in nodes { try await node.stop() }
+    }
+
+    @Test("an admitted peer replaying an old model under fresh versions is refused (repeated_state) and benched",
+          .timeLimit(.minutes(4)))
+    func staleReplayIsRefusedByContent() async throws {
+        let scratch = try Scratch("stale")
+        defer { scratch.tearDown() }
+        var nodes: [TestNode] = []
+        var datasets: [String] = []
+        for k in 0..<2 {
+            nodes.append(try await TestNode.create("honest\(k)", in: scratch))
+            datasets.append(try await synthesizeDataset(scratch, name: "h\(k)", count: 120, seed: 60 + k, site: 0))
+        }
+        for a in nodes { for b in nodes where a !== b { try await a.admit(b) } }
+        let honestIDs = try nodes.map { try Contact(parsing: $0.contact).identity.id }
+        let attacker = ModelAttacker(admitting: honestIDs, attack: .staleReplay)
+        let contact = try await attacker.start()
+        let attackerFingerprint = try Contact(parsing: contact).fingerprint.text
+        for node in nodes { try await scratch.run(["peer", "add", "--data-dir", node.dataDir, contact]).checked() }
+        // Long enough that the honest models move more than a training step away from the replayed one.
+        let flags = ["--steps-per-round", "8", "--gossip-interval", "0.3", "--round-pause", "0.2", "--rounds", "40"]
+        for (node, data) in zip(nodes, datasets) { try await node.start(["--dataset", data] + flags) }
+        for (node, id) in zip(nodes, honestIDs) { await attacker.dial(id, port: node.peerPort) }
+
+        for node in nodes {
+            let peer = try await eventually("\(node.name) to refuse the replays and bench the attacker", timeout: 150) { () -> Poll<JSON> in
+                if !node.isRunning { throw E2EFailure("\(node.name) died: \(node.log.suffix(1500)) \(node.errorLog.suffix(3000))") }
+                let status = try await node.status()
+                let peer = status.raw["peers"].array.first { $0["fingerprint"].string == attackerFingerprint } ?? .null
+                let refused = peer["rejected"]["repeated_state"].int ?? 0
+                let benched = !peer["banned_until"].isNull
+                return refused > 0 && benched ? .done(peer) : .waiting("sent \(await attacker.sent): \(peer)")
+            }
+            // Model evidence, not a protocol fault: a bench, the session stays up; no honest peer's state was refused so.
+            #expect(peer["ban"].string == "bench", "\(node.name): \(peer)")
+            let status = try await node.status()
+            for other in status.raw["peers"].array where other["fingerprint"].string != attackerFingerprint {
+                #expect(other["rejected"]["repeated_state"].int ?? 0 == 0, "\(node.name) refused an honest peer's state: \(other)")
+                #expect(other["banned_until"].isNull, "\(node.name) benched an honest peer: \(other)")
+            }
         }
         await attacker.stop()
         for node in nodes { try await node.stop() }
