@@ -94,24 +94,32 @@ actor ModelAttacker {
 /// poisoned merged models from doctors; the test's model checks fail, as they should).
 @Suite("Byzantine peer against real nodes", .serialized)
 struct ByzantineE2ETests {
+    /// `honest` nodes that admit each other, each with its own synthetic images, and an attacker every one of them
+    /// admits (not yet started nodes; the attacker listens).
+    static func federation(honest: Int, images: Int, seed: Int, attack: ModelAttacker.Attack, in scratch: Scratch) async throws
+        -> (nodes: [TestNode], datasets: [String], ids: [NodeID], attacker: ModelAttacker, fingerprint: String) {
+        var nodes: [TestNode] = []
+        var datasets: [String] = []
+        for k in 0..<honest {
+            nodes.append(try await TestNode.create("honest\(k)", in: scratch))
+            datasets.append(try await synthesizeDataset(scratch, name: "h\(k)", count: images, seed: seed + k, site: 0))
+        }
+        for a in nodes { for b in nodes where a !== b { try await a.admit(b) } }
+        let ids = try nodes.map { try Contact(parsing: $0.contact).identity.id }
+        let attacker = ModelAttacker(admitting: ids, attack: attack)
+        let contact = try await attacker.start()
+        for node in nodes { try await scratch.run(["peer", "add", "--data-dir", node.dataDir, contact]).checked() }
+        return (nodes, datasets, ids, attacker, try Contact(parsing: contact).fingerprint.text)
+    }
+
     @Test("three honest nodes and a sign-flipping attacker: the served models stay good and the attacker is scored down",
           .timeLimit(.minutes(5)))
     func signFlipAttackerIsContained() async throws {
         let scratch = try Scratch("byzantine")
         defer { scratch.tearDown() }
-        var nodes: [TestNode] = []
-        var datasets: [String] = []
-        for k in 0..<3 {
-            nodes.append(try await TestNode.create("honest\(k)", in: scratch))
-            datasets.append(try await synthesizeDataset(scratch, name: "h\(k)", count: 200, seed: 40 + k, site: 0))
-        }
+        let (nodes, datasets, honestIDs, attacker, attackerFingerprint) = try await Self.federation(
+            honest: 3, images: 200, seed: 40, attack: .signFlip, in: scratch)
         let test = try await synthesizeDataset(scratch, name: "test", count: 80, seed: 98, site: 0)
-        for a in nodes { for b in nodes where a !== b { try await a.admit(b) } }
-        let honestIDs = try nodes.map { try Contact(parsing: $0.contact).identity.id }
-        let attacker = ModelAttacker(admitting: honestIDs)
-        let contact = try await attacker.start()
-        let attackerFingerprint = try Contact(parsing: contact).fingerprint.text
-        for node in nodes { try await scratch.run(["peer", "add", "--data-dir", node.dataDir, contact]).checked() }
 
         // Default mixing and gate; a short, fast schedule.
         let rounds = Int(ProcessInfo.processInfo.environment["LEUKNODE_E2E_ROUNDS"] ?? "") ?? 20
@@ -177,18 +185,8 @@ struct ByzantineE2ETests {
     func staleReplayIsRefusedByContent() async throws {
         let scratch = try Scratch("stale")
         defer { scratch.tearDown() }
-        var nodes: [TestNode] = []
-        var datasets: [String] = []
-        for k in 0..<2 {
-            nodes.append(try await TestNode.create("honest\(k)", in: scratch))
-            datasets.append(try await synthesizeDataset(scratch, name: "h\(k)", count: 120, seed: 60 + k, site: 0))
-        }
-        for a in nodes { for b in nodes where a !== b { try await a.admit(b) } }
-        let honestIDs = try nodes.map { try Contact(parsing: $0.contact).identity.id }
-        let attacker = ModelAttacker(admitting: honestIDs, attack: .staleReplay)
-        let contact = try await attacker.start()
-        let attackerFingerprint = try Contact(parsing: contact).fingerprint.text
-        for node in nodes { try await scratch.run(["peer", "add", "--data-dir", node.dataDir, contact]).checked() }
+        let (nodes, datasets, honestIDs, attacker, attackerFingerprint) = try await Self.federation(
+            honest: 2, images: 120, seed: 60, attack: .staleReplay, in: scratch)
         // Long enough that the honest models move more than a training step away from the replayed one.
         let flags = ["--steps-per-round", "8", "--gossip-interval", "0.3", "--round-pause", "0.2", "--rounds", "40"]
         for (node, data) in zip(nodes, datasets) { try await node.start(["--dataset", data] + flags) }
