@@ -72,6 +72,8 @@ public struct SimulationRequest: Sendable, Equatable {
     /// Under a robust rule: distinct recent states remembered per peer (`GossipConfiguration.recentStateMemory`); nil for the
     /// default, 256; 0 turns the replayed-state check off.
     public var recentStateMemory: Int?
+    /// Under a robust rule: keep judging benched peers (`GossipConfiguration.judgesBenchedPeers`), an experiment.
+    public var judgeBenched = false
     /// Neighbour differences dropped from each end per parameter by `.trimmedMean` (`--trim`).
     public var trim = 1
     /// FedRS's factor for the logits of classes a node lacks (`--restricted-softmax`; 1 = off).
@@ -229,6 +231,7 @@ public enum SimulationRunner {
         if request.aggregation == .clipped, let f = request.clipMissingClassFactor { gossip.missingClassRadiusFactor = f }
         if let f = request.outlierFactor { gossip.scoring.outlierFactor = f }
         if let n = request.recentStateMemory { gossip.recentStateMemory = max(n, 0) }
+        gossip.judgesBenchedPeers = request.judgeBenched
         var simulator = try GossipSimulator(
             setup: SimulationSetup(topology: request.topology, gossip: gossip, network: NetworkConditions(), seed: request.seed),
             initialParameters: Array(repeating: initial, count: request.nodes),
@@ -440,7 +443,8 @@ public enum SimulationRunner {
             let clipOptions = [request.clipQuantile.map { "\($0)" }, request.clipStepFloor.map { "floor \($0)" },
                                request.clipMissingClassFactor.map { "missing class x\($0)" },
                                request.outlierFactor.map { "outliers beyond \($0)" },
-                               request.recentStateMemory.map { "\($0) recent states" }].compactMap { $0 }
+                               request.recentStateMemory.map { "\($0) recent states" },
+                               request.judgeBenched ? "benched judged" : nil].compactMap { $0 }
             config.aggregation = switch request.aggregation {
             case .trimmedMean: "trimmed-mean(\(request.trim))"
             case .clipped where !clipOptions.isEmpty: "clipped(\(clipOptions.joined(separator: ", ")))"

@@ -51,6 +51,12 @@ public struct GossipConfiguration: Sendable, Equatable {
     /// A state seen again becomes the newest, so one replayed every round stays remembered however many others
     /// come between; 256 covers a dozen rounds of a peer publishing at every stretch and tick. 0 turns the check off.
     public var recentStateMemory: Int = 256
+    /// Under a robust rule, a peer benched on model evidence keeps being judged: its states are kept (never mixed) and
+    /// measured at every tick like the mixed ones, so the bench lasts while they stay far, instead of ending after
+    /// the cool-down with the evidence decayed (a sign-flipper is then mixed again until it is counted anew). An honest
+    /// site benched for straying keeps hearing the node, comes back nearer, and its evidence decays as before. An
+    /// experiment (`simulate --judge-benched`), off by default until measured (docs/results.md).
+    public var judgesBenchedPeers = false
 
     public init(
         gossipInterval: Duration = .seconds(1),

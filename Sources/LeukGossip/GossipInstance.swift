@@ -167,6 +167,15 @@ public struct GossipInstance: Sendable {
         if record.counters.isBanned(at: now) {
             peers[peer] = record
             reject(peer, .banned, now: now, into: &directives)
+            // Benched on model evidence (not shut out): keep its state to be judged at the next tick, never mixed
+            // (`freshPeers` leaves out banned peers).
+            if configuration.judgesBenchedPeers, configuration.clipping != .none, !record.counters.shutOut,
+               validate(message, from: peer, newestVersion: record.newestVersion) == nil {
+                peers[peer]?.newestVersion = message.version
+                peers[peer]?.latest = ReceivedState(parameters: message.parameters, sampleCount: max(message.sampleCount, 1),
+                                                    degree: max(message.degree, 0), neighborhoodSamples: max(message.neighborhoodSamples, 0),
+                                                    version: message.version, receivedAt: now, missesAClass: message.missesAClass)
+            }
             return directives
         }
         // A message can only arrive over an open connection, so the peer is up even if the shell's
@@ -474,6 +483,17 @@ public struct GossipInstance: Sendable {
         return fresh
     }
 
+    /// Peers benched on model evidence whose fresh state the node holds to judge (`judgesBenchedPeers`), never to mix.
+    private func benchedPeers(now: Timestamp) -> [(id: NodeID, state: ReceivedState)] {
+        guard configuration.judgesBenchedPeers else { return [] }
+        return peers.keys.sorted().compactMap { id in
+            guard let record = peers[id], record.isUp, record.counters.isBanned(at: now), !record.counters.shutOut,
+                  let latest = record.latest, now.since(latest.receivedAt) <= configuration.stateTimeToLive,
+                  latest.parameters.count == parameters.count else { return nil }
+            return (id, latest)
+        }
+    }
+
     /// Own samples plus those of every connected peer whose state this node would mix now.
     func neighborhoodSamples(now: Timestamp) -> Int {
         freshStates(now: now).reduce(sampleCount) { $0 + max($1.sampleCount, 1) }
@@ -488,8 +508,9 @@ public struct GossipInstance: Sendable {
         let ownDegree = max(degree, fresh.count)
         let reference = published ?? parameters
         let distances = fresh.map { ParameterMath.distance(reference, $0.parameters) }
+        let benched = benchedPeers(now: now).map { ($0.id, ParameterMath.distance(reference, $0.state.parameters), $0.state.missesAClass) }
         countOutliers(freshWithIDs.map(\.id), distances: distances, exempt: Set(freshWithIDs.filter(\.state.missesAClass).map(\.id)),
-                      ownNorm: ParameterMath.norm(reference))
+                      ownNorm: ParameterMath.norm(reference), benched: benched)
         let radius = clippingRadius(distances)
         // Both ends see the same neighbourhood total (a complete graph, every state in): the weight n_j / N,
         // exact in one step. Else (a sparse graph, where it would mix small sites slowly; a first state sent
@@ -572,13 +593,18 @@ public struct GossipInstance: Sendable {
     /// zero, while a diverged or noise-filled state does not. Without that bound a sign-flipping attacker that
     /// truly held one class kept full trust on a node with no validation split to judge it by (Aria, 10 nodes,
     /// 3 attackers, seed 2: one of the three, all through the run).
-    private mutating func countOutliers(_ ids: [NodeID], distances: [Double], exempt: Set<NodeID>, ownNorm: Double) {
+    ///
+    /// Benched peers (`benched`, only under `judgesBenchedPeers`) are judged by the same threshold, taken from the mixed
+    /// neighbours alone, and count towards the camp guard; their evidence keeps them benched while they stay far.
+    private mutating func countOutliers(_ ids: [NodeID], distances: [Double], exempt: Set<NodeID>, ownNorm: Double,
+                                        benched: [(id: NodeID, distance: Double, missesAClass: Bool)] = []) {
         guard configuration.clipping != .none else { return }
         let limit = configuration.scoring.missingClassDistanceLimit * ownNorm
         if limit > 0 {
             for (id, distance) in zip(ids, distances) where exempt.contains(id) && !(distance <= limit) {
                 peers[id]?.counters.outliers += 1
             }
+            for peer in benched where peer.missesAClass && !(peer.distance <= limit) { peers[peer.id]?.counters.outliers += 1 }
         }
         guard ids.count >= 3 else { return }
         let sorted = distances.sorted()
@@ -589,10 +615,12 @@ public struct GossipInstance: Sendable {
         guard scale > 0 else { return }
         let threshold = configuration.scoring.outlierFactor * scale
         let far = zip(ids, distances).filter { $0.1 > threshold || !$0.1.isFinite }
+        let farBenched = benched.filter { ($0.distance > threshold || !$0.distance.isFinite) && !$0.missesAClass }
         // More far neighbours than the rules tolerate attackers (a third) is a camp, not a few attackers: honest
         // sites whose data differ, or the other side of a healed partition. Counting them would bench honest peers.
-        guard far.count <= ids.count / 3 else { return }
+        guard far.count + farBenched.count <= (ids.count + benched.count) / 3 else { return }
         for (id, _) in far where !exempt.contains(id) { peers[id]?.counters.outliers += 1 }
+        for peer in farBenched { peers[peer.id]?.counters.outliers += 1 }
     }
 
     private func clippingRadius(_ distances: [Double]) -> Double? {

@@ -157,6 +157,10 @@ struct Simulate: ParsableCommand {
                                valueName: "N"))
     var recentStateMemory: Int?
 
+    @Flag(name: .customLong("judge-benched"),
+          help: "Under a robust rule: keep judging a peer benched on model evidence at every tick (its states kept, never mixed), so the bench lasts while they stay far; an experiment (network/PROTOCOL.md, \"Peer scoring\").")
+    var judgeBenched = false
+
     @Option(help: ArgumentHelp("Also write the JSON result to this file.", valueName: "RESULT.json"))
     var out: String?
 
@@ -185,6 +189,9 @@ struct Simulate: ParsableCommand {
         if let n = recentStateMemory {
             guard n >= 0 else { throw ValidationError("--recent-state-memory must be 0 or more, got \(n)") }
             guard mixing.rule != .mean else { throw ValidationError("--recent-state-memory needs a robust rule (--aggregation clipped or trimmed-mean)") }
+        }
+        if judgeBenched, mixing.rule == .mean {
+            throw ValidationError("--judge-benched needs a robust rule (--aggregation clipped or trimmed-mean)")
         }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard stepsPerRound >= 1, threads >= 1, batch.map({ $0 >= 1 }) ?? true, gossipPerRound >= 1 else {
@@ -244,6 +251,7 @@ struct Simulate: ParsableCommand {
         request.clipMissingClassFactor = clipMissingClassFactor
         request.outlierFactor = outlierFactor
         request.recentStateMemory = recentStateMemory
+        request.judgeBenched = judgeBenched
         let quiet = self.quiet
         let result: SimulationResult
         do {

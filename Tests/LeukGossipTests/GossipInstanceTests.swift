@@ -352,6 +352,15 @@ import Testing
         #expect(directives.contains { if case let .roundCompleted(s) = $0 { return s.clippedPeers == 2 } else { return false } })
     }
 
+    /// Each honest neighbour `k` sends a state `0.01 (k + 1)` off the node's in each coordinate, half a second before tick `t`.
+    static func feedNear(_ node: inout GossipInstance, from honest: [NodeID], tick t: Int) {
+        for (k, id) in honest.enumerated() {
+            let near = node.parameters.enumerated().map { $0.element + Float(k + 1) * 0.01 * ($0.offset == 0 ? 1 : -1) }
+            _ = node.onMessage(from: id, message: state(from: id, version: UInt64(t), parameters: near, samples: 10, degree: 4),
+                               now: at(Double(t) - 0.5))
+        }
+    }
+
     /// Runs `ticks` ticks at 1 s spacing in which three honest neighbours send states near the node and
     /// mallory sends `attack`; returns mallory's score after each tick and the directives.
     func outlierRun(_ config: GossipConfiguration, attack: [Float], honest honestCount: Int = 3, ticks: Int = 12, missesAClass: Bool = false,
@@ -365,11 +374,7 @@ import Testing
         var all: [GossipDirective] = []
         for t in 1...ticks {
             let time = Double(t)
-            for (k, id) in honest.enumerated() {
-                let near = node.parameters.enumerated().map { $0.element + Float(k + 1) * 0.01 * ($0.offset == 0 ? 1 : -1) }
-                _ = node.onMessage(from: id, message: state(from: id, version: UInt64(t), parameters: near, samples: 10, degree: 4),
-                                   now: at(time - 0.5))
-            }
+            Self.feedNear(&node, from: honest, tick: t)
             var far = state(from: mallory, version: UInt64(t), parameters: attack, samples: 10, degree: 4)
             far.missesAClass = missesAClass
             all += node.onMessage(from: mallory, message: far, now: at(time - 0.5))
@@ -714,6 +719,47 @@ import Testing
         #expect(ParameterMath.digest([0]) != ParameterMath.digest([-0.0]))
         #expect(ParameterMath.digest([]) != ParameterMath.digest([0]))
         #expect(ParameterMath.digest([1, 2]) != ParameterMath.digest([2, 1]))
+    }
+
+    /// Three honest neighbours near the node and mallory sending `mallory(t, the node's parameters)`, one tick a second
+    /// for `ticks` seconds; returns the ticks at which mallory was banned.
+    func benchRun(judging: Bool, ticks: Int, mallory attack: (Int, [Float]) -> [Float]) -> [Int] {
+        var config = GossipConfiguration(tickJitter: 0, clipping: .adaptive(quantile: 0.5))
+        config.judgesBenchedPeers = judging
+        var node = instance(config)
+        var rng = SeededGenerator(seed: 9)
+        let honest = (0..<3).map { testID(UInt8(20 + $0)) }
+        for id in honest + [mallory] { _ = node.onPeerUp(id, now: at(0)) }
+        var banned: [Int] = []
+        for t in 1...ticks {
+            let time = Double(t)
+            Self.feedNear(&node, from: honest, tick: t)
+            _ = node.onMessage(from: mallory, message: state(from: mallory, version: UInt64(t), parameters: attack(t, node.parameters), samples: 10, degree: 4),
+                               now: at(time - 0.5))
+            _ = node.onTick(now: at(time), rng: &rng)
+            if node.peerSnapshots(now: at(time)).first(where: { $0.id == mallory })?.bannedUntil != nil { banned.append(t) }
+        }
+        return banned
+    }
+
+    @Test func aBenchedPeerThatStaysFarStaysBenchedWhenBenchedPeersAreJudged() {
+        let far: (Int, [Float]) -> [Float] = { _, _ in [-50, 50] }
+        // Not judged: its evidence decays during the 60 s cool-down, and it is heard again for a while after it.
+        let unjudged = benchRun(judging: false, ticks: 150, mallory: far)
+        #expect(unjudged.first.map { $0 < 10 } == true)
+        #expect(unjudged.count < 140, "benched at \(unjudged.count) of 150 ticks")
+        // Judged while benched: every tick from the first bench on.
+        let judged = benchRun(judging: true, ticks: 150, mallory: far)
+        let first = judged.first ?? 150
+        #expect(first < 10)
+        #expect(judged == Array(first...150), "benched at \(judged.count) of 150 ticks")
+    }
+
+    @Test func aJudgedBenchedPeerThatComesBackNearIsHeardAgain() {
+        // Far for 20 ticks, then at the honest neighbours' distance from the node.
+        let judged = benchRun(judging: true, ticks: 300, mallory: { t, own in t <= 20 ? [-50, 50] : [own[0] - 0.02, own[1] + 0.02] })
+        #expect(judged.first.map { $0 < 10 } == true)
+        #expect(judged.last.map { $0 < 250 } == true, "still benched at tick \(judged.last ?? 0)")
     }
 
     @Test func persistIsEmittedEveryConfiguredRound() {
