@@ -87,6 +87,17 @@ public struct GossipInstance: Sendable {
         var version: UInt64
         var receivedAt: Timestamp
         var missesAClass = false
+
+        /// A message as kept: counts below their floors are raised to them (samples 1, degree and neighbourhood 0).
+        init(_ message: GossipMessage, receivedAt now: Timestamp) {
+            parameters = message.parameters
+            sampleCount = max(message.sampleCount, 1)
+            degree = max(message.degree, 0)
+            neighborhoodSamples = max(message.neighborhoodSamples, 0)
+            version = message.version
+            receivedAt = now
+            missesAClass = message.missesAClass
+        }
     }
 
     /// A fresh node with its initial (or locally trained) model.
@@ -172,9 +183,7 @@ public struct GossipInstance: Sendable {
             if configuration.judgesBenchedPeers, configuration.clipping != .none, !record.counters.shutOut,
                validate(message, from: peer, newestVersion: record.newestVersion) == nil {
                 peers[peer]?.newestVersion = message.version
-                peers[peer]?.latest = ReceivedState(parameters: message.parameters, sampleCount: max(message.sampleCount, 1),
-                                                    degree: max(message.degree, 0), neighborhoodSamples: max(message.neighborhoodSamples, 0),
-                                                    version: message.version, receivedAt: now, missesAClass: message.missesAClass)
+                peers[peer]?.latest = ReceivedState(message, receivedAt: now)
             }
             return directives
         }
@@ -199,9 +208,7 @@ public struct GossipInstance: Sendable {
                 return directives
             }
         }
-        record.latest = ReceivedState(parameters: message.parameters, sampleCount: max(message.sampleCount, 1),
-                                      degree: max(message.degree, 0), neighborhoodSamples: max(message.neighborhoodSamples, 0),
-                                      version: message.version, receivedAt: now, missesAClass: message.missesAClass)
+        record.latest = ReceivedState(message, receivedAt: now)
         record.counters.validDeliveries += 1
         record.updatesReceived += 1
         peers[peer] = record
