@@ -78,6 +78,9 @@ public struct SimulationRequest: Sendable, Equatable {
     public var trim = 1
     /// FedRS's factor for the logits of classes a node lacks (`--restricted-softmax`; 1 = off).
     public var restrictedSoftmax: Float = 1
+    /// Whether a batch's class weights size Adam's step (`FederatedTrainingConfiguration.classWeightedStep`;
+    /// `--no-class-weighted-step` turns it off for the ablation).
+    public var classWeightedStep = true
     /// The promotion gate (`--gate`): each node holds out 15% of its images as its validation split,
     /// and each honest node serves a merged model only when it passes these floors there, as
     /// `leuknode start` does. Nil: no gate, every image trains.
@@ -171,6 +174,7 @@ public enum SimulationRunner {
         federated.globalLearningRate = request.globalLearningRate
         federated.globalMomentum = request.globalMomentum
         federated.restrictedSoftmax = request.restrictedSoftmax
+        federated.classWeightedStep = request.classWeightedStep
         let engine = try FederatedTrainingSession.makeEngine(configuration: base, classes: data.cache.classes, inputSize: data.cache.size)
         let initial = engine.parameters
         // What the nodes would learn by sharing their class counts: the pooled training counts.
@@ -435,6 +439,7 @@ public enum SimulationRunner {
                                                 promoted: gateCounts.promoted, held: gateCounts.held, followed: gateCounts.followed)
         }
         if request.restrictedSoftmax < 1 { config.restrictedSoftmax = Self.decimal(request.restrictedSoftmax) }
+        if !request.classWeightedStep { config.classWeightedStep = false }
         if !attackers.isEmpty {
             config.attackers = attackers
             config.attack = request.attack.rawValue

@@ -184,6 +184,8 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
     public var baselines: Bool?
     /// FedRS's factor for absent classes' logits, when below 1 (`--restricted-softmax`).
     public var restrictedSoftmax: Double?
+    /// `false` when Adam's step ignored the class weights (`--no-class-weighted-step`, an ablation); absent otherwise.
+    public var classWeightedStep: Bool?
     /// With `--gate`: the floors and how often the honest nodes' gates promoted, held or followed.
     public var gate: Gate?
     /// The fixed batch (`--batch`); absent when every node's round was one local epoch (the default).
@@ -268,6 +270,7 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
         case globalMomentum = "global_momentum"
         case augment, attackers, attack, aggregation, baselines
         case restrictedSoftmax = "restricted_softmax"
+        case classWeightedStep = "class_weighted_step"
         case gate
         case batchSize = "batch_size"
         case nodeBatchSizes = "node_batch_sizes"

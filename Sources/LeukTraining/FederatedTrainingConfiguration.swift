@@ -58,6 +58,17 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
     /// image of are multiplied by this factor inside the local loss (1 = off). A site that sees one class
     /// then cannot push the other class's scores down at full strength.
     public var restrictedSoftmax: Float = 1
+    /// Under Adam, a site that misses a class steps at its batch's mean class weight over the largest weight of
+    /// the classes the neighbourhood's missing-class sites hold, at most the full rate (false only for the ablation
+    /// `simulate --no-class-weighted-step`; no effect under SGD, whose step carries the weight in the gradient).
+    /// Why: Adam divides every coordinate's gradient by its own running size, so a weight on a one-class site's
+    /// whole loss cancels out and the neighbourhood's class masses (`ClassBalance.adaptive`) never reach the
+    /// average: on one class per node on Aria the federation called nearly every cell a blast (specificity 0.05).
+    /// Multiplying the step by the weight itself (3.2 times the rate for the normal-cell sites there) made
+    /// training unstable (accuracy 0.695); scaling the heavier classes' sites down instead keeps every step
+    /// within the rate Adam is tuned for (specificity 0.24, still far from SGD's; docs/results.md, "Adam").
+    /// Sites that hold every class balance their own mix and step at the full rate.
+    public var classWeightedStep = true
     /// Strength `beta` (0 = off, 1 = full) of the drift correction: SCAFFOLD's control variates
     /// (Karimireddy et al., ICML 2020) obtained without sending them. When averaging is exact (every
     /// node ends a round on the same weighted mean), the global control variate is the mean model's
@@ -152,8 +163,17 @@ public enum FederationDefaults {
     }
     /// The local optimiser; its state survives rounds (`FederatedTrainingSession`).
     public static let optimizer: OptimizerKind = .sgd(momentum: 0.9, weightDecay: 5e-4)
-    /// Peak learning rate (the simulator anneals it with a cosine over the rounds).
-    public static let learningRate: Float = 0.01
+    /// Peak learning rate of `optimizer` (the simulator anneals it with a cosine over the rounds).
+    public static let learningRate: Float = learningRate(for: optimizer)
+    /// The peak rate each optimiser is measured best with, what `start --lr` and `simulate --learning-rate` default
+    /// to for the `--optimizer` chosen: SGD 0.01; Adam 0.003 (0.001 was worse on Aria: 0.946 against 0.962 on seed
+    /// 0; docs/results.md, "Adam").
+    public static func learningRate(for optimizer: OptimizerKind) -> Float {
+        switch optimizer {
+        case .sgd: 0.01
+        case .adam: 0.003
+        }
+    }
     /// Strength of the logit-adjusted local loss (`FederatedTrainingConfiguration.logitAdjustment`):
     /// off, because on Aria it lost to the class-balanced loss (0.52 against 0.82, docs/results.md).
     public static let logitAdjustment: Float = 0

@@ -79,6 +79,12 @@ public final class FederatedTrainingSession {
     private var stream: BatchStream?
     private var streamGeneration: UInt64 = 0
     private var optimizerState: OptimizerState?
+    /// Whether this node's training images miss a class.
+    public var missesAClass: Bool { classCounts.contains(0) }
+    /// The largest class weight among the classes the neighbourhood's missing-class sites hold (nil: not known
+    /// yet). Under Adam a site that misses a class steps at its batch's weight over this ceiling
+    /// (`FederatedTrainingConfiguration.classWeightedStep`).
+    private var stepWeightCeiling: Float?
     /// The drift correction's memory of the last round: where it started, the optimiser's own
     /// displacement over it (corrections excluded) and its learning rate.
     private var lastRound: (start: [Float], ownDisplacement: [Float], learningRate: Float)?
@@ -146,7 +152,9 @@ public final class FederatedTrainingSession {
         } else if configuration.classBalancing, var federationCounts = configuration.federationClassCounts {
             if federationCounts.isEmpty { federationCounts = counts }
             try Self.checkFederationCounts(federationCounts, own: counts, classes: cache.classes)
-            classWeights = Self.balancedWeights(counts: federationCounts, range: configuration.classWeightRange)
+            let weights = Self.balancedWeights(counts: federationCounts, range: configuration.classWeightRange)
+            classWeights = weights
+            stepWeightCeiling = weights.indices.filter { federationCounts[$0] > 0 }.map { weights[$0] }.max()
             sampleOrder = trainIndices
         } else if configuration.classBalancing {
             // Oversample first, then weight by the counts of the oversampled stream: weighting by the
@@ -205,6 +213,8 @@ public final class FederatedTrainingSession {
         let missing = [classCounts] + neighbours.filter { balance.usesFederationCounts(own: $0) }
         let balanced = neighbours.filter { !balance.usesFederationCounts(own: $0) }
         let weights = ClassMasses.missingClassWeights(missing: missing, selfBalanced: balanced, range: range)
+        let held = ClassMasses.pooled(missing, classes: classes)
+        stepWeightCeiling = (0..<classes).filter { held[$0] > 0 }.map { weights[$0] }.max()
         guard weights != classWeights else { return false }
         classWeights = weights
         return true
@@ -215,6 +225,7 @@ public final class FederatedTrainingSession {
         guard usesFederationCounts else { return false }
         try Self.checkFederationCounts(federationCounts, own: classCounts, classes: engine.classes)
         let weights = Self.balancedWeights(counts: federationCounts, range: configuration.classWeightRange)
+        stepWeightCeiling = weights.indices.filter { federationCounts[$0] > 0 }.map { weights[$0] }.max()
         guard weights != classWeights else { return false }
         classWeights = weights
         return true
@@ -328,8 +339,14 @@ public final class FederatedTrainingSession {
                         for k in 0..<total.count { total[k] *= factor }
                         clippedSteps += 1
                     }
+                    // SGD's step already carries `scale` through the gradient; Adam's cancels it (see
+                    // `classWeightedStep`), so there it sizes the step.
+                    var rate = learningRate
+                    if configuration.classWeightedStep, case .adam = optimizer.kind, missesAClass, let ceiling = stepWeightCeiling, ceiling > 0 {
+                        rate *= min(scale / ceiling, 1)
+                    }
                     optimizer.apply(parameters: p.baseAddress!, gradients: UnsafePointer(total.baseAddress!), count: p.count,
-                                    learningRate: learningRate)
+                                    learningRate: rate)
                 }
                 if let correction { for k in 0..<p.count { p[k] -= correction[k] } }
             }

@@ -60,8 +60,9 @@ struct Simulate: ParsableCommand {
     @Option(help: ArgumentHelp("A fixed mini-batch size for every node and both baselines (default: each node's round is one epoch of its images, batch = images / --steps-per-round from 4 to 256, and the centralized reference trains one pooled epoch a round in batches of 32).", valueName: "N"))
     var batch: Int?
 
-    @Option(name: .customLong("learning-rate"), help: "Peak SGD learning rate (cosine-annealed over the rounds).")
-    var learningRate: Float = FederationDefaults.learningRate
+    @Option(name: .customLong("learning-rate"), help: ArgumentHelp(
+        "Peak learning rate, cosine-annealed over the rounds (default: the optimiser's, 0.01 for sgd and 0.003 for adam).", valueName: "RATE"))
+    var learningRate: Float?
 
     @Option(help: "Network architecture (leuknet-s, leuknet-m).")
     var arch: String = "leuknet-s"
@@ -101,6 +102,10 @@ struct Simulate: ParsableCommand {
     @Option(name: .customLong("restricted-softmax"), help: ArgumentHelp(
         "FedRS: multiply the logits of the classes a node holds no image of by this factor in its local loss (1 = off).", valueName: "ALPHA"))
     var restrictedSoftmax: Float = 1
+
+    @Flag(name: .customLong("no-class-weighted-step"), help: ArgumentHelp(
+        "Under Adam, let the class weights scale the gradient only, which Adam's normalisation cancels (an ablation)."))
+    var noClassWeightedStep = false
 
     @Flag(name: .customLong("no-baselines"), help: "Skip the local-only and centralized baselines (attack and ablation sweeps).")
     var noBaselines = false
@@ -199,7 +204,7 @@ struct Simulate: ParsableCommand {
         }
         try inRound.validate(stepsPerRound: stepsPerRound)
         guard size >= 8 else { throw ValidationError("--size must be at least 8") }
-        guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") }
+        if let learningRate { guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") } }
         if dataset != nil && synthetic { throw ValidationError("choose either --dataset or --synthetic") }
         if labelMap != nil && dataset == nil { throw ValidationError("--label-map needs --dataset") }
         if oneClassPerNode && dirichlet != nil { throw ValidationError("choose either --dirichlet or --one-class-per-node") }
@@ -229,18 +234,20 @@ struct Simulate: ParsableCommand {
         let partition: PartitionScheme = oneClassPerNode ? .oneClassPerNode : dirichlet.map { .dirichlet(alpha: $0) } ?? .iid
         let source: SimulationDataSource = dataset.map { .dataset(directory: $0, labelMap: labelMap) }
             ?? .synthetic(imagesPerNode: imagesPerNode, testImages: testImages, difficulty: 0.5)
+        let kind = OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer
         var request = SimulationRequest(
             nodes: nodes, rounds: rounds, source: source, partition: partition,
             topology: topology.flatMap(GossipTopology.init(parsing:)) ?? SimulationRequest.defaultTopology(nodes: nodes),
             seed: seed, stepsPerRound: stepsPerRound, threads: threads, size: size, batchSize: batch,
-            learningRate: learningRate, architecture: arch, gossipStepsPerRound: gossipPerRound,
+            learningRate: learningRate ?? FederationDefaults.learningRate(for: kind), architecture: arch, gossipStepsPerRound: gossipPerRound,
             classBalance: inRound.balance, logitAdjustment: logitAdjustment,
             proximalStrength: proximal, testDataset: testDataset,
-            optimizer: OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer, driftCorrection: driftCorrection,
+            optimizer: kind, driftCorrection: driftCorrection,
             globalLearningRate: globalLearningRate, globalMomentum: globalMomentum, augment: !noAugment)
         request.baselines = !noBaselines
         if gate { request.gate = floors.floors }
         request.restrictedSoftmax = restrictedSoftmax
+        request.classWeightedStep = !noClassWeightedStep
         request.exchangesPerRound = inRound.exchanges(stepsPerRound: stepsPerRound)
         request.byzantine = byzantine
         request.attack = ByzantineAttack(rawValue: attack) ?? .signFlip

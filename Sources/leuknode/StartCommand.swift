@@ -59,7 +59,8 @@ struct Start: AsyncParsableCommand {
                                valueName: "N"))
     var batch: Int?
 
-    @Option(help: "Learning rate.") var lr: Float = FederationDefaults.learningRate
+    @Option(help: ArgumentHelp("Learning rate (default: the optimiser's, 0.01 for sgd and 0.003 for adam).", valueName: "RATE"))
+    var lr: Float?
 
     @Option(help: ArgumentHelp("Local optimiser (its state survives rounds).", valueName: "sgd|adam"))
     var optimizer: String = FederationDefaults.optimizer.name
@@ -99,7 +100,7 @@ struct Start: AsyncParsableCommand {
         guard stepsPerRound >= 1, stepsPerRound <= 100_000 else { throw ValidationError("--steps-per-round must be between 1 and 100000") }
         try inRound.validate(stepsPerRound: stepsPerRound)
         if let batch, !(1...4096).contains(batch) { throw ValidationError("--batch must be between 1 and 4096") }
-        guard lr > 0, lr < 10, lr.isFinite else { throw ValidationError("--lr must be a positive number below 10") }
+        if let lr { guard lr > 0, lr < 10, lr.isFinite else { throw ValidationError("--lr must be a positive number below 10") } }
         if let rounds, rounds < 0 { throw ValidationError("--rounds cannot be negative") }
         guard logitAdjustment >= 0, logitAdjustment <= 100, proximal >= 0, proximal <= 1000 else {
             throw ValidationError("--logit-adjustment must be 0 to 100 and --proximal 0 to 1000")
@@ -169,8 +170,8 @@ struct Start: AsyncParsableCommand {
         options.classBalance = inRound.balance
         options.sharesClassCounts = !noShareClassCounts
         options.batchSize = batch
-        options.learningRate = lr
         options.optimizer = OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer
+        options.learningRate = lr ?? FederationDefaults.learningRate(for: options.optimizer)
         options.logitAdjustment = logitAdjustment
         options.proximalStrength = proximal
         options.rounds = rounds

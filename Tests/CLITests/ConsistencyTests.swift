@@ -96,6 +96,24 @@ final class HeldPort {
         }
     }
 
+    @Test func theLearningRateDefaultsToTheChosenOptimisersOwn() throws {
+        func rate(_ extra: [String]) throws -> (String?, Double?) {
+            let result = try CLI.run(["simulate", "--nodes", "2", "--rounds", "1", "--images-per-node", "8", "--test-images", "4",
+                                      "--size", "16", "--steps-per-round", "2", "--no-baselines", "--json"] + extra)
+            #expect(result.status == 0, "\(extra): \(result.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            let config = object?["config"] as? [String: Any]
+            return (config?["optimizer"] as? String, config?["learning_rate"] as? Double)
+        }
+        let (adam, adamRate) = try rate(["--optimizer", "adam"])
+        #expect(adam == "adam" && adamRate == 0.003)
+        let (sgd, sgdRate) = try rate(["--optimizer", "sgd"])
+        #expect(sgd == "sgd" && sgdRate == 0.01)
+        #expect(try rate(["--optimizer", "adam", "--learning-rate", "0.02"]).1 == 0.02, "an explicit rate wins")
+        let refused = try CLI.run(["start", "--lr", "0"])
+        #expect(refused.status != 0 && refused.stderr.contains("--lr must be a positive number"), "\(refused.stderr)")
+    }
+
     @Test func datasetInspectSpeaksSnakeCase() throws {
         let dir = CLI.temporaryDirectory("synth")
         #expect(try CLI.run(["dataset", "synth", "--out", dir + "/syn", "--count", "6", "--seed", "1", "--size", "16"]).status == 0)

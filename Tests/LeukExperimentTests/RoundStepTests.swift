@@ -50,6 +50,42 @@ import Testing
         #expect(a != start && b != start && a != b)
     }
 
+    /// Adam's first step moves every parameter with a gradient by the rate, whatever the gradient's size, so the
+    /// largest change of one step is the rate the step ran at.
+    @Test func underAdamASiteMissingAClassStepsAtItsClassWeightOverTheHeaviestClass() throws {
+        let generated = SyntheticCells.generate(count: 40, seed: 21, size: 16, difficulty: 0.2, classBalance: 0.5, threads: 1)
+        let samples = generated.labels.enumerated().map { DatasetSample(path: "s\($0.offset)", label: $0.element, group: "g\($0.offset)") }
+        let cache = ImageCache(images: generated.images, samples: samples, classes: SyntheticCells.classes, size: 16)
+        let blasts = cache.samples.indices.filter { cache.samples[$0].label == 1 }
+        let n = blasts.count
+        #expect(n > 0)
+        func largestChange(federation counts: [Int], weighted: Bool = true, optimizer: OptimizerKind = .adam()) throws -> Float {
+            var configuration = FederatedTrainingConfiguration(dataSeed: 3, batchSize: 8, stepsPerRound: 1, learningRate: 0.01,
+                                                               optimizer: optimizer, federationClassCounts: counts)
+            configuration.augment = false
+            configuration.classWeightedStep = weighted
+            let session = try FederatedTrainingSession(cache: cache, trainIndices: blasts, validationIndices: [], configuration: configuration)
+            let start = session.initialParameters
+            let trained = session.trainRound(startingFrom: start).parameters
+            return zip(trained, start).map { abs($0 - $1) }.max() ?? 0
+        }
+        // Three blasts for every normal cell: the blast-only site's class weighs a third of the normal cells'
+        // (2/3 against 2), so its step is a third of the rate.
+        #expect(abs(try largestChange(federation: [n, 3 * n]) - 0.01 / 3) < 2e-4)
+        #expect(abs(try largestChange(federation: [n, 3 * n], weighted: false) - 0.01) < 2e-4, "the ablation: the full rate")
+        // Its class is the rarer one and so the heaviest: the full rate, never more.
+        #expect(abs(try largestChange(federation: [3 * n, n]) - 0.01) < 2e-4)
+        // A site that holds every class is not scaled.
+        var both = FederatedTrainingConfiguration(dataSeed: 3, batchSize: 8, stepsPerRound: 1, learningRate: 0.01, optimizer: .adam(),
+                                                  federationClassCounts: [60, 60])
+        both.augment = false
+        let mixed = try FederatedTrainingSession(cache: cache, trainIndices: Array(cache.samples.indices), validationIndices: [], configuration: both)
+        let start = mixed.initialParameters
+        #expect(abs((zip(mixed.trainRound(startingFrom: start).parameters, start).map { abs($0 - $1) }.max() ?? 0) - 0.01) < 2e-4)
+        // SGD's step carries the weight in the gradient already: the option changes nothing there.
+        #expect(try largestChange(federation: [n, 3 * n], optimizer: .sgd()) == (try largestChange(federation: [n, 3 * n], weighted: false, optimizer: .sgd())))
+    }
+
     @Test func driftCorrectionLeavesTheFirstRoundAloneThenCancelsTheNodesOwnPull() throws {
         // One full-batch step of plain SGD a round: the same start gives the same step, so the
         // correction's arithmetic can be checked exactly rather than statistically.
