@@ -81,6 +81,8 @@ public struct SimulationRequest: Sendable, Equatable {
     /// Whether a batch's class weights size Adam's step (`FederatedTrainingConfiguration.classWeightedStep`;
     /// `--no-class-weighted-step` turns it off for the ablation).
     public var classWeightedStep = true
+    /// The optimiser of nodes that miss a class (`FederatedTrainingConfiguration.missingClassOptimizer`; nil: the same).
+    public var missingClassOptimizer: OptimizerKind?
     /// The promotion gate (`--gate`): each node holds out 15% of its images as its validation split,
     /// and each honest node serves a merged model only when it passes these floors there, as
     /// `leuknode start` does. Nil: no gate, every image trains.
@@ -175,6 +177,7 @@ public enum SimulationRunner {
         federated.globalMomentum = request.globalMomentum
         federated.restrictedSoftmax = request.restrictedSoftmax
         federated.classWeightedStep = request.classWeightedStep
+        federated.missingClassOptimizer = request.missingClassOptimizer
         let engine = try FederatedTrainingSession.makeEngine(configuration: base, classes: data.cache.classes, inputSize: data.cache.size)
         let initial = engine.parameters
         // What the nodes would learn by sharing their class counts: the pooled training counts.
@@ -440,6 +443,7 @@ public enum SimulationRunner {
         }
         if request.restrictedSoftmax < 1 { config.restrictedSoftmax = Self.decimal(request.restrictedSoftmax) }
         if !request.classWeightedStep { config.classWeightedStep = false }
+        if let other = request.missingClassOptimizer, other.name != request.optimizer.name { config.missingClassOptimizer = other.name }
         if !attackers.isEmpty {
             config.attackers = attackers
             config.attack = request.attack.rawValue

@@ -186,6 +186,8 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
     public var restrictedSoftmax: Double?
     /// `false` when Adam's step ignored the class weights (`--no-class-weighted-step`, an ablation); absent otherwise.
     public var classWeightedStep: Bool?
+    /// The optimiser of nodes that miss a class, when it is not `optimizer` (`--missing-class-optimizer`, an experiment).
+    public var missingClassOptimizer: String?
     /// With `--gate`: the floors and how often the honest nodes' gates promoted, held or followed.
     public var gate: Gate?
     /// The fixed batch (`--batch`); absent when every node's round was one local epoch (the default).
@@ -271,6 +273,7 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
         case augment, attackers, attack, aggregation, baselines
         case restrictedSoftmax = "restricted_softmax"
         case classWeightedStep = "class_weighted_step"
+        case missingClassOptimizer = "missing_class_optimizer"
         case gate
         case batchSize = "batch_size"
         case nodeBatchSizes = "node_batch_sizes"

@@ -69,6 +69,9 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
     /// within the rate Adam is tuned for (specificity 0.24, still far from SGD's; docs/results.md, "Adam").
     /// Sites that hold every class balance their own mix and step at the full rate.
     public var classWeightedStep = true
+    /// The optimiser of a node whose training images miss a class, at the same rate, when it differs from
+    /// `optimizer` (nil: the same as every node). An experiment (`simulate --missing-class-optimizer`).
+    public var missingClassOptimizer: OptimizerKind?
     /// Strength `beta` (0 = off, 1 = full) of the drift correction: SCAFFOLD's control variates
     /// (Karimireddy et al., ICML 2020) obtained without sending them. When averaging is exact (every
     /// node ends a round on the same weighted mean), the global control variate is the mean model's

@@ -289,7 +289,8 @@ public final class FederatedTrainingSession {
         precondition(averaged.count == engine.parameterCount,
                      "trainRound: \(averaged.count) parameters for a model of \(engine.parameterCount)")
         let parameters = globalStart(averaged)
-        let optimizer = optimizerState ?? OptimizerState(kind: configuration.optimizer, count: parameters.count)
+        let kind = missesAClass ? configuration.missingClassOptimizer ?? configuration.optimizer : configuration.optimizer
+        let optimizer = optimizerState ?? OptimizerState(kind: kind, count: parameters.count)
         optimizerState = optimizer
         engine.classWeights = classWeights
         engine.trainingLogitOffsets = logitOffsets

@@ -103,6 +103,10 @@ struct Simulate: ParsableCommand {
         "FedRS: multiply the logits of the classes a node holds no image of by this factor in its local loss (1 = off).", valueName: "ALPHA"))
     var restrictedSoftmax: Float = 1
 
+    @Option(name: .customLong("missing-class-optimizer"), help: ArgumentHelp(
+        "An experiment: the optimiser of a node whose images miss a class, at the same rate (sgd or adam; default: --optimizer).", valueName: "NAME"))
+    var missingClassOptimizer: String?
+
     @Flag(name: .customLong("no-class-weighted-step"), help: ArgumentHelp(
         "Under Adam, let the class weights scale the gradient only, which Adam's normalisation cancels (an ablation)."))
     var noClassWeightedStep = false
@@ -248,6 +252,7 @@ struct Simulate: ParsableCommand {
         if gate { request.gate = floors.floors }
         request.restrictedSoftmax = restrictedSoftmax
         request.classWeightedStep = !noClassWeightedStep
+        request.missingClassOptimizer = missingClassOptimizer.flatMap(OptimizerKind.init(named:))
         request.exchangesPerRound = inRound.exchanges(stepsPerRound: stepsPerRound)
         request.byzantine = byzantine
         request.attack = ByzantineAttack(rawValue: attack) ?? .signFlip

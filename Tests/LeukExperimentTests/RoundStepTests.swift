@@ -86,6 +86,24 @@ import Testing
         #expect(try largestChange(federation: [n, 3 * n], optimizer: .sgd()) == (try largestChange(federation: [n, 3 * n], weighted: false, optimizer: .sgd())))
     }
 
+    @Test func theMissingClassOptimiserActsOnlyOnASiteThatMissesAClass() throws {
+        let generated = SyntheticCells.generate(count: 40, seed: 21, size: 16, difficulty: 0.2, classBalance: 0.5, threads: 1)
+        let samples = generated.labels.enumerated().map { DatasetSample(path: "s\($0.offset)", label: $0.element, group: "g\($0.offset)") }
+        let cache = ImageCache(images: generated.images, samples: samples, classes: SyntheticCells.classes, size: 16)
+        let blasts = cache.samples.indices.filter { cache.samples[$0].label == 1 }
+        func round(_ indices: [Int], _ optimizer: OptimizerKind, missing: OptimizerKind?) throws -> [Float] {
+            var configuration = FederatedTrainingConfiguration(dataSeed: 3, batchSize: 8, stepsPerRound: 3, learningRate: 0.003,
+                                                               optimizer: optimizer, augment: false)
+            configuration.missingClassOptimizer = missing
+            let session = try FederatedTrainingSession(cache: cache, trainIndices: indices, validationIndices: [], configuration: configuration)
+            return session.trainRound(startingFrom: session.initialParameters).parameters
+        }
+        #expect(try round(blasts, .adam(), missing: .sgd()) == (try round(blasts, .sgd(), missing: nil)), "a one-class site steps with SGD")
+        #expect(try round(blasts, .adam(), missing: .sgd()) != (try round(blasts, .adam(), missing: nil)))
+        let all = Array(cache.samples.indices)
+        #expect(try round(all, .adam(), missing: .sgd()) == (try round(all, .adam(), missing: nil)), "a site with every class keeps Adam")
+    }
+
     @Test func driftCorrectionLeavesTheFirstRoundAloneThenCancelsTheNodesOwnPull() throws {
         // One full-batch step of plain SGD a round: the same start gives the same step, so the
         // correction's arithmetic can be checked exactly rather than statistically.
