@@ -209,6 +209,9 @@ struct Simulate: ParsableCommand {
         try inRound.validate(stepsPerRound: stepsPerRound)
         guard size >= 8 else { throw ValidationError("--size must be at least 8") }
         if let learningRate { guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") } }
+        if let missingClassOptimizer, OptimizerKind(named: missingClassOptimizer) == nil {
+            throw ValidationError("--missing-class-optimizer must be 'sgd' or 'adam', got '\(missingClassOptimizer)'")
+        }
         if dataset != nil && synthetic { throw ValidationError("choose either --dataset or --synthetic") }
         if labelMap != nil && dataset == nil { throw ValidationError("--label-map needs --dataset") }
         if oneClassPerNode && dirichlet != nil { throw ValidationError("choose either --dirichlet or --one-class-per-node") }

@@ -112,6 +112,8 @@ final class HeldPort {
         #expect(try rate(["--optimizer", "adam", "--learning-rate", "0.02"]).1 == 0.02, "an explicit rate wins")
         let refused = try CLI.run(["start", "--lr", "0"])
         #expect(refused.status != 0 && refused.stderr.contains("--lr must be a positive number"), "\(refused.stderr)")
+        let unknown = try CLI.run(["simulate", "--missing-class-optimizer", "lamb"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("--missing-class-optimizer must be 'sgd' or 'adam', got 'lamb'"), "\(unknown.stderr)")
     }
 
     @Test func datasetInspectSpeaksSnakeCase() throws {
