@@ -85,6 +85,11 @@ public final class FederatedTrainingSession {
     /// yet). Under Adam a site that misses a class steps at its batch's weight over this ceiling
     /// (`FederatedTrainingConfiguration.classWeightedStep`).
     private var stepWeightCeiling: Float?
+
+    /// The largest of `weights` over the classes with a count in `held` (`stepWeightCeiling`).
+    private static func heaviestWeight(_ weights: [Float], held: [Int]) -> Float? {
+        weights.indices.filter { $0 < held.count && held[$0] > 0 }.map { weights[$0] }.max()
+    }
     /// The drift correction's memory of the last round: where it started, the optimiser's own
     /// displacement over it (corrections excluded) and its learning rate.
     private var lastRound: (start: [Float], ownDisplacement: [Float], learningRate: Float)?
@@ -154,7 +159,7 @@ public final class FederatedTrainingSession {
             try Self.checkFederationCounts(federationCounts, own: counts, classes: cache.classes)
             let weights = Self.balancedWeights(counts: federationCounts, range: configuration.classWeightRange)
             classWeights = weights
-            stepWeightCeiling = weights.indices.filter { federationCounts[$0] > 0 }.map { weights[$0] }.max()
+            stepWeightCeiling = Self.heaviestWeight(weights, held: federationCounts)
             sampleOrder = trainIndices
         } else if configuration.classBalancing {
             // Oversample first, then weight by the counts of the oversampled stream: weighting by the
@@ -213,8 +218,7 @@ public final class FederatedTrainingSession {
         let missing = [classCounts] + neighbours.filter { balance.usesFederationCounts(own: $0) }
         let balanced = neighbours.filter { !balance.usesFederationCounts(own: $0) }
         let weights = ClassMasses.missingClassWeights(missing: missing, selfBalanced: balanced, range: range)
-        let held = ClassMasses.pooled(missing, classes: classes)
-        stepWeightCeiling = (0..<classes).filter { held[$0] > 0 }.map { weights[$0] }.max()
+        stepWeightCeiling = Self.heaviestWeight(weights, held: ClassMasses.pooled(missing, classes: classes))
         guard weights != classWeights else { return false }
         classWeights = weights
         return true
@@ -225,7 +229,7 @@ public final class FederatedTrainingSession {
         guard usesFederationCounts else { return false }
         try Self.checkFederationCounts(federationCounts, own: classCounts, classes: engine.classes)
         let weights = Self.balancedWeights(counts: federationCounts, range: configuration.classWeightRange)
-        stepWeightCeiling = weights.indices.filter { federationCounts[$0] > 0 }.map { weights[$0] }.max()
+        stepWeightCeiling = Self.heaviestWeight(weights, held: federationCounts)
         guard weights != classWeights else { return false }
         classWeights = weights
         return true
