@@ -34,6 +34,9 @@ public struct StartOptions: Sendable {
     public var learningRate: Float = FederationDefaults.learningRate
     /// The local optimiser (its state survives rounds); the same on every node of a federation is wise.
     public var optimizer: OptimizerKind = FederationDefaults.optimizer
+    /// Where the optimiser steps (`FederatedTrainingConfiguration.optimizerPlacement`); nil: the optimiser's own
+    /// default (`FederationDefaults.optimizerPlacement(for:)`).
+    public var optimizerPlacement: OptimizerPlacement?
     /// The logit-adjusted local loss (see `FederatedTrainingConfiguration.logitAdjustment`).
     public var logitAdjustment: Float = FederationDefaults.logitAdjustment
     public var proximalStrength: Float = FederationDefaults.proximalStrength
@@ -113,6 +116,7 @@ public final class NodeRuntime: Sendable {
             batchSize: options.batchSize, stepsPerRound: options.stepsPerRound, learningRate: options.learningRate, optimizer: options.optimizer,
             logitAdjustment: options.logitAdjustment, proximalStrength: options.proximalStrength)
         training.classBalancing = options.classBalance != .off
+        training.optimizerPlacement = options.optimizerPlacement ?? FederationDefaults.optimizerPlacement(for: options.optimizer)
         let normalization = training.normalization
         // The federation's classes, not the site's: a site holding one class (or none) builds the
         // same model as everyone else.

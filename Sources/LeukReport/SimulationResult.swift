@@ -188,6 +188,8 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
     public var classWeightedStep: Bool?
     /// The optimiser of nodes that miss a class, when it is not `optimizer` (`--missing-class-optimizer`, an experiment).
     public var missingClassOptimizer: String?
+    /// Where the optimiser stepped, when not on each node's local steps (`--optimizer-placement federation`).
+    public var optimizerPlacement: String?
     /// With `--gate`: the floors and how often the honest nodes' gates promoted, held or followed.
     public var gate: Gate?
     /// The fixed batch (`--batch`); absent when every node's round was one local epoch (the default).
@@ -274,6 +276,7 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
         case restrictedSoftmax = "restricted_softmax"
         case classWeightedStep = "class_weighted_step"
         case missingClassOptimizer = "missing_class_optimizer"
+        case optimizerPlacement = "optimizer_placement"
         case gate
         case batchSize = "batch_size"
         case nodeBatchSizes = "node_batch_sizes"

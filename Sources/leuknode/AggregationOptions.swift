@@ -1,6 +1,7 @@
 import ArgumentParser
 import LeukGossip
 import LeukTraining
+import LeukModel
 
 /// `--aggregation RULE --trim B`: how a node mixes its neighbours' models, the same flags for `start` (a real
 /// node) and `simulate` (every node of the simulation). network/PROTOCOL.md says what each rule guarantees;
@@ -54,4 +55,15 @@ struct InRoundOptions: ParsableArguments {
 
     func exchanges(stepsPerRound: Int) -> Int { FederationDefaults.exchanges(requested: exchangesPerRound, stepsPerRound: stepsPerRound) }
     var balance: ClassBalance { ClassBalance(rawValue: classBalance) ?? FederationDefaults.classBalance }
+}
+
+extension OptimizerPlacement {
+    /// `--optimizer-placement` as typed (nil: the default of the optimiser named `optimizer`), or a clear error.
+    static func parsing(_ text: String?, optimizer: String) throws -> OptimizerPlacement {
+        guard let text else { return FederationDefaults.optimizerPlacement(for: OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer) }
+        guard let placement = OptimizerPlacement(rawValue: text) else {
+            throw ValidationError("--optimizer-placement must be \(allCases.map { "'\($0.rawValue)'" }.joined(separator: " or ")), got '\(text)'")
+        }
+        return placement
+    }
 }

@@ -107,6 +107,11 @@ struct Simulate: ParsableCommand {
         "An experiment: the optimiser of a node whose images miss a class, at the same rate (sgd or adam; default: --optimizer).", valueName: "NAME"))
     var missingClassOptimizer: String?
 
+    @Option(name: .customLong("optimizer-placement"), help: ArgumentHelp(
+        "Where --optimizer steps: 'local' (each node's local steps) or 'federation' (on the averaged model's move between exchanges; local steps are then plain gradient steps). Default: local for sgd, federation for adam.",
+        valueName: "WHERE"))
+    var optimizerPlacement: String?
+
     @Flag(name: .customLong("no-class-weighted-step"), help: ArgumentHelp(
         "Under Adam, let the class weights scale the gradient only, which Adam's normalisation cancels (an ablation)."))
     var noClassWeightedStep = false
@@ -212,6 +217,10 @@ struct Simulate: ParsableCommand {
         if let missingClassOptimizer, OptimizerKind(named: missingClassOptimizer) == nil {
             throw ValidationError("--missing-class-optimizer must be 'sgd' or 'adam', got '\(missingClassOptimizer)'")
         }
+        let placement = try OptimizerPlacement.parsing(optimizerPlacement, optimizer: optimizer)
+        if placement == .federation, globalLearningRate != 1 || globalMomentum != 0 || driftCorrection != 0 {
+            throw ValidationError("--optimizer-placement federation already steps on the averaged model: drop --global-lr, --global-momentum and --drift-correction")
+        }
         if dataset != nil && synthetic { throw ValidationError("choose either --dataset or --synthetic") }
         if labelMap != nil && dataset == nil { throw ValidationError("--label-map needs --dataset") }
         if oneClassPerNode && dirichlet != nil { throw ValidationError("choose either --dirichlet or --one-class-per-node") }
@@ -256,6 +265,8 @@ struct Simulate: ParsableCommand {
         request.restrictedSoftmax = restrictedSoftmax
         request.classWeightedStep = !noClassWeightedStep
         request.missingClassOptimizer = missingClassOptimizer.flatMap(OptimizerKind.init(named:))
+        request.optimizerPlacement = (try? OptimizerPlacement.parsing(optimizerPlacement, optimizer: optimizer))
+            ?? FederationDefaults.optimizerPlacement(for: kind)
         request.exchangesPerRound = inRound.exchanges(stepsPerRound: stepsPerRound)
         request.byzantine = byzantine
         request.attack = ByzantineAttack(rawValue: attack) ?? .signFlip

@@ -65,6 +65,11 @@ struct Start: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Local optimiser (its state survives rounds).", valueName: "sgd|adam"))
     var optimizer: String = FederationDefaults.optimizer.name
 
+    @Option(name: .customLong("optimizer-placement"), help: ArgumentHelp(
+        "Where --optimizer steps: 'local' (each local step) or 'federation' (on the averaged model's move between exchanges). Default: local for sgd, federation for adam.",
+        valueName: "WHERE"))
+    var optimizerPlacement: String?
+
     @Option(name: .customLong("logit-adjustment"), help: ArgumentHelp(
         "Strength tau of the logit-adjusted local loss (tau*log of this node's class priors added to the logits while training; 0 = class-balanced loss).",
         valueName: "TAU"))
@@ -106,6 +111,7 @@ struct Start: AsyncParsableCommand {
             throw ValidationError("--logit-adjustment must be 0 to 100 and --proximal 0 to 1000")
         }
         guard OptimizerKind(named: optimizer) != nil else { throw ValidationError("--optimizer must be 'sgd' or 'adam', got '\(optimizer)'") }
+        _ = try OptimizerPlacement.parsing(optimizerPlacement, optimizer: optimizer)
         guard gossipInterval >= 0.05, gossipInterval <= 3600 else { throw ValidationError("--gossip-interval must be 0.05 to 3600 seconds") }
         guard roundPause >= 0, roundPause <= 3600 else { throw ValidationError("--round-pause must be 0 to 3600 seconds") }
         try gate.check()
@@ -172,6 +178,7 @@ struct Start: AsyncParsableCommand {
         options.batchSize = batch
         options.optimizer = OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer
         options.learningRate = lr ?? FederationDefaults.learningRate(for: options.optimizer)
+        options.optimizerPlacement = try? OptimizerPlacement.parsing(optimizerPlacement, optimizer: optimizer)
         options.logitAdjustment = logitAdjustment
         options.proximalStrength = proximal
         options.rounds = rounds

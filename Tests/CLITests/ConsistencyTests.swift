@@ -97,18 +97,26 @@ final class HeldPort {
     }
 
     @Test func theLearningRateDefaultsToTheChosenOptimisersOwn() throws {
-        func rate(_ extra: [String]) throws -> (String?, Double?) {
+        func rate(_ extra: [String]) throws -> (String?, Double?, String?) {
             let result = try CLI.run(["simulate", "--nodes", "2", "--rounds", "1", "--images-per-node", "8", "--test-images", "4",
                                       "--size", "16", "--steps-per-round", "2", "--no-baselines", "--json"] + extra)
             #expect(result.status == 0, "\(extra): \(result.stderr)")
             let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
             let config = object?["config"] as? [String: Any]
-            return (config?["optimizer"] as? String, config?["learning_rate"] as? Double)
+            return (config?["optimizer"] as? String, config?["learning_rate"] as? Double, config?["optimizer_placement"] as? String)
         }
-        let (adam, adamRate) = try rate(["--optimizer", "adam"])
-        #expect(adam == "adam" && adamRate == 0.003)
-        let (sgd, sgdRate) = try rate(["--optimizer", "sgd"])
-        #expect(sgd == "sgd" && sgdRate == 0.01)
+        let (adam, adamRate, adamPlacement) = try rate(["--optimizer", "adam"])
+        #expect(adam == "adam" && adamRate == 0.003 && adamPlacement == "federation", "Adam steps on the averaged move by default")
+        let (sgd, sgdRate, sgdPlacement) = try rate(["--optimizer", "sgd"])
+        #expect(sgd == "sgd" && sgdRate == 0.01 && sgdPlacement == nil, "SGD on the local steps: the key is left out")
+        #expect(try rate(["--optimizer", "adam", "--optimizer-placement", "local"]).2 == nil)
+        for command in [["simulate"], ["start"]] {
+            let wrong = try CLI.run(command + ["--optimizer-placement", "server"])
+            #expect(wrong.status != 0 && wrong.stderr.contains("--optimizer-placement must be 'local' or 'federation', got 'server'"),
+                    "\(command): \(wrong.stderr)")
+        }
+        let clash = try CLI.run(["simulate", "--optimizer", "adam", "--global-lr", "2"])
+        #expect(clash.status != 0 && clash.stderr.contains("drop --global-lr"), "\(clash.stderr)")
         #expect(try rate(["--optimizer", "adam", "--learning-rate", "0.02"]).1 == 0.02, "an explicit rate wins")
         let refused = try CLI.run(["start", "--lr", "0"])
         #expect(refused.status != 0 && refused.stderr.contains("--lr must be a positive number"), "\(refused.stderr)")

@@ -104,6 +104,29 @@ import Testing
         #expect(try round(all, .adam(), missing: .sgd()) == (try round(all, .adam(), missing: nil)), "a site with every class keeps Adam")
     }
 
+    /// `OptimizerPlacement.federation`: local steps are plain gradient steps, and the optimiser steps from where
+    /// the last stretch started with the gradient the averaged model's move implies.
+    @Test func theFederationPlacedOptimiserStepsOnTheAveragedModelsMove() throws {
+        let placed = try Self.session { $0.optimizer = .adam(); $0.optimizerPlacement = .federation; $0.learningRate = 0.01 }
+        let plain = try Self.session { $0.optimizer = .sgd(momentum: 0, weightDecay: 0); $0.learningRate = 0.01 }
+        let start = placed.initialParameters
+        #expect(placed.trainRound(startingFrom: start).parameters == plain.trainRound(startingFrom: start).parameters,
+                "the first stretch: no move to measure yet, and the local steps are plain SGD")
+
+        let session = try Self.session { $0.optimizer = .adam(); $0.optimizerPlacement = .federation; $0.learningRate = 0.01 }
+        let x0: [Float] = [1, 1, 1, 1], x1: [Float] = [0.999, 1.002, 1, 1.0005]
+        #expect(session.federationStart(x0) == x0, "the first call only remembers its start")
+        // The average moved by -0.01 * g with g = (0.1, -0.2, 0, -0.05): Adam's first step moves each coordinate
+        // with a gradient by the rate against its sign, from the average, and leaves the one without a gradient alone.
+        let next = session.federationStart(x1)
+        let expected: [Float] = [0.989, 1.012, 1, 1.0105]
+        #expect(zip(next, expected).allSatisfy { abs($0 - $1) < 1e-5 }, "\(next)")
+        // A non-finite move never reaches the moments: the node goes on from the model in hand.
+        let broken: [Float] = [.nan, 1, 1, 1]
+        #expect(session.federationStart(broken).elementsEqual(broken) { $0 == $1 || ($0.isNaN && $1.isNaN) })
+        #expect(session.federationStart(x0) == x0)
+    }
+
     @Test func driftCorrectionLeavesTheFirstRoundAloneThenCancelsTheNodesOwnPull() throws {
         // One full-batch step of plain SGD a round: the same start gives the same step, so the
         // correction's arithmetic can be checked exactly rather than statistically.

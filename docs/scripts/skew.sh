@@ -49,10 +49,10 @@ flags() {
     a4-80) echo "$A4 --steps-per-round 80" ;;
     a4-80-drift1) echo "$A4 --steps-per-round 80 --drift-correction 1" ;;
     a4-80-fed) echo "$A4 --steps-per-round 80 --class-balance federation" ;;
-    a4-adam) echo "$A4 --optimizer adam --learning-rate 0.001" ;;
-    a4-adam-drift1) echo "$A4 --optimizer adam --learning-rate 0.001 --drift-correction 1" ;;
-    a4-adam3) echo "$A4 --optimizer adam --learning-rate 0.003" ;;
-    a4-adam3-glr2) echo "$A4 --optimizer adam --learning-rate 0.003 --global-lr 2" ;;
+    a4-adam) echo "$A4 --optimizer adam --optimizer-placement local --learning-rate 0.001" ;;
+    a4-adam-drift1) echo "$A4 --optimizer adam --optimizer-placement local --learning-rate 0.001 --drift-correction 1" ;;
+    a4-adam3) echo "$A4 --optimizer adam --optimizer-placement local --learning-rate 0.003" ;;
+    a4-adam3-glr2) echo "$A4 --optimizer adam --optimizer-placement local --learning-rate 0.003 --global-lr 2" ;;
     a4-noaug) echo "$A4 --no-augment" ;;
     a4-mean) echo "$A4 --aggregation mean" ;;
     a4-clipped) echo "$A4 --aggregation clipped" ;;
