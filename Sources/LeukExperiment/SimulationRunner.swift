@@ -93,7 +93,7 @@ public struct SimulationRequest: Sendable, Equatable {
 
     public init(nodes: Int, rounds: Int, source: SimulationDataSource, partition: PartitionScheme,
                 topology: GossipTopology, seed: UInt64 = 0, stepsPerRound: Int = 10, threads: Int = 1, size: Int = 64,
-                batchSize: Int? = FederationDefaults.batchSize, learningRate: Float = 0.01, architecture: String = "leuknet-s",
+                batchSize: Int? = FederationDefaults.batchSize, learningRate: Float? = nil, architecture: String = "leuknet-s",
                 gossipStepsPerRound: Int = 1, roundEvaluationImages: Int = 256, baselines: Bool = true,
                 classBalance: ClassBalance = FederationDefaults.classBalance, logitAdjustment: Float = 0, proximalStrength: Float = 0,
                 testDataset: String? = nil, optimizer: OptimizerKind = FederationDefaults.optimizer,
@@ -106,7 +106,8 @@ public struct SimulationRequest: Sendable, Equatable {
         self.logitAdjustment = logitAdjustment; self.proximalStrength = proximalStrength; self.testDataset = testDataset
         self.nodes = nodes; self.rounds = rounds; self.source = source; self.partition = partition
         self.topology = topology; self.seed = seed; self.stepsPerRound = stepsPerRound; self.threads = threads
-        self.size = size; self.batchSize = batchSize; self.learningRate = learningRate; self.architecture = architecture
+        self.size = size; self.batchSize = batchSize; self.learningRate = learningRate ?? FederationDefaults.learningRate(for: optimizer)
+        self.architecture = architecture
         self.gossipStepsPerRound = gossipStepsPerRound; self.roundEvaluationImages = roundEvaluationImages
         self.baselines = baselines; self.classBalance = classBalance
     }
@@ -453,6 +454,7 @@ public enum SimulationRunner {
         if !request.classWeightedStep { config.classWeightedStep = false }
         if let other = request.missingClassOptimizer, other.name != request.optimizer.name { config.missingClassOptimizer = other.name }
         if request.optimizerPlacement != .local { config.optimizerPlacement = request.optimizerPlacement.rawValue }
+        if case let .adam(_, _, epsilon, _) = request.optimizer, epsilon != 1e-8 { config.adamEpsilon = Double(epsilon) }
         if !attackers.isEmpty {
             config.attackers = attackers
             config.attack = request.attack.rawValue

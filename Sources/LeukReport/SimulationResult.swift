@@ -190,6 +190,8 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
     public var missingClassOptimizer: String?
     /// Where the optimiser stepped, when not on each node's local steps (`--optimizer-placement federation`).
     public var optimizerPlacement: String?
+    /// Adam's epsilon, when not PyTorch's 1e-8 (`--adam-epsilon`, an experiment).
+    public var adamEpsilon: Double?
     /// With `--gate`: the floors and how often the honest nodes' gates promoted, held or followed.
     public var gate: Gate?
     /// The fixed batch (`--batch`); absent when every node's round was one local epoch (the default).
@@ -277,6 +279,7 @@ public struct SimulationConfig: Codable, Sendable, Hashable {
         case classWeightedStep = "class_weighted_step"
         case missingClassOptimizer = "missing_class_optimizer"
         case optimizerPlacement = "optimizer_placement"
+        case adamEpsilon = "adam_epsilon"
         case gate
         case batchSize = "batch_size"
         case nodeBatchSizes = "node_batch_sizes"

@@ -71,7 +71,9 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
     public var classWeightedStep = true
     /// Where `optimizer` runs (`OptimizerPlacement`): on each node's local steps (`.local`, FedAvg with a local
     /// optimiser), or on the averaged model's move between two exchanges (`.federation`, FedOpt; local steps are
-    /// then plain gradient steps at the same rate).
+    /// then plain gradient steps at the same rate). `.local` unless set: a session on its own (a baseline) has no
+    /// average to step on; the federation's entry points (`NodeRuntime`, `SimulationRequest`) set
+    /// `FederationDefaults.optimizerPlacement(for:)`.
     public var optimizerPlacement: OptimizerPlacement = .local
     /// The optimiser of a node whose training images miss a class, at the same rate, when it differs from
     /// `optimizer` (nil: the same as every node). An experiment (`simulate --missing-class-optimizer`).
@@ -117,7 +119,7 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
 
     public init(
         architecture: String = "leuknet-s", initSeed: UInt64 = 0, dataSeed: UInt64, threads: Int = 1,
-        batchSize: Int? = 32, stepsPerRound: Int = 10, learningRate: Float = 0.01,
+        batchSize: Int? = 32, stepsPerRound: Int = 10, learningRate: Float? = nil,
         optimizer: OptimizerKind = FederationDefaults.optimizer, classBalancing: Bool = true, classWeightRange: ClosedRange<Float> = 0.2...5,
         augment: Bool = true, normalization: Normalization = FederatedTrainingConfiguration.federationNormalization,
         federationClassCounts: [Int]? = nil, logitAdjustment: Float = 0, proximalStrength: Float = 0,
@@ -134,7 +136,7 @@ public struct FederatedTrainingConfiguration: Sendable, Equatable {
         self.threads = threads
         self.batchSize = batchSize
         self.stepsPerRound = stepsPerRound
-        self.learningRate = learningRate
+        self.learningRate = learningRate ?? FederationDefaults.learningRate(for: optimizer)
         self.optimizer = optimizer
         self.classBalancing = classBalancing
         self.classWeightRange = classWeightRange
@@ -168,7 +170,11 @@ public enum FederationDefaults {
         let batch = (max(images, 1) + steps - 1) / steps
         return min(max(batch, localEpochBatchRange.lowerBound), localEpochBatchRange.upperBound)
     }
-    /// The local optimiser; its state survives rounds (`FederatedTrainingSession`).
+    /// The optimiser, placed by `optimizerPlacement(for:)`; its state survives rounds (`FederatedTrainingSession`).
+    /// SGD on the local steps. Adam on the averaged model's move (`--optimizer adam`) meets every issue-12 target on
+    /// Aria, but a free rider or ALIE attacker turns it (-16 and -13 points, where SGD loses less than 6) and a
+    /// state that lags its sender's last Adam step feeds that step back as a gradient (docs/results.md, "Adam on
+    /// the averaged model's move").
     public static let optimizer: OptimizerKind = .sgd(momentum: 0.9, weightDecay: 5e-4)
     /// Peak learning rate of `optimizer` (the simulator anneals it with a cosine over the rounds).
     public static let learningRate: Float = learningRate(for: optimizer)

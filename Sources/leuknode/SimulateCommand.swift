@@ -70,6 +70,10 @@ struct Simulate: ParsableCommand {
     @Option(help: ArgumentHelp("Local optimiser of every node and both baselines (its state survives rounds).", valueName: "sgd|adam"))
     var optimizer: String = FederationDefaults.optimizer.name
 
+    @Option(name: .customLong("adam-epsilon"), help: ArgumentHelp(
+        "Adam's epsilon (added to the root of the second moment; default 1e-8, PyTorch's), for experiments.", valueName: "EPS"))
+    var adamEpsilon: Float?
+
     @Option(name: .customLong("gossip-per-round"), help: "Gossip averaging exchanges between two training rounds.")
     var gossipPerRound: Int = FederationDefaults.gossipPerRound
 
@@ -214,6 +218,10 @@ struct Simulate: ParsableCommand {
         try inRound.validate(stepsPerRound: stepsPerRound)
         guard size >= 8 else { throw ValidationError("--size must be at least 8") }
         if let learningRate { guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") } }
+        if let adamEpsilon {
+            guard adamEpsilon > 0, adamEpsilon.isFinite else { throw ValidationError("--adam-epsilon must be a positive number, got \(adamEpsilon)") }
+            guard optimizer == "adam" else { throw ValidationError("--adam-epsilon needs --optimizer adam") }
+        }
         if let missingClassOptimizer, OptimizerKind(named: missingClassOptimizer) == nil {
             throw ValidationError("--missing-class-optimizer must be 'sgd' or 'adam', got '\(missingClassOptimizer)'")
         }
@@ -250,7 +258,8 @@ struct Simulate: ParsableCommand {
         let partition: PartitionScheme = oneClassPerNode ? .oneClassPerNode : dirichlet.map { .dirichlet(alpha: $0) } ?? .iid
         let source: SimulationDataSource = dataset.map { .dataset(directory: $0, labelMap: labelMap) }
             ?? .synthetic(imagesPerNode: imagesPerNode, testImages: testImages, difficulty: 0.5)
-        let kind = OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer
+        var kind = OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer
+        if let adamEpsilon, case let .adam(beta1, beta2, _, decay) = kind { kind = .adam(beta1: beta1, beta2: beta2, epsilon: adamEpsilon, weightDecay: decay) }
         var request = SimulationRequest(
             nodes: nodes, rounds: rounds, source: source, partition: partition,
             topology: topology.flatMap(GossipTopology.init(parsing:)) ?? SimulationRequest.defaultTopology(nodes: nodes),

@@ -105,6 +105,8 @@ final class HeldPort {
             let config = object?["config"] as? [String: Any]
             return (config?["optimizer"] as? String, config?["learning_rate"] as? Double, config?["optimizer_placement"] as? String)
         }
+        let (fallback, fallbackRate, fallbackPlacement) = try rate([])
+        #expect(fallback == "sgd" && fallbackRate == 0.01 && fallbackPlacement == nil, "the default recipe")
         let (adam, adamRate, adamPlacement) = try rate(["--optimizer", "adam"])
         #expect(adam == "adam" && adamRate == 0.003 && adamPlacement == "federation", "Adam steps on the averaged move by default")
         let (sgd, sgdRate, sgdPlacement) = try rate(["--optimizer", "sgd"])

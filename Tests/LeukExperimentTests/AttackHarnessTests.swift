@@ -13,7 +13,7 @@ import Testing
     static func request(byzantine: Int, attack: ByzantineAttack, aggregation: AggregationRule = .mean) -> SimulationRequest {
         var request = SimulationRequest(nodes: 5, rounds: 2, source: .synthetic(imagesPerNode: 16, testImages: 16, difficulty: 0.3),
                                         partition: .dirichlet(alpha: 0.5), topology: .full, seed: 3, stepsPerRound: 2, threads: 1,
-                                        size: 16, batchSize: 8, learningRate: 0.02, roundEvaluationImages: 16, baselines: false)
+                                        size: 16, batchSize: 8, learningRate: 0.02, roundEvaluationImages: 16, baselines: false, optimizer: .sgd())
         request.byzantine = byzantine
         request.attack = attack
         request.aggregation = aggregation

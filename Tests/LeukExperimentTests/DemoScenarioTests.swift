@@ -15,7 +15,7 @@ struct DemoScenarioTests {
 
     @Test func baselinesFollowTheCosineScheduleOverTheRounds() throws {
         let cache = cache(count: 32, seed: 11)
-        let configuration = FederatedTrainingConfiguration(dataSeed: 4, batchSize: 8, stepsPerRound: 2, learningRate: 0.05, augment: false)
+        let configuration = FederatedTrainingConfiguration(dataSeed: 4, batchSize: 8, stepsPerRound: 2, learningRate: 0.05, optimizer: .sgd(), augment: false)
         func session() throws -> FederatedTrainingSession {
             try FederatedTrainingSession(cache: cache, trainIndices: Array(0..<32), validationIndices: [], configuration: configuration)
         }

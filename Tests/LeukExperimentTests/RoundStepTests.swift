@@ -12,7 +12,7 @@ import Testing
         let generated = SyntheticCells.generate(count: 40, seed: 21, size: 16, difficulty: 0.2, classBalance: 0.5, threads: 1)
         let samples = generated.labels.enumerated().map { DatasetSample(path: "s\($0.offset)", label: $0.element, group: "g\($0.offset)") }
         let cache = ImageCache(images: generated.images, samples: samples, classes: SyntheticCells.classes, size: 16)
-        var configuration = FederatedTrainingConfiguration(dataSeed: 3, batchSize: 8, stepsPerRound: 6, learningRate: 0.05, augment: false)
+        var configuration = FederatedTrainingConfiguration(dataSeed: 3, batchSize: 8, stepsPerRound: 6, learningRate: 0.05, optimizer: .sgd(), augment: false)
         change(&configuration)
         return try FederatedTrainingSession(cache: cache, trainIndices: Array(cache.samples.indices), validationIndices: [],
                                             configuration: configuration)

@@ -12,7 +12,7 @@ import Testing
 private func tinyRequest(seed: UInt64 = 7) -> SimulationRequest {
     SimulationRequest(nodes: 3, rounds: 3, source: .synthetic(imagesPerNode: 24, testImages: 24, difficulty: 0.3),
                       partition: .dirichlet(alpha: 0.5), topology: .full, seed: seed, stepsPerRound: 3, threads: 1,
-                      size: 16, batchSize: 8, learningRate: 0.02, roundEvaluationImages: 24)
+                      size: 16, batchSize: 8, learningRate: 0.02, roundEvaluationImages: 24, optimizer: .sgd())
 }
 
 /// The result without what legitimately varies between runs: wall time, memory, response times.
@@ -93,7 +93,7 @@ private func withoutTimings(_ result: SimulationResult) -> SimulationResult {
     let generated = SyntheticCells.generate(count: 48, seed: 3, size: 16, difficulty: 0.2, classBalance: 0.5, threads: 1)
     let samples = generated.labels.enumerated().map { DatasetSample(path: "s\($0.offset)", label: $0.element, group: "g\($0.offset)") }
     let cache = ImageCache(images: generated.images, samples: samples, classes: SyntheticCells.classes, size: 16)
-    let configuration = FederatedTrainingConfiguration(dataSeed: 1, batchSize: 16, stepsPerRound: 12, learningRate: 0.03, augment: false)
+    let configuration = FederatedTrainingConfiguration(dataSeed: 1, batchSize: 16, stepsPerRound: 12, learningRate: 0.03, optimizer: .sgd(), augment: false)
     let session = try FederatedTrainingSession(cache: cache, trainIndices: Array(0..<40), validationIndices: Array(40..<48),
                                                configuration: configuration)
     #expect(session.parameterCount == session.initialParameters.count)

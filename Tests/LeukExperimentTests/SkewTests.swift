@@ -29,7 +29,7 @@ private func cells(count: Int, seed: UInt64) -> (cache: ImageCache, hem: [Int], 
 
 @Test func aOneClassNodeTrainsTheFederationsTwoClassModel() throws {
     let (cache, hem, _) = cells(count: 48, seed: 11)
-    var configuration = FederatedTrainingConfiguration(dataSeed: 1, batchSize: 8, stepsPerRound: 4, learningRate: 0.02, augment: false)
+    var configuration = FederatedTrainingConfiguration(dataSeed: 1, batchSize: 8, stepsPerRound: 4, learningRate: 0.02, optimizer: .sgd(), augment: false)
     configuration.logitAdjustment = 1
     let session = try FederatedTrainingSession(cache: cache, trainIndices: hem, validationIndices: [], configuration: configuration)
     #expect(session.classes == ["hem", "all"])
@@ -45,7 +45,7 @@ private func cells(count: Int, seed: UInt64) -> (cache: ImageCache, hem: [Int], 
 @Test func aProximalTermKeepsTheLocalStepsCloserToTheStart() throws {
     let (cache, hem, all) = cells(count: 48, seed: 12)
     func drift(mu: Float) throws -> Double {
-        var configuration = FederatedTrainingConfiguration(dataSeed: 1, batchSize: 8, stepsPerRound: 12, learningRate: 0.05, augment: false)
+        var configuration = FederatedTrainingConfiguration(dataSeed: 1, batchSize: 8, stepsPerRound: 12, learningRate: 0.05, optimizer: .sgd(), augment: false)
         configuration.proximalStrength = mu
         let session = try FederatedTrainingSession(cache: cache, trainIndices: hem + all, validationIndices: [], configuration: configuration)
         let start = session.initialParameters
@@ -65,7 +65,7 @@ private func cells(count: Int, seed: UInt64) -> (cache: ImageCache, hem: [Int], 
     let request = SimulationRequest(nodes: 2, rounds: 8, source: .dataset(directory: root, labelMap: nil),
                                     partition: .oneClassPerNode, topology: .full, seed: 3, stepsPerRound: 8, threads: 1,
                                     size: 32, batchSize: 16, learningRate: 0.03, gossipStepsPerRound: 2, roundEvaluationImages: 40,
-                                    logitAdjustment: 0.5)
+                                    logitAdjustment: 0.5, optimizer: .sgd())
     let result = try SimulationRunner.run(request)
     for local in result.localOnly.perNode { #expect((local.auc ?? 0.5) <= 0.5 + 1e-9, "local-only: \(local)") }
     let auc = try #require(result.federated.mean.auc)

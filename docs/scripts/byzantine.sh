@@ -15,6 +15,8 @@
 # (../shared/datasets/aria2021, 64x64) instead, into docs/results/byzantine-aria/. GATE=1 runs every node as
 # `leuknode start` does: 15% of its images held out as its validation split, the promotion gate, and the
 # peers' models scored on that split every round (`simulate --gate`); into .../byzantine[-aria]-gate-inround/.
+# Every recipe below runs SGD on the local steps, the default optimiser, and pins it; RECIPE=adam runs the in-round
+# recipe with Adam on the averaged model's move (`--optimizer adam`, folders -adam).
 # RECIPE=epoch runs the previous default (one exchange a round, each node's own class counts) into the
 # "-epoch" folders, RECIPE=old the recipe of the earlier sections (fixed batches of 32, 20 steps a round) into
 # the folders without a suffix, so that their rows reproduce. SUFFIX is appended to the output folder; EXTRA is
@@ -22,16 +24,19 @@
 set -eu
 BIN=${BIN:-.build/debug/leuknode}
 JOBS=${JOBS:-2}
-# The node's default recipe (folders -inround); RECIPE=epoch the one-local-epoch recipe with one exchange a
+# RECIPE=default: the node's default recipe (folders -inround); RECIPE=adam the same with Adam on the averaged
+# model's move (folders -adam); RECIPE=epoch the one-local-epoch recipe with one exchange a
 # round and each node's own class counts (folders -epoch); RECIPE=old the one the first figures were measured
 # with (fixed batches of 32, 20 steps a round; no folder suffix).
 BASE="--nodes 10 --rounds 10 --dirichlet 0.5 --topology full --no-baselines"
 PIN="--exchanges-per-round 1 --class-balance local"
+SGD="--optimizer sgd"
 case ${RECIPE:-default} in
-default) EPOCH=-inround ;;
-epoch) EPOCH=-epoch; BASE="$BASE $PIN" ;;
-old) EPOCH=""; BASE="$BASE $PIN --batch 32 --steps-per-round 20" ;;
-*) echo "RECIPE is default, epoch or old, not ${RECIPE}" >&2; exit 2 ;;
+default) EPOCH=-inround; BASE="$BASE $SGD" ;;
+adam) EPOCH=-adam; BASE="$BASE --optimizer adam" ;;
+epoch) EPOCH=-epoch; BASE="$BASE $SGD $PIN" ;;
+old) EPOCH=""; BASE="$BASE $SGD $PIN --batch 32 --steps-per-round 20" ;;
+*) echo "RECIPE is default, adam, epoch or old, not ${RECIPE}" >&2; exit 2 ;;
 esac
 OUT=docs/results/byzantine
 if [ "${ARIA:-}" = 1 ]; then

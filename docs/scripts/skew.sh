@@ -12,9 +12,12 @@ MAP=Benign=hem,Early=all,Pre=all,Pro=all
 # The issue's setting: 4 nodes, Dirichlet 0.5, 10 rounds of about one local epoch, LeukNet-S at 64x64.
 # Rows named a4-*, i4-* and o4-* without "epoch" ran before the one-local-epoch recipe (fixed batches of 32,
 # 20 steps a round), and keep those flags so they reproduce.
+# Every row but the "fedadam" ones ran under SGD on the local steps, the default optimiser, and pins it (a later
+# --optimizer, in a row or in EXTRA, wins).
+SGD="--optimizer sgd"
 # Every run below up to the in-round rows pins the class balance and exchanges it was measured with
 # (each node's own counts, one exchange per round), the defaults before averaging inside the round.
-PIN="--exchanges-per-round 1 --class-balance local"
+PIN="$SGD --exchanges-per-round 1 --class-balance local"
 OLD="$PIN --batch 32 --steps-per-round 20"
 A4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --dirichlet 0.5 $OLD"
 # The same budget without label skew (IID shares), and with four times the local steps.
@@ -26,8 +29,11 @@ EO4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --one-class-per-node
 # The issue's 8-node targets: Dirichlet 0.5 in at most 30 rounds, and Dirichlet 0.1.
 E8="--dataset $ARIA --label-map $MAP --nodes 8 --rounds 30 $PIN"
 # The default recipe since averaging inside the round (80 exchanges a round, class balance adaptive).
-N4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10"
-N8="--dataset $ARIA --label-map $MAP --nodes 8 --rounds 30"
+N4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 $SGD"
+N8="--dataset $ARIA --label-map $MAP --nodes 8 --rounds 30 $SGD"
+# Adam on the averaged model's move (`--optimizer adam`, its default placement since 2026-12-08).
+D4="--dataset $ARIA --label-map $MAP --nodes 4 --rounds 10 --optimizer adam"
+D8="--dataset $ARIA --label-map $MAP --nodes 8 --rounds 30 --optimizer adam"
 
 flags() {
     case $1 in
@@ -115,6 +121,12 @@ flags() {
     d8-0.5-inround) echo "$N8 --dirichlet 0.5" ;;
     d8-0.1-inround) echo "$N8 --dirichlet 0.1" ;;
     d8-0.1-inround-fed) echo "$N8 --dirichlet 0.1 --class-balance federation --no-baselines" ;;
+    # Adam on the averaged move, the issue's four settings (the -fedadamB folders ran these flags through
+    # `SUFFIX=-fedadamB EXTRA="--optimizer adam --optimizer-placement federation --no-baselines"` on the -inround rows).
+    a4-fedadam) echo "$D4 --dirichlet 0.5" ;;
+    o4-fedadam) echo "$D4 --one-class-per-node" ;;
+    d8-0.5-fedadam) echo "$D8 --dirichlet 0.5" ;;
+    d8-0.1-fedadam) echo "$D8 --dirichlet 0.1" ;;
     *) echo "unknown run $1" >&2; exit 2 ;;
     esac
 }
