@@ -83,9 +83,11 @@ public struct SimulationRequest: Sendable, Equatable {
     public var classWeightedStep = true
     /// The optimiser of nodes that miss a class (`FederatedTrainingConfiguration.missingClassOptimizer`; nil: the same).
     public var missingClassOptimizer: OptimizerKind?
-    /// Where the optimiser steps (`FederatedTrainingConfiguration.optimizerPlacement`, `--optimizer-placement`).
-    /// Set from `optimizer` by the initialiser (`FederationDefaults.optimizerPlacement(for:)`).
-    public var optimizerPlacement: OptimizerPlacement
+    /// Where the optimiser steps (`FederatedTrainingConfiguration.optimizerPlacement`, `--optimizer-placement`); nil:
+    /// the optimiser's own default (`placement`).
+    public var optimizerPlacement: OptimizerPlacement?
+    /// The placement in force: `optimizerPlacement`, else `FederationDefaults.optimizerPlacement(for: optimizer)`.
+    public var placement: OptimizerPlacement { optimizerPlacement ?? FederationDefaults.optimizerPlacement(for: optimizer) }
     /// The promotion gate (`--gate`): each node holds out 15% of its images as its validation split,
     /// and each honest node serves a merged model only when it passes these floors there, as
     /// `leuknode start` does. Nil: no gate, every image trains.
@@ -101,7 +103,6 @@ public struct SimulationRequest: Sendable, Equatable {
                 globalLearningRate: Float = FederationDefaults.globalLearningRate, globalMomentum: Float = FederationDefaults.globalMomentum,
                 augment: Bool = true) {
         self.optimizer = optimizer; self.driftCorrection = driftCorrection; self.augment = augment
-        self.optimizerPlacement = FederationDefaults.optimizerPlacement(for: optimizer)
         self.globalLearningRate = globalLearningRate; self.globalMomentum = globalMomentum
         self.logitAdjustment = logitAdjustment; self.proximalStrength = proximalStrength; self.testDataset = testDataset
         self.nodes = nodes; self.rounds = rounds; self.source = source; self.partition = partition
@@ -135,7 +136,7 @@ public struct SimulationRequest: Sendable, Equatable {
         guard globalLearningRate > 0, globalLearningRate <= 10, globalMomentum >= 0, globalMomentum < 1 else {
             throw ExperimentError("the global learning rate must be in (0, 10] and the global momentum in [0, 1)")
         }
-        guard optimizerPlacement == .local || (globalLearningRate == 1 && globalMomentum == 0 && driftCorrection == 0) else {
+        guard placement == .local || (globalLearningRate == 1 && globalMomentum == 0 && driftCorrection == 0) else {
             throw ExperimentError("the federation-placed optimiser already steps on the averaged model: leave the global rate, global momentum and drift correction at their defaults")
         }
         guard trim >= 0, trim < nodes else { throw ExperimentError("--trim must be from 0 to \(nodes - 1), got \(trim)") }
@@ -186,7 +187,7 @@ public enum SimulationRunner {
         federated.restrictedSoftmax = request.restrictedSoftmax
         federated.classWeightedStep = request.classWeightedStep
         federated.missingClassOptimizer = request.missingClassOptimizer
-        federated.optimizerPlacement = request.optimizerPlacement
+        federated.optimizerPlacement = request.placement
         let engine = try FederatedTrainingSession.makeEngine(configuration: base, classes: data.cache.classes, inputSize: data.cache.size)
         let initial = engine.parameters
         // What the nodes would learn by sharing their class counts: the pooled training counts.
@@ -453,7 +454,7 @@ public enum SimulationRunner {
         if request.restrictedSoftmax < 1 { config.restrictedSoftmax = Self.decimal(request.restrictedSoftmax) }
         if !request.classWeightedStep { config.classWeightedStep = false }
         if let other = request.missingClassOptimizer, other.name != request.optimizer.name { config.missingClassOptimizer = other.name }
-        if request.optimizerPlacement != .local { config.optimizerPlacement = request.optimizerPlacement.rawValue }
+        if request.placement != .local { config.optimizerPlacement = request.placement.rawValue }
         if case let .adam(_, _, epsilon, _) = request.optimizer, epsilon != 1e-8 { config.adamEpsilon = Double(epsilon) }
         if !attackers.isEmpty {
             config.attackers = attackers

@@ -274,8 +274,7 @@ struct Simulate: ParsableCommand {
         request.restrictedSoftmax = restrictedSoftmax
         request.classWeightedStep = !noClassWeightedStep
         request.missingClassOptimizer = missingClassOptimizer.flatMap(OptimizerKind.init(named:))
-        request.optimizerPlacement = (try? OptimizerPlacement.parsing(optimizerPlacement, optimizer: optimizer))
-            ?? FederationDefaults.optimizerPlacement(for: kind)
+        request.optimizerPlacement = optimizerPlacement.flatMap(OptimizerPlacement.init(rawValue:))
         request.exchangesPerRound = inRound.exchanges(stepsPerRound: stepsPerRound)
         request.byzantine = byzantine
         request.attack = ByzantineAttack(rawValue: attack) ?? .signFlip

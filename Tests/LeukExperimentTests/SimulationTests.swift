@@ -213,3 +213,15 @@ private func withoutTimings(_ result: SimulationResult) -> SimulationResult {
     request.exchangesPerRound = 0
     #expect(throws: ExperimentError.self) { try SimulationRunner.run(request) }
 }
+
+/// Where the optimiser steps follows the optimiser until a caller sets it: it is not a copy taken when the request
+/// was made, so changing the optimiser afterwards cannot leave an SGD placement under Adam.
+@Test func thePlacementFollowsTheOptimiserUnlessSet() {
+    var request = SimulationRequest(nodes: 2, rounds: 1, source: .synthetic(imagesPerNode: 8, testImages: 8, difficulty: 0.2),
+                                    partition: .iid, topology: .full, optimizer: .sgd())
+    #expect(request.placement == .local)
+    request.optimizer = .adam()
+    #expect(request.placement == .federation)
+    request.optimizerPlacement = .local
+    #expect(request.placement == .local)
+}
