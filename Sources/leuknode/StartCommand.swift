@@ -178,7 +178,7 @@ struct Start: AsyncParsableCommand {
         options.batchSize = batch
         options.optimizer = OptimizerKind(named: optimizer) ?? FederationDefaults.optimizer
         options.learningRate = lr ?? FederationDefaults.learningRate(for: options.optimizer)
-        options.optimizerPlacement = try? OptimizerPlacement.parsing(optimizerPlacement, optimizer: optimizer)
+        options.optimizerPlacement = optimizerPlacement.flatMap(OptimizerPlacement.init(rawValue:))
         options.logitAdjustment = logitAdjustment
         options.proximalStrength = proximal
         options.rounds = rounds
